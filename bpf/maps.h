@@ -1,0 +1,166 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * The dataplane's maps. bpf/maps.bpf.c defines them (LS_MAPS_DEFINE); the
+ * programs see them as extern declarations, and `bpftool gen object` links
+ * all into one object, so the XDP and TC programs share every map.
+ * Value and key types come from include/loadshed.h.
+ */
+#ifndef LS_MAPS_H
+#define LS_MAPS_H
+
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+#include "loadshed.h"
+
+#ifdef LS_MAPS_DEFINE
+#define LS_MAP
+#else
+#define LS_MAP extern
+#endif
+
+/*
+ * Destination port -> services on that port, per policy generation. An
+ * array so that the test every TCP packet pays is one bounds-checked load:
+ * non-service traffic leaves here.
+ */
+LS_MAP struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, __u32);
+	__type(value, struct ls_port);
+	__uint(max_entries, 65536);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} ports SEC(".maps");
+
+/* (gen, port, address) -> service, for services bound to one address. */
+LS_MAP struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__type(key, struct ls_svc_addr_key);
+	__type(value, __u32);
+	__uint(max_entries, LS_NR_GENS * LS_MAX_SERVICES * 16);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} svc_addrs SEC(".maps");
+
+/*
+ * (gen, service, source prefix) -> mask of the rules whose prefix holds
+ * it. LPM trie: the one map type that answers "longest prefix containing
+ * this address" in one lookup. BPF_F_NO_PREALLOC is required by the type.
+ */
+LS_MAP struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__type(key, struct ls_prefix_key);
+	__type(value, __u32);
+	__uint(max_entries, 16384);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} src_prefixes SEC(".maps");
+
+/* gen * LS_MAX_SERVICES + svc -> rules, classes and flags of a service. */
+LS_MAP struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, __u32);
+	__type(value, struct ls_service_policy);
+	__uint(max_entries, LS_NR_GENS * LS_MAX_SERVICES);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} policy SEC(".maps");
+
+/* svc -> limit L and class guarantees; the agent rewrites it each round. */
+LS_MAP struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, __u32);
+	__type(value, struct ls_limits);
+	__uint(max_entries, LS_MAX_SERVICES);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} limits SEC(".maps");
+
+/*
+ * svc -> in-flight counts. Shared (not per-CPU): admission must see one
+ * total. Mmapable so that the agent's sweep decrements with the same
+ * atomic adds the dataplane uses, never a read-modify-write of the map.
+ */
+LS_MAP struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, __u32);
+	__type(value, struct ls_inflight);
+	__uint(max_entries, LS_MAX_SERVICES);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} inflight SEC(".maps");
+
+/*
+ * Admitted flows. A plain preallocated hash with explicit deletes: whoever
+ * deletes an entry (FIN/RST here, the agent's idle sweep) decrements
+ * in-flight, exactly once. LRU would evict live flows silently and leak
+ * in-flight counts. The agent sets max_entries before load.
+ */
+LS_MAP struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__type(key, struct ls_flow_key);
+	__type(value, struct ls_flow);
+	__uint(max_entries, LS_DEFAULT_MAX_FLOWS);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} flows SEC(".maps");
+
+/* One entry: active policy generation and the agent's heartbeat. */
+LS_MAP struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, __u32);
+	__type(value, struct ls_state);
+	__uint(max_entries, 1);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} state SEC(".maps");
+
+/* Per-class counters; per-CPU so that counting needs no atomics. */
+LS_MAP struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__type(key, __u32);
+	__type(value, struct ls_class_stats);
+	__uint(max_entries, LS_NR_CLASS_SLOTS);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} class_stats SEC(".maps");
+
+/* Per-class latency histograms; the agent reads deltas each round. */
+LS_MAP struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__type(key, __u32);
+	__type(value, struct ls_latency_hist);
+	__uint(max_entries, LS_NR_CLASS_SLOTS);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} latency SEC(".maps");
+
+/* Counters that belong to no class (parse errors, stray packets). */
+LS_MAP struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__type(key, __u32);
+	__type(value, struct ls_iface_stats);
+	__uint(max_entries, 1);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} iface_stats SEC(".maps");
+
+/* Flows the agent's sweep ended, per class; written by the agent only. */
+LS_MAP struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, __u32);
+	__type(value, struct ls_sweep_stats);
+	__uint(max_entries, LS_NR_CLASS_SLOTS);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} sweep_stats SEC(".maps");
+
+/* Names, shares and algorithms, for the CLI and a restarted agent. */
+LS_MAP struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, __u32);
+	__type(value, struct ls_service_meta);
+	__uint(max_entries, LS_MAX_SERVICES);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} config SEC(".maps");
+
+/* The control loop's settings, for a restarted agent. */
+LS_MAP struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, __u32);
+	__type(value, struct ls_agent_meta);
+	__uint(max_entries, 1);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} agent SEC(".maps");
+
+#endif /* LS_MAPS_H */

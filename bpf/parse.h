@@ -1,0 +1,217 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * Bounded parsing of Ethernet (up to two VLAN tags), IPv4 (with options),
+ * IPv6 (a bounded chain of extension headers) and TCP, shared by the XDP
+ * and TC programs. Every read is checked against data_end; every length a
+ * header claims is checked against the packet's real length, so a
+ * malformed packet is reported as such and never misparsed.
+ */
+#ifndef LS_PARSE_H
+#define LS_PARSE_H
+
+#include <linux/bpf.h>
+#include <linux/if_ether.h>
+#include <linux/ip.h>
+#include <linux/ipv6.h>
+#include <linux/in.h>
+#include <linux/tcp.h>
+#include <bpf/bpf_endian.h>
+#include "loadshed.h"
+
+#define LS_MAX_VLAN_TAGS 2
+#define LS_MAX_EXT_HDRS	 6
+/* No header we parse starts further in than this. */
+#define LS_MAX_L4_OFF 512
+
+#define LS_TCP_FIN 0x01
+#define LS_TCP_SYN 0x02
+#define LS_TCP_RST 0x04
+#define LS_TCP_ACK 0x10
+
+#ifndef ETH_P_8021AD
+#define ETH_P_8021AD 0x88A8
+#endif
+
+enum ls_parse_result {
+	LS_PARSE_TCP = 0,	/* a TCP segment: every field of ls_pkt is valid */
+	LS_PARSE_NOT_TCP = 1,	/* well formed, but not TCP over IP: not ours */
+	LS_PARSE_MALFORMED = 2, /* truncated, inconsistent or a fragment */
+};
+
+enum ls_dir {
+	LS_DIR_INGRESS, /* source is the client */
+	LS_DIR_EGRESS,	/* source is the server */
+};
+
+struct ls_pkt {
+	struct ls_flow_key key;
+	__u32 l3_off;
+	__u32 payload_len; /* TCP payload bytes, from the IP lengths */
+	__u32 seq;	   /* host order */
+	__u8 tcp_flags;
+	__u8 dscp;
+	__u8 ipv6;
+};
+
+/* IPv6 extension headers we step over; anything else ends the chain. */
+static __always_inline int ls_is_ipv6_ext(__u8 nexthdr)
+{
+	return nexthdr == IPPROTO_HOPOPTS || nexthdr == IPPROTO_ROUTING ||
+	       nexthdr == IPPROTO_DSTOPTS || nexthdr == IPPROTO_AH || nexthdr == IPPROTO_FRAGMENT;
+}
+
+static __always_inline int ls_ipv6_ext_len(__u8 nexthdr, const __u8 *hdr)
+{
+	switch (nexthdr) {
+	case IPPROTO_HOPOPTS:
+	case IPPROTO_ROUTING:
+	case IPPROTO_DSTOPTS:
+		return (hdr[1] + 1) * 8;
+	case IPPROTO_AH:
+		return (hdr[1] + 2) * 4;
+	case IPPROTO_FRAGMENT:
+		return 8;
+	default:
+		return 0;
+	}
+}
+
+static __always_inline void ls_put_addr(struct ls_pkt *p, enum ls_dir dir, int src, const void *a,
+					int v6)
+{
+	__u8 *dst;
+
+	if ((dir == LS_DIR_INGRESS) == !!src)
+		dst = p->key.client;
+	else
+		dst = p->key.server;
+	if (v6) {
+		__builtin_memcpy(dst, a, 16);
+	} else {
+		__u32 *w = (__u32 *)dst;
+
+		w[0] = 0;
+		w[1] = 0;
+		w[2] = bpf_htonl(0xffff);
+		w[3] = *(const __u32 *)a;
+	}
+}
+
+/*
+ * Parses the frame in [data, data_end). pkt_len is the frame's full length
+ * (for a TC skb it may exceed what is linear at data). On LS_PARSE_TCP the
+ * flow key is filled in the direction given: ingress puts the source in
+ * key.client, egress in key.server.
+ */
+static __always_inline enum ls_parse_result ls_parse(void *data, void *data_end, __u32 pkt_len,
+						     enum ls_dir dir, struct ls_pkt *p)
+{
+	struct ethhdr *eth = data;
+	struct tcphdr *tcp;
+	__u32 off = sizeof(*eth);
+	__u32 l4_off, l4_end; /* TCP header start; end of the IP payload */
+	__u16 proto;
+	int i;
+
+	if ((void *)(eth + 1) > data_end)
+		return LS_PARSE_MALFORMED;
+	proto = eth->h_proto;
+
+#pragma unroll
+	for (i = 0; i < LS_MAX_VLAN_TAGS; i++) {
+		__be16 *tag;
+
+		if (proto != bpf_htons(ETH_P_8021Q) && proto != bpf_htons(ETH_P_8021AD))
+			break;
+		tag = data + off;
+		if ((void *)(tag + 2) > data_end)
+			return LS_PARSE_MALFORMED;
+		proto = tag[1];
+		off += 4;
+	}
+	if (proto == bpf_htons(ETH_P_8021Q) || proto == bpf_htons(ETH_P_8021AD))
+		return LS_PARSE_MALFORMED; /* a third tag: more than we parse */
+	p->l3_off = off;
+
+	if (proto == bpf_htons(ETH_P_IP)) {
+		struct iphdr *iph = data + off;
+		__u32 ihl, tot;
+
+		if ((void *)(iph + 1) > data_end || iph->version != 4)
+			return LS_PARSE_MALFORMED;
+		ihl = iph->ihl * 4;
+		tot = bpf_ntohs(iph->tot_len);
+		if (ihl < sizeof(*iph) || tot < ihl || off + tot > pkt_len)
+			return LS_PARSE_MALFORMED;
+		if (iph->frag_off & bpf_htons(0x3fff)) /* MF or an offset */
+			return LS_PARSE_MALFORMED;
+		if (iph->protocol != IPPROTO_TCP)
+			return LS_PARSE_NOT_TCP;
+		ls_put_addr(p, dir, 1, &iph->saddr, 0);
+		ls_put_addr(p, dir, 0, &iph->daddr, 0);
+		p->dscp = iph->tos >> 2;
+		p->ipv6 = 0;
+		l4_off = off + ihl;
+		l4_end = off + tot;
+	} else if (proto == bpf_htons(ETH_P_IPV6)) {
+		struct ipv6hdr *ip6 = data + off;
+		__u8 nexthdr;
+
+		if ((void *)(ip6 + 1) > data_end || ip6->version != 6)
+			return LS_PARSE_MALFORMED;
+		l4_end = off + sizeof(*ip6) + bpf_ntohs(ip6->payload_len);
+		if (l4_end > pkt_len)
+			return LS_PARSE_MALFORMED;
+		nexthdr = ip6->nexthdr;
+		l4_off = off + sizeof(*ip6);
+		ls_put_addr(p, dir, 1, &ip6->saddr, 1);
+		ls_put_addr(p, dir, 0, &ip6->daddr, 1);
+		p->dscp = ((ip6->priority << 4) | (ip6->flow_lbl[0] >> 4)) >> 2;
+		p->ipv6 = 1;
+
+		for (i = 0; i < LS_MAX_EXT_HDRS; i++) {
+			__u8 *hdr = data + l4_off;
+			int len;
+
+			if (nexthdr == IPPROTO_TCP)
+				break;
+			if (!ls_is_ipv6_ext(nexthdr))
+				return LS_PARSE_NOT_TCP;
+			if ((void *)(hdr + 8) > data_end)
+				return LS_PARSE_MALFORMED;
+			len = ls_ipv6_ext_len(nexthdr, hdr);
+			/* Only an atomic fragment (offset 0, no more) holds a whole segment. */
+			if (nexthdr == IPPROTO_FRAGMENT && (*(__be16 *)(hdr + 2) & bpf_htons(0xfff9)))
+				return LS_PARSE_MALFORMED;
+			nexthdr = hdr[0];
+			l4_off += len;
+			if (l4_off > LS_MAX_L4_OFF || l4_off > l4_end)
+				return LS_PARSE_MALFORMED;
+		}
+		if (nexthdr != IPPROTO_TCP)
+			return LS_PARSE_MALFORMED; /* chain longer than we follow */
+	} else {
+		return LS_PARSE_NOT_TCP;
+	}
+
+	if (l4_off > LS_MAX_L4_OFF)
+		return LS_PARSE_MALFORMED;
+	tcp = data + l4_off;
+	if ((void *)(tcp + 1) > data_end)
+		return LS_PARSE_MALFORMED;
+	if (tcp->doff < 5 || l4_off + tcp->doff * 4 > l4_end)
+		return LS_PARSE_MALFORMED;
+	p->payload_len = l4_end - l4_off - tcp->doff * 4;
+	p->seq = bpf_ntohl(tcp->seq);
+	p->tcp_flags = ((__u8 *)tcp)[13];
+	if (dir == LS_DIR_INGRESS) {
+		p->key.client_port = tcp->source;
+		p->key.server_port = tcp->dest;
+	} else {
+		p->key.client_port = tcp->dest;
+		p->key.server_port = tcp->source;
+	}
+	return LS_PARSE_TCP;
+}
+
+#endif /* LS_PARSE_H */

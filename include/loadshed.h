@@ -1,0 +1,323 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * The one definition of every map key and value that the dataplane (bpf/)
+ * and the agent (user/) share. Both sides include this file; nothing here
+ * may depend on libc or on kernel-internal headers.
+ *
+ * Layout conventions:
+ *  - a service is an index 0..LS_MAX_SERVICES-1;
+ *  - a class is a slot 0..LS_MAX_CLASSES-1 inside its service; per-class
+ *    maps are indexed by ls_class_index(svc, cls);
+ *  - addresses are 16 bytes, IPv4 in its IPv4-mapped IPv6 form
+ *    (::ffff:a.b.c.d), so one key type serves both families;
+ *  - the policy exists in two generations; the agent writes the inactive
+ *    one and then flips ls_state.active_gen, so a reload is seen by the
+ *    dataplane all at once.
+ */
+#ifndef LOADSHED_H
+#define LOADSHED_H
+
+#include <linux/types.h>
+
+#define LS_MAX_SERVICES 16
+/* 16 configured classes, plus room for an implicit default and a bypass. */
+#define LS_MAX_CLASSES	   18
+#define LS_MAX_RULES	   32
+#define LS_NR_CLASS_SLOTS  (LS_MAX_SERVICES * LS_MAX_CLASSES)
+#define LS_NR_GENS	   2
+#define LS_NAME_LEN	   32
+#define LS_ALGO_PARAMS_LEN 128
+
+/* Flow table size when the user does not choose one. */
+#define LS_DEFAULT_MAX_FLOWS 131072
+
+/* Shed actions of a class. */
+enum ls_action {
+	LS_ACT_DROP = 0,   /* silent: the client's SYN timer backs off */
+	LS_ACT_RESET = 1,  /* XDP_TX a RST|ACK: the client fails fast */
+	LS_ACT_BYPASS = 2, /* never shed, never counted in in-flight */
+};
+
+/* ls_service_policy.flags */
+#define LS_SVC_ACTIVE	    (1u << 0)
+#define LS_SVC_SHADOW	    (1u << 1) /* decide and count, admit anyway */
+#define LS_SVC_PREFIX_RULES (1u << 2) /* some rule needs the LPM lookup */
+
+#define LS_DSCP_ANY 0xff
+
+/*
+ * One ordered classification rule. A rule matches when every condition it
+ * has holds; the first matching rule gives the class.
+ */
+struct ls_rule {
+	__u16 port_lo; /* destination port range, host order; 0/0 = any */
+	__u16 port_hi;
+	__u8 dscp;	 /* LS_DSCP_ANY = any */
+	__u8 has_prefix; /* 1: the source must be in this rule's prefixes */
+	__u8 cls;	 /* class slot the rule selects */
+	__u8 pad;
+};
+
+struct ls_class_policy {
+	__u8 action; /* enum ls_action */
+	__u8 in_use;
+	__u16 pad;
+};
+
+/* policy map value, key = gen * LS_MAX_SERVICES + svc */
+struct ls_service_policy {
+	__u32 flags;
+	__u16 nr_rules;
+	__u8 default_class; /* class of traffic no rule matches */
+	__u8 pad;
+	struct ls_rule rules[LS_MAX_RULES];
+	struct ls_class_policy classes[LS_MAX_CLASSES];
+};
+
+/*
+ * ports map value, key = destination port (host order). Per generation:
+ * any_svc is svc + 1 of the any-address service on the port (0 = none),
+ * by_addr says some address-specific service uses the port, so the exact
+ * lookup in svc_addrs is needed.
+ */
+struct ls_port {
+	__u8 any_svc[LS_NR_GENS];
+	__u8 by_addr[LS_NR_GENS];
+};
+
+/* svc_addrs key; value is the service index (__u32) */
+struct ls_svc_addr_key {
+	__u32 gen;
+	__u16 port; /* host order */
+	__u16 pad;
+	__u8 addr[16];
+};
+
+/*
+ * src_prefixes key (LPM trie). prefixlen counts gen and svc (16 bits) plus
+ * the address bits (an IPv4 /24 is 16 + 96 + 24). The value is the mask of
+ * rules whose source prefix contains this prefix: the longest match thus
+ * yields every rule whose prefix holds the source address.
+ */
+struct ls_prefix_key {
+	__u32 prefixlen;
+	__u8 gen;
+	__u8 svc;
+	__u8 addr[16];
+};
+#define LS_PREFIX_KEY_FIXED_BITS 16
+
+/*
+ * limits map value, key = svc. Written by the agent every interval (or by
+ * `loadshed limit set`): the service limit L and each class's guarantee,
+ * max(1, ceil(L * share)) for a class with a share, 0 for a class without.
+ */
+struct ls_limits {
+	__u32 limit;
+	__u32 guarantee[LS_MAX_CLASSES];
+};
+
+/*
+ * inflight map value, key = svc. Changed only with atomic adds: by the
+ * dataplane (admit, FIN/RST) and by the agent's sweep through an mmap of
+ * the map. Signed, so that an accounting bug shows as a negative number.
+ */
+struct ls_inflight {
+	__s32 total;
+	__s32 cls[LS_MAX_CLASSES];
+};
+
+struct ls_flow_key {
+	__u8 client[16];
+	__u8 server[16];
+	__u16 client_port; /* network order */
+	__u16 server_port; /* network order */
+};
+
+enum ls_flow_state {
+	LS_FLOW_HALF_OPEN = 0, /* SYN admitted, handshake not seen complete */
+	LS_FLOW_ESTABLISHED = 1,
+};
+
+struct ls_flow {
+	__u64 req_start_ns; /* 0: no request outstanding */
+	__u64 last_seen_ns; /* coarse monotonic clock */
+	__u64 admitted_ns;
+	__u32 syn_seq; /* the client's ISN: tells a retransmit from a reuse */
+	__u8 svc;
+	__u8 cls;
+	__u8 state; /* enum ls_flow_state */
+	__u8 pad;
+};
+
+/*
+ * state map value (one entry). failopen_after_ns == 0 means no agent keeps
+ * a heartbeat, so the limits in the maps are enforced as they stand.
+ */
+struct ls_state {
+	__u64 heartbeat_ns; /* CLOCK_MONOTONIC of the agent's last round */
+	__u64 failopen_after_ns;
+	__u32 active_gen;
+	__u32 pad;
+};
+
+/* class_stats map value (per CPU), key = ls_class_index(svc, cls) */
+struct ls_class_stats {
+	__u64 packets;	       /* packets of this class's flows, SYNs included */
+	__u64 syns;	       /* connection attempts (SYN without ACK) */
+	__u64 admitted;	       /* new flows admitted */
+	__u64 shed_drop;       /* SYNs shed with XDP_DROP */
+	__u64 shed_reset;      /* SYNs shed with a RST|ACK sent back */
+	__u64 would_shed;      /* shadow mode: would have been shed */
+	__u64 fail_open;       /* admitted unchecked: agent heartbeat stale */
+	__u64 untracked;       /* admitted unchecked: flow table full */
+	__u64 syn_retransmits; /* SYNs of flows already admitted */
+	__u64 requests;	       /* request starts stamped */
+	__u64 ended_fin;       /* flows ended by a FIN, either side */
+	__u64 ended_rst;       /* flows ended by a RST, either side */
+	__u64 ended_reused;    /* flows replaced by a new SYN on the same tuple */
+};
+
+/* iface_stats map value (per CPU, one entry) */
+struct ls_iface_stats {
+	__u64 parse_errors;	 /* malformed or unparseable: passed */
+	__u64 untracked_packets; /* service packets of no tracked flow: passed */
+	__u64 tx_errors;	 /* a RST could not be built: dropped instead */
+};
+
+/* sweep_stats map value, key = ls_class_index(); written by the agent only */
+struct ls_sweep_stats {
+	__u64 ended_idle;      /* established flows idle past the timeout */
+	__u64 ended_half_open; /* half-open flows past the short timeout */
+};
+
+/*
+ * Latency histogram: log-linear buckets over microseconds. Below 2^LS_HIST_SUB
+ * µs a bucket per µs; above, each power of two is split in 2^LS_HIST_SUB
+ * linear sub-buckets (relative width 1/8). 60 s lands in bucket 190; the
+ * last bucket, 199, also takes everything above 2^27 µs (134 s).
+ */
+#define LS_HIST_SUB	   3
+#define LS_HIST_SUB_N	   (1u << LS_HIST_SUB)
+#define LS_HIST_MAX_OCTAVE 26
+#define LS_HIST_BUCKETS	   (LS_HIST_SUB_N + (LS_HIST_MAX_OCTAVE - LS_HIST_SUB + 1) * LS_HIST_SUB_N)
+
+/* latency map value (per CPU), key = ls_class_index(svc, cls) */
+struct ls_latency_hist {
+	__u64 count;
+	__u64 sum_ns;
+	__u64 min_ns; /* 0: no sample yet */
+	__u64 max_ns;
+	__u64 buckets[LS_HIST_BUCKETS];
+};
+
+/*
+ * The agent's and the CLI's own records: names, shares and algorithm of
+ * each service, so that `status` can name things and a restarted agent
+ * resumes from the pinned maps alone. The dataplane never reads them.
+ */
+struct ls_class_meta {
+	char name[LS_NAME_LEN];
+	__u32 share_ppm; /* guaranteed share of L, parts per million */
+	__u32 pad;
+};
+
+/* config map value, key = svc */
+struct ls_service_meta {
+	char name[LS_NAME_LEN];
+	char algo[LS_NAME_LEN];
+	char algo_params[LS_ALGO_PARAMS_LEN]; /* "k=v,k=v" as configured */
+	__u32 in_use;
+	__u32 pinned_limit; /* 0: the algorithm sets L */
+	__u32 min_limit;
+	__u32 max_limit;
+	__u32 initial_limit;
+	__u32 nr_classes;
+	struct ls_class_meta classes[LS_MAX_CLASSES];
+};
+
+/* agent map value (one entry): settings of the control loop */
+struct ls_agent_meta {
+	__u64 interval_ns;
+	__u64 idle_timeout_ns;
+	__u64 half_open_timeout_ns;
+	__u64 failopen_after_ns;
+	__u32 agent_pid; /* 0: no agent running */
+	__u32 pad;
+};
+
+static inline __u32 ls_class_index(__u32 svc, __u32 cls)
+{
+	return svc * LS_MAX_CLASSES + cls;
+}
+
+/* Index of the highest set bit of v (v > 0), without loops. */
+static inline __u32 ls_fls64(__u64 v)
+{
+	__u32 r = 0;
+
+	if (v >> 32) {
+		v >>= 32;
+		r += 32;
+	}
+	if (v >> 16) {
+		v >>= 16;
+		r += 16;
+	}
+	if (v >> 8) {
+		v >>= 8;
+		r += 8;
+	}
+	if (v >> 4) {
+		v >>= 4;
+		r += 4;
+	}
+	if (v >> 2) {
+		v >>= 2;
+		r += 2;
+	}
+	if (v >> 1)
+		r += 1;
+	return r;
+}
+
+/* Bucket of a latency sample. */
+static inline __u32 ls_hist_bucket(__u64 ns)
+{
+	__u64 us = ns / 1000;
+	__u32 octave, sub, idx;
+
+	if (us < LS_HIST_SUB_N)
+		return (__u32)us;
+	octave = ls_fls64(us);
+	if (octave > LS_HIST_MAX_OCTAVE)
+		return LS_HIST_BUCKETS - 1;
+	sub = (__u32)(us >> (octave - LS_HIST_SUB)) & (LS_HIST_SUB_N - 1);
+	idx = LS_HIST_SUB_N + (octave - LS_HIST_SUB) * LS_HIST_SUB_N + sub;
+	return idx;
+}
+
+/* Lowest latency, in µs, that lands in bucket idx. */
+static inline __u64 ls_hist_bucket_lo_us(__u32 idx)
+{
+	__u32 octave, sub;
+
+	if (idx < LS_HIST_SUB_N)
+		return idx;
+	octave = (idx - LS_HIST_SUB_N) / LS_HIST_SUB_N + LS_HIST_SUB;
+	sub = (idx - LS_HIST_SUB_N) % LS_HIST_SUB_N;
+	return (__u64)(LS_HIST_SUB_N + sub) << (octave - LS_HIST_SUB);
+}
+
+/* First latency, in µs, above bucket idx. */
+static inline __u64 ls_hist_bucket_hi_us(__u32 idx)
+{
+	__u32 octave;
+
+	if (idx < LS_HIST_SUB_N)
+		return idx + 1;
+	octave = (idx - LS_HIST_SUB_N) / LS_HIST_SUB_N + LS_HIST_SUB;
+	return ls_hist_bucket_lo_us(idx) + (1ull << (octave - LS_HIST_SUB));
+}
+
+#endif /* LOADSHED_H */

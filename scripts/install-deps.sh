@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs everything loadshed's build, tests, demo and benchmarks need.
+# Idempotent: does nothing when every package is already there.
+set -euo pipefail
+
+PKGS=(
+	make gcc libc6-dev pkg-config clang llvm
+	libbpf-dev bpftool libelf-dev zlib1g-dev linux-libc-dev
+	libinih-dev libjson-c-dev libcmocka-dev
+	iproute2 iptables procps
+	gnuplot-nox nginx-light
+)
+
+missing=()
+for p in "${PKGS[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+	exit 0
+fi
+if [ "$(id -u)" -ne 0 ]; then
+	echo "install-deps: missing ${missing[*]}; run as root to install them" >&2
+	exit 1
+fi
+echo "install-deps: installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

@@ -1,0 +1,151 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * Limit algorithms: given one latency sample at a time, each computes the
+ * concurrency limit L of a service. The semantics, defaults and parameter
+ * names are those of Netflix concurrency-limits (FixedLimit, AIMDLimit,
+ * VegasLimit, Gradient2Limit), in snake_case, so a user's existing tuning
+ * carries over.
+ *
+ * An algorithm is one file: a struct ls_algo_ops with a table of its
+ * parameters and an update function, listed once in algo.c's registry.
+ * Parameters are parsed, range-checked and defaulted here from that table,
+ * so every algorithm reports errors the same way.
+ *
+ * Everything here is pure: no clocks, no I/O, no global state. The only
+ * randomness (Vegas's probe jitter) comes from a per-instance seeded PRNG,
+ * so a replay of the same samples always gives the same limits.
+ */
+#ifndef LOADSHED_ALGO_H
+#define LOADSHED_ALGO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+/* The algorithm used when a service names none. */
+#define LS_ALGO_DEFAULT "gradient2"
+
+/*
+ * One observation, as Netflix's Limit.onSample(): when the request (or the
+ * window) started, how long it took, how many were in flight when it was
+ * admitted (itself included), and whether it was dropped or timed out.
+ */
+struct ls_algo_sample {
+	uint64_t start_ns;
+	uint64_t rtt_ns;
+	uint32_t inflight;
+	bool did_drop;
+};
+
+enum ls_param_kind {
+	LS_PARAM_UINT,	   /* uint32_t, decimal */
+	LS_PARAM_REAL,	   /* double */
+	LS_PARAM_DURATION, /* uint64_t nanoseconds, written with a unit: 5s, 500ms */
+};
+
+/* The bounds of a parameter are inclusive unless one of these says not. */
+#define LS_PARAM_MIN_OPEN (1u << 0)
+#define LS_PARAM_MAX_OPEN (1u << 1)
+
+/* One tunable of an algorithm: the single place its default is written. */
+struct ls_algo_param {
+	const char *name;
+	const char *alias; /* another accepted name (Netflix's), or NULL */
+	enum ls_param_kind kind;
+	size_t offset; /* of the field inside the algorithm's state */
+	const char *default_text;
+	double min, max; /* accepted range; durations in nanoseconds */
+	unsigned int flags;
+	const char *help;
+};
+
+struct ls_algo_ops {
+	const char *name;
+	const char *summary;
+	size_t state_size;
+	/* terminated by an entry whose name is NULL */
+	const struct ls_algo_param *params;
+	/* Checks that need several parameters (min <= max); 0 or -EINVAL. */
+	int (*check)(const void *st, char *err, size_t errlen);
+	/* Sets the running state from the parameters; returns the first limit. */
+	uint32_t (*start)(void *st);
+	/* Feeds one sample; returns the new integer limit. */
+	uint32_t (*update)(void *st, const struct ls_algo_sample *s);
+	/* The unrounded internal estimate; NULL when it is the limit itself. */
+	double (*estimate)(const void *st);
+	/* The no-load RTT the algorithm compares against; NULL when none. */
+	double (*baseline_rtt_ns)(const void *st);
+	/* After a live parameter change; NULL when nothing needs redoing. */
+	uint32_t (*retune)(void *st, uint32_t limit);
+};
+
+struct ls_algo;
+
+/*
+ * Creates an instance of algorithm `name` with the parameters `params`
+ * ("k=v,k=v"; NULL or "" for all defaults). Returns 0, -ENOENT for an
+ * unknown algorithm, -EINVAL for a bad parameter, -ENOMEM; on error a
+ * sentence saying what is wrong is written to err.
+ */
+int ls_algo_create(const char *name, const char *params, struct ls_algo **out, char *err,
+		   size_t errlen);
+void ls_algo_destroy(struct ls_algo **algo);
+
+/* Feeds one sample; returns the new limit (also kept for ls_algo_limit). */
+uint32_t ls_algo_update(struct ls_algo *algo, const struct ls_algo_sample *s);
+uint32_t ls_algo_limit(const struct ls_algo *algo);
+double ls_algo_estimate(const struct ls_algo *algo);
+/* Vegas's rtt_noload, Gradient2's long RTT; 0 when the algorithm has none. */
+double ls_algo_baseline_rtt_ns(const struct ls_algo *algo);
+const char *ls_algo_name(const struct ls_algo *algo);
+
+/*
+ * Changes parameters of a running instance ("k=v,k=v"), keeping its state
+ * (the estimate, the RTT baselines). All or nothing: on error nothing
+ * changes. New bounds apply from the next update; a fixed limit at once.
+ */
+int ls_algo_retune(struct ls_algo *algo, const char *params, char *err, size_t errlen);
+
+/* Writes the effective parameters as "k=v,k=v" (for status); 0 or -ENOSPC. */
+int ls_algo_params_text(const struct ls_algo *algo, char *buf, size_t len);
+
+/* The registry, for --help, docs and config checks. */
+const struct ls_algo_ops *ls_algo_find(const char *name);
+size_t ls_algo_count(void);
+const struct ls_algo_ops *ls_algo_at(size_t i);
+bool ls_algo_has_param(const char *algo, const char *param);
+/* Prints every algorithm with its parameters and defaults. */
+void ls_algo_print_help(FILE *out);
+
+/* Parsers shared with the CLI; 0 or -EINVAL. */
+int ls_parse_duration_ns(const char *text, uint64_t *out_ns);
+int ls_parse_u32(const char *text, uint32_t *out);
+int ls_parse_real(const char *text, double *out);
+
+/*
+ * Netflix's ExpAvgMeasurement: the first `warmup` samples give their plain
+ * mean, later ones an exponential average with factor 2 / (window + 1).
+ */
+struct ls_expavg {
+	double value;
+	double sum;
+	uint32_t window;
+	uint32_t warmup;
+	uint32_t count;
+};
+
+void ls_expavg_init(struct ls_expavg *m, uint32_t window, uint32_t warmup);
+/* Adds a sample and returns the new value. */
+double ls_expavg_add(struct ls_expavg *m, double sample);
+
+/* Netflix's Log10RootIntFunction: max(1, floor(log10(n))), exact for integers. */
+uint32_t ls_log10_root(uint32_t n);
+
+/* The registered algorithms, one file each. */
+extern const struct ls_algo_ops ls_algo_fixed_ops;
+extern const struct ls_algo_ops ls_algo_aimd_ops;
+extern const struct ls_algo_ops ls_algo_vegas_ops;
+extern const struct ls_algo_ops ls_algo_gradient2_ops;
+
+#endif /* LOADSHED_ALGO_H */
