@@ -122,7 +122,7 @@ static const struct {
 	const char *suffix;
 	double ns;
 } duration_units[] = {
-	{ "ns", 1.0 }, { "us", 1e3 }, { "ms", 1e6 }, { "s", 1e9 }, { "m", 60e9 },
+	{"ns", 1.0}, {"us", 1e3}, {"ms", 1e6}, {"s", 1e9}, {"m", 60e9},
 };
 
 /* A non-negative number followed by a unit: 5s, 500ms, 1.5s, 100us. */
@@ -251,30 +251,7 @@ static void known_params(const struct ls_algo_ops *ops, char *buf, size_t len)
 
 	buf[0] = '\0';
 	for (p = ops->params; p->name && used < len; p++)
-		used += (size_t)snprintf(buf + used, len - used, "%s%s", used ? ", " : "",
-					 p->name);
-}
-
-static int apply_one(const struct ls_algo_ops *ops, void *st, char *item, char *err,
-		     size_t errlen)
-{
-	const struct ls_algo_param *p;
-	char known[256];
-	char *eq = strchr(item, '=');
-
-	if (!eq || eq == item || !eq[1]) {
-		set_err(err, errlen, "%s: expected key=value, got '%s'", ops->name, item);
-		return -EINVAL;
-	}
-	*eq = '\0';
-	p = param_find(ops, item);
-	if (!p) {
-		known_params(ops, known, sizeof(known));
-		set_err(err, errlen, "%s: unknown parameter '%s' (known: %s)", ops->name, item,
-			*known ? known : "none");
-		return -EINVAL;
-	}
-	return param_store(ops, p, st, eq + 1, err, errlen);
+		used += (size_t)snprintf(buf + used, len - used, "%s%s", used ? ", " : "", p->name);
 }
 
 static char *trim(char *s)
@@ -287,6 +264,34 @@ static char *trim(char *s)
 	while (end > s && isspace((unsigned char)end[-1]))
 		*--end = '\0';
 	return s;
+}
+
+static int apply_one(const struct ls_algo_ops *ops, void *st, char *item, char *err, size_t errlen)
+{
+	const struct ls_algo_param *p;
+	char known[256];
+	char *eq = strchr(item, '=');
+	char *key, *value;
+
+	if (!eq) {
+		set_err(err, errlen, "%s: expected key=value, got '%s'", ops->name, item);
+		return -EINVAL;
+	}
+	*eq = '\0';
+	key = trim(item);
+	value = trim(eq + 1);
+	if (!*key || !*value) {
+		set_err(err, errlen, "%s: expected key=value, got '%s=%s'", ops->name, key, value);
+		return -EINVAL;
+	}
+	p = param_find(ops, key);
+	if (!p) {
+		known_params(ops, known, sizeof(known));
+		set_err(err, errlen, "%s: unknown parameter '%s' (known: %s)", ops->name, key,
+			*known ? known : "none");
+		return -EINVAL;
+	}
+	return param_store(ops, p, st, value, err, errlen);
 }
 
 /* Applies "k=v,k=v" onto st; stops at the first bad item. */
@@ -338,6 +343,16 @@ static int configure(const struct ls_algo_ops *ops, void *st, const char *params
 	return ret;
 }
 
+static void known_algos(char *buf, size_t len)
+{
+	size_t i, used = 0;
+
+	buf[0] = '\0';
+	for (i = 0; i < REGISTRY_LEN && used < len; i++)
+		used += (size_t)snprintf(buf + used, len - used, "%s%s", i ? ", " : "",
+					 registry[i]->name);
+}
+
 /* ---- instances ----------------------------------------------------------- */
 
 int ls_algo_create(const char *name, const char *params, struct ls_algo **out, char *err,
@@ -345,12 +360,13 @@ int ls_algo_create(const char *name, const char *params, struct ls_algo **out, c
 {
 	const struct ls_algo_ops *ops = ls_algo_find(name);
 	struct ls_algo *algo;
+	char known[128];
 	int ret;
 
 	*out = NULL;
 	if (!ops) {
-		set_err(err, errlen, "unknown algorithm '%s' (known: fixed, aimd, vegas, gradient2)",
-			name ? name : "");
+		known_algos(known, sizeof(known));
+		set_err(err, errlen, "unknown algorithm '%s' (known: %s)", name ? name : "", known);
 		return -ENOENT;
 	}
 	algo = calloc(1, sizeof(*algo));

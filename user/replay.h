@@ -1,0 +1,40 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * `loadshed replay`: feeds recorded samples through a limit algorithm and
+ * prints the limit after each update, so users can tune offline and the
+ * algorithms can be checked against other implementations.
+ *
+ * Input, CSV:  start_ns,rtt_ns,inflight,did_drop   (did_drop: 0/1/true/false)
+ *   an optional header line (first line starting with a non-digit), blank
+ *   lines and lines starting with '#' are skipped.
+ * Output, CSV: start_ns,limit,estimate   (a header, then one line per update
+ *   of the algorithm: every sample, or every closed window with --windowed).
+ */
+#ifndef LOADSHED_REPLAY_H
+#define LOADSHED_REPLAY_H
+
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "window.h"
+
+struct ls_replay_opts {
+	const char *algo;   /* NULL: LS_ALGO_DEFAULT */
+	const char *params; /* "k=v,k=v" or NULL */
+	bool windowed;
+	struct ls_window_config window;
+};
+
+void ls_replay_opts_default(struct ls_replay_opts *opts);
+
+/*
+ * Runs the replay from in to out. Returns 0; -ENOENT/-EINVAL for a bad
+ * algorithm or parameter; -EBADMSG for a malformed input line (err names the
+ * line number); -EIO when in or out fails; -ENOMEM.
+ */
+int ls_replay_run(FILE *in, FILE *out, const struct ls_replay_opts *opts, char *err, size_t errlen);
+
+/* The CLI command; argv[0] is "replay". Exit status: 0 ok, 1 runtime, 2 usage. */
+int cmd_replay(int argc, char **argv);
+
+#endif /* LOADSHED_REPLAY_H */
