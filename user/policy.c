@@ -1,0 +1,383 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * Compiles a validated config into the map entries of one policy
+ * generation. Nothing here touches a map: the writer copies the image, so
+ * the meaning of a config is testable byte for byte.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "policy.h"
+
+/* ---- addresses and prefixes ---------------------------------------------- */
+
+static const uint8_t v4_mapped_head[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+
+void ls_addr_v4_mapped(uint8_t out[16], uint32_t ipv4_be)
+{
+	memcpy(out, v4_mapped_head, sizeof(v4_mapped_head));
+	memcpy(out + 12, &ipv4_be, sizeof(ipv4_be));
+}
+
+bool ls_addr_is_v4_mapped(const uint8_t addr[16])
+{
+	return !memcmp(addr, v4_mapped_head, sizeof(v4_mapped_head));
+}
+
+int ls_parse_addr(const char *text, uint8_t out[16], bool *is_v4)
+{
+	struct in_addr a4;
+
+	if (inet_pton(AF_INET, text, &a4) == 1) {
+		ls_addr_v4_mapped(out, a4.s_addr);
+		*is_v4 = true;
+		return 0;
+	}
+	if (inet_pton(AF_INET6, text, out) == 1) {
+		*is_v4 = false;
+		return 0;
+	}
+	return -EINVAL;
+}
+
+/* Clears every bit of addr past len_bits; true if any was set. */
+static bool clear_host_bits(uint8_t addr[16], unsigned int len_bits)
+{
+	bool had = false;
+
+	for (unsigned int i = 0; i < 16; i++) {
+		unsigned int first = i * 8;
+		uint8_t keep;
+
+		if (first + 8 <= len_bits)
+			continue;
+		keep = first >= len_bits ? 0 : (uint8_t)(0xff00u >> (len_bits - first));
+		had |= (addr[i] & ~keep) != 0;
+		addr[i] &= keep;
+	}
+	return had;
+}
+
+/* A prefix length: 1 to 3 digits, nothing else. */
+static int parse_len(const char *text, unsigned int max, unsigned int *out)
+{
+	unsigned int v = 0;
+	size_t n = strlen(text);
+
+	if (n == 0 || n > 3)
+		return -EINVAL;
+	for (size_t i = 0; i < n; i++) {
+		if (text[i] < '0' || text[i] > '9')
+			return -EINVAL;
+		v = v * 10 + (unsigned int)(text[i] - '0');
+	}
+	if (v > max)
+		return -EINVAL;
+	*out = v;
+	return 0;
+}
+
+int ls_parse_prefix(const char *text, struct ls_prefix *out, bool *masked)
+{
+	char buf[INET6_ADDRSTRLEN + 8];
+	unsigned int len;
+	char *slash;
+	bool v4;
+
+	if (strlen(text) >= sizeof(buf))
+		return -EINVAL;
+	strcpy(buf, text);
+	slash = strchr(buf, '/');
+	if (slash)
+		*slash = '\0';
+	if (ls_parse_addr(buf, out->addr, &v4))
+		return -EINVAL;
+	if (!slash)
+		len = v4 ? 32 : 128;
+	else if (parse_len(slash + 1, v4 ? 32 : 128, &len))
+		return -EINVAL;
+	out->len_bits = (uint8_t)(v4 ? 96 + len : len);
+	*masked = clear_host_bits(out->addr, out->len_bits);
+	return 0;
+}
+
+bool ls_prefix_contains(const struct ls_prefix *outer, const struct ls_prefix *inner)
+{
+	uint8_t a[16];
+
+	if (outer->len_bits > inner->len_bits)
+		return false;
+	memcpy(a, inner->addr, sizeof(a));
+	clear_host_bits(a, outer->len_bits);
+	return !memcmp(a, outer->addr, sizeof(a));
+}
+
+void ls_prefix_format(const struct ls_prefix *p, char *buf, size_t len)
+{
+	char addr[INET6_ADDRSTRLEN];
+
+	if (ls_addr_is_v4_mapped(p->addr) && p->len_bits >= 96) {
+		inet_ntop(AF_INET, p->addr + 12, addr, sizeof(addr));
+		snprintf(buf, len, "%s/%u", addr, p->len_bits - 96u);
+		return;
+	}
+	inet_ntop(AF_INET6, p->addr, addr, sizeof(addr));
+	snprintf(buf, len, "%s/%u", addr, (unsigned int)p->len_bits);
+}
+
+/* ---- limits -------------------------------------------------------------- */
+
+/* ceil(limit * share) in integers: exact for every ppm, no float rounding. */
+static uint32_t guarantee_of(uint32_t limit, uint32_t share_ppm)
+{
+	uint64_t g;
+
+	if (!share_ppm)
+		return 0;
+	g = ((uint64_t)limit * share_ppm + LS_PPM - 1) / LS_PPM;
+	return g ? (uint32_t)g : 1;
+}
+
+void ls_guarantees(uint32_t limit, const struct ls_service_meta *m, struct ls_limits *out)
+{
+	uint32_t n = m->nr_classes < LS_MAX_CLASSES ? m->nr_classes : LS_MAX_CLASSES;
+
+	memset(out, 0, sizeof(*out));
+	out->limit = limit;
+	for (uint32_t c = 0; c < n; c++)
+		out->guarantee[c] = guarantee_of(limit, m->classes[c].share_ppm);
+}
+
+/* ---- one service --------------------------------------------------------- */
+
+static bool has_prefix_rules(const struct ls_service_conf *s)
+{
+	for (uint32_t r = 0; r < s->nr_rules; r++)
+		if (s->rules[r].nr_src)
+			return true;
+	return false;
+}
+
+static void compile_service_policy(const struct ls_service_conf *s, struct ls_service_policy *p)
+{
+	memset(p, 0, sizeof(*p));
+	p->flags = LS_SVC_ACTIVE;
+	if (s->shadow)
+		p->flags |= LS_SVC_SHADOW;
+	if (has_prefix_rules(s))
+		p->flags |= LS_SVC_PREFIX_RULES;
+	p->nr_rules = (__u16)s->nr_rules;
+	p->default_class = s->default_class;
+	for (uint32_t r = 0; r < s->nr_rules; r++) {
+		const struct ls_rule_conf *rc = &s->rules[r];
+
+		p->rules[r].port_lo = rc->port_lo;
+		p->rules[r].port_hi = rc->port_hi;
+		p->rules[r].dscp = rc->dscp;
+		p->rules[r].has_prefix = rc->nr_src ? 1 : 0;
+		p->rules[r].cls = rc->cls;
+	}
+	for (uint32_t c = 0; c < s->nr_classes; c++) {
+		p->classes[c].action = s->classes[c].action;
+		p->classes[c].in_use = 1;
+	}
+}
+
+static void compile_service_meta(const struct ls_service_conf *s, struct ls_service_meta *m)
+{
+	memset(m, 0, sizeof(*m));
+	snprintf(m->name, sizeof(m->name), "%s", s->name);
+	snprintf(m->algo, sizeof(m->algo), "%s", s->algo);
+	snprintf(m->algo_params, sizeof(m->algo_params), "%s", s->algo_params);
+	m->in_use = 1;
+	m->pinned_limit = s->pinned_limit;
+	m->min_limit = s->min_limit;
+	m->max_limit = s->max_limit;
+	m->initial_limit = s->initial_limit;
+	m->nr_classes = s->nr_classes;
+	for (uint32_t c = 0; c < s->nr_classes; c++) {
+		snprintf(m->classes[c].name, sizeof(m->classes[c].name), "%s", s->classes[c].name);
+		m->classes[c].share_ppm = s->classes[c].share_ppm;
+	}
+}
+
+/* ---- ports and addresses ------------------------------------------------- */
+
+static struct ls_port_entry *port_entry(struct ls_policy_image *img, uint16_t port)
+{
+	struct ls_port_entry *e;
+
+	for (uint32_t i = 0; i < img->nr_ports; i++)
+		if (img->ports[i].port == port)
+			return &img->ports[i];
+	e = &img->ports[img->nr_ports++];
+	memset(e, 0, sizeof(*e));
+	e->port = port;
+	return e;
+}
+
+static void add_listen(struct ls_policy_image *img, uint32_t svc, const struct ls_listen_conf *l)
+{
+	struct ls_port_entry *e = port_entry(img, l->port);
+	struct ls_svc_addr_entry *a;
+
+	if (l->any) {
+		e->val.any_svc[img->gen] = (__u8)(svc + 1);
+		return;
+	}
+	e->val.by_addr[img->gen] = 1;
+	a = &img->svc_addrs[img->nr_svc_addrs++];
+	memset(a, 0, sizeof(*a));
+	a->key.gen = img->gen;
+	a->key.port = l->port;
+	memcpy(a->key.addr, l->addr, sizeof(a->key.addr));
+	a->svc = svc;
+}
+
+static int cmp_port_entry(const void *a, const void *b)
+{
+	const struct ls_port_entry *x = a, *y = b;
+
+	return (int)x->port - (int)y->port;
+}
+
+static int cmp_svc_addr_entry(const void *a, const void *b)
+{
+	const struct ls_svc_addr_entry *x = a, *y = b;
+
+	if (x->key.port != y->key.port)
+		return (int)x->key.port - (int)y->key.port;
+	return memcmp(x->key.addr, y->key.addr, sizeof(x->key.addr));
+}
+
+static void compile_ports(const struct ls_config *c, struct ls_policy_image *img)
+{
+	for (uint32_t s = 0; s < c->nr_services; s++)
+		for (uint32_t l = 0; l < c->svc[s].nr_listen; l++)
+			add_listen(img, s, &c->svc[s].listen[l]);
+	qsort(img->ports, img->nr_ports, sizeof(img->ports[0]), cmp_port_entry);
+	qsort(img->svc_addrs, img->nr_svc_addrs, sizeof(img->svc_addrs[0]), cmp_svc_addr_entry);
+}
+
+void ls_port_set_gen(struct ls_port *live, const struct ls_port *img, uint32_t gen)
+{
+	live->any_svc[gen] = img->any_svc[gen];
+	live->by_addr[gen] = img->by_addr[gen];
+}
+
+/* ---- source prefixes ----------------------------------------------------- */
+
+static int cmp_prefix(const void *a, const void *b)
+{
+	const struct ls_prefix *x = a, *y = b;
+
+	if (x->len_bits != y->len_bits)
+		return (int)x->len_bits - (int)y->len_bits;
+	return memcmp(x->addr, y->addr, sizeof(x->addr));
+}
+
+/*
+ * The rules whose source list holds prefix p. The trie returns only the
+ * longest stored prefix of an address, so that entry must carry the bits
+ * of every shorter prefix around it too, from any rule.
+ */
+static uint32_t rule_mask_of(const struct ls_service_conf *s, const struct ls_prefix *p)
+{
+	uint32_t mask = 0;
+
+	for (uint32_t r = 0; r < s->nr_rules; r++)
+		for (uint32_t i = 0; i < s->rules[r].nr_src; i++)
+			if (ls_prefix_contains(&s->rules[r].src[i], p)) {
+				mask |= 1u << r;
+				break;
+			}
+	return mask;
+}
+
+/* The distinct prefixes of a service's rules, sorted; returns how many. */
+static uint32_t distinct_prefixes(const struct ls_service_conf *s, struct ls_prefix *out)
+{
+	uint32_t n = 0, k = 0;
+
+	for (uint32_t r = 0; r < s->nr_rules; r++)
+		for (uint32_t i = 0; i < s->rules[r].nr_src; i++)
+			out[n++] = s->rules[r].src[i];
+	qsort(out, n, sizeof(out[0]), cmp_prefix);
+	for (uint32_t i = 0; i < n; i++)
+		if (!k || cmp_prefix(&out[k - 1], &out[i]))
+			out[k++] = out[i];
+	return k;
+}
+
+static void compile_prefixes(const struct ls_service_conf *s, uint32_t svc,
+			     struct ls_policy_image *img)
+{
+	struct ls_prefix all[LS_MAX_RULES * LS_MAX_RULE_PREFIXES];
+	uint32_t n = distinct_prefixes(s, all);
+
+	for (uint32_t i = 0; i < n; i++) {
+		struct ls_prefix_entry *e = &img->prefixes[img->nr_prefixes++];
+
+		memset(e, 0, sizeof(*e));
+		e->key.prefixlen = LS_PREFIX_KEY_FIXED_BITS + all[i].len_bits;
+		e->key.gen = (__u8)img->gen;
+		e->key.svc = (__u8)svc;
+		memcpy(e->key.addr, all[i].addr, sizeof(e->key.addr));
+		e->rule_mask = rule_mask_of(s, &all[i]);
+	}
+}
+
+/* ---- the image ----------------------------------------------------------- */
+
+static void compile_agent(const struct ls_agent_conf *a, struct ls_agent_meta *m)
+{
+	memset(m, 0, sizeof(*m));
+	m->interval_ns = a->interval_ns;
+	m->idle_timeout_ns = a->idle_timeout_ns;
+	m->half_open_timeout_ns = a->half_open_timeout_ns;
+	m->failopen_after_ns = a->failopen_after_ns;
+	m->max_flows = a->max_flows;
+}
+
+int ls_policy_compile(const struct ls_config *c, uint32_t gen, struct ls_policy_image **out,
+		      char *err, size_t errlen)
+{
+	struct ls_policy_image *img;
+
+	if (!c->validated) {
+		snprintf(err, errlen, "the config must be validated before it is compiled");
+		return -EINVAL;
+	}
+	if (gen >= LS_NR_GENS) {
+		snprintf(err, errlen, "policy generation %u does not exist (0 or 1)", gen);
+		return -EINVAL;
+	}
+	img = calloc(1, sizeof(*img));
+	if (!img) {
+		snprintf(err, errlen, "out of memory compiling the policy");
+		return -ENOMEM;
+	}
+	img->gen = gen;
+	img->nr_services = c->nr_services;
+	compile_agent(&c->agent, &img->agent);
+	for (uint32_t s = 0; s < c->nr_services; s++) {
+		compile_service_policy(&c->svc[s], &img->svc[s]);
+		compile_service_meta(&c->svc[s], &img->meta[s]);
+		compile_prefixes(&c->svc[s], s, img);
+	}
+	compile_ports(c, img);
+	*out = img;
+	return 0;
+}
+
+void ls_policy_image_free(struct ls_policy_image **img)
+{
+	if (!img)
+		return;
+	free(*img);
+	*img = NULL;
+}
