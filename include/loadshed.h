@@ -27,6 +27,12 @@
 #define LS_NR_GENS	   2
 #define LS_NAME_LEN	   32
 #define LS_ALGO_PARAMS_LEN 128
+/* Listen entries (port, address) per service. */
+#define LS_MAX_LISTEN 16
+/* Source prefixes of one rule. */
+#define LS_MAX_RULE_PREFIXES 16
+/* Source prefix entries of one policy generation (the trie holds two). */
+#define LS_MAX_PREFIX_ENTRIES (LS_MAX_SERVICES * LS_MAX_RULES * LS_MAX_RULE_PREFIXES)
 
 /* Flow table size when the user does not choose one. */
 #define LS_DEFAULT_MAX_FLOWS 131072
@@ -125,6 +131,7 @@ struct ls_limits {
 struct ls_inflight {
 	__s32 total;
 	__s32 cls[LS_MAX_CLASSES];
+	__s32 pad; /* a multiple of 8 bytes: the mmapped array's stride */
 };
 
 struct ls_flow_key {
@@ -218,8 +225,8 @@ struct ls_latency_hist {
  */
 struct ls_class_meta {
 	char name[LS_NAME_LEN];
-	__u32 share_ppm; /* guaranteed share of L, parts per million */
-	__u32 pad;
+	__u32 share_ppm;	/* guaranteed share of L, parts per million */
+	__u32 pinned_guarantee; /* 0: from the share; else set by `limit set --class` */
 };
 
 /* config map value, key = svc */
@@ -236,14 +243,32 @@ struct ls_service_meta {
 	struct ls_class_meta classes[LS_MAX_CLASSES];
 };
 
-/* agent map value (one entry): settings of the control loop */
+enum ls_xdp_mode {
+	LS_XDP_NATIVE = 1,
+	LS_XDP_GENERIC = 2,
+};
+
+enum ls_tc_mode {
+	LS_TC_TCX = 1,	  /* a TCX link, pinned */
+	LS_TC_CLSACT = 2, /* a filter on a clsact qdisc */
+};
+
+/* agent map value (one entry): settings of the control loop and attachment */
 struct ls_agent_meta {
 	__u64 interval_ns;
 	__u64 idle_timeout_ns;
 	__u64 half_open_timeout_ns;
 	__u64 failopen_after_ns;
 	__u32 agent_pid; /* 0: no agent running */
-	__u32 pad;
+	__u32 max_flows;
+	__u32 ifindex;
+	__u8 xdp_mode;	    /* enum ls_xdp_mode */
+	__u8 tc_mode;	    /* enum ls_tc_mode */
+	__u8 qdisc_created; /* detach removes the clsact qdisc too */
+	__u8 pad;
+	__u32 tc_handle; /* clsact filter, when tc_mode is LS_TC_CLSACT */
+	__u32 tc_priority;
+	char config_path[256]; /* what SIGHUP reloads; empty: built from options */
 };
 
 static inline __u32 ls_class_index(__u32 svc, __u32 cls)

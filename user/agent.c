@@ -1,0 +1,418 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * The control loop. Every interval, under the pin directory's lock:
+ *  1. per service, the latency histogram delta since the last window and
+ *     the in-flight count form one sample, fed to the service's algorithm;
+ *  2. the new limit L (or the pinned one) and the class guarantees are
+ *     written to the limits map;
+ *  3. about once a second, idle and half-open flows are swept from the
+ *     flow table, each decrement of in-flight made exactly once;
+ *  4. the heartbeat is refreshed, so the dataplane keeps enforcing.
+ * All state the loop needs lives in the pinned maps: a restarted agent
+ * carries on with the limits and counters it finds there.
+ */
+#include <errno.h>
+#include <math.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+#include <bpf/bpf.h>
+
+#include "agent.h"
+#include "algo.h"
+#include "hist.h"
+#include "log.h"
+#include "maps.h"
+#include "pins.h"
+#include "policy.h"
+
+/* A window needs this many samples before the algorithm sees it (as WindowedLimit). */
+#define LS_AGENT_MIN_SAMPLES 10
+/* Mean RTTs below this are not service time (WindowedLimit's minRttThreshold). */
+#define LS_AGENT_MIN_RTT_NS 100000ull
+#define LS_SWEEP_PERIOD_NS  1000000000ull
+#define LS_SWEEP_BATCH	    1024
+
+struct svc_ctl {
+	struct ls_algo *algo;
+	char algo_name[LS_NAME_LEN];
+	char algo_params[LS_ALGO_PARAMS_LEN];
+	struct ls_latency_hist prev; /* histogram at the start of the open window */
+	uint32_t limit;
+	int32_t max_inflight; /* over the open window's rounds */
+};
+
+struct agent {
+	const char *ifname;
+	char dir[128];
+	struct ls_maps maps;
+	struct ls_inflight *inflight; /* the mmapped inflight map */
+	size_t inflight_len;
+	struct svc_ctl svc[LS_MAX_SERVICES];
+	uint64_t next_sweep_ns;
+	double log_change; /* log a limit change larger than this fraction */
+};
+
+static volatile sig_atomic_t stop_requested;
+static volatile sig_atomic_t reload_requested;
+
+static void on_stop(int sig)
+{
+	(void)sig;
+	stop_requested = 1;
+}
+
+static void on_hup(int sig)
+{
+	(void)sig;
+	reload_requested = 1;
+}
+
+static uint64_t clock_ns(clockid_t id)
+{
+	struct timespec ts;
+
+	clock_gettime(id, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* Appends k=v to params unless the user's params name k already. */
+static void add_default_param(char *params, size_t len, const char *algo, const char *k, uint32_t v)
+{
+	char kv[64];
+	size_t n = strlen(params);
+
+	if (!v || !ls_algo_has_param(algo, k) || strstr(params, k))
+		return;
+	snprintf(kv, sizeof(kv), "%s%s=%u", n ? "," : "", k, v);
+	if (n + strlen(kv) < len)
+		strcat(params, kv);
+}
+
+int ls_algo_from_meta(const struct ls_service_meta *meta, uint32_t current, struct ls_algo **out,
+		      char *err, size_t errlen)
+{
+	char params[LS_ALGO_PARAMS_LEN * 2];
+
+	snprintf(params, sizeof(params), "%s", meta->algo_params);
+	add_default_param(params, sizeof(params), meta->algo, "initial_limit",
+			  current ? current : meta->initial_limit);
+	add_default_param(params, sizeof(params), meta->algo, "min_limit", meta->min_limit);
+	add_default_param(params, sizeof(params), meta->algo, "max_limit", meta->max_limit);
+	return ls_algo_create(meta->algo, params, out, err, errlen);
+}
+
+/*
+ * (Re)creates the algorithm of a service from its record. A running
+ * limit becomes the initial one, so a restart or an algorithm change
+ * continues from where the service is rather than from a cold start.
+ */
+static int svc_start_algo(struct svc_ctl *c, const struct ls_service_meta *meta, uint32_t current)
+{
+	struct ls_algo *a;
+	char err[256];
+	int rc;
+
+	rc = ls_algo_from_meta(meta, current, &a, err, sizeof(err));
+	if (rc) {
+		pr_err("service %s: algorithm %s: %s", meta->name, meta->algo, err);
+		return rc;
+	}
+	ls_algo_destroy(&c->algo);
+	c->algo = a;
+	c->limit = ls_algo_limit(a);
+	snprintf(c->algo_name, sizeof(c->algo_name), "%s", meta->algo);
+	snprintf(c->algo_params, sizeof(c->algo_params), "%s", meta->algo_params);
+	pr_info("service %s: algorithm %s (%s), limit %u", meta->name, meta->algo,
+		meta->algo_params, c->limit);
+	return 0;
+}
+
+/* The service's histogram: the sum over its counted (non-bypass) classes. */
+static void svc_histogram(struct agent *ag, uint32_t svc, const struct ls_service_meta *meta,
+			  struct ls_latency_hist *out)
+{
+	memset(out, 0, sizeof(*out));
+	for (uint32_t c = 0; c < LS_MAX_CLASSES && c < meta->nr_classes; c++) {
+		struct ls_latency_hist h;
+
+		if (ls_read_latency(&ag->maps, ls_class_index(svc, c), &h))
+			continue;
+		out->count += h.count;
+		out->sum_ns += h.sum_ns;
+		for (uint32_t b = 0; b < LS_HIST_BUCKETS; b++)
+			out->buckets[b] += h.buckets[b];
+	}
+}
+
+int ls_agent_write_limits(const struct ls_maps *m, uint32_t svc, uint32_t limit,
+			  const struct ls_service_meta *meta)
+{
+	struct ls_limits l;
+
+	ls_guarantees(limit, meta, &l);
+	for (uint32_t c = 0; c < LS_MAX_CLASSES; c++)
+		if (meta->classes[c].pinned_guarantee)
+			l.guarantee[c] = meta->classes[c].pinned_guarantee;
+	return bpf_map_update_elem(m->limits, &svc, &l, BPF_ANY) ? -errno : 0;
+}
+
+/* One round of one service: sample, algorithm, limits. */
+static void svc_round(struct agent *ag, uint32_t svc, uint64_t now_ns)
+{
+	struct svc_ctl *c = &ag->svc[svc];
+	struct ls_service_meta meta;
+	struct ls_latency_hist cur, win;
+	struct ls_inflight *inf = &ag->inflight[svc];
+	struct ls_limits lim = {};
+	uint32_t old, limit;
+	int32_t now_inflight;
+
+	if (ls_read_meta(&ag->maps, svc, &meta) || !meta.in_use) {
+		ls_algo_destroy(&c->algo);
+		memset(c, 0, sizeof(*c));
+		return;
+	}
+	ls_read_limits(&ag->maps, svc, &lim);
+	if (!c->algo || strcmp(c->algo_name, meta.algo) ||
+	    strcmp(c->algo_params, meta.algo_params)) {
+		if (svc_start_algo(c, &meta, c->algo ? c->limit : lim.limit))
+			return;
+		svc_histogram(ag, svc, &meta, &c->prev);
+	}
+
+	now_inflight = atomic_load((_Atomic int32_t *)&inf->total);
+	if (now_inflight > c->max_inflight)
+		c->max_inflight = now_inflight;
+	svc_histogram(ag, svc, &meta, &cur);
+	ls_hist_delta(&cur, &c->prev, &win);
+	old = c->limit;
+	if (win.count >= LS_AGENT_MIN_SAMPLES) {
+		struct ls_algo_sample s = {
+			.start_ns = now_ns,
+			.rtt_ns = win.sum_ns / win.count,
+			.inflight = c->max_inflight > 0 ? (uint32_t)c->max_inflight : 0,
+			/*
+			 * Shedding is not a drop: Netflix's limiters give rejected
+			 * requests no sample at all, and counting them as drops
+			 * would drive AIMD and Vegas to their minimum under any
+			 * sustained overload.
+			 */
+			.did_drop = false,
+		};
+
+		if (s.rtt_ns >= LS_AGENT_MIN_RTT_NS)
+			c->limit = ls_algo_update(c->algo, &s);
+		c->prev = cur;
+		c->max_inflight = now_inflight;
+	}
+	limit = meta.pinned_limit ? meta.pinned_limit : c->limit;
+	if (old && fabs((double)c->limit - old) > ag->log_change * old)
+		pr_info("service %s: limit %u -> %u", meta.name, old, c->limit);
+	/* Written every round: a policy reload may have changed the shares. */
+	ls_agent_write_limits(&ag->maps, svc, limit, &meta);
+}
+
+static void sweep_count(struct agent *ag, const struct ls_flow *f, bool half_open)
+{
+	uint32_t idx = ls_class_index(f->svc, f->cls);
+	struct ls_sweep_stats s = {};
+
+	bpf_map_lookup_elem(ag->maps.sweep_stats, &idx, &s);
+	if (half_open)
+		s.ended_half_open++;
+	else
+		s.ended_idle++;
+	bpf_map_update_elem(ag->maps.sweep_stats, &idx, &s, BPF_ANY);
+}
+
+/* Ends one expired flow, if nobody else ended it first. */
+static void sweep_one(struct agent *ag, const struct ls_flow_key *k, const struct ls_flow *f)
+{
+	struct ls_inflight *inf;
+
+	if (bpf_map_delete_elem(ag->maps.flows, k))
+		return;
+	if (f->svc >= LS_MAX_SERVICES || f->cls >= LS_MAX_CLASSES)
+		return;
+	inf = &ag->inflight[f->svc];
+	atomic_fetch_sub((_Atomic int32_t *)&inf->cls[f->cls], 1);
+	atomic_fetch_sub((_Atomic int32_t *)&inf->total, 1);
+	sweep_count(ag, f, f->state == LS_FLOW_HALF_OPEN);
+}
+
+/*
+ * Walks the flow table in batches and ends the flows idle past their
+ * timeout. Entries are read in batches (a few syscalls for thousands of
+ * flows) and deleted one by one: the delete is what decides who ends it.
+ */
+static long sweep(struct agent *ag, uint64_t idle_ns, uint64_t half_open_ns)
+{
+	static struct ls_flow_key keys[LS_SWEEP_BATCH];
+	static struct ls_flow vals[LS_SWEEP_BATCH];
+	uint64_t now = clock_ns(CLOCK_MONOTONIC_COARSE);
+	struct ls_flow_key batch;
+	bool first = true;
+	long ended = 0;
+
+	for (;;) {
+		LIBBPF_OPTS(bpf_map_batch_opts, opts);
+		__u32 n = LS_SWEEP_BATCH;
+		int err;
+
+		err = bpf_map_lookup_batch(ag->maps.flows, first ? NULL : &batch, &batch, keys,
+					   vals, &n, &opts);
+		if (err && errno != ENOENT)
+			break;
+		first = false;
+		for (__u32 i = 0; i < n; i++) {
+			int64_t idle = (int64_t)(now - vals[i].last_seen_ns);
+			uint64_t limit =
+				vals[i].state == LS_FLOW_HALF_OPEN ? half_open_ns : idle_ns;
+
+			if (idle > 0 && (uint64_t)idle > limit) {
+				sweep_one(ag, &keys[i], &vals[i]);
+				ended++;
+			}
+		}
+		if (err)
+			break; /* ENOENT: that was the last batch */
+	}
+	return ended;
+}
+
+static int agent_round(struct agent *ag)
+{
+	struct ls_agent_meta am = {};
+	struct ls_state st = {};
+	uint64_t now;
+	int lock;
+
+	lock = ls_lock(ag->ifname, false);
+	if (lock < 0)
+		return lock; /* detached under us */
+	now = clock_ns(CLOCK_MONOTONIC);
+	ls_read_agent(&ag->maps, &am);
+	for (uint32_t s = 0; s < LS_MAX_SERVICES; s++)
+		svc_round(ag, s, now);
+	if (now >= ag->next_sweep_ns) {
+		long n = sweep(ag, am.idle_timeout_ns, am.half_open_timeout_ns);
+
+		if (n)
+			pr_debug("swept %ld idle flows", n);
+		ag->next_sweep_ns = now + LS_SWEEP_PERIOD_NS;
+	}
+	ls_read_state(&ag->maps, &st);
+	st.heartbeat_ns = clock_ns(CLOCK_MONOTONIC);
+	st.failopen_after_ns = am.failopen_after_ns;
+	ls_write_state(&ag->maps, &st);
+	ls_unlock(&lock);
+	return 0;
+}
+
+static int agent_open(struct agent *ag, const char *ifname)
+{
+	int lock, err;
+
+	ag->ifname = ifname;
+	ag->log_change = 0.1;
+	err = ls_pin_dir(ifname, ag->dir, sizeof(ag->dir));
+	if (err)
+		return err;
+	lock = ls_lock(ifname, false);
+	if (lock < 0)
+		return lock;
+	err = ls_maps_open(ag->dir, &ag->maps);
+	ls_unlock(&lock);
+	if (err)
+		return err;
+	/* An array map's stride is its value size rounded up to 8 bytes. */
+	_Static_assert(sizeof(struct ls_inflight) % 8 == 0, "inflight stride");
+	ag->inflight_len = LS_MAX_SERVICES * sizeof(struct ls_inflight);
+	ag->inflight = mmap(NULL, ag->inflight_len, PROT_READ | PROT_WRITE, MAP_SHARED,
+			    ag->maps.inflight, 0);
+	if (ag->inflight == MAP_FAILED) {
+		err = -errno;
+		ls_maps_close(&ag->maps);
+		return err;
+	}
+	return 0;
+}
+
+static void agent_close(struct agent *ag)
+{
+	for (int s = 0; s < LS_MAX_SERVICES; s++)
+		ls_algo_destroy(&ag->svc[s].algo);
+	if (ag->inflight && ag->inflight != MAP_FAILED)
+		munmap(ag->inflight, ag->inflight_len);
+	ls_maps_close(&ag->maps);
+}
+
+/* Records (or clears) the running agent's pid in the agent map. */
+static void agent_set_pid(struct agent *ag, pid_t pid, bool only_if_ours)
+{
+	struct ls_agent_meta am = {};
+	int lock = ls_lock(ag->ifname, false);
+
+	if (lock < 0)
+		return;
+	if (!ls_read_agent(&ag->maps, &am) && (!only_if_ours || am.agent_pid == (__u32)getpid())) {
+		am.agent_pid = (__u32)pid;
+		ls_write_agent(&ag->maps, &am);
+	}
+	ls_unlock(&lock);
+}
+
+int ls_agent_run(const char *ifname, int (*reload)(const char *ifname))
+{
+	struct agent *ag = calloc(1, sizeof(*ag));
+	struct sigaction sa = {.sa_handler = on_stop};
+	struct ls_agent_meta am = {};
+	int err;
+
+	if (!ag)
+		return -ENOMEM;
+	err = agent_open(ag, ifname);
+	if (err) {
+		free(ag);
+		return err;
+	}
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sa.sa_handler = on_hup;
+	sigaction(SIGHUP, &sa, NULL);
+	agent_set_pid(ag, getpid(), false);
+	pr_info("%s: agent running, pid %d", ifname, (int)getpid());
+
+	while (!stop_requested) {
+		struct timespec tick;
+
+		if (reload_requested) {
+			reload_requested = 0;
+			if (reload && reload(ifname))
+				pr_warn("%s: reload failed; the running policy stays", ifname);
+		}
+		err = agent_round(ag);
+		if (err) {
+			pr_warn("%s: detached; agent stopping", ifname);
+			break;
+		}
+		ls_read_agent(&ag->maps, &am);
+		if (!am.interval_ns)
+			am.interval_ns = 100 * 1000 * 1000ull;
+		tick.tv_sec = (time_t)(am.interval_ns / 1000000000ull);
+		tick.tv_nsec = (long)(am.interval_ns % 1000000000ull);
+		nanosleep(&tick, NULL);
+	}
+	if (!err)
+		agent_set_pid(ag, 0, true);
+	pr_info("%s: agent stopped", ifname);
+	agent_close(ag);
+	free(ag);
+	return err == -ENOENT ? 0 : err;
+}

@@ -1,0 +1,196 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <linux/if_link.h>
+
+#include "attach.h"
+#include "loadshed.skel.h"
+#include "log.h"
+
+/* Not in Debian's 6.1 UAPI headers nor in libbpf 1.1; values from later kernels. */
+#ifndef BPF_TCX_EGRESS
+#define BPF_TCX_EGRESS 47
+#endif
+
+#define LINK_XDP "link_xdp"
+#define LINK_TC	 "link_tc"
+
+const char *ls_xdp_mode_name(int mode)
+{
+	return mode == LS_XDP_NATIVE ? "native" : mode == LS_XDP_GENERIC ? "generic" : "none";
+}
+
+const char *ls_tc_mode_name(int mode)
+{
+	return mode == LS_TC_TCX ? "tcx" : mode == LS_TC_CLSACT ? "clsact" : "none";
+}
+
+int ls_dataplane_load(const char *dir, const struct ls_attach_req *r, struct loadshed_bpf **skel,
+		      struct ls_maps *m)
+{
+	LIBBPF_OPTS(bpf_object_open_opts, opts, .pin_root_path = dir);
+	struct loadshed_bpf *s;
+	int err;
+
+	s = loadshed_bpf__open_opts(&opts);
+	if (!s)
+		return -errno;
+	err = bpf_map__set_max_entries(s->maps.flows, r->max_flows);
+	if (!err)
+		err = loadshed_bpf__load(s);
+	if (!err)
+		err = ls_maps_from_skel(s, m);
+	if (err) {
+		loadshed_bpf__destroy(s);
+		ls_maps_unpin(dir);
+		return err;
+	}
+	*skel = s;
+	return 0;
+}
+
+static int pin_link(int link_fd, const char *dir, const char *name)
+{
+	char path[256];
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	return bpf_obj_pin(link_fd, path) ? -errno : 0;
+}
+
+static int attach_xdp(const char *dir, const struct ls_attach_req *r, int prog_fd,
+		      struct ls_agent_meta *am)
+{
+	LIBBPF_OPTS(bpf_link_create_opts, opts);
+	int fd = -1, err;
+
+	if (r->xdp_mode != LS_XDP_GENERIC) {
+		opts.flags = XDP_FLAGS_DRV_MODE;
+		fd = bpf_link_create(prog_fd, r->ifindex, BPF_XDP, &opts);
+		if (fd >= 0)
+			am->xdp_mode = LS_XDP_NATIVE;
+		else if (r->xdp_mode == LS_XDP_NATIVE || (errno != EOPNOTSUPP && errno != EINVAL))
+			return -errno;
+		else
+			pr_info("%s: no native XDP (%s): using generic mode", r->ifname,
+				strerror(errno));
+	}
+	if (fd < 0) {
+		opts.flags = XDP_FLAGS_SKB_MODE;
+		fd = bpf_link_create(prog_fd, r->ifindex, BPF_XDP, &opts);
+		if (fd < 0)
+			return -errno;
+		am->xdp_mode = LS_XDP_GENERIC;
+	}
+	err = pin_link(fd, dir, LINK_XDP);
+	if (err)
+		bpf_link_detach(fd);
+	close(fd);
+	return err;
+}
+
+static int attach_tc(const char *dir, const struct ls_attach_req *r, int prog_fd,
+		     struct ls_agent_meta *am)
+{
+	DECLARE_LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = r->ifindex,
+			    .attach_point = BPF_TC_EGRESS);
+	DECLARE_LIBBPF_OPTS(bpf_tc_opts, tc, .prog_fd = prog_fd);
+	int fd, err;
+
+	fd = bpf_link_create(prog_fd, r->ifindex, BPF_TCX_EGRESS, NULL);
+	if (fd >= 0) {
+		err = pin_link(fd, dir, LINK_TC);
+		if (err)
+			bpf_link_detach(fd);
+		close(fd);
+		if (!err)
+			am->tc_mode = LS_TC_TCX;
+		return err;
+	}
+	pr_info("%s: no TCX (%s): using a clsact qdisc", r->ifname, strerror(errno));
+	err = bpf_tc_hook_create(&hook);
+	if (err && err != -EEXIST)
+		return err;
+	am->qdisc_created = !err;
+	err = bpf_tc_attach(&hook, &tc);
+	if (err) {
+		if (am->qdisc_created) {
+			hook.attach_point = BPF_TC_INGRESS | BPF_TC_EGRESS;
+			bpf_tc_hook_destroy(&hook);
+		}
+		am->qdisc_created = 0;
+		return err;
+	}
+	am->tc_mode = LS_TC_CLSACT;
+	am->tc_handle = tc.handle;
+	am->tc_priority = tc.priority;
+	return 0;
+}
+
+int ls_dataplane_attach(const char *dir, const struct ls_attach_req *r, struct loadshed_bpf *skel,
+			struct ls_agent_meta *am)
+{
+	int err;
+
+	am->ifindex = r->ifindex;
+	err = attach_xdp(dir, r, bpf_program__fd(skel->progs.ls_xdp_ingress), am);
+	if (err) {
+		pr_err("%s: attaching XDP: %s", r->ifname, strerror(-err));
+		return err;
+	}
+	err = attach_tc(dir, r, bpf_program__fd(skel->progs.ls_tc_egress), am);
+	if (err) {
+		pr_err("%s: attaching egress program: %s", r->ifname, strerror(-err));
+		ls_dataplane_detach(dir, am);
+		return err;
+	}
+	return 0;
+}
+
+static void detach_link(const char *dir, const char *name)
+{
+	char path[256];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	fd = bpf_obj_get(path);
+	if (fd >= 0) {
+		/* Detach explicitly: another holder of the link fd would keep it alive. */
+		bpf_link_detach(fd);
+		close(fd);
+	}
+	unlink(path);
+}
+
+void ls_dataplane_detach(const char *dir, const struct ls_agent_meta *am)
+{
+	detach_link(dir, LINK_XDP);
+	detach_link(dir, LINK_TC);
+	if (am->tc_mode == LS_TC_CLSACT && am->ifindex) {
+		DECLARE_LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = am->ifindex,
+				    .attach_point = BPF_TC_EGRESS);
+		DECLARE_LIBBPF_OPTS(bpf_tc_opts, tc, .handle = am->tc_handle,
+				    .priority = am->tc_priority);
+
+		bpf_tc_detach(&hook, &tc);
+		if (am->qdisc_created) {
+			hook.attach_point = BPF_TC_INGRESS | BPF_TC_EGRESS;
+			bpf_tc_hook_destroy(&hook);
+		}
+	}
+}
+
+void ls_dataplane_unpin(const char *dir)
+{
+	char path[256];
+
+	ls_maps_unpin(dir);
+	snprintf(path, sizeof(path), "%s/%s", dir, LINK_XDP);
+	unlink(path);
+	snprintf(path, sizeof(path), "%s/%s", dir, LINK_TC);
+	unlink(path);
+	rmdir(dir);
+}

@@ -1,0 +1,48 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * Loading the dataplane, pinning its maps and links, attaching it to an
+ * interface, and taking all of it away again.
+ */
+#ifndef LS_ATTACH_H
+#define LS_ATTACH_H
+
+#include <stdint.h>
+#include "loadshed.h"
+#include "maps.h"
+
+struct ls_attach_req {
+	const char *ifname;
+	int ifindex;
+	int xdp_mode;	    /* 0: native, falling back to generic; or enum ls_xdp_mode */
+	uint32_t max_flows; /* flow table size */
+};
+
+struct loadshed_bpf;
+
+/*
+ * Loads the programs with every map pinned in dir (which must exist and be
+ * empty) and returns the map fds in m and the skeleton in *skel; nothing
+ * is attached yet, so the caller can fill the maps first.
+ */
+int ls_dataplane_load(const char *dir, const struct ls_attach_req *r, struct loadshed_bpf **skel,
+		      struct ls_maps *m);
+
+/*
+ * Attaches the loaded programs: XDP through a bpf_link (native, else
+ * generic), egress through a TCX link where the kernel has it, else a
+ * clsact filter. Links are pinned in dir. Records the modes in *am.
+ * On failure nothing it made is left attached.
+ */
+int ls_dataplane_attach(const char *dir, const struct ls_attach_req *r, struct loadshed_bpf *skel,
+			struct ls_agent_meta *am);
+
+/* Detaches whatever ls_dataplane_attach made, from the pins and *am. Idempotent. */
+void ls_dataplane_detach(const char *dir, const struct ls_agent_meta *am);
+
+/* Removes every pin in dir and dir itself. */
+void ls_dataplane_unpin(const char *dir);
+
+const char *ls_xdp_mode_name(int mode);
+const char *ls_tc_mode_name(int mode);
+
+#endif

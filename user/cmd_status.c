@@ -1,0 +1,270 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * loadshed status IFACE: per service and class, the limit, in-flight,
+ * admission counters and latency, plus how the dataplane is attached.
+ * Text for people, -j for programs; both come from one JSON document.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <bpf/bpf.h>
+
+#include "attach.h"
+#include "commands.h"
+#include "hist.h"
+#include "maps.h"
+#include "output.h"
+#include "pins.h"
+
+static const char *action_name(int a)
+{
+	return a == LS_ACT_RESET ? "reset" : a == LS_ACT_BYPASS ? "bypass" : "drop";
+}
+
+static void add_u64(json_object *o, const char *k, uint64_t v)
+{
+	json_object_object_add(o, k, json_object_new_uint64(v));
+}
+
+static json_object *latency_json(const struct ls_latency_hist *h)
+{
+	json_object *o = json_object_new_object();
+
+	add_u64(o, "count", h->count);
+	add_u64(o, "mean_us", h->count ? h->sum_ns / h->count / 1000 : 0);
+	add_u64(o, "min_us", h->min_ns / 1000);
+	add_u64(o, "max_us", h->max_ns / 1000);
+	add_u64(o, "p50_us", ls_hist_quantile_ns(h, 0.50) / 1000);
+	add_u64(o, "p99_us", ls_hist_quantile_ns(h, 0.99) / 1000);
+	return o;
+}
+
+static json_object *class_json(const struct ls_maps *m, uint32_t svc, uint32_t cls,
+			       const struct ls_service_meta *meta,
+			       const struct ls_service_policy *pol, const struct ls_limits *lim,
+			       const struct ls_inflight *inf)
+{
+	uint32_t idx = ls_class_index(svc, cls);
+	struct ls_latency_hist h;
+	struct ls_class_stats s;
+	struct ls_sweep_stats sw = {};
+	json_object *o = json_object_new_object();
+
+	if (ls_read_class_stats(m, idx, &s))
+		memset(&s, 0, sizeof(s));
+	if (ls_read_latency(m, idx, &h))
+		memset(&h, 0, sizeof(h));
+	ls_read_sweep_stats(m, idx, &sw);
+	json_object_object_add(o, "name", json_object_new_string(meta->classes[cls].name));
+	add_u64(o, "slot", cls);
+	json_object_object_add(o, "share_pct",
+			       json_object_new_double(meta->classes[cls].share_ppm / 10000.0));
+	json_object_object_add(o, "action",
+			       json_object_new_string(action_name(pol->classes[cls].action)));
+	add_u64(o, "guarantee", lim->guarantee[cls]);
+	json_object_object_add(o, "inflight", json_object_new_int(inf->cls[cls]));
+	add_u64(o, "packets", s.packets);
+	add_u64(o, "syns", s.syns);
+	add_u64(o, "admitted", s.admitted);
+	add_u64(o, "shed", s.shed_drop + s.shed_reset);
+	add_u64(o, "shed_drop", s.shed_drop);
+	add_u64(o, "shed_reset", s.shed_reset);
+	add_u64(o, "would_shed", s.would_shed);
+	add_u64(o, "fail_open", s.fail_open);
+	add_u64(o, "untracked", s.untracked);
+	add_u64(o, "syn_retransmits", s.syn_retransmits);
+	add_u64(o, "requests", s.requests);
+	add_u64(o, "ended_fin", s.ended_fin);
+	add_u64(o, "ended_rst", s.ended_rst);
+	add_u64(o, "ended_reused", s.ended_reused);
+	add_u64(o, "ended_idle", sw.ended_idle);
+	add_u64(o, "ended_half_open", sw.ended_half_open);
+	json_object_object_add(o, "latency", latency_json(&h));
+	return o;
+}
+
+static json_object *service_json(const struct ls_maps *m, uint32_t svc, uint32_t gen,
+				 const struct ls_service_meta *meta)
+{
+	uint32_t key = gen * LS_MAX_SERVICES + svc;
+	struct ls_service_policy pol = {};
+	struct ls_limits lim = {};
+	struct ls_inflight inf = {};
+	json_object *o = json_object_new_object(), *classes = json_object_new_array();
+
+	bpf_map_lookup_elem(m->policy, &key, &pol);
+	ls_read_limits(m, svc, &lim);
+	ls_read_inflight(m, svc, &inf);
+	json_object_object_add(o, "name", json_object_new_string(meta->name));
+	add_u64(o, "index", svc);
+	json_object_object_add(o, "algorithm", json_object_new_string(meta->algo));
+	json_object_object_add(o, "params", json_object_new_string(meta->algo_params));
+	add_u64(o, "limit", lim.limit);
+	json_object_object_add(o, "pinned", json_object_new_boolean(meta->pinned_limit != 0));
+	json_object_object_add(o, "shadow", json_object_new_boolean(pol.flags & LS_SVC_SHADOW));
+	json_object_object_add(o, "inflight", json_object_new_int(inf.total));
+	for (uint32_t c = 0; c < LS_MAX_CLASSES; c++) {
+		if (!pol.classes[c].in_use)
+			continue;
+		json_object_array_add(classes, class_json(m, svc, c, meta, &pol, &lim, &inf));
+	}
+	json_object_object_add(o, "classes", classes);
+	return o;
+}
+
+static uint64_t monotonic_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static json_object *status_json(const char *ifname, const struct ls_maps *m)
+{
+	json_object *o = json_object_new_object(), *svcs = json_object_new_array(), *ag;
+	struct ls_agent_meta am = {};
+	struct ls_iface_stats is = {};
+	struct ls_state st = {};
+
+	ls_read_state(m, &st);
+	ls_read_agent(m, &am);
+	ls_read_iface_stats(m, &is);
+	json_object_object_add(o, "ifname", json_object_new_string(ifname));
+	json_object_object_add(o, "xdp_mode",
+			       json_object_new_string(ls_xdp_mode_name(am.xdp_mode)));
+	json_object_object_add(o, "tc_mode", json_object_new_string(ls_tc_mode_name(am.tc_mode)));
+	ag = json_object_new_object();
+	add_u64(ag, "pid", am.agent_pid);
+	add_u64(ag, "failopen_after_ms", st.failopen_after_ns / 1000000);
+	add_u64(ag, "heartbeat_age_ms",
+		st.heartbeat_ns ? (monotonic_ns() - st.heartbeat_ns) / 1000000 : 0);
+	json_object_object_add(
+		ag, "fail_open",
+		json_object_new_boolean(st.failopen_after_ns &&
+					monotonic_ns() - st.heartbeat_ns > st.failopen_after_ns));
+	json_object_object_add(o, "agent", ag);
+	add_u64(o, "flows", (uint64_t)ls_count_flows(m));
+	add_u64(o, "max_flows", am.max_flows);
+	add_u64(o, "parse_errors", is.parse_errors);
+	add_u64(o, "untracked_packets", is.untracked_packets);
+	add_u64(o, "tx_errors", is.tx_errors);
+	for (uint32_t s = 0; s < LS_MAX_SERVICES; s++) {
+		struct ls_service_meta meta;
+
+		if (ls_read_meta(m, s, &meta) || !meta.in_use)
+			continue;
+		json_object_array_add(svcs, service_json(m, s, st.active_gen & 1, &meta));
+	}
+	json_object_object_add(o, "services", svcs);
+	return o;
+}
+
+static uint64_t get_u64(json_object *o, const char *k)
+{
+	json_object *v;
+
+	return json_object_object_get_ex(o, k, &v) ? json_object_get_uint64(v) : 0;
+}
+
+static const char *get_str(json_object *o, const char *k)
+{
+	json_object *v;
+
+	return json_object_object_get_ex(o, k, &v) ? json_object_get_string(v) : "";
+}
+
+static void print_text(json_object *o)
+{
+	json_object *ag, *svcs;
+
+	json_object_object_get_ex(o, "agent", &ag);
+	printf("%s: xdp %s, egress %s, ", get_str(o, "ifname"), get_str(o, "xdp_mode"),
+	       get_str(o, "tc_mode"));
+	if (get_u64(ag, "pid"))
+		printf("agent pid %llu, heartbeat %llu ms ago%s\n",
+		       (unsigned long long)get_u64(ag, "pid"),
+		       (unsigned long long)get_u64(ag, "heartbeat_age_ms"),
+		       json_object_get_boolean(json_object_object_get(ag, "fail_open"))
+			       ? " (FAIL-OPEN: not enforcing)"
+			       : "");
+	else
+		printf("no agent (static limits)\n");
+	printf("flows %llu of %llu, parse errors %llu, untracked packets %llu\n",
+	       (unsigned long long)get_u64(o, "flows"), (unsigned long long)get_u64(o, "max_flows"),
+	       (unsigned long long)get_u64(o, "parse_errors"),
+	       (unsigned long long)get_u64(o, "untracked_packets"));
+	json_object_object_get_ex(o, "services", &svcs);
+	for (size_t i = 0; i < json_object_array_length(svcs); i++) {
+		json_object *s = json_object_array_get_idx(svcs, i), *classes;
+
+		printf("\nservice %s: limit %llu (%s), in-flight %d, algorithm %s%s\n",
+		       get_str(s, "name"), (unsigned long long)get_u64(s, "limit"),
+		       json_object_get_boolean(json_object_object_get(s, "pinned")) ? "pinned"
+										    : "auto",
+		       json_object_get_int(json_object_object_get(s, "inflight")),
+		       get_str(s, "algorithm"),
+		       json_object_get_boolean(json_object_object_get(s, "shadow")) ? ", SHADOW"
+										    : "");
+		printf("  %-16s %6s %6s %5s %8s %10s %10s %10s %9s %9s %8s %8s\n", "class", "share",
+		       "action", "guar", "inflight", "admitted", "shed", "would_shed", "fail_open",
+		       "latency_n", "p50_ms", "p99_ms");
+		json_object_object_get_ex(s, "classes", &classes);
+		for (size_t j = 0; j < json_object_array_length(classes); j++) {
+			json_object *c = json_object_array_get_idx(classes, j), *lat;
+
+			json_object_object_get_ex(c, "latency", &lat);
+			printf("  %-16s %5.1f%% %6s %5llu %8d %10llu %10llu %10llu %9llu %9llu "
+			       "%8.2f %8.2f\n",
+			       get_str(c, "name"),
+			       json_object_get_double(json_object_object_get(c, "share_pct")),
+			       get_str(c, "action"), (unsigned long long)get_u64(c, "guarantee"),
+			       json_object_get_int(json_object_object_get(c, "inflight")),
+			       (unsigned long long)get_u64(c, "admitted"),
+			       (unsigned long long)get_u64(c, "shed"),
+			       (unsigned long long)get_u64(c, "would_shed"),
+			       (unsigned long long)get_u64(c, "fail_open"),
+			       (unsigned long long)get_u64(lat, "count"),
+			       get_u64(lat, "p50_us") / 1000.0, get_u64(lat, "p99_us") / 1000.0);
+		}
+	}
+	json_object_put(o);
+}
+
+int cmd_status(int argc, char **argv)
+{
+	char dir[128];
+	struct ls_maps m;
+	json_object *o;
+	int lock, err;
+
+	if (argc >= 2 && ls_is_help(argv[1])) {
+		printf("Usage: loadshed [-j] [-p] status IFACE\n\n"
+		       "Per service and class: limit, guarantee, in-flight, admitted, shed,\n"
+		       "would_shed, fail_open, latency count and p50/p99; and the attach modes.\n");
+		return LS_EXIT_OK;
+	}
+	if (argc != 2)
+		return ls_fail(LS_EXIT_USAGE, "usage: loadshed status IFACE");
+	if (ls_pin_dir(argv[1], dir, sizeof(dir)))
+		return ls_fail(LS_EXIT_USAGE, "'%s' is not an interface name", argv[1]);
+	lock = ls_lock(argv[1], false);
+	if (lock == -ENOENT)
+		return ls_fail(LS_EXIT_RUNTIME, "%s: not attached", argv[1]);
+	if (lock < 0)
+		return ls_fail(LS_EXIT_RUNTIME, "%s: %s", dir, strerror(-lock));
+	err = ls_maps_open(dir, &m);
+	if (err) {
+		ls_unlock(&lock);
+		return ls_fail(LS_EXIT_RUNTIME, "%s: opening maps: %s", dir, strerror(-err));
+	}
+	o = status_json(argv[1], &m);
+	ls_maps_close(&m);
+	ls_unlock(&lock);
+	if (ls_json)
+		ls_json_print(o);
+	else
+		print_text(o);
+	return LS_EXIT_OK;
+}

@@ -1,0 +1,39 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+#include <stdarg.h>
+#include <stdio.h>
+#include <bpf/libbpf.h>
+
+#include "log.h"
+
+enum ls_log_level ls_log_level = LS_LOG_WARN;
+
+static const char *const level_names[] = {"error", "warning", "info", "debug"};
+
+void ls_log(enum ls_log_level level, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (level > ls_log_level)
+		return;
+	fprintf(stderr, "loadshed: %s: ", level_names[level]);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	enum ls_log_level l = level == LIBBPF_WARN ? LS_LOG_INFO : LS_LOG_DEBUG;
+
+	/* libbpf warns about probes it then handles; they are noise unless -v. */
+	if (l > ls_log_level)
+		return 0;
+	return vfprintf(stderr, fmt, ap);
+}
+
+void ls_log_init(enum ls_log_level level)
+{
+	ls_log_level = level;
+	libbpf_set_print(libbpf_print);
+}

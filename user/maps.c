@@ -1,0 +1,230 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+#include <errno.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "loadshed.skel.h"
+#include "maps.h"
+
+static const struct {
+	const char *name;
+	size_t off;
+} map_table[] = {
+	{"ports", offsetof(struct ls_maps, ports)},
+	{"svc_addrs", offsetof(struct ls_maps, svc_addrs)},
+	{"src_prefixes", offsetof(struct ls_maps, src_prefixes)},
+	{"policy", offsetof(struct ls_maps, policy)},
+	{"limits", offsetof(struct ls_maps, limits)},
+	{"inflight", offsetof(struct ls_maps, inflight)},
+	{"flows", offsetof(struct ls_maps, flows)},
+	{"state", offsetof(struct ls_maps, state)},
+	{"class_stats", offsetof(struct ls_maps, class_stats)},
+	{"latency", offsetof(struct ls_maps, latency)},
+	{"iface_stats", offsetof(struct ls_maps, iface_stats)},
+	{"sweep_stats", offsetof(struct ls_maps, sweep_stats)},
+	{"config", offsetof(struct ls_maps, config)},
+	{"agent", offsetof(struct ls_maps, agent)},
+};
+#define NR_MAPS (sizeof(map_table) / sizeof(map_table[0]))
+
+static int *fd_of(struct ls_maps *m, size_t i)
+{
+	return (int *)((char *)m + map_table[i].off);
+}
+
+static void maps_reset(struct ls_maps *m)
+{
+	for (size_t i = 0; i < NR_MAPS; i++)
+		*fd_of(m, i) = -1;
+}
+
+int ls_maps_open(const char *dir, struct ls_maps *m)
+{
+	char path[256];
+
+	maps_reset(m);
+	for (size_t i = 0; i < NR_MAPS; i++) {
+		snprintf(path, sizeof(path), "%s/%s", dir, map_table[i].name);
+		*fd_of(m, i) = bpf_obj_get(path);
+		if (*fd_of(m, i) < 0) {
+			int err = -errno;
+
+			ls_maps_close(m);
+			return err;
+		}
+	}
+	return 0;
+}
+
+int ls_maps_from_skel(struct loadshed_bpf *skel, struct ls_maps *m)
+{
+	maps_reset(m);
+	for (size_t i = 0; i < NR_MAPS; i++) {
+		struct bpf_map *map = bpf_object__find_map_by_name(skel->obj, map_table[i].name);
+
+		*fd_of(m, i) = map ? dup(bpf_map__fd(map)) : -1;
+		if (*fd_of(m, i) < 0) {
+			ls_maps_close(m);
+			return -ENOENT;
+		}
+	}
+	return 0;
+}
+
+void ls_maps_close(struct ls_maps *m)
+{
+	for (size_t i = 0; i < NR_MAPS; i++) {
+		if (*fd_of(m, i) >= 0)
+			close(*fd_of(m, i));
+		*fd_of(m, i) = -1;
+	}
+}
+
+void ls_maps_unpin(const char *dir)
+{
+	char path[256];
+
+	for (size_t i = 0; i < NR_MAPS; i++) {
+		snprintf(path, sizeof(path), "%s/%s", dir, map_table[i].name);
+		unlink(path);
+	}
+}
+
+static int lookup(int fd, uint32_t key, void *val)
+{
+	return bpf_map_lookup_elem(fd, &key, val) ? -errno : 0;
+}
+
+static int update(int fd, uint32_t key, const void *val)
+{
+	return bpf_map_update_elem(fd, &key, val, BPF_ANY) ? -errno : 0;
+}
+
+int ls_read_state(const struct ls_maps *m, struct ls_state *s)
+{
+	return lookup(m->state, 0, s);
+}
+
+int ls_write_state(const struct ls_maps *m, const struct ls_state *s)
+{
+	return update(m->state, 0, s);
+}
+
+int ls_read_agent(const struct ls_maps *m, struct ls_agent_meta *a)
+{
+	return lookup(m->agent, 0, a);
+}
+
+int ls_write_agent(const struct ls_maps *m, const struct ls_agent_meta *a)
+{
+	return update(m->agent, 0, a);
+}
+
+int ls_read_meta(const struct ls_maps *m, uint32_t svc, struct ls_service_meta *meta)
+{
+	return lookup(m->config, svc, meta);
+}
+
+int ls_read_limits(const struct ls_maps *m, uint32_t svc, struct ls_limits *l)
+{
+	return lookup(m->limits, svc, l);
+}
+
+int ls_read_inflight(const struct ls_maps *m, uint32_t svc, struct ls_inflight *in)
+{
+	return lookup(m->inflight, svc, in);
+}
+
+/*
+ * Reads the per-CPU values of key and sums them as arrays of __u64. The
+ * kernel hands out one slot per possible CPU, each rounded up to 8 bytes.
+ */
+static int sum_percpu(int fd, uint32_t key, __u64 *out, size_t nr_u64)
+{
+	int ncpu = libbpf_num_possible_cpus();
+	__u64 *vals;
+	int err;
+
+	if (ncpu <= 0)
+		return -EINVAL;
+	vals = calloc((size_t)ncpu * nr_u64, sizeof(*vals));
+	if (!vals)
+		return -ENOMEM;
+	err = lookup(fd, key, vals);
+	memset(out, 0, nr_u64 * sizeof(*out));
+	for (int c = 0; !err && c < ncpu; c++)
+		for (size_t i = 0; i < nr_u64; i++)
+			out[i] += vals[(size_t)c * nr_u64 + i];
+	free(vals);
+	return err;
+}
+
+int ls_read_class_stats(const struct ls_maps *m, uint32_t idx, struct ls_class_stats *out)
+{
+	return sum_percpu(m->class_stats, idx, (__u64 *)out, sizeof(*out) / sizeof(__u64));
+}
+
+int ls_read_iface_stats(const struct ls_maps *m, struct ls_iface_stats *out)
+{
+	return sum_percpu(m->iface_stats, 0, (__u64 *)out, sizeof(*out) / sizeof(__u64));
+}
+
+/* min and max do not sum: take the least non-zero minimum and the greatest maximum. */
+int ls_read_latency(const struct ls_maps *m, uint32_t idx, struct ls_latency_hist *out)
+{
+	const size_t n = sizeof(*out) / sizeof(__u64);
+	int ncpu = libbpf_num_possible_cpus();
+	struct ls_latency_hist *vals;
+	int err;
+
+	if (ncpu <= 0)
+		return -EINVAL;
+	vals = calloc((size_t)ncpu, sizeof(*vals));
+	if (!vals)
+		return -ENOMEM;
+	err = lookup(m->latency, idx, vals);
+	memset(out, 0, sizeof(*out));
+	for (int c = 0; !err && c < ncpu; c++) {
+		const __u64 *v = (const __u64 *)&vals[c];
+		__u64 *o = (__u64 *)out;
+
+		for (size_t i = 0; i < n; i++)
+			o[i] += v[i];
+	}
+	if (!err) {
+		out->min_ns = 0;
+		out->max_ns = 0;
+		for (int c = 0; c < ncpu; c++) {
+			if (vals[c].min_ns && (!out->min_ns || vals[c].min_ns < out->min_ns))
+				out->min_ns = vals[c].min_ns;
+			if (vals[c].max_ns > out->max_ns)
+				out->max_ns = vals[c].max_ns;
+		}
+	}
+	free(vals);
+	return err;
+}
+
+int ls_read_sweep_stats(const struct ls_maps *m, uint32_t idx, struct ls_sweep_stats *out)
+{
+	return lookup(m->sweep_stats, idx, out);
+}
+
+long ls_count_flows(const struct ls_maps *m)
+{
+	struct ls_flow_key key, next;
+	void *prev = NULL;
+	long n = 0;
+
+	while (!bpf_map_get_next_key(m->flows, prev, &next)) {
+		key = next;
+		prev = &key;
+		n++;
+	}
+	return n;
+}

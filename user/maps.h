@@ -1,0 +1,56 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * The pinned maps of an attachment as file descriptors, and the reads the
+ * CLI and the agent make of them (per-CPU values summed).
+ */
+#ifndef LS_MAPS_H
+#define LS_MAPS_H
+
+#include <stdint.h>
+#include "loadshed.h"
+
+struct loadshed_bpf;
+
+struct ls_maps {
+	int ports;
+	int svc_addrs;
+	int src_prefixes;
+	int policy;
+	int limits;
+	int inflight;
+	int flows;
+	int state;
+	int class_stats;
+	int latency;
+	int iface_stats;
+	int sweep_stats;
+	int config;
+	int agent;
+};
+
+/* Opens every map pinned in dir; on error none is left open. */
+int ls_maps_open(const char *dir, struct ls_maps *m);
+/* Duplicates the map fds of a loaded skeleton, so both can be closed apart. */
+int ls_maps_from_skel(struct loadshed_bpf *skel, struct ls_maps *m);
+void ls_maps_close(struct ls_maps *m);
+/* Removes every map pin from dir; missing pins are fine. */
+void ls_maps_unpin(const char *dir);
+
+int ls_read_state(const struct ls_maps *m, struct ls_state *s);
+int ls_write_state(const struct ls_maps *m, const struct ls_state *s);
+int ls_read_agent(const struct ls_maps *m, struct ls_agent_meta *a);
+int ls_write_agent(const struct ls_maps *m, const struct ls_agent_meta *a);
+int ls_read_meta(const struct ls_maps *m, uint32_t svc, struct ls_service_meta *meta);
+int ls_read_limits(const struct ls_maps *m, uint32_t svc, struct ls_limits *l);
+int ls_read_inflight(const struct ls_maps *m, uint32_t svc, struct ls_inflight *in);
+
+/* Sums of the per-CPU values of one class slot. */
+int ls_read_class_stats(const struct ls_maps *m, uint32_t idx, struct ls_class_stats *out);
+int ls_read_latency(const struct ls_maps *m, uint32_t idx, struct ls_latency_hist *out);
+int ls_read_iface_stats(const struct ls_maps *m, struct ls_iface_stats *out);
+int ls_read_sweep_stats(const struct ls_maps *m, uint32_t idx, struct ls_sweep_stats *out);
+
+/* Number of entries in the flow table (walks the keys). */
+long ls_count_flows(const struct ls_maps *m);
+
+#endif

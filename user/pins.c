@@ -1,0 +1,117 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
+#include <unistd.h>
+#include <linux/magic.h>
+
+#include "log.h"
+#include "pins.h"
+
+int ls_bpffs_ensure(void)
+{
+	struct statfs fs;
+
+	if (!statfs(LS_BPFFS, &fs) && fs.f_type == BPF_FS_MAGIC)
+		return 0;
+	pr_debug("bpffs not mounted at %s: mounting it", LS_BPFFS);
+	if (mkdir(LS_BPFFS, 0700) && errno != EEXIST)
+		return -errno;
+	if (mount("bpf", LS_BPFFS, "bpf", 0, "mode=0700"))
+		return -errno;
+	return 0;
+}
+
+int ls_pin_dir(const char *ifname, char *buf, size_t len)
+{
+	size_t n = strlen(ifname);
+
+	if (!n || n >= IF_NAMESIZE || strchr(ifname, '/') || !strcmp(ifname, ".") ||
+	    !strcmp(ifname, ".."))
+		return -EINVAL;
+	if ((size_t)snprintf(buf, len, "%s/%s", LS_PIN_ROOT, ifname) >= len)
+		return -ENAMETOOLONG;
+	return 0;
+}
+
+/* The locked directory may have been removed by a detach we waited for. */
+static bool still_there(int fd, const char *path)
+{
+	struct stat a, b;
+
+	return !fstat(fd, &a) && !stat(path, &b) && a.st_ino == b.st_ino && a.st_dev == b.st_dev;
+}
+
+int ls_lock(const char *ifname, bool create)
+{
+	char dir[128];
+	int fd, err;
+
+	err = ls_pin_dir(ifname, dir, sizeof(dir));
+	if (err)
+		return err;
+	err = ls_bpffs_ensure();
+	if (err)
+		return err;
+	if (create) {
+		if (mkdir(LS_PIN_ROOT, 0700) && errno != EEXIST)
+			return -errno;
+		if (mkdir(dir, 0700) && errno != EEXIST)
+			return -errno;
+	}
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT ? -ENOENT : -errno;
+	if (flock(fd, LOCK_EX)) {
+		err = -errno;
+		close(fd);
+		return err;
+	}
+	if (!still_there(fd, dir)) {
+		close(fd);
+		return create ? -EAGAIN : -ENOENT;
+	}
+	return fd;
+}
+
+void ls_unlock(int *lock_fd)
+{
+	if (*lock_fd >= 0) {
+		flock(*lock_fd, LOCK_UN);
+		close(*lock_fd);
+	}
+	*lock_fd = -1;
+}
+
+static int cmp_names(const void *a, const void *b)
+{
+	return strcmp(a, b);
+}
+
+int ls_list(char (*names)[IF_NAMESIZE], int max)
+{
+	struct dirent *de;
+	DIR *d;
+	int n = 0;
+
+	if (ls_bpffs_ensure())
+		return 0;
+	d = opendir(LS_PIN_ROOT);
+	if (!d)
+		return 0;
+	while ((de = readdir(d)) && n < max) {
+		if (de->d_name[0] == '.' || strlen(de->d_name) >= IF_NAMESIZE)
+			continue;
+		snprintf(names[n++], IF_NAMESIZE, "%s", de->d_name);
+	}
+	closedir(d);
+	qsort(names, n, IF_NAMESIZE, cmp_names);
+	return n;
+}

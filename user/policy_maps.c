@@ -1,0 +1,241 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * Writing a compiled policy into the maps. A generation the dataplane does
+ * not read is filled first (ports, service addresses, source prefixes and
+ * the per-service policy), then one write of state.active_gen switches
+ * every packet to it at once. Limits, names and the agent settings follow.
+ * Callers hold the pin directory's lock.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <bpf/bpf.h>
+
+#include "agent.h"
+#include "algo.h"
+#include "config.h"
+#include "log.h"
+#include "maps.h"
+#include "pins.h"
+#include "policy.h"
+#include "policy_maps.h"
+
+#define NR_PORTS 65536
+
+/* Clears gen in every port, sets the image's ports; writes only what changed. */
+static int write_ports(const struct ls_maps *m, const struct ls_policy_image *img)
+{
+	struct ls_port *live = calloc(NR_PORTS, sizeof(*live));
+	struct ls_port *want = calloc(NR_PORTS, sizeof(*want));
+	int err = 0;
+
+	if (!live || !want) {
+		err = -ENOMEM;
+		goto out;
+	}
+	for (__u32 p = 0; p < NR_PORTS; p++) {
+		if (bpf_map_lookup_elem(m->ports, &p, &live[p])) {
+			err = -errno;
+			goto out;
+		}
+		want[p] = live[p];
+		want[p].any_svc[img->gen] = 0;
+		want[p].by_addr[img->gen] = 0;
+	}
+	for (__u32 i = 0; i < img->nr_ports; i++)
+		ls_port_set_gen(&want[img->ports[i].port], &img->ports[i].val, img->gen);
+	for (__u32 p = 0; p < NR_PORTS && !err; p++)
+		if (memcmp(&live[p], &want[p], sizeof(want[p])) &&
+		    bpf_map_update_elem(m->ports, &p, &want[p], BPF_ANY))
+			err = -errno;
+out:
+	free(live);
+	free(want);
+	return err;
+}
+
+/* Deletes every key of a hash or trie whose generation is gen. */
+static int delete_gen(int fd, size_t key_size, bool (*of_gen)(const void *key, __u32 gen),
+		      __u32 gen)
+{
+	char key[64], next[64];
+	void *prev = NULL;
+
+	while (!bpf_map_get_next_key(fd, prev, next)) {
+		memcpy(key, next, key_size);
+		if (of_gen(key, gen)) {
+			if (bpf_map_delete_elem(fd, key))
+				return -errno;
+			prev = NULL; /* restart: the walk's cursor is gone */
+			continue;
+		}
+		prev = key;
+	}
+	return 0;
+}
+
+static bool svc_addr_of_gen(const void *key, __u32 gen)
+{
+	return ((const struct ls_svc_addr_key *)key)->gen == gen;
+}
+
+static bool prefix_of_gen(const void *key, __u32 gen)
+{
+	return ((const struct ls_prefix_key *)key)->gen == gen;
+}
+
+int ls_policy_write_gen(const struct ls_maps *m, const struct ls_policy_image *img)
+{
+	int err;
+
+	err = write_ports(m, img);
+	if (!err)
+		err = delete_gen(m->svc_addrs, sizeof(struct ls_svc_addr_key), svc_addr_of_gen,
+				 img->gen);
+	for (__u32 i = 0; !err && i < img->nr_svc_addrs; i++)
+		if (bpf_map_update_elem(m->svc_addrs, &img->svc_addrs[i].key,
+					&img->svc_addrs[i].svc, BPF_ANY))
+			err = -errno;
+	if (!err)
+		err = delete_gen(m->src_prefixes, sizeof(struct ls_prefix_key), prefix_of_gen,
+				 img->gen);
+	for (__u32 i = 0; !err && i < img->nr_prefixes; i++)
+		if (bpf_map_update_elem(m->src_prefixes, &img->prefixes[i].key,
+					&img->prefixes[i].rule_mask, BPF_ANY))
+			err = -errno;
+	for (__u32 s = 0; !err && s < LS_MAX_SERVICES; s++) {
+		__u32 key = img->gen * LS_MAX_SERVICES + s;
+
+		if (bpf_map_update_elem(m->policy, &key, &img->svc[s], BPF_ANY))
+			err = -errno;
+	}
+	return err;
+}
+
+uint32_t ls_initial_limit(const struct ls_service_meta *meta)
+{
+	struct ls_algo *a;
+	uint32_t limit = 20;
+	char err[256];
+
+	if (meta->pinned_limit)
+		return meta->pinned_limit;
+	if (!ls_algo_from_meta(meta, 0, &a, err, sizeof(err))) {
+		limit = ls_algo_limit(a);
+		ls_algo_destroy(&a);
+	}
+	return limit;
+}
+
+int ls_policy_activate(const struct ls_maps *m, const struct ls_policy_image *img, bool keep_limits)
+{
+	struct ls_agent_meta am = {};
+	struct ls_state st = {};
+	int err;
+
+	err = ls_read_state(m, &st);
+	if (err)
+		return err;
+	st.active_gen = img->gen;
+	err = ls_write_state(m, &st);
+	if (err)
+		return err;
+	for (__u32 s = 0; s < LS_MAX_SERVICES; s++) {
+		const struct ls_service_meta *meta = &img->meta[s];
+		struct ls_service_meta old = {};
+		struct ls_limits lim = {};
+		uint32_t limit;
+
+		ls_read_meta(m, s, &old);
+		ls_read_limits(m, s, &lim);
+		if (bpf_map_update_elem(m->config, &s, meta, BPF_ANY))
+			return -errno;
+		if (!meta->in_use) {
+			memset(&lim, 0, sizeof(lim));
+			bpf_map_update_elem(m->limits, &s, &lim, BPF_ANY);
+			continue;
+		}
+		/* A running service keeps its limit; a new or pinned one starts anew. */
+		limit = keep_limits && old.in_use && lim.limit && !meta->pinned_limit
+				? lim.limit
+				: ls_initial_limit(meta);
+		err = ls_agent_write_limits(m, s, limit, meta);
+		if (err)
+			return err;
+	}
+	ls_read_agent(m, &am);
+	am.interval_ns = img->agent.interval_ns;
+	am.idle_timeout_ns = img->agent.idle_timeout_ns;
+	am.half_open_timeout_ns = img->agent.half_open_timeout_ns;
+	am.failopen_after_ns = img->agent.failopen_after_ns;
+	return ls_write_agent(m, &am);
+}
+
+int ls_policy_reload(const char *ifname, const char *path, char *err, size_t errlen)
+{
+	struct ls_policy_image *img = NULL;
+	struct ls_config *cfg = NULL;
+	struct ls_state st = {};
+	struct ls_maps m;
+	char dir[128];
+	int lock, rc;
+
+	rc = ls_config_load_file(path, &cfg, err, errlen);
+	if (rc)
+		return -EINVAL;
+	rc = ls_pin_dir(ifname, dir, sizeof(dir));
+	if (rc)
+		goto out;
+	lock = ls_lock(ifname, false);
+	if (lock < 0) {
+		rc = lock;
+		snprintf(err, errlen, "%s: %s", ifname,
+			 lock == -ENOENT ? "not attached" : strerror(-lock));
+		goto out;
+	}
+	rc = ls_maps_open(dir, &m);
+	if (!rc) {
+		ls_read_state(&m, &st);
+		rc = ls_policy_compile(cfg, !(st.active_gen & 1), &img, err, errlen);
+		if (rc)
+			rc = -EINVAL;
+		if (!rc)
+			rc = ls_policy_write_gen(&m, img);
+		if (!rc)
+			rc = ls_policy_activate(&m, img, true);
+		if (rc && rc != -EINVAL)
+			snprintf(err, errlen, "%s: writing the policy: %s", ifname, strerror(-rc));
+		ls_maps_close(&m);
+	} else {
+		snprintf(err, errlen, "%s: opening maps: %s", dir, strerror(-rc));
+	}
+	ls_unlock(&lock);
+out:
+	ls_policy_image_free(&img);
+	ls_config_free(&cfg);
+	return rc;
+}
+
+int ls_policy_reload_saved(const char *ifname)
+{
+	struct ls_agent_meta am = {};
+	struct ls_maps m;
+	char dir[128], err[512];
+	int rc;
+
+	if (ls_pin_dir(ifname, dir, sizeof(dir)) || ls_maps_open(dir, &m))
+		return -ENOENT;
+	ls_read_agent(&m, &am);
+	ls_maps_close(&m);
+	if (!am.config_path[0]) {
+		pr_warn("%s: attached from options, no config file to reload", ifname);
+		return 0;
+	}
+	rc = ls_policy_reload(ifname, am.config_path, err, sizeof(err));
+	if (rc)
+		pr_err("%s", err);
+	else
+		pr_info("%s: reloaded %s", ifname, am.config_path);
+	return rc;
+}
