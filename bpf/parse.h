@@ -181,7 +181,8 @@ static __always_inline enum ls_parse_result ls_parse(void *data, void *data_end,
 				return LS_PARSE_MALFORMED;
 			len = ls_ipv6_ext_len(nexthdr, hdr);
 			/* Only an atomic fragment (offset 0, no more) holds a whole segment. */
-			if (nexthdr == IPPROTO_FRAGMENT && (*(__be16 *)(hdr + 2) & bpf_htons(0xfff9)))
+			if (nexthdr == IPPROTO_FRAGMENT &&
+			    (*(__be16 *)(hdr + 2) & bpf_htons(0xfff9)))
 				return LS_PARSE_MALFORMED;
 			nexthdr = hdr[0];
 			l4_off += len;

@@ -37,8 +37,8 @@ static __always_inline enum ls_parse_result ls_parse_skb(struct __sk_buff *skb, 
 {
 	enum ls_parse_result r;
 
-	r = ls_parse((void *)(long)skb->data, (void *)(long)skb->data_end, skb->len,
-		     LS_DIR_EGRESS, p);
+	r = ls_parse((void *)(long)skb->data, (void *)(long)skb->data_end, skb->len, LS_DIR_EGRESS,
+		     p);
 	if (r != LS_PARSE_MALFORMED || skb->data_end - skb->data >= skb->len)
 		return r;
 	/* Headers may lie beyond the linear part: pull them in once. */

@@ -159,7 +159,8 @@ static __always_inline int ls_send_reset(struct xdp_md *ctx, const struct ls_pkt
 		__builtin_memcpy(&r.ip.daddr, &p->key.client[12], 4);
 		r.ip.check = ls_csum_fold(ls_csum_words(&r.ip, sizeof(r.ip), 0));
 		ls_rst_tcp(&r.tcp, p);
-		sum = ls_csum_words(&r.ip.saddr, 8, bpf_htons(IPPROTO_TCP) + bpf_htons(sizeof(r.tcp)));
+		sum = ls_csum_words(&r.ip.saddr, 8,
+				    bpf_htons(IPPROTO_TCP) + bpf_htons(sizeof(r.tcp)));
 		r.tcp.check = ls_csum_fold(ls_csum_words(&r.tcp, sizeof(r.tcp), sum));
 		__builtin_memcpy(data + off, &r, sizeof(r));
 		len = off + sizeof(r);
@@ -175,7 +176,8 @@ static __always_inline int ls_send_reset(struct xdp_md *ctx, const struct ls_pkt
 		__builtin_memcpy(&r.ip.saddr, p->key.server, 16);
 		__builtin_memcpy(&r.ip.daddr, p->key.client, 16);
 		ls_rst_tcp(&r.tcp, p);
-		sum = ls_csum_words(&r.ip.saddr, 32, bpf_htons(IPPROTO_TCP) + bpf_htons(sizeof(r.tcp)));
+		sum = ls_csum_words(&r.ip.saddr, 32,
+				    bpf_htons(IPPROTO_TCP) + bpf_htons(sizeof(r.tcp)));
 		r.tcp.check = ls_csum_fold(ls_csum_words(&r.tcp, sizeof(r.tcp), sum));
 		__builtin_memcpy(data + off, &r, sizeof(r));
 		len = off + sizeof(r);
@@ -214,7 +216,7 @@ static __always_inline void ls_track(const struct ls_pkt *p, __u32 svc, __u32 cl
 }
 
 static __always_inline int ls_on_syn(struct xdp_md *ctx, const struct ls_pkt *p,
-				      const struct ls_state *s, __u32 gen, __u32 svc)
+				     const struct ls_state *s, __u32 gen, __u32 svc)
 {
 	__u32 pol_idx = gen * LS_MAX_SERVICES + svc, cls;
 	const struct ls_service_policy *pol;
