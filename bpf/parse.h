@@ -189,8 +189,8 @@ static __always_inline enum ls_parse_result ls_parse(void *data, void *data_end,
 			if (l4_off > LS_MAX_L4_OFF || l4_off > l4_end)
 				return LS_PARSE_MALFORMED;
 		}
-		if (nexthdr != IPPROTO_TCP)
-			return LS_PARSE_MALFORMED; /* chain longer than we follow */
+		if (nexthdr != IPPROTO_TCP) /* longer than we follow, or another protocol */
+			return ls_is_ipv6_ext(nexthdr) ? LS_PARSE_MALFORMED : LS_PARSE_NOT_TCP;
 	} else {
 		return LS_PARSE_NOT_TCP;
 	}

@@ -66,14 +66,17 @@ int ls_tc_egress(struct __sk_buff *skb)
 	f = bpf_map_lookup_elem(&flows, &p.key);
 	if (!f)
 		return TC_ACT_OK;
-	if (p.tcp_flags & (LS_TCP_RST | LS_TCP_FIN)) {
-		ls_flow_end(&p.key, f, p.tcp_flags & LS_TCP_RST ? LS_END_RST : LS_END_FIN);
-		return TC_ACT_OK;
+	/*
+	 * Payload ends the outstanding request, also when the segment carries
+	 * the FIN too: a small response written just before close() leaves
+	 * that way, and it must not lose its sample to the flow's end.
+	 */
+	if (p.payload_len && !(p.tcp_flags & LS_TCP_RST) && f->req_start_ns) {
+		start = __sync_lock_test_and_set(&f->req_start_ns, 0);
+		if (start)
+			ls_record_latency(f->svc, f->cls, bpf_ktime_get_ns() - start);
 	}
-	if (!p.payload_len || !f->req_start_ns)
-		return TC_ACT_OK;
-	start = __sync_lock_test_and_set(&f->req_start_ns, 0);
-	if (start)
-		ls_record_latency(f->svc, f->cls, bpf_ktime_get_ns() - start);
+	if (p.tcp_flags & (LS_TCP_RST | LS_TCP_FIN))
+		ls_flow_end(&p.key, f, p.tcp_flags & LS_TCP_RST ? LS_END_RST : LS_END_FIN);
 	return TC_ACT_OK;
 }
