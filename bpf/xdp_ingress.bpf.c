@@ -229,6 +229,8 @@ static __always_inline int ls_on_syn(struct xdp_md *ctx, const struct ls_pkt *p,
 	f = bpf_map_lookup_elem(&flows, &p->key);
 	if (f) {
 		if (f->syn_seq == p->seq) {
+			/* The client still tries: not a half-open flow to sweep yet. */
+			f->last_seen_ns = bpf_ktime_get_coarse_ns();
 			st = ls_stats_of(f->svc, f->cls);
 			if (st) {
 				st->packets++;
