@@ -1,0 +1,362 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * The dataplane under test, loaded privately. Every map of the skeleton is
+ * declared LIBBPF_PIN_BY_NAME, which would make libbpf reuse (or create)
+ * pins under /sys/fs/bpf and so share state with a real attachment or with
+ * another test: clearing each map's pin path before load keeps this
+ * instance to itself, and leaves nothing behind when it is destroyed.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <time.h>
+#include <linux/magic.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include "loadshed.skel.h"
+#include "lib/harness.h"
+
+#define BPFFS "/sys/fs/bpf"
+
+/* Quiet unless LS_TEST_VERBOSE is set: libbpf's debug log drowns TAP output. */
+static int print_libbpf(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	if (level == LIBBPF_DEBUG && !getenv("LS_TEST_VERBOSE"))
+		return 0;
+	if (level == LIBBPF_INFO && !getenv("LS_TEST_VERBOSE"))
+		return 0;
+	return vfprintf(stderr, fmt, ap);
+}
+
+int dp_bpffs_ensure(void)
+{
+	struct statfs st;
+
+	if (!statfs(BPFFS, &st) && st.f_type == BPF_FS_MAGIC)
+		return 0;
+	if (mkdir(BPFFS, 0755) && errno != EEXIST)
+		return -errno;
+	if (mount("bpf", BPFFS, "bpf", 0, "mode=0700"))
+		return -errno;
+	return 0;
+}
+
+int dp_open(struct dp *dp, __u32 max_flows)
+{
+	struct bpf_map *map;
+	int err;
+
+	memset(dp, 0, sizeof(*dp));
+	libbpf_set_print(print_libbpf);
+	err = dp_bpffs_ensure();
+	if (err)
+		return err;
+	dp->nr_cpus = libbpf_num_possible_cpus();
+	if (dp->nr_cpus <= 0)
+		return dp->nr_cpus ? dp->nr_cpus : -EINVAL;
+
+	dp->skel = loadshed_bpf__open();
+	if (!dp->skel)
+		return -errno ? -errno : -EINVAL;
+	bpf_object__for_each_map(map, dp->skel->obj)
+	{
+		err = bpf_map__set_pin_path(map, NULL);
+		if (err)
+			goto fail;
+	}
+	if (max_flows) {
+		err = bpf_map__set_max_entries(dp->skel->maps.flows, max_flows);
+		if (err)
+			goto fail;
+	}
+	err = loadshed_bpf__load(dp->skel);
+	if (err)
+		goto fail;
+	dp->xdp_fd = bpf_program__fd(dp->skel->progs.ls_xdp_ingress);
+	dp->tc_fd = bpf_program__fd(dp->skel->progs.ls_tc_egress);
+	return 0;
+fail:
+	loadshed_bpf__destroy(dp->skel);
+	dp->skel = NULL;
+	return err;
+}
+
+void dp_close(struct dp *dp)
+{
+	loadshed_bpf__destroy(dp->skel);
+	dp->skel = NULL;
+}
+
+static int fd_of(struct bpf_map *map)
+{
+	return bpf_map__fd(map);
+}
+
+static int update(struct bpf_map *map, const void *key, const void *val)
+{
+	return bpf_map_update_elem(fd_of(map), key, val, BPF_ANY) ? -errno : 0;
+}
+
+static int parse_addr16(const char *text, __u8 addr[16])
+{
+	memset(addr, 0, 16);
+	if (inet_pton(AF_INET6, text, addr) == 1)
+		return 0;
+	/* IPv4 as IPv4-mapped IPv6, the dataplane's one address form. */
+	if (inet_pton(AF_INET, text, addr + 12) == 1) {
+		addr[10] = addr[11] = 0xff;
+		return 0;
+	}
+	return -EINVAL;
+}
+
+int dp_port_any(struct dp *dp, __u32 gen, __u16 port, __u32 svc)
+{
+	struct ls_port p;
+	__u32 key = port;
+	int err;
+
+	if (bpf_map_lookup_elem(fd_of(dp->skel->maps.ports), &key, &p))
+		return -errno;
+	p.any_svc[gen] = (__u8)(svc + 1);
+	err = update(dp->skel->maps.ports, &key, &p);
+	return err;
+}
+
+int dp_port_addr(struct dp *dp, __u32 gen, __u16 port, const char *addr, __u32 svc)
+{
+	struct ls_svc_addr_key k;
+	struct ls_port p;
+	__u32 key = port;
+	int err;
+
+	memset(&k, 0, sizeof(k));
+	k.gen = gen;
+	k.port = port;
+	err = parse_addr16(addr, k.addr);
+	if (err)
+		return err;
+	err = update(dp->skel->maps.svc_addrs, &k, &svc);
+	if (err)
+		return err;
+	if (bpf_map_lookup_elem(fd_of(dp->skel->maps.ports), &key, &p))
+		return -errno;
+	p.by_addr[gen] = 1;
+	return update(dp->skel->maps.ports, &key, &p);
+}
+
+int dp_policy(struct dp *dp, __u32 gen, __u32 svc, const struct ls_service_policy *pol)
+{
+	__u32 key = gen * LS_MAX_SERVICES + svc;
+
+	return update(dp->skel->maps.policy, &key, pol);
+}
+
+int dp_prefix(struct dp *dp, __u32 gen, __u32 svc, const char *cidr, __u32 rule_mask)
+{
+	struct ls_prefix_key k;
+	char text[64];
+	char *slash;
+	int bits, err;
+
+	if (strlen(cidr) >= sizeof(text))
+		return -EINVAL;
+	strcpy(text, cidr);
+	slash = strchr(text, '/');
+	if (!slash)
+		return -EINVAL;
+	*slash = '\0';
+	bits = atoi(slash + 1);
+
+	memset(&k, 0, sizeof(k));
+	err = parse_addr16(text, k.addr);
+	if (err)
+		return err;
+	/* An IPv4 prefix sits behind the 96 bits of the ::ffff:0:0/96 map. */
+	if (!strchr(text, ':'))
+		bits += 96;
+	if (bits < 0 || bits > 128)
+		return -EINVAL;
+	k.prefixlen = LS_PREFIX_KEY_FIXED_BITS + bits;
+	k.gen = (__u8)gen;
+	k.svc = (__u8)svc;
+	return update(dp->skel->maps.src_prefixes, &k, &rule_mask);
+}
+
+int dp_limits(struct dp *dp, __u32 svc, const struct ls_limits *lim)
+{
+	return update(dp->skel->maps.limits, &svc, lim);
+}
+
+int dp_state(struct dp *dp, __u32 active_gen, __u64 heartbeat_ns, __u64 failopen_after_ns)
+{
+	struct ls_state s;
+	__u32 key = 0;
+
+	memset(&s, 0, sizeof(s));
+	s.active_gen = active_gen;
+	s.heartbeat_ns = heartbeat_ns;
+	s.failopen_after_ns = failopen_after_ns;
+	return update(dp->skel->maps.state, &key, &s);
+}
+
+void dp_policy_init(struct ls_service_policy *pol, __u32 flags, __u8 default_class)
+{
+	memset(pol, 0, sizeof(*pol));
+	pol->flags = flags;
+	pol->default_class = default_class;
+	pol->classes[default_class].in_use = 1;
+}
+
+void dp_policy_class(struct ls_service_policy *pol, __u8 cls, __u8 action)
+{
+	pol->classes[cls].in_use = 1;
+	pol->classes[cls].action = action;
+}
+
+void dp_policy_rule(struct ls_service_policy *pol, __u8 cls, int has_prefix, __u16 port_lo,
+		    __u16 port_hi, __u8 dscp)
+{
+	struct ls_rule *r;
+
+	if (pol->nr_rules >= LS_MAX_RULES)
+		return;
+	r = &pol->rules[pol->nr_rules++];
+	r->cls = cls;
+	r->has_prefix = has_prefix ? 1 : 0;
+	r->port_lo = port_lo;
+	r->port_hi = port_hi;
+	r->dscp = dscp;
+	if (has_prefix)
+		pol->flags |= LS_SVC_PREFIX_RULES;
+}
+
+__u64 dp_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (__u64)ts.tv_sec * 1000000000ull + (__u64)ts.tv_nsec;
+}
+
+int dp_run(int prog_fd, const void *frame, size_t len, __u32 repeat, struct dp_run *r)
+{
+	LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = frame, .data_size_in = (__u32)len,
+		    .data_out = r->out, .data_size_out = sizeof(r->out), .repeat = (int)repeat);
+
+	if (bpf_prog_test_run_opts(prog_fd, &opts))
+		return -errno;
+	r->retval = opts.retval;
+	r->len = opts.data_size_out;
+	r->duration_ns = opts.duration;
+	return 0;
+}
+
+int dp_xdp(struct dp *dp, const void *frame, size_t len, struct dp_run *r)
+{
+	return dp_run(dp->xdp_fd, frame, len, 1, r);
+}
+
+int dp_tc(struct dp *dp, const void *frame, size_t len, struct dp_run *r)
+{
+	return dp_run(dp->tc_fd, frame, len, 1, r);
+}
+
+/* Sums a per-CPU value made of __u64 fields only. */
+static int percpu_sum(struct dp *dp, struct bpf_map *map, __u32 key, __u64 *out, size_t n)
+{
+	size_t stride = (n * sizeof(__u64) + 7) & ~(size_t)7;
+	__u64 *vals;
+	int cpu;
+	size_t i;
+
+	vals = calloc(dp->nr_cpus, stride);
+	if (!vals)
+		return -ENOMEM;
+	if (bpf_map_lookup_elem(fd_of(map), &key, vals)) {
+		int err = -errno;
+
+		free(vals);
+		return err;
+	}
+	memset(out, 0, n * sizeof(__u64));
+	for (cpu = 0; cpu < dp->nr_cpus; cpu++)
+		for (i = 0; i < n; i++)
+			out[i] += vals[cpu * (stride / sizeof(__u64)) + i];
+	free(vals);
+	return 0;
+}
+
+int dp_class_stats(struct dp *dp, __u32 svc, __u32 cls, struct ls_class_stats *out)
+{
+	return percpu_sum(dp, dp->skel->maps.class_stats, ls_class_index(svc, cls), (__u64 *)out,
+			  sizeof(*out) / sizeof(__u64));
+}
+
+int dp_iface_stats(struct dp *dp, struct ls_iface_stats *out)
+{
+	return percpu_sum(dp, dp->skel->maps.iface_stats, 0, (__u64 *)out,
+			  sizeof(*out) / sizeof(__u64));
+}
+
+int dp_latency(struct dp *dp, __u32 svc, __u32 cls, struct ls_latency_hist *out)
+{
+	struct ls_latency_hist *vals;
+	__u32 key = ls_class_index(svc, cls);
+	int cpu, b;
+
+	vals = calloc(dp->nr_cpus, sizeof(*vals));
+	if (!vals)
+		return -ENOMEM;
+	if (bpf_map_lookup_elem(fd_of(dp->skel->maps.latency), &key, vals)) {
+		int err = -errno;
+
+		free(vals);
+		return err;
+	}
+	memset(out, 0, sizeof(*out));
+	for (cpu = 0; cpu < dp->nr_cpus; cpu++) {
+		const struct ls_latency_hist *h = &vals[cpu];
+
+		out->count += h->count;
+		out->sum_ns += h->sum_ns;
+		if (h->min_ns && (!out->min_ns || h->min_ns < out->min_ns))
+			out->min_ns = h->min_ns;
+		if (h->max_ns > out->max_ns)
+			out->max_ns = h->max_ns;
+		for (b = 0; b < (int)LS_HIST_BUCKETS; b++)
+			out->buckets[b] += h->buckets[b];
+	}
+	free(vals);
+	return 0;
+}
+
+int dp_inflight(struct dp *dp, __u32 svc, struct ls_inflight *out)
+{
+	return bpf_map_lookup_elem(fd_of(dp->skel->maps.inflight), &svc, out) ? -errno : 0;
+}
+
+long dp_count_flows(struct dp *dp)
+{
+	struct ls_flow_key key, next;
+	int fd = fd_of(dp->skel->maps.flows);
+	long n = 0;
+	void *prev = NULL;
+
+	while (!bpf_map_get_next_key(fd, prev, &next)) {
+		n++;
+		key = next;
+		prev = &key;
+	}
+	return errno == ENOENT ? n : -errno;
+}
+
+int dp_flow(struct dp *dp, const struct ls_flow_key *key, struct ls_flow *out)
+{
+	return bpf_map_lookup_elem(fd_of(dp->skel->maps.flows), key, out) ? -errno : 0;
+}

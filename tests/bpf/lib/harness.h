@@ -1,0 +1,79 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * A private instance of the dataplane for tests: the skeleton loaded with
+ * no map pinned (so it never meets an attachment under /sys/fs/bpf), a
+ * policy written straight into its maps, packets run through the programs
+ * with BPF_PROG_TEST_RUN, and the counters read back summed over CPUs.
+ * Needs root (loading programs).
+ */
+#ifndef LS_TEST_HARNESS_H
+#define LS_TEST_HARNESS_H
+
+#include <stddef.h>
+#include <linux/types.h>
+#include "loadshed.h"
+
+struct loadshed_bpf;
+
+struct dp {
+	struct loadshed_bpf *skel;
+	int xdp_fd;
+	int tc_fd;
+	int nr_cpus; /* possible CPUs: the slots of a per-CPU value */
+};
+
+/* The outcome of one program run. */
+struct dp_run {
+	__u32 retval;
+	__u32 len;	   /* bytes in out */
+	__u32 duration_ns; /* the kernel's average per repetition */
+	__u8 out[4096];
+};
+
+/* Mounts bpffs at /sys/fs/bpf when nothing is mounted there. */
+int dp_bpffs_ensure(void);
+
+/*
+ * Opens and loads a fresh dataplane with every map unpinned. max_flows
+ * sizes the flow table (0: the built-in default). Returns 0 or -errno.
+ */
+int dp_open(struct dp *dp, __u32 max_flows);
+void dp_close(struct dp *dp);
+
+/* Policy: services, rules, prefixes, limits, state. 0 or -errno. */
+int dp_port_any(struct dp *dp, __u32 gen, __u16 port, __u32 svc);
+int dp_port_addr(struct dp *dp, __u32 gen, __u16 port, const char *addr, __u32 svc);
+int dp_policy(struct dp *dp, __u32 gen, __u32 svc, const struct ls_service_policy *pol);
+/* cidr is "a.b.c.d/n" or "x::y/n"; mask the rules whose prefix holds it. */
+int dp_prefix(struct dp *dp, __u32 gen, __u32 svc, const char *cidr, __u32 rule_mask);
+int dp_limits(struct dp *dp, __u32 svc, const struct ls_limits *lim);
+int dp_state(struct dp *dp, __u32 active_gen, __u64 heartbeat_ns, __u64 failopen_after_ns);
+
+/* Building a policy value. */
+void dp_policy_init(struct ls_service_policy *pol, __u32 flags, __u8 default_class);
+void dp_policy_class(struct ls_service_policy *pol, __u8 cls, __u8 action);
+/* Appends a rule; port_lo/hi 0 and dscp LS_DSCP_ANY mean any. */
+void dp_policy_rule(struct ls_service_policy *pol, __u8 cls, int has_prefix, __u16 port_lo,
+		    __u16 port_hi, __u8 dscp);
+
+/* CLOCK_MONOTONIC, the clock of bpf_ktime_get_ns(). */
+__u64 dp_now_ns(void);
+
+/* Runs the XDP or TC program once on frame. 0 or -errno. */
+int dp_xdp(struct dp *dp, const void *frame, size_t len, struct dp_run *r);
+int dp_tc(struct dp *dp, const void *frame, size_t len, struct dp_run *r);
+/* Runs prog_fd repeat times on frame (XDP or TC context alike). */
+int dp_run(int prog_fd, const void *frame, size_t len, __u32 repeat, struct dp_run *r);
+
+/* Counters, summed over CPUs. 0 or -errno. */
+int dp_class_stats(struct dp *dp, __u32 svc, __u32 cls, struct ls_class_stats *out);
+int dp_iface_stats(struct dp *dp, struct ls_iface_stats *out);
+/* count, sum, buckets summed; min the least non-zero min; max the max. */
+int dp_latency(struct dp *dp, __u32 svc, __u32 cls, struct ls_latency_hist *out);
+int dp_inflight(struct dp *dp, __u32 svc, struct ls_inflight *out);
+/* Entries in the flow table, or -errno. */
+long dp_count_flows(struct dp *dp);
+/* The flow entry of key: 0, or -ENOENT when there is none. */
+int dp_flow(struct dp *dp, const struct ls_flow_key *key, struct ls_flow *out);
+
+#endif /* LS_TEST_HARNESS_H */
