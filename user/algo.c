@@ -254,7 +254,7 @@ static void known_params(const struct ls_algo_ops *ops, char *buf, size_t len)
 		used += (size_t)snprintf(buf + used, len - used, "%s%s", used ? ", " : "", p->name);
 }
 
-static char *trim(char *s)
+char *ls_trim(char *s)
 {
 	char *end;
 
@@ -278,8 +278,8 @@ static int apply_one(const struct ls_algo_ops *ops, void *st, char *item, char *
 		return -EINVAL;
 	}
 	*eq = '\0';
-	key = trim(item);
-	value = trim(eq + 1);
+	key = ls_trim(item);
+	value = ls_trim(eq + 1);
 	if (!*key || !*value) {
 		set_err(err, errlen, "%s: expected key=value, got '%s=%s'", ops->name, key, value);
 		return -EINVAL;
@@ -310,7 +310,7 @@ static int apply_params(const struct ls_algo_ops *ops, void *st, const char *par
 	}
 	strcpy(buf, params);
 	for (item = strtok_r(buf, ",", &save); item; item = strtok_r(NULL, ",", &save)) {
-		item = trim(item);
+		item = ls_trim(item);
 		if (!*item)
 			continue;
 		ret = apply_one(ops, st, item, err, errlen);

@@ -119,6 +119,8 @@ bool ls_algo_has_param(const char *algo, const char *param);
 void ls_algo_print_help(FILE *out);
 
 /* Parsers shared with the CLI; 0 or -EINVAL. */
+/* Cuts white space off both ends of s, in place; returns the start. */
+char *ls_trim(char *s);
 int ls_parse_duration_ns(const char *text, uint64_t *out_ns);
 int ls_parse_u32(const char *text, uint32_t *out);
 int ls_parse_real(const char *text, double *out);

@@ -47,9 +47,8 @@ static bool process_alive(pid_t pid)
 int cmd_agent(int argc, char **argv)
 {
 	struct ls_agent_meta am = {};
-	struct ls_maps m;
-	char dir[128];
-	int lock, err;
+	struct ls_attachment a;
+	int rc, err;
 
 	if (argc >= 2 && ls_is_help(argv[1])) {
 		printf("Usage: loadshed [-v] agent IFACE\n\n"
@@ -61,21 +60,11 @@ int cmd_agent(int argc, char **argv)
 	}
 	if (argc != 2)
 		return ls_fail(LS_EXIT_USAGE, "usage: loadshed agent IFACE");
-	if (ls_pin_dir(argv[1], dir, sizeof(dir)))
-		return ls_fail(LS_EXIT_USAGE, "'%s' is not an interface name", argv[1]);
-	lock = ls_lock(argv[1], false);
-	if (lock == -ENOENT)
-		return ls_fail(LS_EXIT_RUNTIME, "%s: not attached", argv[1]);
-	if (lock < 0)
-		return ls_fail(LS_EXIT_RUNTIME, "%s: %s", dir, strerror(-lock));
-	err = ls_maps_open(dir, &m);
-	if (!err) {
-		ls_read_agent(&m, &am);
-		ls_maps_close(&m);
-	}
-	ls_unlock(&lock);
-	if (err)
-		return ls_fail(LS_EXIT_RUNTIME, "%s: %s", dir, strerror(-err));
+	rc = ls_attachment_open(argv[1], &a);
+	if (rc)
+		return rc;
+	ls_read_agent(&a.maps, &am);
+	ls_attachment_close(&a);
 	if (am.agent_pid && am.agent_pid != (__u32)getpid() && process_alive((pid_t)am.agent_pid))
 		return ls_fail(LS_EXIT_RUNTIME, "%s: an agent already runs (pid %u)", argv[1],
 			       am.agent_pid);

@@ -80,33 +80,23 @@ static int on_service(const char *ifname, const struct target *t, service_fn fn,
 		      char **argv)
 {
 	struct ls_service_meta meta;
-	struct ls_maps m;
-	char dir[128], err[512] = "";
-	int lock, svc, rc;
+	struct ls_attachment a;
+	char err[512] = "";
+	int svc, rc;
 
-	if (ls_pin_dir(ifname, dir, sizeof(dir)))
-		return ls_fail(LS_EXIT_USAGE, "'%s' is not an interface name", ifname);
-	lock = ls_lock(ifname, false);
-	if (lock == -ENOENT)
-		return ls_fail(LS_EXIT_RUNTIME, "%s: not attached", ifname);
-	if (lock < 0)
-		return ls_fail(LS_EXIT_RUNTIME, "%s: %s", dir, strerror(-lock));
-	rc = ls_maps_open(dir, &m);
-	if (rc) {
-		ls_unlock(&lock);
-		return ls_fail(LS_EXIT_RUNTIME, "%s: opening maps: %s", dir, strerror(-rc));
-	}
-	svc = find_service(&m, t, &meta);
+	rc = ls_attachment_open(ifname, &a);
+	if (rc)
+		return rc;
+	svc = find_service(&a.maps, t, &meta);
 	if (svc == -EINVAL)
 		rc = ls_fail(LS_EXIT_USAGE, "%s has several services: name one with --service",
 			     ifname);
 	else if (svc < 0)
 		rc = ls_fail(LS_EXIT_USAGE, "%s: no service %s", ifname,
 			     t->service ? t->service : "");
-	else if ((rc = fn(&m, (uint32_t)svc, &meta, t, argc, argv, err, sizeof(err))))
+	else if ((rc = fn(&a.maps, (uint32_t)svc, &meta, t, argc, argv, err, sizeof(err))))
 		rc = ls_fail(rc, "%s", err);
-	ls_maps_close(&m);
-	ls_unlock(&lock);
+	ls_attachment_close(&a);
 	return rc;
 }
 

@@ -234,10 +234,9 @@ static void print_text(json_object *o)
 
 int cmd_status(int argc, char **argv)
 {
-	char dir[128];
-	struct ls_maps m;
+	struct ls_attachment a;
 	json_object *o;
-	int lock, err;
+	int rc;
 
 	if (argc >= 2 && ls_is_help(argv[1])) {
 		printf("Usage: loadshed [-j] [-p] status IFACE\n\n"
@@ -247,21 +246,11 @@ int cmd_status(int argc, char **argv)
 	}
 	if (argc != 2)
 		return ls_fail(LS_EXIT_USAGE, "usage: loadshed status IFACE");
-	if (ls_pin_dir(argv[1], dir, sizeof(dir)))
-		return ls_fail(LS_EXIT_USAGE, "'%s' is not an interface name", argv[1]);
-	lock = ls_lock(argv[1], false);
-	if (lock == -ENOENT)
-		return ls_fail(LS_EXIT_RUNTIME, "%s: not attached", argv[1]);
-	if (lock < 0)
-		return ls_fail(LS_EXIT_RUNTIME, "%s: %s", dir, strerror(-lock));
-	err = ls_maps_open(dir, &m);
-	if (err) {
-		ls_unlock(&lock);
-		return ls_fail(LS_EXIT_RUNTIME, "%s: opening maps: %s", dir, strerror(-err));
-	}
-	o = status_json(argv[1], &m);
-	ls_maps_close(&m);
-	ls_unlock(&lock);
+	rc = ls_attachment_open(argv[1], &a);
+	if (rc)
+		return rc;
+	o = status_json(argv[1], &a.maps);
+	ls_attachment_close(&a);
 	if (ls_json)
 		ls_json_print(o);
 	else

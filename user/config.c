@@ -285,18 +285,6 @@ const char *ls_action_name(uint8_t action)
 	return "?";
 }
 
-static char *trim(char *s)
-{
-	char *end;
-
-	while (isspace((unsigned char)*s))
-		s++;
-	end = s + strlen(s);
-	while (end > s && isspace((unsigned char)end[-1]))
-		*--end = '\0';
-	return s;
-}
-
 /* ---- the section and key being set ---------------------------------------- */
 
 struct set_ctx {
@@ -429,7 +417,7 @@ static int set_listen(struct set_ctx *x, const char *v)
 		return bad(x, "value too long");
 	strcpy(buf, v);
 	for (char *rest = buf; (item = strsep(&rest, ","));) {
-		item = trim(item);
+		item = ls_trim(item);
 		if (!*item)
 			return bad(x, "empty item in the list");
 		if (s->nr_listen + n == LS_MAX_LISTEN)
@@ -595,7 +583,7 @@ static int parse_src_list(const struct set_ctx *x, char *list, struct ls_rule_co
 	while ((item = strsep(&list, ","))) {
 		struct ls_prefix *p = &r->src[r->nr_src];
 
-		item = trim(item);
+		item = ls_trim(item);
 		if (!*item)
 			return bad(x, "empty prefix in the src list");
 		if (r->nr_src == LS_MAX_RULE_PREFIXES)
@@ -871,11 +859,11 @@ int ls_config_set(struct ls_config *c, const char *section, const char *key, con
 	if (strlen(section) >= sizeof(buf))
 		return errorf(err, errlen, c, line, "[%.40s...]: section name too long", section);
 	strcpy(buf, section);
-	kind = trim(buf);
+	kind = ls_trim(buf);
 	name = kind + strcspn(kind, " \t");
 	if (*name)
 		*name++ = '\0';
-	name = trim(name);
+	name = ls_trim(name);
 	if (!*kind)
 		return errorf(err, errlen, c, line, "%s: key outside any [section]", key);
 	if (!strcmp(kind, "agent") && !*name)
@@ -977,8 +965,8 @@ int ls_config_add_class_spec(struct ls_config *c, const char *service, const cha
 	for (char *rest = eq + 1; (item = strsep(&rest, ","));) {
 		char shown[MATCH_TEXT_LEN];
 
-		snprintf(shown, sizeof(shown), "%s", trim(item));
-		if (spec_item(&cs, trim(item), first))
+		snprintf(shown, sizeof(shown), "%s", ls_trim(item));
+		if (spec_item(&cs, ls_trim(item), first))
 			return errorf(err, errlen, c, 0,
 				      "--class %s: '%s' is not understood; expected %s", spec,
 				      shown, usage);

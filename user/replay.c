@@ -23,18 +23,6 @@ void ls_replay_opts_default(struct ls_replay_opts *opts)
 
 /* ---- input ---------------------------------------------------------------- */
 
-static char *trim(char *s)
-{
-	char *end;
-
-	while (isspace((unsigned char)*s))
-		s++;
-	end = s + strlen(s);
-	while (end > s && isspace((unsigned char)end[-1]))
-		*--end = '\0';
-	return s;
-}
-
 static int parse_u64(const char *text, uint64_t *out)
 {
 	unsigned long long v;
@@ -76,7 +64,7 @@ static bool split_fields(char *line, char **fields)
 		comma = strchr(cur, ',');
 		if (comma)
 			*comma = '\0';
-		fields[i] = trim(cur);
+		fields[i] = ls_trim(cur);
 		if (!comma)
 			return i == NR_FIELDS - 1;
 		cur = comma + 1;
@@ -161,7 +149,7 @@ static int replay_stream(struct replay *r, FILE *in, char *err, size_t errlen)
 
 	while (getline(&buf, &cap, in) >= 0) {
 		lineno++;
-		line = trim(buf);
+		line = ls_trim(buf);
 		if (is_skipped(line))
 			continue;
 		/* An optional header: the first line that cannot be a number. */
