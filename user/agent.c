@@ -12,6 +12,7 @@
  * carries on with the limits and counters it finds there.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -133,12 +134,32 @@ static int svc_start_algo(struct svc_ctl *c, const struct ls_service_meta *meta,
 	return 0;
 }
 
-/* The service's histogram: the sum over its counted (non-bypass) classes. */
-static void svc_histogram(struct agent *ag, uint32_t svc, const struct ls_service_meta *meta,
-			  struct ls_latency_hist *out)
+/*
+ * New parameters for the same algorithm keep its state (the estimate, the
+ * RTT baselines): a live tweak is not a cold start.
+ */
+static void svc_retune_algo(struct svc_ctl *c, const struct ls_service_meta *meta)
+{
+	char err[256];
+
+	if (ls_algo_retune(c->algo, meta->algo_params, err, sizeof(err))) {
+		pr_warn("service %s: %s; restarting the algorithm", meta->name, err);
+		c->algo_name[0] = 0; /* forces a restart */
+		return;
+	}
+	snprintf(c->algo_params, sizeof(c->algo_params), "%s", meta->algo_params);
+	pr_info("service %s: algorithm %s retuned (%s)", meta->name, meta->algo, meta->algo_params);
+}
+
+/*
+ * The service's histogram: the sum over every class slot, used or not, so
+ * that a reload that removes a class never makes the sum go backwards.
+ * (Bypass classes have no tracked flows, hence no samples.)
+ */
+static void svc_histogram(struct agent *ag, uint32_t svc, struct ls_latency_hist *out)
 {
 	memset(out, 0, sizeof(*out));
-	for (uint32_t c = 0; c < LS_MAX_CLASSES && c < meta->nr_classes; c++) {
+	for (uint32_t c = 0; c < LS_MAX_CLASSES; c++) {
 		struct ls_latency_hist h;
 
 		if (ls_read_latency(&ag->maps, ls_class_index(svc, c), &h))
@@ -179,17 +200,20 @@ static void svc_round(struct agent *ag, uint32_t svc, uint64_t now_ns)
 		return;
 	}
 	ls_read_limits(&ag->maps, svc, &lim);
-	if (!c->algo || strcmp(c->algo_name, meta.algo) ||
-	    strcmp(c->algo_params, meta.algo_params)) {
+	if (c->algo && !strcmp(c->algo_name, meta.algo) && strcmp(c->algo_params, meta.algo_params))
+		svc_retune_algo(c, &meta);
+	if (!c->algo || strcmp(c->algo_name, meta.algo)) {
 		if (svc_start_algo(c, &meta, c->algo ? c->limit : lim.limit))
 			return;
-		svc_histogram(ag, svc, &meta, &c->prev);
+		svc_histogram(ag, svc, &c->prev);
 	}
 
 	now_inflight = atomic_load((_Atomic int32_t *)&inf->total);
 	if (now_inflight > c->max_inflight)
 		c->max_inflight = now_inflight;
-	svc_histogram(ag, svc, &meta, &cur);
+	svc_histogram(ag, svc, &cur);
+	if (cur.count < c->prev.count) /* the counters were reset under us */
+		c->prev = cur;
 	ls_hist_delta(&cur, &c->prev, &win);
 	old = c->limit;
 	if (win.count >= LS_AGENT_MIN_SAMPLES) {
@@ -353,25 +377,72 @@ static void agent_close(struct agent *ag)
 	ls_maps_close(&ag->maps);
 }
 
-/* Records (or clears) the running agent's pid in the agent map. */
-static void agent_set_pid(struct agent *ag, pid_t pid, bool only_if_ours)
+bool ls_agent_alive(pid_t pid, const char *ifname)
+{
+	char path[64], buf[512], *p;
+	bool agent = false;
+	ssize_t n;
+	int fd;
+
+	if (pid <= 0 || kill(pid, 0))
+		return false;
+	/* Not a zombie whose parent never reaped it. */
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return false;
+	buf[n] = 0;
+	p = strrchr(buf, ')');
+	if (!p || p[1] != ' ' || p[2] == 'Z' || p[2] == 'X')
+		return false;
+	/* And an agent of this interface, not whoever got the pid since. */
+	snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return false;
+	buf[n] = 0;
+	for (p = buf; p < buf + n; p += strlen(p) + 1)
+		if (!strcmp(p, "agent") && p + strlen(p) + 1 < buf + n)
+			agent = !strcmp(p + strlen(p) + 1, ifname);
+	return agent;
+}
+
+/*
+ * Records this agent's pid, under the lock, unless another live agent of
+ * the interface is recorded there: -EEXIST. With pid 0, clears ours.
+ */
+static int agent_set_pid(struct agent *ag, pid_t pid)
 {
 	struct ls_agent_meta am = {};
-	int lock = ls_lock(ag->ifname, false);
+	int lock = ls_lock(ag->ifname, false), err;
 
 	if (lock < 0)
-		return;
-	if (!ls_read_agent(&ag->maps, &am) && (!only_if_ours || am.agent_pid == (__u32)getpid())) {
+		return lock;
+	err = ls_read_agent(&ag->maps, &am);
+	if (!err && pid && am.agent_pid && am.agent_pid != (__u32)pid &&
+	    ls_agent_alive((pid_t)am.agent_pid, ag->ifname)) {
+		err = -EEXIST;
+	} else if (!err && (pid || am.agent_pid == (__u32)getpid())) {
 		am.agent_pid = (__u32)pid;
-		ls_write_agent(&ag->maps, &am);
+		err = ls_write_agent(&ag->maps, &am);
 	}
 	ls_unlock(&lock);
+	return err;
 }
 
 int ls_agent_run(const char *ifname, int (*reload)(const char *ifname))
 {
 	struct agent *ag = calloc(1, sizeof(*ag));
-	struct sigaction sa = {.sa_handler = on_stop};
+	/* SA_RESTART: a signal must not fail the flock an agent round waits on. */
+	struct sigaction sa = {.sa_handler = on_stop, .sa_flags = SA_RESTART};
 	struct ls_agent_meta am = {};
 	int err;
 
@@ -382,11 +453,16 @@ int ls_agent_run(const char *ifname, int (*reload)(const char *ifname))
 		free(ag);
 		return err;
 	}
+	err = agent_set_pid(ag, getpid());
+	if (err) {
+		agent_close(ag);
+		free(ag);
+		return err;
+	}
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
 	sa.sa_handler = on_hup;
 	sigaction(SIGHUP, &sa, NULL);
-	agent_set_pid(ag, getpid(), false);
 	pr_info("%s: agent running, pid %d", ifname, (int)getpid());
 
 	while (!stop_requested) {
@@ -398,10 +474,12 @@ int ls_agent_run(const char *ifname, int (*reload)(const char *ifname))
 				pr_warn("%s: reload failed; the running policy stays", ifname);
 		}
 		err = agent_round(ag);
-		if (err) {
+		if (err == -ENOENT) {
 			pr_warn("%s: detached; agent stopping", ifname);
 			break;
 		}
+		if (err)
+			pr_warn("%s: round failed: %s", ifname, strerror(-err));
 		ls_read_agent(&ag->maps, &am);
 		if (!am.interval_ns)
 			am.interval_ns = 100 * 1000 * 1000ull;
@@ -409,10 +487,10 @@ int ls_agent_run(const char *ifname, int (*reload)(const char *ifname))
 		tick.tv_nsec = (long)(am.interval_ns % 1000000000ull);
 		nanosleep(&tick, NULL);
 	}
-	if (!err)
-		agent_set_pid(ag, 0, true);
+	if (err != -ENOENT)
+		agent_set_pid(ag, 0);
 	pr_info("%s: agent stopped", ifname);
 	agent_close(ag);
 	free(ag);
-	return err == -ENOENT ? 0 : err;
+	return 0;
 }

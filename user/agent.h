@@ -3,19 +3,25 @@
 #ifndef LS_AGENT_H
 #define LS_AGENT_H
 
+#include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include "loadshed.h"
 #include "maps.h"
 
 /*
  * Runs the control loop of the attachment on ifname until SIGTERM/SIGINT
  * or until the attachment goes away. SIGHUP calls reload(ifname).
+ * -EEXIST: another agent of ifname runs.
  */
 int ls_agent_run(const char *ifname, int (*reload)(const char *ifname));
 
 /* Writes L and the class guarantees (shares, or pinned ones) of a service. */
 int ls_agent_write_limits(const struct ls_maps *m, uint32_t svc, uint32_t limit,
 			  const struct ls_service_meta *meta);
+
+/* pid is a live (not zombie) `loadshed agent IFNAME` process. */
+bool ls_agent_alive(pid_t pid, const char *ifname);
 
 struct ls_algo;
 

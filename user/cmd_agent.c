@@ -24,26 +24,6 @@
 
 #define LS_RUN_DIR "/run/loadshed"
 
-/* A live process, not a zombie whose parent never reaped it. */
-static bool process_alive(pid_t pid)
-{
-	char path[64], buf[256], *p;
-	FILE *f;
-	bool alive = false;
-
-	if (pid <= 0 || kill(pid, 0))
-		return false;
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	f = fopen(path, "r");
-	if (!f)
-		return false;
-	/* The state follows the parenthesised command name. */
-	if (fgets(buf, sizeof(buf), f) && (p = strrchr(buf, ')')) && p[1] == ' ')
-		alive = p[2] != 'Z' && p[2] != 'X';
-	fclose(f);
-	return alive;
-}
-
 int cmd_agent(int argc, char **argv)
 {
 	struct ls_agent_meta am = {};
@@ -65,10 +45,10 @@ int cmd_agent(int argc, char **argv)
 		return rc;
 	ls_read_agent(&a.maps, &am);
 	ls_attachment_close(&a);
-	if (am.agent_pid && am.agent_pid != (__u32)getpid() && process_alive((pid_t)am.agent_pid))
+	err = ls_agent_run(argv[1], ls_policy_reload_saved);
+	if (err == -EEXIST)
 		return ls_fail(LS_EXIT_RUNTIME, "%s: an agent already runs (pid %u)", argv[1],
 			       am.agent_pid);
-	err = ls_agent_run(argv[1], ls_policy_reload_saved);
 	if (err)
 		return ls_fail(LS_EXIT_RUNTIME, "%s: agent: %s", argv[1], strerror(-err));
 	return LS_EXIT_OK;

@@ -7,6 +7,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "agent.h"
 #include "attach.h"
 #include "commands.h"
 #include "maps.h"
@@ -14,37 +15,35 @@
 #include "pins.h"
 
 /* Asks a running agent to stop and waits for it (up to 5 s), then kills it. */
-static void stop_agent(pid_t pid)
+static void stop_agent(pid_t pid, const char *ifname)
 {
 	struct timespec tick = {.tv_nsec = 20 * 1000 * 1000};
 
-	if (pid <= 0 || kill(pid, SIGTERM))
+	/* A stale pid may belong to another process by now: check it is ours. */
+	if (!ls_agent_alive(pid, ifname) || kill(pid, SIGTERM))
 		return;
 	for (int i = 0; i < 250; i++) {
-		if (kill(pid, 0) && errno == ESRCH)
+		if (!ls_agent_alive(pid, ifname))
 			return;
 		nanosleep(&tick, NULL);
 	}
 	kill(pid, SIGKILL);
 }
 
-static int detach_locked(const char *dir)
+static void read_agent_meta(const char *dir, struct ls_agent_meta *am)
 {
-	struct ls_agent_meta am = {};
 	struct ls_maps m;
 
+	memset(am, 0, sizeof(*am));
 	if (!ls_maps_open(dir, &m)) {
-		ls_read_agent(&m, &am);
+		ls_read_agent(&m, am);
 		ls_maps_close(&m);
 	}
-	stop_agent((pid_t)am.agent_pid);
-	ls_dataplane_detach(dir, &am);
-	ls_dataplane_unpin(dir);
-	return 0;
 }
 
 int cmd_detach(int argc, char **argv)
 {
+	struct ls_agent_meta am;
 	char dir[128];
 	int lock;
 
@@ -66,8 +65,17 @@ int cmd_detach(int argc, char **argv)
 	}
 	if (lock < 0)
 		return ls_fail(LS_EXIT_RUNTIME, "%s: %s", dir, strerror(-lock));
-	detach_locked(dir);
+	read_agent_meta(dir, &am);
+	/* The agent finishes its round under the lock: stop it without holding it. */
 	ls_unlock(&lock);
+	stop_agent((pid_t)am.agent_pid, argv[1]);
+	lock = ls_lock(argv[1], false);
+	if (lock >= 0) {
+		read_agent_meta(dir, &am);
+		ls_dataplane_detach(dir, &am);
+		ls_dataplane_unpin(dir);
+		ls_unlock(&lock);
+	}
 	if (ls_json) {
 		json_object *o = json_object_new_object();
 
