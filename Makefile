@@ -104,6 +104,14 @@ bench-bpf: install-deps
 	$(MAKE) tests
 	scripts/bench-bpf.sh
 
+# The README's first command: overload on a namespace testbed, without and with loadshed.
+demo: install-deps
+	scripts/demo.sh
+
+bench: install-deps
+	$(MAKE) tests
+	scripts/bench.sh
+
 format:
 	clang-format -i $(shell git ls-files '*.c' '*.h')
 

@@ -5,8 +5,9 @@
 #
 # Usage (root): scripts/measure-agent.sh [FLOWS]
 set -u
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 LOADSHED=${LOADSHED:-$PWD/build/loadshed}
+# shellcheck source=tests/lib.sh disable=SC1091
 . tests/lib.sh
 
 FLOWS=${1:-10000}

@@ -8,7 +8,7 @@
 #
 # Usage: scripts/run-tests.sh [SUITE_PATTERN]   e.g. scripts/run-tests.sh integration
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 
 pattern=${1:-}
 export CMOCKA_MESSAGE_OUTPUT=TAP

@@ -108,6 +108,9 @@ testbed_up() {
 	SRV_IF=lsvs$id
 	CLI_IF=lsvc$id
 	trap ls_cleanup EXIT
+	# Detached on exit whatever happens: an attach may run in a subshell
+	# (a command substitution) that cannot register it.
+	LS_ATTACHED+=("$SRV_IF")
 	ip netns add "$SRV_NS" || return 1
 	LS_NETNS+=("$SRV_NS")
 	ip netns add "$CLI_NS" || return 1
@@ -135,13 +138,8 @@ testbed_up() {
 	done
 }
 
-# attach IFACE ARGS...: loadshed attach in the server namespace; detached on exit.
-ls_attach() {
-	local ifc=$1
-	shift
-	LS_ATTACHED+=("$ifc")
-	ls_srv attach "$ifc" "$@"
-}
+# attach IFACE ARGS...: loadshed attach in the server namespace.
+ls_attach() { ls_srv attach "$@"; }
 
 # wait_for_line FILE PATTERN [TIMEOUT_S]
 wait_for_line() {

@@ -1,0 +1,161 @@
+#!/usr/bin/env bash
+# Writes RESULTS.md of a bench.sh run from the data it left in DIR (so the
+# report can be rebuilt without running the benchmark again).
+#
+# Usage: scripts/bench-report.sh DIR [BPF_STATUS]
+set -euo pipefail
+
+DIR=${1:?usage: bench-report.sh DIR [BPF_STATUS]}
+BPF_STATUS=${2:-}
+[ -f "$DIR/machine.env" ] || { echo "bench-report: $DIR/machine.env is missing" >&2; exit 1; }
+DIR=$(cd "$DIR" && pwd)
+
+# All run summaries in one array; flood.csv as an array of objects.
+RUNS=$(find "$DIR" -mindepth 2 -maxdepth 2 -name summary.json -print0 | sort -z | xargs -0r cat | jq -s .)
+FLOOD='[]'
+if [ -f "$DIR/flood.csv" ]; then
+	FLOOD=$(awk -F, 'NR > 1 { printf "{\"method\":\"%s\",\"sent\":%s,\"received\":%s,\"seconds\":%s,\"rx_pps\":%s}\n", $1, $2, $3, $4, $5 }' \
+		"$DIR/flood.csv" | jq -s .)
+fi
+MACHINE=$(awk -F= '{ printf "%s\t%s\n", $1, substr($0, index($0, "=") + 1) }' "$DIR/machine.env" |
+	jq -R -s 'split("\n") | map(select(length > 0) | split("\t") | {(.[0]): .[1]}) | add')
+CONF=
+for f in "$DIR"/steady-loadshed/loadshed.conf "$DIR"/*-loadshed/loadshed.conf; do
+	[ -f "$f" ] && { CONF=$(grep -v '^#' "$f"); break; }
+done
+
+jq -n -r --argjson runs "$RUNS" --argjson flood "$FLOOD" --argjson m "$MACHINE" \
+	--arg conf "$CONF" --arg bpf_status "$BPF_STATUS" '
+def r1: . * 10 | round / 10;
+def r2: . * 100 | round / 100;
+def pct: if . == null then "–" else "\(r1) %" end;
+def ms: if . == null then "–" else "\(round) ms" end;
+def num: if . == null then "–" else tostring end;
+def run($s; $p): [$runs[] | select(.scenario == $s and .protection == $p)][0];
+def ratio($a; $b): if $a == null or $b == null or $b == 0 then "–" else "\($a / $b | r2)×" end;
+def row: "| " + join(" | ") + " |";
+
+(run("unloaded"; "none")) as $u
+| ($u.high.p99_ms // null) as $floor
+| ([$runs[] | select(.scenario != "unloaded")][0] // $u) as $any
+| {steady: "3× capacity for \(run("steady"; "none").seconds // 20) s",
+   slowdown: "1.5× capacity; at half-time the service time doubles (so 3×)",
+   surge: "0.7× capacity, 2.5× for 5 s from a third of the run on; clients retry (3×, exponential back-off with jitter, 100 ms … 2 s)",
+   synflood: "0.7× capacity while ls-xdpflood sends \(run("synflood"; "none").flood_sent // "–") spoofed SYNs from 10.201.0.4/30 (about 50 kpps) for the middle of the run"} as $what
+| "# loadshed: benchmark results",
+"",
+"One run of `make bench` (scripts/bench.sh) on this machine; every ratio compares numbers measured in that same run.",
+"",
+"| machine | |",
+"|---|---|",
+"| CPUs | \($m.cpus) × \($m.cpu_model) |",
+"| kernel | \($m.kernel) |",
+"| memory | \($m.memory_mib) MiB |",
+"| loadshed | commit \($m.commit) |",
+"| date | \($m.date) |",
+"",
+"## Setup",
+"",
+(if $any then
+"- **server**: ls-server, \($any.workers) workers × \($any.service_ms) ms of work per request, unbounded accept queue: capacity **\($any.capacity_rps) req/s**. Unloaded (0.3× capacity) high-priority p99: **\($floor | ms)**.",
+"- **load**: ls-loadgen, open loop (Poisson arrivals), 20 % high priority (10.201.0.2) and 80 % low (10.201.0.3), a new connection per request, deadline \($any.deadline_ms) ms. *ok* = a 200 answer within the deadline; *goodput* = ok requests per second over the run.",
+"- **none**: nothing in front of the server.",
+"- **iptables**: `iptables -A INPUT -p tcp --syn --dport 8080 -m connlimit --connlimit-above \(run("steady"; "iptables").limit // "N") --connlimit-mask 0 -j REJECT --reject-with tcp-reset`, the best static cap of a hand sweep (workers × 1.25).",
+"- **loadshed**: attached to the server veth (native XDP), adaptive limit, high class guaranteed, low class only what is left, shed with a RST:",
+"",
+"```ini",
+$conf,
+"```"
+else "no scenario was run" end),
+"",
+"## Overload scenarios",
+(["steady", "slowdown", "surge", "synflood"][] as $s
+ | select(run($s; "none") or run($s; "iptables") or run($s; "loadshed"))
+ | "",
+ "### \($s): \($what[$s])",
+ "",
+ "| protection | high ok | low ok | goodput | high p99 | high p99 / unloaded | limit (mean) | \(if $s == "surge" then "recovery after the surge¹" elif $s == "slowdown" then "limit settled after¹" else "" end) |",
+ "|---|---:|---:|---:|---:|---:|---:|---:|",
+ (["none", "iptables", "loadshed"][] as $p | run($s; $p) | select(.)
+  | [$p, (.high.ok_pct | pct), (.low.ok_pct | pct),
+     "\(.goodput_rps | round) req/s (\(.goodput_pct | round) %)",
+     (.high.p99_ms | ms), ratio(.high.p99_ms; $floor),
+     (if $p == "none" then "–" else (.mean_limit | num) end),
+     (if $s == "surge" then (if .recovery_s == null then "not within the run" else "\(.recovery_s) s" end)
+      elif $s == "slowdown" then (if .settle_s == null then "–" else "\(.settle_s) s" end)
+      else "" end)] | row),
+ "",
+ (run($s; "loadshed") as $l | run($s; "iptables") as $i | run($s; "none") as $n
+  | select($l)
+  | "loadshed vs none: goodput \(ratio($l.goodput_rps; $n.goodput_rps)), high ok \($l.high.ok_pct - ($n.high.ok_pct // 0) | r1 | if . >= 0 then "+\(.)" else tostring end) points. "
+  + "loadshed vs iptables: goodput \(ratio($l.goodput_rps; $i.goodput_rps)), high ok \($l.high.ok_pct - ($i.high.ok_pct // 0) | r1 | if . >= 0 then "+\(.)" else tostring end) points, high p99 \(ratio($l.high.p99_ms; $i.high.p99_ms))."),
+ "",
+ "![\($s)](\($s).png)"),
+"",
+"¹ surge: seconds after the surge ends until every later second has ≥ 99 % of all requests ok. slowdown: seconds after the service time doubled until loadshed'"'"'s limit stays within 25 % of its final value.",
+"",
+"## SYN flood drop rate",
+"",
+(if ($flood | length) > 0 then
+ ([$flood[] | select(.method == "xdp_drop")][0].rx_pps) as $drop
+ | ([$flood[] | select(.method == "iptables_raw")][0].rx_pps) as $ipt
+ | "ls-xdpflood sends SYNs with random source ports and addresses (10.201.0.4/30) out of the client veth with BPF_PROG_RUN live frames, one sending thread per CPU, for a fixed time; the rate is what the server veth received (its rx counter) per second. Sending and receiving share the CPUs, so ns/packet is the whole path, generator included.",
+ "",
+ "| drop on the server veth | received | ns per packet | vs XDP_DROP | vs iptables raw |",
+ "|---|---:|---:|---:|---:|",
+ ($flood[] | [
+   ({xdp_drop: "trivial XDP_DROP (bench_ref.bpf.o)", loadshed: "loadshed (limit reached, shed by drop)",
+     iptables_raw: "iptables raw PREROUTING DROP (+ XDP_PASS)", none_kernel: "nothing: kernel SYN cookies (+ XDP_PASS)"}[.method] // .method),
+   "\(.rx_pps / 1e6 | r2) Mpps", "\(1e9 / .rx_pps * ($m.cpus | tonumber) | round)",
+   ratio(.rx_pps; $drop), ratio(.rx_pps; $ipt)] | row)
+ else "not run" end),
+"",
+"## Per-packet BPF cost",
+"",
+(if $bpf_status == "ok" then "The output of scripts/bench-bpf.sh (BPF_PROG_TEST_RUN of the dataplane against reference programs), as it printed it:" else "scripts/bench-bpf.sh: \($bpf_status)" end)
+' >"$DIR/RESULTS.md.tmp"
+
+# The BPF benchmark's output goes in verbatim.
+if [ "$BPF_STATUS" = ok ] && [ -f "$DIR/bpf.txt" ]; then
+	# Its headings go one level down, under this section's.
+	{ echo; sed 's/^#/###/' "$DIR/bpf.txt"; } >>"$DIR/RESULTS.md.tmp"
+fi
+
+# Targets of DESIGN.md §8, measured, and where loadshed loses.
+jq -n -r --argjson runs "$RUNS" --argjson flood "$FLOOD" '
+def run($s; $p): [$runs[] | select(.scenario == $s and .protection == $p)][0];
+def r1: . * 10 | round / 10;
+def yes($c): if $c == null then "–" elif $c then "yes" else "**no**" end;
+def row: "| " + join(" | ") + " |";
+(run("unloaded"; "none").high.p99_ms) as $floor
+| (run("steady"; "loadshed")) as $l
+| ([$flood[] | select(.method == "xdp_drop")][0].rx_pps) as $drop
+| ([$flood[] | select(.method == "iptables_raw")][0].rx_pps) as $ipt
+| ([$flood[] | select(.method == "loadshed")][0].rx_pps) as $lsf
+| "",
+"## Targets (DESIGN.md §8)",
+"",
+"| target | measured | met |",
+"|---|---|---|",
+(if $l then
+ (["steady 3×: high success ≥ 99.5 %", "\($l.high.ok_pct | r1) %", yes($l.high.ok_pct >= 99.5)] | row),
+ (["steady 3×: high p99 ≤ 2× unloaded p99", "\($l.high.p99_ms | round) ms vs \($floor // 0 | round) ms", yes(if $floor then $l.high.p99_ms <= 2 * $floor else null end)] | row),
+ (["steady 3×: goodput ≥ 95 % of capacity", "\($l.goodput_pct | round) %", yes($l.goodput_pct >= 95)] | row)
+ else empty end),
+(run("slowdown"; "loadshed") | select(.) | ["capacity halves: limit settles within 2 s", (if .settle_s == null then "did not settle" else "\(.settle_s) s" end), yes(if .settle_s == null then false else .settle_s <= 2 end)] | row),
+(run("surge"; "loadshed") | select(.) | ["surge with retries: ≥ 99 % ok within 2 s after it", (if .recovery_s == null then "not within the run" else "\(.recovery_s) s" end), yes(if .recovery_s == null then false else .recovery_s <= 2 end)] | row),
+(if $lsf and $drop then ["SYN flood: ≥ 80 % of a trivial XDP_DROP", "\($lsf / $drop * 100 | round) %", yes($lsf >= 0.8 * $drop)] | row else empty end),
+(if $lsf and $ipt then ["SYN flood: ≥ 2× iptables raw DROP", "\($lsf / $ipt | . * 100 | round / 100)×", yes($lsf >= 2 * $ipt)] | row else empty end),
+"",
+"## Where loadshed loses",
+"",
+([["steady", "slowdown", "surge", "synflood"][] as $s
+  | run($s; "loadshed") as $L | select($L)
+  | (["none", "iptables"][] as $p | run($s; $p) as $o | select($o)
+     | (if $o.high.ok_pct > $L.high.ok_pct + 0.5 then "- \($s): \($p) has the higher high-priority success (\($o.high.ok_pct | r1) % vs \($L.high.ok_pct | r1) %)." else empty end),
+       (if $o.goodput_rps > $L.goodput_rps * 1.02 then "- \($s): \($p) has the higher goodput (\($o.goodput_rps | round) vs \($L.goodput_rps | round) req/s)." else empty end),
+       (if $o.high.p99_ms < $L.high.p99_ms * 0.9 then "- \($s): \($p) has the lower high-priority p99 (\($o.high.p99_ms | round) vs \($L.high.p99_ms | round) ms), over the \($o.high.ok_pct | r1) % of requests it served." else empty end),
+       (if $o.low.ok_pct > $L.low.ok_pct + 5 then "- \($s): \($p) serves more of the low class (\($o.low.ok_pct | r1) % vs \($L.low.ok_pct | r1) %)." else empty end))]
+ | if length == 0 then "Nowhere in this run." else .[] end)
+' >>"$DIR/RESULTS.md.tmp"
+mv "$DIR/RESULTS.md.tmp" "$DIR/RESULTS.md"

@@ -1,0 +1,487 @@
+#!/usr/bin/env bash
+# One overload scenario against one protection, on the testbed of testbed.sh.
+#
+# Usage: scripts/scenario.sh SCENARIO PROTECTION [--out DIR] [--seconds S] [--id ID] [--seed N]
+#
+#   SCENARIO    unloaded   0.3x capacity: the latency floor the others are compared with
+#               steady     3x capacity, 20 % high / 80 % low, a connection per request
+#               slowdown   1.5x capacity; half-way the service time doubles (3x)
+#               surge      0.7x capacity, 2.5x for 5 s from a third of the run on, with
+#                          clients that retry with exponential back-off (metastable failure)
+#               synflood   0.7x capacity while a SYN flood comes from 10.201.0.4/30
+#   PROTECTION  none       nothing in front of the server
+#               iptables   a hand-tuned connlimit: SYNs over IPT_LIMIT established
+#                          connections get a TCP reset (the best static cap we found)
+#               loadshed   loadshed attached with an adaptive limit (gradient2)
+#
+# The server is ls-server with WORKERS workers and SERVICE_MS ms of work per
+# request: capacity = WORKERS * 1000 / SERVICE_MS requests/s. Load comes from
+# ls-loadgen (open loop, Poisson arrivals) in the client namespace: class high
+# from 10.201.0.2, class low from 10.201.0.3, every request with a deadline of
+# DEADLINE_MS; ok means a 200 answer within the deadline.
+#
+# Writes to DIR (default results/scenario/SCENARIO-PROTECTION):
+#   loadgen.csv, loadgen.json   the load generator's per-second rows and totals
+#   samples.csv                 10 Hz: t_s,limit,inflight,high_inflight,low_inflight,
+#                               shed,queue_len,busy_workers (limit: loadshed's, or the
+#                               static cap of iptables)
+#   summary.json                the numbers the demo and bench tables are made of
+#   loadshed.conf, status-end.json, server.log, ...
+# and prints one summary line. A run takes SECONDS plus a few seconds (default 20;
+# the surge scenario at least 24).
+#
+# Tunables (environment): WORKERS (16), SERVICE_MS (40), DEADLINE_MS (1000),
+# IPT_LIMIT (WORKERS*5/4), LS_MIN_LIMIT (WORKERS), LS_MAX_LIMIT (WORKERS*8),
+# LS_INITIAL_LIMIT (WORKERS), LS_ALGO (gradient2), LS_PARAMS (smoothing=0.2),
+# WARMUP_S (3: unmeasured load at half capacity first, so the agent learns
+# the unloaded latency as in a service that ran before the overload),
+# HIGH_SHARE (100), LOW_SHARE (0), LS_ACTION (reset), FLOOD_PPS (50000),
+# FLOODER (xdp: ls-xdpflood; raw: ls-synflood), LOADSHED (build/loadshed),
+# LS_AGENT (foreground: `attach --no-agent` plus `loadshed agent` as our child;
+# attach: the agent `attach` starts in the background), SERVER (ls-server, or
+# nginx: nginx-light answering every request itself, for a check that loadshed
+# works in front of a real server; it is too fast to be overloaded here).
+#
+# Everything the run starts is stopped on exit, also on failure or ^C: the
+# processes it started (by PID), loadshed's attachment, its iptables rules,
+# the server-side XDP_PASS it adds for the live-frame flood; and the testbed
+# itself when this run brought it up.
+set -euo pipefail
+
+HERE=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=scripts/testbed.sh disable=SC1091
+. "$HERE/testbed.sh"
+TB_LOADSHED=${LOADSHED:-$TB_LOADSHED}
+
+usage() { sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//p}' "$0"; }
+
+SCENARIO=${1:-}
+PROTECTION=${2:-}
+case $SCENARIO in -h | --help | help | '')
+	usage
+	[ -n "$SCENARIO" ]
+	exit
+	;;
+esac
+shift 2 || { usage >&2; exit 2; }
+OUT=
+SECONDS_RUN=
+ID=tb
+SEED=${SEED:-}
+while [ $# -gt 0 ]; do
+	case $1 in
+	--out) OUT=${2:?--out wants a directory}; shift 2 ;;
+	--seconds) SECONDS_RUN=${2:?--seconds wants a number}; shift 2 ;;
+	--id) ID=${2:?--id wants a value}; shift 2 ;;
+	--seed) SEED=${2:?--seed wants a number}; shift 2 ;;
+	*) echo "scenario: unknown argument '$1'" >&2; exit 2 ;;
+	esac
+done
+case $SCENARIO in unloaded | steady | slowdown | surge | synflood) ;; *)
+	echo "scenario: unknown scenario '$SCENARIO' (unloaded|steady|slowdown|surge|synflood)" >&2
+	exit 2
+	;;
+esac
+case $PROTECTION in none | iptables | loadshed) ;; *)
+	echo "scenario: unknown protection '$PROTECTION' (none|iptables|loadshed)" >&2
+	exit 2
+	;;
+esac
+if [ "$(id -u)" -ne 0 ]; then
+	echo "scenario: needs root (network namespaces, XDP)" >&2
+	exit 1
+fi
+
+WORKERS=${WORKERS:-16}
+SERVICE_MS=${SERVICE_MS:-40}
+DEADLINE_MS=${DEADLINE_MS:-1000}
+IPT_LIMIT=${IPT_LIMIT:-$((WORKERS * 5 / 4))}
+LS_MIN_LIMIT=${LS_MIN_LIMIT:-$WORKERS}
+LS_MAX_LIMIT=${LS_MAX_LIMIT:-$((WORKERS * 8))}
+LS_INITIAL_LIMIT=${LS_INITIAL_LIMIT:-$WORKERS}
+LS_ALGO=${LS_ALGO:-gradient2}
+LS_PARAMS=${LS_PARAMS:-smoothing=0.2}
+LS_ACTION=${LS_ACTION:-reset}
+HIGH_SHARE=${HIGH_SHARE:-100}
+LOW_SHARE=${LOW_SHARE:-0}
+FLOOD_PPS=${FLOOD_PPS:-50000}
+FLOODER=${FLOODER:-xdp}
+LS_AGENT=${LS_AGENT:-attach}
+SERVER=${SERVER:-ls-server}
+case $SERVER in ls-server | nginx) ;; *) echo "scenario: SERVER is ls-server or nginx" >&2; exit 2 ;; esac
+SEED=${SEED:-$((RANDOM * 32768 + RANDOM))}
+
+if [ -z "$SECONDS_RUN" ]; then
+	case $SCENARIO in
+	unloaded) SECONDS_RUN=5 ;;
+	surge) SECONDS_RUN=30 ;;
+	*) SECONDS_RUN=20 ;;
+	esac
+fi
+if ! [[ $SECONDS_RUN =~ ^[0-9]+$ ]] || [ "$SECONDS_RUN" -lt 3 ] || [ "$SECONDS_RUN" -gt 40 ]; then
+	echo "scenario: --seconds wants 3..40" >&2
+	exit 2
+fi
+if [ "$SCENARIO" = surge ] && [ "$SECONDS_RUN" -lt 24 ]; then
+	SECONDS_RUN=24
+fi
+OUT=${OUT:-$TB_ROOT/results/scenario/$SCENARIO-$PROTECTION}
+mkdir -p "$OUT"
+OUT=$(cd "$OUT" && pwd)
+rm -f "$OUT"/{loadgen.csv,loadgen.json,samples.csv,samples.jsonl,summary.json,status-end.json}
+
+for f in "$TB_TOOLS/ls-server" "$TB_TOOLS/ls-loadgen"; do
+	[ -x "$f" ] || { echo "scenario: $f is missing (run make)" >&2; exit 1; }
+done
+if [ "$PROTECTION" = loadshed ] && [ ! -x "$TB_LOADSHED" ]; then
+	echo "scenario: $TB_LOADSHED is missing (run make)" >&2
+	exit 1
+fi
+
+tb_names "$ID"
+OWN_TESTBED=0
+if ! tb_healthy; then
+	OWN_TESTBED=1
+fi
+
+IPT_RULE=(INPUT -p tcp --syn --dport "$TB_PORT" -m connlimit --connlimit-above "$IPT_LIMIT"
+	--connlimit-mask 0 -j REJECT --reject-with tcp-reset)
+# The flood's sources answer nothing, like spoofed ones: their SYN-ACKs are
+# dropped on arrival in the client namespace (not by the server under test).
+FLOOD_SRC=10.201.0.4/30
+FLOOD_RULE=(PREROUTING -d "$FLOOD_SRC" -p tcp --tcp-flags "SYN,ACK" "SYN,ACK" -j DROP)
+IPT_ADDED=0
+FLOOD_RULE_ADDED=0
+SRV_XDP_ADDED=0
+RUN_PROCS=(loadgen sampler flood agent server)
+
+cleanup() {
+	local rc=$? p
+	trap - EXIT INT TERM
+	for p in "${RUN_PROCS[@]}"; do tb_kill "$p"; done
+	if tb_exists; then
+		if [ "$PROTECTION" = loadshed ]; then tb_detach; fi
+		[ "$IPT_ADDED" = 1 ] && tb_srv iptables -D "${IPT_RULE[@]}" 2>/dev/null
+		[ "$FLOOD_RULE_ADDED" = 1 ] && tb_cli iptables -t raw -D "${FLOOD_RULE[@]}" 2>/dev/null
+		[ "$SRV_XDP_ADDED" = 1 ] && ip -n "$SRV_NS" link set dev "$SRV_IF" xdp off 2>/dev/null
+	fi
+	[ "$OWN_TESTBED" = 1 ] && tb_down
+	exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+if [ "$OWN_TESTBED" = 1 ]; then
+	tb_up >/dev/null || { echo "scenario: the testbed does not come up" >&2; exit 1; }
+fi
+eval "$(tb_env)"
+# Leftovers of an interrupted run on the same testbed (tracked by PID).
+for p in "${RUN_PROCS[@]}"; do tb_kill "$p"; done
+tb_detach
+ip -n "$SRV_NS" link set dev "$SRV_IF" xdp off 2>/dev/null || true
+
+CAPACITY=$(awk -v w="$WORKERS" -v s="$SERVICE_MS" 'BEGIN { printf "%.0f", w * 1000 / s }')
+# rate X: X times capacity, in requests/s.
+rate() { awk -v c="$CAPACITY" -v x="$1" 'BEGIN { printf "%.0f", c * x }'; }
+
+# --- the load: every class is 20 % high, 80 % low ------------------------------
+HALF=$((SECONDS_RUN / 2))
+SURGE_AT=$((SECONDS_RUN / 3))
+SURGE_END=$((SURGE_AT + 5))
+RETRY=none
+case $SCENARIO in
+unloaded) SCHED_TOTAL=("0.3@0") ;;
+steady) SCHED_TOTAL=("3@0") ;;
+slowdown) SCHED_TOTAL=("1.5@0") ;;
+surge)
+	SCHED_TOTAL=("0.7@0" "2.5@$SURGE_AT" "0.7@$SURGE_END")
+	RETRY=backoff:3:100:2000
+	;;
+synflood) SCHED_TOTAL=("0.7@0") ;;
+esac
+# schedule SHARE: the class's rate schedule, SHARE of the total.
+schedule() {
+	local out="" item x t
+	for item in "${SCHED_TOTAL[@]}"; do
+		x=${item%@*}
+		t=${item#*@}
+		out+="${out:+,}$(awk -v x="$x" -v s="$1" -v c="$CAPACITY" 'BEGIN { printf "%.0f", c * x * s }')@$t"
+	done
+	echo "$out"
+}
+TARGET="$TB_SRV_IP:$TB_PORT"
+CLASS_HIGH="name=high,src=$TB_HIGH_IP,target=$TARGET,rate=$(schedule 0.2),deadline_ms=$DEADLINE_MS,retry=$RETRY,mode=close"
+CLASS_LOW="name=low,src=$TB_LOW_IP,target=$TARGET,rate=$(schedule 0.8),deadline_ms=$DEADLINE_MS,retry=$RETRY,mode=close"
+
+# --- the server ------------------------------------------------------------------
+if [ "$SERVER" = nginx ]; then
+	# A real Debian server: nginx answering every request itself. Far faster
+	# than ls-server, so the load here does not overload it; this checks that
+	# loadshed works in front of it (capacity figures then mean ls-server's).
+	command -v nginx >/dev/null || { echo "scenario: nginx is missing (apt-get install nginx-light)" >&2; exit 1; }
+	mkdir -p "$OUT/nginx"
+	cat >"$OUT/nginx/nginx.conf" <<-EOF
+		worker_processes 1;
+		pid $OUT/nginx/nginx.pid;
+		error_log $OUT/nginx/error.log;
+		events { worker_connections 8192; }
+		http {
+			access_log off;
+			client_body_temp_path $OUT/nginx;
+			proxy_temp_path $OUT/nginx;
+			fastcgi_temp_path $OUT/nginx;
+			uwsgi_temp_path $OUT/nginx;
+			scgi_temp_path $OUT/nginx;
+			server {
+				listen $TARGET backlog=65535;
+				location / { return 200 "ok\n"; }
+			}
+		}
+	EOF
+	tb_spawn server srv "$OUT/server.log" nginx -p "$OUT/nginx" -c "$OUT/nginx/nginx.conf" \
+		-g "daemon off;"
+	for _ in $(seq 50); do
+		tb_srv bash -c "exec 3<>/dev/tcp/$TB_SRV_IP/$TB_PORT" 2>/dev/null && break
+		sleep 0.1
+	done
+else
+	tb_spawn server srv "$OUT/server.log" "$TB_TOOLS/ls-server" --listen "$TARGET" \
+		--listen "[fd00:201::1]:$TB_PORT" --workers "$WORKERS" --service-ms "$SERVICE_MS" \
+		--admin "127.0.0.1:$TB_ADMIN_PORT"
+	for _ in $(seq 50); do
+		grep -q listening "$OUT/server.log" && break
+		sleep 0.1
+	done
+	grep -q listening "$OUT/server.log" || { echo "scenario: ls-server did not start:" >&2; cat "$OUT/server.log" >&2; exit 1; }
+fi
+
+# --- the protection --------------------------------------------------------------
+STATIC_LIMIT=
+case $PROTECTION in
+none) ;;
+iptables)
+	tb_srv iptables -A "${IPT_RULE[@]}"
+	IPT_ADDED=1
+	STATIC_LIMIT=$IPT_LIMIT
+	;;
+loadshed)
+	cat >"$OUT/loadshed.conf" <<-EOF
+		# loadshed for ls-server ($WORKERS workers, $SERVICE_MS ms a request)
+		[agent]
+		interval = 100ms
+
+		[service web]
+		listen = *:$TB_PORT
+		algorithm = $LS_ALGO
+		params = $LS_PARAMS
+		min_limit = $LS_MIN_LIMIT
+		max_limit = $LS_MAX_LIMIT
+		initial_limit = $LS_INITIAL_LIMIT
+
+		[class web.high]
+		share = $HIGH_SHARE%
+		action = $LS_ACTION
+		match = src $TB_HIGH_IP/32
+
+		[class web.low]
+		share = $LOW_SHARE%
+		action = $LS_ACTION
+		match = src $TB_LOW_IP/32
+	EOF
+	# The agent runs in the foreground as our child (systemd-style) unless
+	# LS_AGENT=attach: stopping it is then immediate and its log is kept.
+	AGENT_OPT=()
+	[ "$LS_AGENT" = foreground ] && AGENT_OPT=(--no-agent)
+	if ! tb_ls attach "$SRV_IF" --config "$OUT/loadshed.conf" "${AGENT_OPT[@]}" >"$OUT/attach.log" 2>&1; then
+		echo "scenario: loadshed attach failed:" >&2
+		cat "$OUT/attach.log" >&2
+		exit 1
+	fi
+	if [ "$LS_AGENT" = foreground ]; then
+		tb_spawn agent srv "$OUT/agent.log" "$TB_LOADSHED" agent "$SRV_IF"
+	fi
+	;;
+esac
+
+# --- warm-up: the service at half its capacity before the measured run --------------
+# A protected service normally runs for a while before an overload arrives:
+# the agent learns its unloaded latency then. Same for every protection; not
+# measured. WARMUP_S=0 skips it.
+if [ "${WARMUP_S:-3}" -gt 0 ]; then
+	tb_cli "$TB_TOOLS/ls-loadgen" --duration "${WARMUP_S:-3}" --seed "$SEED" --drain-s 2 \
+		--class "name=warmup,src=$TB_HIGH_IP,target=$TARGET,rate=$((CAPACITY / 2)),deadline_ms=$DEADLINE_MS,mode=close" \
+		>"$OUT/warmup.log" 2>&1 || true
+fi
+
+# --- the flood ---------------------------------------------------------------------
+if [ "$SCENARIO" = synflood ]; then
+	FLOOD_FROM=3
+	FLOOD_S=$((SECONDS_RUN - 6))
+	tb_cli iptables -t raw -A "${FLOOD_RULE[@]}"
+	FLOOD_RULE_ADDED=1
+	if [ "$FLOODER" = xdp ]; then
+		[ -x "$TB_TOOLS/ls-xdpflood" ] || { echo "scenario: $TB_TOOLS/ls-xdpflood is missing" >&2; exit 1; }
+		# Live frames reach the server's veth only when it has an XDP program.
+		if [ "$PROTECTION" != loadshed ]; then
+			ip -n "$SRV_NS" link set dev "$SRV_IF" xdp obj "$TB_BPF/xdp_pass.bpf.o" sec xdp
+			SRV_XDP_ADDED=1
+		fi
+		FLOOD_CMD=("$TB_TOOLS/ls-xdpflood" --dev "$CLI_IF" --dst-mac "$SRV_MAC" --src "$FLOOD_SRC"
+			--dst "$TARGET" --rate "$FLOOD_PPS" --duration "$FLOOD_S")
+	else
+		[ -x "$TB_TOOLS/ls-synflood" ] || { echo "scenario: $TB_TOOLS/ls-synflood is missing" >&2; exit 1; }
+		FLOOD_CMD=("$TB_TOOLS/ls-synflood" --src "$FLOOD_SRC" --dst "$TARGET" --rate "$FLOOD_PPS"
+			--duration "$FLOOD_S" --count $((FLOOD_PPS * FLOOD_S)))
+	fi
+fi
+
+# --- the 10 Hz sampler: loadshed's limit and in-flight, the server's queue ----------
+# One shell in the server namespace; each line is epoch ms, status JSON, stats JSON.
+# shellcheck disable=SC2016 # expanded by the inner bash
+SAMPLER='
+	ls=$1 ifc=$2 port=$3 end=$(( ${EPOCHSECONDS} + $4 ))
+	while [ "${EPOCHSECONDS}" -lt "$end" ]; do
+		t=${EPOCHREALTIME/./}
+		st=null
+		if [ "$ls" != - ]; then st=$("$ls" -j status "$ifc" 2>/dev/null | tr -d "\n") || st=null; fi
+		sv=null
+		if exec 3<>"/dev/tcp/127.0.0.1/$port"; then
+			printf "GET /admin/stats HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n" >&3
+			sv=$(sed "1,/^\r$/d" <&3 | tr -d "\n")
+			exec 3<&-
+		fi
+		printf "%s\t%s\t%s\n" "$((t / 1000))" "${st:-null}" "${sv:-null}"
+		sleep 0.1
+	done'
+LS_FOR_SAMPLER=-
+[ "$PROTECTION" = loadshed ] && LS_FOR_SAMPLER=$TB_LOADSHED
+tb_spawn sampler srv "$OUT/samples.raw" bash -c "$SAMPLER" _ "$LS_FOR_SAMPLER" "$SRV_IF" \
+	"$TB_ADMIN_PORT" $((SECONDS_RUN + 70))
+
+# --- the run -------------------------------------------------------------------------
+# sleep_until S: sleeps until S seconds after the load generator started.
+sleep_until() {
+	local now_ms
+	now_ms=$(($(date +%s%N) / 1000000))
+	if [ $((T0_MS + $1 * 1000)) -gt "$now_ms" ]; then
+		sleep "$(awk -v ms=$((T0_MS + $1 * 1000 - now_ms)) 'BEGIN { printf "%.3f", ms / 1000 }')"
+	fi
+}
+T0_MS=$(($(date +%s%N) / 1000000))
+tb_spawn loadgen cli "$OUT/loadgen.log" "$TB_TOOLS/ls-loadgen" --duration "$SECONDS_RUN" \
+	--csv "$OUT/loadgen.csv" --json "$OUT/loadgen.json" --seed "$SEED" \
+	--class "$CLASS_HIGH" --class "$CLASS_LOW"
+LOADGEN_PID=$TB_PID
+if [ "$SCENARIO" = synflood ]; then
+	sleep_until "$FLOOD_FROM"
+	tb_spawn flood cli "$OUT/flood.log" "${FLOOD_CMD[@]}"
+fi
+if [ "$SCENARIO" = slowdown ]; then
+	sleep_until "$HALF"
+	tb_admin "/admin/service-ms?value=$((SERVICE_MS * 2))" >"$OUT/slowdown.log" 2>&1 ||
+		echo "scenario: could not change the service time" >&2
+fi
+wait "$LOADGEN_PID" || { echo "scenario: ls-loadgen failed:" >&2; tail -n 20 "$OUT/loadgen.log" >&2; exit 1; }
+tb_kill loadgen
+if [ "$PROTECTION" = loadshed ]; then
+	# Every request has ended: give the last FINs a moment to pass, then keep
+	# loadshed's final counters (in-flight should be back to 0).
+	for _ in $(seq 30); do
+		tb_ls -j status "$SRV_IF" >"$OUT/status-end.json" 2>/dev/null || true
+		[ "$(jq -r '.services[0].inflight' "$OUT/status-end.json" 2>/dev/null)" = 0 ] && break
+		sleep 0.1
+	done
+fi
+tb_kill sampler
+tb_kill flood
+
+# --- the numbers ---------------------------------------------------------------------
+# samples.csv: one row per sample, t_s from the load generator's start.
+awk -F'\t' -v t0="$T0_MS" -v lim="$STATIC_LIMIT" 'BEGIN { OFS = "\t" }
+	NF == 3 { print ($1 - t0) / 1000, lim, $2, $3 }' "$OUT/samples.raw" |
+	jq -R -r 'split("\t") as $f
+		| (try ($f[2] | fromjson) catch null) as $ls
+		| (try ($f[3] | fromjson) catch null) as $sv
+		| ($ls.services[0]? // null) as $s
+		| def cls($n): ($s.classes[]? | select(.name == $n or (.name | endswith("." + $n)))) // null;
+		[ ($f[0] | tonumber), (if $s then $s.limit else ($f[1] | if . == "" then null else tonumber end) end),
+		  $s.inflight, cls("high").inflight, cls("low").inflight,
+		  (if $s then ([$s.classes[]?.shed] | add) else null end),
+		  $sv.queue_len, $sv.busy_workers ]
+		| map(if . == null then "" else tostring end) | join(",")' |
+	{ echo "t_s,limit,inflight,high_inflight,low_inflight,shed,queue_len,busy_workers"; sort -t, -k1,1g; } \
+		>"$OUT/samples.csv"
+
+# Per-second success of all classes: ok / outcomes (in the second they happened).
+RECOVERY_S=null
+if [ "$SCENARIO" = surge ]; then
+	RECOVERY_S=$(awk -F, -v from="$SURGE_END" -v until="$SECONDS_RUN" '
+		NR > 1 && $1 >= from && $1 < until {
+			ok[$1] += $4; n[$1] += $4 + $5 + $6 + $7 + $12 + $13 + $14
+		}
+		END {
+			# the first second from which every later one has >= 99 % success
+			rec = "null"
+			for (t = until - 1; t >= from; t--) {
+				if (n[t] > 0 && ok[t] / n[t] < 0.99) break
+				rec = t - from
+			}
+			print rec
+		}' "$OUT/loadgen.csv")
+fi
+SETTLE_S=null
+if [ "$SCENARIO" = slowdown ] && [ "$PROTECTION" = loadshed ]; then
+	# The limit after the change settles when it stays within 25 % of its final
+	# value (median of the last 3 s) for good.
+	SETTLE_S=$(awk -F, -v at="$HALF" -v end="$SECONDS_RUN" '
+		NR > 1 && $2 != "" && $1 >= at && $1 < end { t[n] = $1; l[n] = $2; n++ }
+		END {
+			m = 0
+			for (i = 0; i < n; i++) if (t[i] >= end - 3) v[m++] = l[i]
+			if (m == 0) { print "null"; exit }
+			for (i = 1; i < m; i++)  # insertion sort: mawk has no asort
+				for (j = i; j > 0 && v[j - 1] > v[j]; j--) { x = v[j]; v[j] = v[j - 1]; v[j - 1] = x }
+			fin = v[int((m - 1) / 2)]
+			s = "null"
+			for (i = n - 1; i >= 0; i--) {
+				if (l[i] > fin * 1.25 || l[i] < fin * 0.75) break
+				s = t[i] - at
+			}
+			if (s != "null") s = sprintf("%.1f", s < 0 ? 0 : s)
+			print s
+		}' "$OUT/samples.csv")
+fi
+# Mean of loadshed's limit (or the static cap) over the run.
+MEAN_LIMIT=$(awk -F, 'NR > 1 && $2 != "" { s += $2; n++ } END { if (n) printf "%.1f", s / n; else print "null" }' "$OUT/samples.csv")
+FLOOD_SENT=null
+if [ -f "$OUT/flood.log" ]; then
+	FLOOD_SENT=$(sed -n 's/.*sent=\([0-9]*\).*/\1/p' "$OUT/flood.log" | tail -n1)
+	FLOOD_SENT=${FLOOD_SENT:-null}
+fi
+
+jq -n --slurpfile lg "$OUT/loadgen.json" \
+	--arg scenario "$SCENARIO" --arg protection "$PROTECTION" \
+	--argjson seconds "$SECONDS_RUN" --argjson workers "$WORKERS" \
+	--argjson service_ms "$SERVICE_MS" --argjson capacity_rps "$CAPACITY" \
+	--argjson deadline_ms "$DEADLINE_MS" --argjson seed "$SEED" \
+	--argjson recovery_s "$RECOVERY_S" --argjson settle_s "$SETTLE_S" \
+	--argjson mean_limit "$MEAN_LIMIT" --argjson flood_sent "$FLOOD_SENT" \
+	--arg static_limit "$STATIC_LIMIT" --arg algo "$LS_ALGO" \
+	'$lg[0] as $l
+	| def c($n): $l.classes[$n] | {offered, ok, ok_pct, refused, reset, timeout, retries,
+		p50_ms, p90_ms, p99_ms, goodput_rps};
+	{scenario: $scenario, protection: $protection, seconds: $seconds, seed: $seed,
+	 workers: $workers, service_ms: $service_ms, capacity_rps: $capacity_rps,
+	 deadline_ms: $deadline_ms,
+	 limit: (if $protection == "iptables" then ($static_limit | tonumber)
+		elif $protection == "loadshed" then $algo else null end),
+	 mean_limit: $mean_limit,
+	 high: c("high"), low: c("low"),
+	 offered_rps: ($l.total.offered / $seconds),
+	 goodput_rps: $l.total.goodput_rps,
+	 goodput_pct: ($l.total.goodput_rps * 100 / $capacity_rps),
+	 recovery_s: $recovery_s, settle_s: $settle_s, flood_sent: $flood_sent}' >"$OUT/summary.json"
+
+jq -r '"\(.scenario)/\(.protection): high ok \(.high.ok_pct | . * 10 | round / 10)% p99 \(.high.p99_ms | round) ms, low ok \(.low.ok_pct | . * 10 | round / 10)%, goodput \(.goodput_rps | round) rps (\(.goodput_pct | round)% of \(.capacity_rps))"
+	+ (if .recovery_s != null then ", recovered in \(.recovery_s) s" elif .scenario == "surge" then ", not recovered" else "" end)
+	+ (if .settle_s != null then ", limit settled in \(.settle_s) s" else "" end)' "$OUT/summary.json"

@@ -1,0 +1,288 @@
+#!/usr/bin/env bash
+# The overload testbed: a server and a client network namespace joined by a
+# veth pair, with the client side ready to receive loadshed's RSTs.
+#
+#   server namespace ls-srv-ID   interface lss-ID   10.201.0.1/24   fd00:201::1/64
+#   client namespace ls-cli-ID   interface lsc-ID   10.201.0.2-9/24 fd00:201::2-9/64
+#     10.201.0.2 high priority, 10.201.0.3 low priority, 10.201.0.4-9 extra and flood sources
+#
+# Usage: scripts/testbed.sh up|down|env|status [--id ID]   (ID: 1-10 of [a-z0-9], default tb)
+#
+# `up` is idempotent and prints the names as KEY=VALUE lines (eval-able);
+# `down` removes everything `up` and the scripts using it made: processes
+# started through tb_spawn (tracked by PID and start time, never by name),
+# loadshed's attachment and pins on the server interface, the namespaces
+# (and with them the veth pair and any iptables rules inside).
+#
+# Sourced, it defines the tb_* functions used by scenario.sh, demo.sh,
+# bench.sh and the integration test.
+#
+# The loadshed CLI must run in the server namespace through `nsenter --net`
+# (tb_srv), not `ip netns exec`: the latter remounts /sys, so each call would
+# see a fresh, empty bpffs and the pins would vanish between calls. On veth a
+# frame sent with XDP_TX (loadshed's RST) is delivered only when the peer has
+# an XDP program, so the client side gets an XDP_PASS one.
+
+TB_ROOT=${TB_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
+TB_LOADSHED=${TB_LOADSHED:-$TB_ROOT/build/loadshed}
+TB_TOOLS=${TB_TOOLS:-$TB_ROOT/build/tools}
+TB_BPF=${TB_BPF:-$TB_ROOT/build/bpf}
+TB_STATE_ROOT=${TB_STATE_ROOT:-/run/loadshed-testbed}
+TB_PIN_ROOT=/sys/fs/bpf/loadshed
+
+TB_SRV_IP=10.201.0.1
+# shellcheck disable=SC2034 # used by the scripts that source this one
+TB_HIGH_IP=10.201.0.2
+# shellcheck disable=SC2034
+TB_LOW_IP=10.201.0.3
+TB_PORT=${TB_PORT:-8080}
+TB_ADMIN_PORT=${TB_ADMIN_PORT:-9090}
+
+# tb_names ID: sets the names of testbed ID.
+tb_names() {
+	local id=${1:-tb}
+	if ! [[ $id =~ ^[a-z0-9]{1,10}$ ]]; then
+		echo "testbed: bad id '$id' (1-10 of [a-z0-9])" >&2
+		return 2
+	fi
+	TB_ID=$id
+	SRV_NS=ls-srv-$id
+	CLI_NS=ls-cli-$id
+	SRV_IF=lss-$id
+	CLI_IF=lsc-$id
+	TB_STATE=$TB_STATE_ROOT/$id
+}
+
+tb_srv() { nsenter --net="/run/netns/$SRV_NS" "$@"; }
+tb_cli() { nsenter --net="/run/netns/$CLI_NS" "$@"; }
+tb_ls() { tb_srv "$TB_LOADSHED" "$@"; }
+
+tb_exists() { [ -e "/run/netns/$SRV_NS" ] && [ -e "/run/netns/$CLI_NS" ]; }
+
+# The start time of a process in clock ticks since boot (field 22 of
+# /proc/PID/stat): with the PID it names one process, never a later one
+# that got the same PID.
+tb_starttime() {
+	local stat
+	stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+	stat=${stat##*) }
+	# shellcheck disable=SC2086 # split the fields after "(comm) "
+	set -- $stat
+	echo "${20}"
+}
+
+# tb_track NAME PID: remember a process to stop on down.
+tb_track() {
+	local st
+	st=$(tb_starttime "$2") || return 0
+	mkdir -p "$TB_STATE"
+	echo "$2 $st $1" >>"$TB_STATE/pids"
+}
+
+# tb_spawn NAME srv|cli|host LOGFILE CMD...: starts CMD in the background in
+# a namespace (through nsenter, which execs it: the PID is CMD's own),
+# tracked for tb_kill and down. Sets TB_PID.
+tb_spawn() {
+	local name=$1 where=$2 log=$3
+	shift 3
+	case $where in
+	srv) nsenter --net="/run/netns/$SRV_NS" "$@" >"$log" 2>&1 </dev/null & ;;
+	cli) nsenter --net="/run/netns/$CLI_NS" "$@" >"$log" 2>&1 </dev/null & ;;
+	host) "$@" >"$log" 2>&1 </dev/null & ;;
+	*) return 2 ;;
+	esac
+	TB_PID=$!
+	tb_track "$name" "$TB_PID"
+}
+
+# tb_alive PID STARTTIME: the same process still runs.
+tb_alive() { [ "$(tb_starttime "$1" 2>/dev/null)" = "$2" ]; }
+
+# tb_stop_pid PID STARTTIME: SIGTERM, up to 3 s, then SIGKILL.
+tb_stop_pid() {
+	local pid=$1 st=$2 i
+	tb_alive "$pid" "$st" || return 0
+	kill -TERM "$pid" 2>/dev/null || return 0
+	for i in $(seq 30); do
+		tb_alive "$pid" "$st" || return 0
+		sleep 0.1
+	done
+	tb_alive "$pid" "$st" && kill -KILL "$pid" 2>/dev/null
+	: "$i"
+	return 0
+}
+
+# tb_kill NAME: stops every tracked process called NAME.
+tb_kill() {
+	local pid st name rest=()
+	[ -f "$TB_STATE/pids" ] || return 0
+	while read -r pid st name; do
+		if [ "$name" = "$1" ]; then
+			tb_stop_pid "$pid" "$st"
+			wait "$pid" 2>/dev/null || true
+		else
+			rest+=("$pid $st $name")
+		fi
+	done <"$TB_STATE/pids"
+	if [ ${#rest[@]} -gt 0 ]; then
+		printf '%s\n' "${rest[@]}" >"$TB_STATE/pids"
+	else
+		: >"$TB_STATE/pids"
+	fi
+}
+
+# tb_detach: removes loadshed from the server interface (and its agent).
+tb_detach() {
+	local js pid
+	[ -e "$TB_PIN_ROOT/$SRV_IF" ] || return 0
+	js=$(tb_ls -j status "$SRV_IF" 2>/dev/null) || js=
+	pid=$(jq -r '.agent.pid // empty' <<<"$js" 2>/dev/null) || pid=
+	tb_exists && tb_ls detach "$SRV_IF" >/dev/null 2>&1
+	if [[ $pid =~ ^[0-9]+$ ]] && [ "$pid" -gt 1 ] && [ -d "/proc/$pid" ] &&
+		grep -q loadshed "/proc/$pid/cmdline" 2>/dev/null; then
+		# The agent of this attachment, named by loadshed itself.
+		kill -TERM "$pid" 2>/dev/null || true
+	fi
+	rm -rf "${TB_PIN_ROOT:?}/$SRV_IF"
+}
+
+# tb_admin PATH: one GET to the test server's admin listener (server
+# namespace, 127.0.0.1:TB_ADMIN_PORT); prints the body.
+tb_admin() {
+	# shellcheck disable=SC2016 # expanded by the inner bash
+	tb_srv timeout 3 bash -c '
+		exec 3<>"/dev/tcp/127.0.0.1/$1" || exit 1
+		printf "GET %s HTTP/1.1\r\nHost: admin\r\nConnection: close\r\n\r\n" "$2" >&3
+		sed "1,/^\r$/d" <&3' _ "$TB_ADMIN_PORT" "$1"
+}
+
+tb_down() {
+	local pid st name
+	if [ -f "$TB_STATE/pids" ]; then
+		while read -r pid st name; do
+			tb_stop_pid "$pid" "$st"
+			: "$name"
+		done <"$TB_STATE/pids"
+	fi
+	tb_detach
+	ip netns del "$SRV_NS" 2>/dev/null || true
+	ip netns del "$CLI_NS" 2>/dev/null || true
+	rm -rf "${TB_PIN_ROOT:?}/$SRV_IF" "${TB_STATE:?}"
+}
+
+tb_env() {
+	echo "TB_ID=$TB_ID"
+	echo "SRV_NS=$SRV_NS"
+	echo "CLI_NS=$CLI_NS"
+	echo "SRV_IF=$SRV_IF"
+	echo "CLI_IF=$CLI_IF"
+	echo "SRV_IP=$TB_SRV_IP"
+	echo "SRV_MAC=$(ip -n "$SRV_NS" -j link show dev "$SRV_IF" 2>/dev/null | jq -r '.[0].address')"
+}
+
+# tb_reachable: the server address answers from the client namespace (a TCP
+# connect to a closed port is refused at once; no ping needed).
+tb_reachable() {
+	local out
+	out=$(tb_cli timeout 2 bash -c "exec 3<>/dev/tcp/$TB_SRV_IP/1" 2>&1) && return 0
+	[[ $out == *refused* ]]
+}
+
+tb_healthy() {
+	tb_exists || return 1
+	ip -n "$SRV_NS" link show dev "$SRV_IF" 2>/dev/null | grep -q 'state UP' || return 1
+	ip -n "$CLI_NS" link show dev "$CLI_IF" 2>/dev/null | grep -q xdp || return 1
+	tb_reachable
+}
+
+tb_up() {
+	local i q
+	if tb_healthy; then
+		return 0
+	fi
+	tb_down
+	if [ ! -f "$TB_BPF/xdp_pass.bpf.o" ]; then
+		echo "testbed: $TB_BPF/xdp_pass.bpf.o is missing (run make)" >&2
+		return 1
+	fi
+	mkdir -p "$TB_STATE"
+	ip netns add "$SRV_NS" || return 1
+	ip netns add "$CLI_NS" || return 1
+	# One queue per CPU: the live-frame flooder sends from every CPU into its own ring.
+	q=$(nproc)
+	ip link add "$SRV_IF" numtxqueues "$q" numrxqueues "$q" netns "$SRV_NS" type veth \
+		peer name "$CLI_IF" numtxqueues "$q" numrxqueues "$q" netns "$CLI_NS" || return 1
+	ip -n "$SRV_NS" link set lo up
+	ip -n "$CLI_NS" link set lo up
+	ip -n "$SRV_NS" addr add "$TB_SRV_IP/24" dev "$SRV_IF"
+	ip -n "$SRV_NS" addr add fd00:201::1/64 dev "$SRV_IF" nodad
+	for i in 2 3 4 5 6 7 8 9; do
+		ip -n "$CLI_NS" addr add "10.201.0.$i/24" dev "$CLI_IF"
+		ip -n "$CLI_NS" addr add "fd00:201::$i/64" dev "$CLI_IF" nodad
+	done
+	ip -n "$SRV_NS" link set "$SRV_IF" up
+	ip -n "$CLI_NS" link set "$CLI_IF" up
+	ip -n "$CLI_NS" link set dev "$CLI_IF" xdp obj "$TB_BPF/xdp_pass.bpf.o" sec xdp || return 1
+	# Large queues so that the server, not a full kernel queue, is what overloads;
+	# a wide port range so that thousands of connections a second never run out.
+	tb_srv sysctl -qw net.core.somaxconn=65535 net.ipv4.tcp_max_syn_backlog=65535 \
+		net.ipv4.tcp_syncookies=1
+	tb_cli sysctl -qw net.ipv4.ip_local_port_range="10000 65000" net.ipv4.tcp_tw_reuse=1 \
+		net.ipv4.tcp_syn_retries=3
+	for i in $(seq 50); do
+		tb_reachable && return 0
+		sleep 0.1
+	done
+	echo "testbed: $TB_SRV_IP unreachable from $CLI_NS" >&2
+	return 1
+}
+
+tb_main() {
+	local cmd=${1:-} id=tb
+	shift || true
+	while [ $# -gt 0 ]; do
+		case $1 in
+		--id)
+			id=${2:-}
+			shift 2 || { echo "testbed: --id wants a value" >&2; return 2; }
+			;;
+		-h | --help)
+			sed -n '2,/^$/s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"
+			return 0
+			;;
+		*)
+			echo "testbed: unknown argument '$1'" >&2
+			return 2
+			;;
+		esac
+	done
+	tb_names "$id" || return 2
+	case $cmd in
+	up)
+		[ "$(id -u)" -eq 0 ] || { echo "testbed: needs root" >&2; return 1; }
+		tb_up || { tb_down; return 1; }
+		tb_env
+		;;
+	down)
+		[ "$(id -u)" -eq 0 ] || { echo "testbed: needs root" >&2; return 1; }
+		tb_down
+		;;
+	env) tb_exists && tb_env ;;
+	status)
+		if tb_healthy; then echo "testbed $TB_ID: up"; else echo "testbed $TB_ID: down"; return 1; fi
+		;;
+	-h | --help | help | '')
+		sed -n '2,/^$/s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"
+		[ -n "$cmd" ]
+		;;
+	*)
+		echo "testbed: unknown command '$cmd' (up|down|env|status)" >&2
+		return 2
+		;;
+	esac
+}
+
+if [ "${BASH_SOURCE[0]}" = "$0" ]; then
+	set -euo pipefail
+	tb_main "$@"
+fi
