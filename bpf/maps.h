@@ -87,6 +87,22 @@ LS_MAP struct {
 } inflight SEC(".maps");
 
 /*
+ * svc -> the lock that makes admission's check-and-increment one step.
+ * The counts live in the mmapable inflight map, which cannot hold a lock.
+ * Internal to the XDP program: not pinned, never read by the agent.
+ */
+struct ls_admit_lock {
+	struct bpf_spin_lock lock;
+};
+
+LS_MAP struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, __u32);
+	__type(value, struct ls_admit_lock);
+	__uint(max_entries, LS_MAX_SERVICES);
+} admit_lock SEC(".maps");
+
+/*
  * Admitted flows. A plain preallocated hash with explicit deletes: whoever
  * deletes an entry (FIN/RST here, the agent's idle sweep) decrements
  * in-flight, exactly once. LRU would evict live flows silently and leak

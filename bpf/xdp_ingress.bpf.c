@@ -66,22 +66,35 @@ static __always_inline __u32 ls_class_of(const struct ls_service_policy *pol, __
 }
 
 /*
- * The partition rule, as one atomic step: admit if the service's total is
- * under L, else if the class is under its guarantee; roll back otherwise.
- * A concurrent SYN may see a count that is about to be rolled back and be
- * shed: the rule errs towards shedding, never towards admitting past L.
+ * The partition rule, as one step: admit if the service's total is under
+ * L, else if the class is under its guarantee. The check and the
+ * increment happen under the service's lock, so no interleaving of CPUs
+ * admits past L or past a guarantee (two counters cannot be checked
+ * together by atomics alone). Flows end with lock-free decrements: a
+ * check may see a count about to drop and shed, never the reverse.
  */
-static __always_inline int ls_admit(struct ls_inflight *inf, const struct ls_limits *lim, __u32 cls)
+static __always_inline int ls_admit(struct ls_inflight *inf, const struct ls_limits *lim, __u32 svc,
+				    __u32 cls)
 {
-	if (__sync_fetch_and_add(&inf->total, 1) < (__s32)lim->limit) {
+	__s32 limit = (__s32)lim->limit, guarantee = (__s32)lim->guarantee[cls];
+	struct ls_admit_lock *l;
+	int ok;
+
+	/* Over both bounds: shed without a write to the shared line (a SYN flood's path). */
+	if (*(volatile __s32 *)&inf->total >= limit &&
+	    *(volatile __s32 *)&inf->cls[cls] >= guarantee)
+		return 0;
+	l = bpf_map_lookup_elem(&admit_lock, &svc);
+	if (!l)
+		return 0;
+	bpf_spin_lock(&l->lock);
+	ok = inf->total < limit || inf->cls[cls] < guarantee;
+	if (ok) {
+		__sync_fetch_and_add(&inf->total, 1);
 		__sync_fetch_and_add(&inf->cls[cls], 1);
-		return 1;
 	}
-	if (__sync_fetch_and_add(&inf->cls[cls], 1) < (__s32)lim->guarantee[cls])
-		return 1;
-	__sync_fetch_and_add(&inf->cls[cls], -1);
-	__sync_fetch_and_add(&inf->total, -1);
-	return 0;
+	bpf_spin_unlock(&l->lock);
+	return ok;
 }
 
 static __always_inline __u32 ls_csum_fold(__u32 sum)
@@ -268,7 +281,7 @@ static __always_inline int ls_on_syn(struct xdp_md *ctx, const struct ls_pkt *p,
 		/* No agent keeps the limits true: a dead agent is no outage. */
 		st->fail_open++;
 		ls_inflight_add(svc, cls, 1);
-	} else if (!ls_admit(inf, lim, cls)) {
+	} else if (!ls_admit(inf, lim, svc, cls)) {
 		if (!(pol->flags & LS_SVC_SHADOW)) {
 			if (pol->classes[cls].action != LS_ACT_RESET) {
 				st->shed_drop++;
