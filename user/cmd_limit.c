@@ -233,7 +233,6 @@ int cmd_limit(int argc, char **argv)
 static int do_shadow(const struct ls_maps *m, uint32_t svc, struct ls_service_meta *meta,
 		     const struct target *t, int argc, char **argv, char *err, size_t errlen)
 {
-	struct ls_state st = {};
 	bool on;
 
 	(void)meta;
@@ -243,8 +242,10 @@ static int do_shadow(const struct ls_maps *m, uint32_t svc, struct ls_service_me
 		return LS_EXIT_USAGE;
 	}
 	on = !strcmp(argv[0], "on");
-	ls_read_state(m, &st);
-	/* Both generations, so that the flag survives the next flip too. */
+	/*
+	 * Both generations alike. A later reload rewrites the flag from its
+	 * file, as it does every runtime override (limit set, limit algo).
+	 */
 	for (uint32_t g = 0; g < LS_NR_GENS; g++) {
 		struct ls_service_policy pol;
 		__u32 key = g * LS_MAX_SERVICES + svc;

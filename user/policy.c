@@ -162,7 +162,78 @@ static bool has_prefix_rules(const struct ls_service_conf *s)
 	return false;
 }
 
-static void compile_service_policy(const struct ls_service_conf *s, struct ls_service_policy *p)
+/*
+ * Slots: where each service of the config, and each class of a service,
+ * sits in the maps. Without a previous policy, file order. With one, a
+ * name keeps the slot it had, so that a reload never hands a service's or
+ * a class's in-flight counts, flows, counters and limit to another; new
+ * names take slots no name held.
+ */
+struct ls_slots {
+	uint8_t svc[LS_MAX_SERVICES];
+	uint8_t cls[LS_MAX_SERVICES][LS_MAX_CLASSES];
+};
+
+/* Assigns n names to slots, keeping those found in prev_names (NULL: none). */
+static void assign_slots(uint32_t n, const char *(*name_of)(const void *, uint32_t),
+			 const void *ctx, const char (*prev_names)[LS_NAME_LEN], uint32_t nr_slots,
+			 uint8_t *slot)
+{
+	bool taken[LS_MAX_CLASSES > LS_MAX_SERVICES ? LS_MAX_CLASSES : LS_MAX_SERVICES] = {};
+	bool placed[LS_MAX_CLASSES > LS_MAX_SERVICES ? LS_MAX_CLASSES : LS_MAX_SERVICES] = {};
+
+	for (uint32_t i = 0; prev_names && i < n; i++)
+		for (uint32_t k = 0; k < nr_slots; k++)
+			if (!taken[k] && prev_names[k][0] &&
+			    !strcmp(prev_names[k], name_of(ctx, i))) {
+				slot[i] = (uint8_t)k;
+				taken[k] = placed[i] = true;
+				break;
+			}
+	/* New names: first slots nobody held, then slots of names now gone. */
+	for (int pass = 0; pass < 2; pass++)
+		for (uint32_t i = 0; i < n; i++)
+			for (uint32_t k = 0; !placed[i] && k < nr_slots; k++)
+				if (!taken[k] && (pass || !prev_names || !prev_names[k][0])) {
+					slot[i] = (uint8_t)k;
+					taken[k] = placed[i] = true;
+				}
+}
+
+static const char *service_name(const void *ctx, uint32_t i)
+{
+	return ((const struct ls_config *)ctx)->svc[i].name;
+}
+
+static const char *class_name(const void *ctx, uint32_t i)
+{
+	return ((const struct ls_service_conf *)ctx)->classes[i].name;
+}
+
+static void assign_all_slots(const struct ls_config *c, const struct ls_service_meta *prev,
+			     struct ls_slots *sl)
+{
+	char svc_names[LS_MAX_SERVICES][LS_NAME_LEN] = {};
+
+	for (uint32_t k = 0; prev && k < LS_MAX_SERVICES; k++)
+		if (prev[k].in_use)
+			memcpy(svc_names[k], prev[k].name, LS_NAME_LEN);
+	assign_slots(c->nr_services, service_name, c, prev ? svc_names : NULL, LS_MAX_SERVICES,
+		     sl->svc);
+	for (uint32_t i = 0; i < c->nr_services; i++) {
+		const struct ls_service_meta *old = prev ? &prev[sl->svc[i]] : NULL;
+		char cls_names[LS_MAX_CLASSES][LS_NAME_LEN] = {};
+		bool same = old && old->in_use && !strcmp(old->name, c->svc[i].name);
+
+		for (uint32_t k = 0; same && k < LS_MAX_CLASSES; k++)
+			memcpy(cls_names[k], old->classes[k].name, LS_NAME_LEN);
+		assign_slots(c->svc[i].nr_classes, class_name, &c->svc[i], same ? cls_names : NULL,
+			     LS_MAX_CLASSES, sl->cls[i]);
+	}
+}
+
+static void compile_service_policy(const struct ls_service_conf *s, const uint8_t *cls_slot,
+				   struct ls_service_policy *p)
 {
 	memset(p, 0, sizeof(*p));
 	p->flags = LS_SVC_ACTIVE;
@@ -171,7 +242,7 @@ static void compile_service_policy(const struct ls_service_conf *s, struct ls_se
 	if (has_prefix_rules(s))
 		p->flags |= LS_SVC_PREFIX_RULES;
 	p->nr_rules = (__u16)s->nr_rules;
-	p->default_class = s->default_class;
+	p->default_class = cls_slot[s->default_class];
 	for (uint32_t r = 0; r < s->nr_rules; r++) {
 		const struct ls_rule_conf *rc = &s->rules[r];
 
@@ -179,15 +250,16 @@ static void compile_service_policy(const struct ls_service_conf *s, struct ls_se
 		p->rules[r].port_hi = rc->port_hi;
 		p->rules[r].dscp = rc->dscp;
 		p->rules[r].has_prefix = rc->nr_src ? 1 : 0;
-		p->rules[r].cls = rc->cls;
+		p->rules[r].cls = cls_slot[rc->cls];
 	}
 	for (uint32_t c = 0; c < s->nr_classes; c++) {
-		p->classes[c].action = s->classes[c].action;
-		p->classes[c].in_use = 1;
+		p->classes[cls_slot[c]].action = s->classes[c].action;
+		p->classes[cls_slot[c]].in_use = 1;
 	}
 }
 
-static void compile_service_meta(const struct ls_service_conf *s, struct ls_service_meta *m)
+static void compile_service_meta(const struct ls_service_conf *s, const uint8_t *cls_slot,
+				 struct ls_service_meta *m)
 {
 	memset(m, 0, sizeof(*m));
 	snprintf(m->name, sizeof(m->name), "%s", s->name);
@@ -198,10 +270,13 @@ static void compile_service_meta(const struct ls_service_conf *s, struct ls_serv
 	m->min_limit = s->min_limit;
 	m->max_limit = s->max_limit;
 	m->initial_limit = s->initial_limit;
-	m->nr_classes = s->nr_classes;
 	for (uint32_t c = 0; c < s->nr_classes; c++) {
-		snprintf(m->classes[c].name, sizeof(m->classes[c].name), "%s", s->classes[c].name);
-		m->classes[c].share_ppm = s->classes[c].share_ppm;
+		struct ls_class_meta *cm = &m->classes[cls_slot[c]];
+
+		snprintf(cm->name, sizeof(cm->name), "%s", s->classes[c].name);
+		cm->share_ppm = s->classes[c].share_ppm;
+		if (cls_slot[c] >= m->nr_classes)
+			m->nr_classes = cls_slot[c] + 1u; /* slots below may be free */
 	}
 }
 
@@ -254,11 +329,12 @@ static int cmp_svc_addr_entry(const void *a, const void *b)
 	return memcmp(x->key.addr, y->key.addr, sizeof(x->key.addr));
 }
 
-static void compile_ports(const struct ls_config *c, struct ls_policy_image *img)
+static void compile_ports(const struct ls_config *c, const struct ls_slots *sl,
+			  struct ls_policy_image *img)
 {
 	for (uint32_t s = 0; s < c->nr_services; s++)
 		for (uint32_t l = 0; l < c->svc[s].nr_listen; l++)
-			add_listen(img, s, &c->svc[s].listen[l]);
+			add_listen(img, sl->svc[s], &c->svc[s].listen[l]);
 	qsort(img->ports, img->nr_ports, sizeof(img->ports[0]), cmp_port_entry);
 	qsort(img->svc_addrs, img->nr_svc_addrs, sizeof(img->svc_addrs[0]), cmp_svc_addr_entry);
 }
@@ -346,7 +422,15 @@ static void compile_agent(const struct ls_agent_conf *a, struct ls_agent_meta *m
 int ls_policy_compile(const struct ls_config *c, uint32_t gen, struct ls_policy_image **out,
 		      char *err, size_t errlen)
 {
+	return ls_policy_compile_onto(c, gen, NULL, out, err, errlen);
+}
+
+int ls_policy_compile_onto(const struct ls_config *c, uint32_t gen,
+			   const struct ls_service_meta *prev, struct ls_policy_image **out,
+			   char *err, size_t errlen)
+{
 	struct ls_policy_image *img;
+	struct ls_slots sl;
 
 	if (!c->validated) {
 		snprintf(err, errlen, "the config must be validated before it is compiled");
@@ -364,12 +448,13 @@ int ls_policy_compile(const struct ls_config *c, uint32_t gen, struct ls_policy_
 	img->gen = gen;
 	img->nr_services = c->nr_services;
 	compile_agent(&c->agent, &img->agent);
+	assign_all_slots(c, prev, &sl);
 	for (uint32_t s = 0; s < c->nr_services; s++) {
-		compile_service_policy(&c->svc[s], &img->svc[s]);
-		compile_service_meta(&c->svc[s], &img->meta[s]);
-		compile_prefixes(&c->svc[s], s, img);
+		compile_service_policy(&c->svc[s], sl.cls[s], &img->svc[sl.svc[s]]);
+		compile_service_meta(&c->svc[s], sl.cls[s], &img->meta[sl.svc[s]]);
+		compile_prefixes(&c->svc[s], sl.svc[s], img);
 	}
-	compile_ports(c, img);
+	compile_ports(c, &sl, img);
 	*out = img;
 	return 0;
 }

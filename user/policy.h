@@ -93,6 +93,15 @@ int ls_policy_compile(const struct ls_config *c, uint32_t gen, struct ls_policy_
 void ls_policy_image_free(struct ls_policy_image **img);
 
 /*
+ * The same, for a reload onto a running policy whose service records are
+ * prev[LS_MAX_SERVICES]: a service or class keeps its slot when its name
+ * stays, and new names take slots no name held.
+ */
+int ls_policy_compile_onto(const struct ls_config *c, uint32_t gen,
+			   const struct ls_service_meta *prev, struct ls_policy_image **out,
+			   char *err, size_t errlen);
+
+/*
  * Copies generation gen of an image's port entry into the live value,
  * leaving the other generation (the one the dataplane reads) as it is.
  * Ports that gen used before and the image lacks must be cleared by the

@@ -134,6 +134,31 @@ int ls_policy_activate(const struct ls_maps *m, const struct ls_policy_image *im
 	struct ls_state st = {};
 	int err;
 
+	/*
+	 * Limits and records of the services the new generation has go in
+	 * first: the switch must never show a service a limit of 0. A service
+	 * that keeps its name (and so its slot) keeps its L.
+	 */
+	for (__u32 s = 0; s < LS_MAX_SERVICES; s++) {
+		const struct ls_service_meta *meta = &img->meta[s];
+		struct ls_service_meta old = {};
+		struct ls_limits lim = {};
+		uint32_t limit;
+
+		if (!meta->in_use)
+			continue;
+		ls_read_meta(m, s, &old);
+		ls_read_limits(m, s, &lim);
+		limit = keep_limits && old.in_use && !strcmp(old.name, meta->name) && lim.limit &&
+					!meta->pinned_limit
+				? lim.limit
+				: ls_initial_limit(meta);
+		err = ls_agent_write_limits(m, s, limit, meta);
+		if (!err && bpf_map_update_elem(m->config, &s, meta, BPF_ANY))
+			err = -errno;
+		if (err)
+			return err;
+	}
 	err = ls_read_state(m, &st);
 	if (err)
 		return err;
@@ -141,28 +166,15 @@ int ls_policy_activate(const struct ls_maps *m, const struct ls_policy_image *im
 	err = ls_write_state(m, &st);
 	if (err)
 		return err;
+	/* Services the new generation no longer has: retired after the switch. */
 	for (__u32 s = 0; s < LS_MAX_SERVICES; s++) {
-		const struct ls_service_meta *meta = &img->meta[s];
-		struct ls_service_meta old = {};
-		struct ls_limits lim = {};
-		uint32_t limit;
+		struct ls_limits zero = {};
 
-		ls_read_meta(m, s, &old);
-		ls_read_limits(m, s, &lim);
-		if (bpf_map_update_elem(m->config, &s, meta, BPF_ANY))
-			return -errno;
-		if (!meta->in_use) {
-			memset(&lim, 0, sizeof(lim));
-			bpf_map_update_elem(m->limits, &s, &lim, BPF_ANY);
+		if (img->meta[s].in_use)
 			continue;
-		}
-		/* A running service keeps its limit; a new or pinned one starts anew. */
-		limit = keep_limits && old.in_use && lim.limit && !meta->pinned_limit
-				? lim.limit
-				: ls_initial_limit(meta);
-		err = ls_agent_write_limits(m, s, limit, meta);
-		if (err)
-			return err;
+		if (bpf_map_update_elem(m->config, &s, &img->meta[s], BPF_ANY) ||
+		    bpf_map_update_elem(m->limits, &s, &zero, BPF_ANY))
+			return -errno;
 	}
 	ls_read_agent(m, &am);
 	am.interval_ns = img->agent.interval_ns;
@@ -172,8 +184,17 @@ int ls_policy_activate(const struct ls_maps *m, const struct ls_policy_image *im
 	return ls_write_agent(m, &am);
 }
 
+/* The service records in use now, so a reload keeps slots by name. */
+static void read_all_meta(const struct ls_maps *m, struct ls_service_meta *prev)
+{
+	for (__u32 s = 0; s < LS_MAX_SERVICES; s++)
+		if (ls_read_meta(m, s, &prev[s]))
+			memset(&prev[s], 0, sizeof(prev[s]));
+}
+
 int ls_policy_reload(const char *ifname, const char *path, char *err, size_t errlen)
 {
+	struct ls_service_meta prev[LS_MAX_SERVICES];
 	struct ls_policy_image *img = NULL;
 	struct ls_config *cfg = NULL;
 	struct ls_state st = {};
@@ -197,7 +218,8 @@ int ls_policy_reload(const char *ifname, const char *path, char *err, size_t err
 	rc = ls_maps_open(dir, &m);
 	if (!rc) {
 		ls_read_state(&m, &st);
-		rc = ls_policy_compile(cfg, !(st.active_gen & 1), &img, err, errlen);
+		read_all_meta(&m, prev);
+		rc = ls_policy_compile_onto(cfg, !(st.active_gen & 1), prev, &img, err, errlen);
 		if (rc)
 			rc = -EINVAL;
 		if (!rc)

@@ -98,19 +98,21 @@ cat >/tmp/ls-cli-reload.$$.conf <<EOF
 listen = *:$PORT
 limit = 4
 
-[class main.high]
-share = 75%
-action = reset
-match = src $HIGH/32,fd00:201::2/128
-
 [class main.low]
 share = 0%
 action = drop
 match = src $LOW/32,fd00:201::3/128
+
+[class main.high]
+share = 75%
+action = reset
+match = src $HIGH/32,fd00:201::2/128
 EOF
 check "policy reload swaps the policy" ls_srv policy "$SRV_IF" reload /tmp/ls-cli-reload.$$.conf
 js=$(status_json)
 check_eq "after reload: in-flight kept" "$(jq -r '.services[0].inflight' <<<"$js")" 6
+check_eq "after a reload that reorders classes, in-flight stays with the names" \
+	"$(class_field "$js" high inflight) $(class_field "$js" low inflight)" "2 4"
 check_eq "after reload: high guarantee is ceil(4 * 0.75) = 3" "$(class_field "$js" high guarantee)" 3
 check_eq "after reload: counters kept" "$(class_field "$js" high shed_reset)" 1
 check_eq "a 3rd high connection is now admitted" "$(conn $HIGH 10.201.0.1:$PORT 1)" \

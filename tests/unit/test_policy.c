@@ -471,6 +471,76 @@ static void v4_mapped_address_has_the_ffff_marker(void **state)
 	assert_false(ls_addr_is_v4_mapped(out));
 }
 
+static struct ls_policy_image *compile_onto(const char *text, const struct ls_service_meta *prev)
+{
+	struct ls_policy_image *img = NULL;
+	struct ls_config *c = NULL;
+
+	if (ls_config_load_string(text, "t.conf", &c, err, sizeof(err)))
+		fail_msg("config rejected: %s", err);
+	if (ls_policy_compile_onto(c, 1, prev, &img, err, sizeof(err)))
+		fail_msg("compile failed: %s", err);
+	ls_config_free(&c);
+	return img;
+}
+
+static const char two_services[] = "[service a]\nlisten = *:8080\n"
+				   "[class a.x]\nshare = 10%\nmatch = src 10.0.0.0/8\n"
+				   "[class a.y]\nshare = 20%\n"
+				   "[service b]\nlisten = *:9090\nlimit = 10\n";
+
+static void reload_keeps_service_slots_by_name_when_order_changes(void **state)
+{
+	struct ls_policy_image *before = compile(two_services, 0), *after;
+
+	(void)state;
+	assert_string_equal(before->meta[0].name, "a");
+	assert_string_equal(before->meta[1].name, "b");
+	after = compile_onto("[service b]\nlisten = *:9090\nlimit = 10\n"
+			     "[service a]\nlisten = *:8080\n"
+			     "[class a.x]\nshare = 10%\nmatch = src 10.0.0.0/8\n"
+			     "[class a.y]\nshare = 20%\n",
+			     before->meta);
+	assert_string_equal(after->meta[0].name, "a");
+	assert_string_equal(after->meta[1].name, "b");
+	assert_int_equal(after->meta[1].pinned_limit, 10);
+	/* The ports and the trie follow the slots, not the file order. */
+	for (uint32_t i = 0; i < after->nr_ports; i++)
+		assert_int_equal(after->ports[i].val.any_svc[1],
+				 after->ports[i].port == 8080 ? 1 : 2);
+	assert_int_equal(after->prefixes[0].key.svc, 0);
+	ls_policy_image_free(&before);
+	ls_policy_image_free(&after);
+}
+
+static void reload_keeps_class_slots_and_new_names_take_free_slots(void **state)
+{
+	struct ls_policy_image *before = compile(two_services, 0), *after;
+	uint8_t y_slot = 1, z_slot;
+
+	(void)state;
+	assert_string_equal(before->meta[0].classes[y_slot].name, "y");
+	/* x removed, z added: y stays where it was, z does not take x's slot. */
+	after = compile_onto("[service a]\nlisten = *:8080\n"
+			     "[class a.z]\nshare = 30%\nmatch = src 10.0.0.0/8\n"
+			     "[class a.y]\nshare = 20%\n"
+			     "[service b]\nlisten = *:9090\nlimit = 10\n",
+			     before->meta);
+	assert_string_equal(after->meta[0].classes[y_slot].name, "y");
+	z_slot = after->svc[0].rules[0].cls;
+	assert_string_equal(after->meta[0].classes[z_slot].name, "z");
+	assert_int_not_equal(z_slot, 0);
+	assert_int_equal(after->meta[0].classes[0].name[0], 0);
+	assert_int_equal(after->svc[0].classes[0].in_use, 0);
+	assert_int_equal(after->svc[0].classes[z_slot].in_use, 1);
+	assert_true(after->meta[0].nr_classes > z_slot);
+	/* The implicit default class keeps its slot too. */
+	assert_string_equal(after->meta[0].classes[after->svc[0].default_class].name, "default");
+	assert_int_equal(after->svc[0].default_class, before->svc[0].default_class);
+	ls_policy_image_free(&before);
+	ls_policy_image_free(&after);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -492,6 +562,8 @@ int main(void)
 		cmocka_unit_test(prefix_parser_maps_ipv4_and_checks_lengths),
 		cmocka_unit_test(prefix_contains_is_about_bits_not_bytes),
 		cmocka_unit_test(v4_mapped_address_has_the_ffff_marker),
+		cmocka_unit_test(reload_keeps_service_slots_by_name_when_order_changes),
+		cmocka_unit_test(reload_keeps_class_slots_and_new_names_take_free_slots),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
