@@ -268,6 +268,7 @@ struct ls_agent_meta {
 	__u8 pad;
 	__u32 tc_handle; /* clsact filter, when tc_mode is LS_TC_CLSACT */
 	__u32 tc_priority;
+	__u32 log_change_ppm;  /* the agent logs limit changes larger than this */
 	char config_path[256]; /* what SIGHUP reloads; empty: built from options */
 };
 

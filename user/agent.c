@@ -41,6 +41,7 @@
 
 struct svc_ctl {
 	struct ls_algo *algo;
+	char name[LS_NAME_LEN]; /* the service this slot held last round */
 	char algo_name[LS_NAME_LEN];
 	char algo_params[LS_ALGO_PARAMS_LEN];
 	struct ls_latency_hist prev; /* histogram at the start of the open window */
@@ -200,6 +201,11 @@ static void svc_round(struct agent *ag, uint32_t svc, uint64_t now_ns)
 		return;
 	}
 	ls_read_limits(&ag->maps, svc, &lim);
+	if (strcmp(c->name, meta.name)) { /* another service in this slot: start afresh */
+		ls_algo_destroy(&c->algo);
+		memset(c, 0, sizeof(*c));
+		snprintf(c->name, sizeof(c->name), "%s", meta.name);
+	}
 	if (c->algo && !strcmp(c->algo_name, meta.algo) && strcmp(c->algo_params, meta.algo_params))
 		svc_retune_algo(c, &meta);
 	if (!c->algo || strcmp(c->algo_name, meta.algo)) {
@@ -322,6 +328,7 @@ static int agent_round(struct agent *ag)
 		return lock; /* detached under us */
 	now = clock_ns(CLOCK_MONOTONIC);
 	ls_read_agent(&ag->maps, &am);
+	ag->log_change = am.log_change_ppm / 1e6;
 	for (uint32_t s = 0; s < LS_MAX_SERVICES; s++)
 		svc_round(ag, s, now);
 	if (now >= ag->next_sweep_ns) {
@@ -344,7 +351,6 @@ static int agent_open(struct agent *ag, const char *ifname)
 	int lock, err;
 
 	ag->ifname = ifname;
-	ag->log_change = 0.1;
 	err = ls_pin_dir(ifname, ag->dir, sizeof(ag->dir));
 	if (err)
 		return err;

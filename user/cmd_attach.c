@@ -306,6 +306,7 @@ static int attach_locked(const char *dir, const struct attach_opts *o, const str
 		am->idle_timeout_ns = cur.idle_timeout_ns;
 		am->half_open_timeout_ns = cur.half_open_timeout_ns;
 		am->failopen_after_ns = cur.failopen_after_ns;
+		am->log_change_ppm = cur.log_change_ppm;
 		am->max_flows = cfg->agent.max_flows;
 		if (o->config_path && !realpath(o->config_path, am->config_path))
 			am->config_path[0] = 0;

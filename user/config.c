@@ -11,6 +11,7 @@
  *   fail_open_after = 3s        heartbeat age after which the dataplane admits
  *                               everything; at least 2 intervals, at most 1h, or `off`
  *   max_flows = 131072          flow table size, 1024..16777216
+ *   log_change = 10%            the agent logs limit changes larger than this
  *
  *   [service NAME]              NAME: [A-Za-z0-9_.-]{1,31}; at most 16 services
  *   listen = *:8080             required; comma-separated, may repeat: *:PORT, PORT,
@@ -94,6 +95,7 @@ static void agent_defaults(struct ls_agent_conf *a)
 	a->half_open_timeout_ns = 5 * NS_PER_S;
 	a->failopen_after_ns = 3 * NS_PER_S;
 	a->max_flows = LS_DEFAULT_MAX_FLOWS;
+	a->log_change_ppm = LS_PPM / 10;
 }
 
 static void service_defaults(struct ls_service_conf *s, const char *name, int line)
@@ -358,6 +360,13 @@ static int set_max_flows(struct set_ctx *x, const char *v)
 {
 	if (parse_u32_range(v, MIN_MAX_FLOWS, MAX_MAX_FLOWS, &x->c->agent.max_flows))
 		return bad(x, "'%s' is not a number in %u..%u", v, MIN_MAX_FLOWS, MAX_MAX_FLOWS);
+	return 0;
+}
+
+static int set_log_change(struct set_ctx *x, const char *v)
+{
+	if (parse_share_ppm(v, &x->c->agent.log_change_ppm))
+		return bad(x, "'%s' is not a fraction: 10%% or 0.1", v);
 	return 0;
 }
 
@@ -709,6 +718,7 @@ static const struct key_def agent_keys[] = {
 	{"half_open_timeout", set_half_open_timeout},
 	{"fail_open_after", set_fail_open_after},
 	{"max_flows", set_max_flows},
+	{"log_change", set_log_change},
 	{NULL},
 };
 

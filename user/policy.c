@@ -417,6 +417,7 @@ static void compile_agent(const struct ls_agent_conf *a, struct ls_agent_meta *m
 	m->half_open_timeout_ns = a->half_open_timeout_ns;
 	m->failopen_after_ns = a->failopen_after_ns;
 	m->max_flows = a->max_flows;
+	m->log_change_ppm = a->log_change_ppm;
 }
 
 int ls_policy_compile(const struct ls_config *c, uint32_t gen, struct ls_policy_image **out,

@@ -161,7 +161,7 @@ static void agent_meta_carries_the_control_loop_settings(void **state)
 {
 	struct ls_policy_image *img =
 		compile("[agent]\ninterval = 200ms\nidle_timeout = 60s\nhalf_open_timeout = 2s\n"
-			"fail_open_after = 1s\nmax_flows = 2048\n"
+			"fail_open_after = 1s\nmax_flows = 2048\nlog_change = 25%\n"
 			"[service web]\nlisten = *:80\n",
 			0);
 	struct ls_agent_meta want;
@@ -173,6 +173,7 @@ static void agent_meta_carries_the_control_loop_settings(void **state)
 	want.half_open_timeout_ns = 2000000000ull;
 	want.failopen_after_ns = 1000000000ull;
 	want.max_flows = 2048;
+	want.log_change_ppm = 250000;
 	assert_memory_equal(&img->agent, &want, sizeof(want));
 	ls_policy_image_free(&img);
 }
