@@ -1009,21 +1009,38 @@ static bool all_done(void)
 	return true;
 }
 
-static void run_arrivals(uint64_t now)
+/* The class whose next arrival is due by now and earliest, or NULL. */
+static struct cls *earliest_due(uint64_t now)
 {
+	struct cls *best = NULL;
+
 	for (int i = 0; i < opt.ncls; i++) {
 		struct cls *c = &opt.cls[i];
 
-		for (int n = 0; n < ARRIVALS_PER_SPIN && c->next_arrival_ns <= now &&
-				c->next_arrival_ns < g.end_arrivals_ns;
-		     n++) {
-			uint64_t t = c->next_arrival_ns;
+		if (c->next_arrival_ns > now || c->next_arrival_ns >= g.end_arrivals_ns)
+			continue;
+		if (!best || c->next_arrival_ns < best->next_arrival_ns)
+			best = c;
+	}
+	return best;
+}
 
-			if (now - t > g.max_lag_ns)
-				g.max_lag_ns = now - t;
-			c->next_arrival_ns = next_arrival(c, t);
-			new_request(c, t);
-		}
+/*
+ * Starts the due arrivals in order of scheduled time across all classes, so
+ * that after a late wakeup no class goes first merely by its position on the
+ * command line (a first-come limit on the server side would favour it).
+ */
+static void run_arrivals(uint64_t now)
+{
+	struct cls *c;
+
+	for (int n = 0; n < ARRIVALS_PER_SPIN && (c = earliest_due(now)); n++) {
+		uint64_t t = c->next_arrival_ns;
+
+		if (now - t > g.max_lag_ns)
+			g.max_lag_ns = now - t;
+		c->next_arrival_ns = next_arrival(c, t);
+		new_request(c, t);
 	}
 }
 

@@ -53,6 +53,9 @@ ge() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a + 0 >= b + 0) }'; }
 start_server() {
 	local name=$1 i
 	shift
+	# The background job opens its output file only once it has forked:
+	# create it first, or the first grep below may not find it.
+	: >"$TMP/$name.out"
 	"$TOOLS/ls-server" "$@" >"$TMP/$name.out" 2>&1 &
 	PIDS+=($!)
 	eval "${name}_PID=$!"
