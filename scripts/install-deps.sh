@@ -7,7 +7,7 @@ PKGS=(
 	make gcc libc6-dev pkg-config clang llvm
 	libbpf-dev bpftool libelf-dev zlib1g-dev linux-libc-dev
 	libinih-dev libjson-c-dev libcmocka-dev
-	iproute2 iputils-ping iptables procps jq util-linux curl
+	iproute2 iptables procps jq util-linux curl
 	gnuplot-nox nginx-light
 )
 

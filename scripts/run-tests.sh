@@ -16,7 +16,6 @@ export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 export LOADSHED=${LOADSHED:-$PWD/build/san/loadshed}
 export LS_TOOLS=${LS_TOOLS:-$PWD/build/tools}
-export LS_BPF_DIR=${LS_BPF_DIR:-$PWD/build/bpf}
 
 passed=0
 failed=0
@@ -25,7 +24,8 @@ log_dir=$(mktemp -d /tmp/loadshed-tests.XXXXXX)
 run_suite() {
 	local name=$1
 	shift
-	local out="$log_dir/$(echo "$name" | tr '/' '_').log"
+	local out
+	out="$log_dir/$(echo "$name" | tr '/' '_').log"
 	local start=$SECONDS
 	"$@" >"$out" 2>&1
 	local rc=$?

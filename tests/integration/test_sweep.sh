@@ -33,7 +33,7 @@ limit = 100
 [class web.low]
 share = 0%
 action = drop
-match = src 10.201.0.0/24
+match = src 10.201.0.0/16
 END
 check "attach with short timeouts" ls_attach "$SRV_IF" --config "$TMP/sweep.conf"
 
@@ -68,6 +68,15 @@ check_eq "the flow table is empty" "$(jq -r '.flows' <<<"$js")" 0
 kill -9 "$HALF" 2>/dev/null
 wait "$HALF" 2>/dev/null
 unsilence_client
+
+# Half-open flows from a raw-socket sender, from addresses no host owns (so
+# no RST ever answers the server's SYN-ACKs).
+in_cli "$LS_TOOLS/ls-synflood" --src 10.201.1.0/24 --dst 10.201.0.1:$PORT --count 12 \
+	--rate 1000 --duration 5 >/dev/null 2>&1
+check_eq "12 raw SYNs make 12 half-open flows" "$(inflight)" 12
+check "the agent sweeps those too" wait_inflight 0 6
+check_eq "22 flows ended as half-open in all" \
+	"$(status | jq -r '.services[0].classes[0].ended_half_open')" 22
 
 # --- established flows whose clients die silently ---------------------------
 conns 8 30 "$TMP/idle.out"
