@@ -240,6 +240,8 @@ struct ls_service_meta {
 	__u32 max_limit;
 	__u32 initial_limit;
 	__u32 nr_classes;
+	__u32 rtt_quantile_ppm; /* the window's RTT: 0 the mean, else this quantile */
+	__u32 pad;
 	struct ls_class_meta classes[LS_MAX_CLASSES];
 };
 

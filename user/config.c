@@ -24,6 +24,8 @@
  *   min_limit = 1               optional; min <= initial <= max
  *   max_limit = 1000            optional
  *   shadow = false              true: decide and count would_shed, admit anyway
+ *   rtt = mean                  a window's RTT for the algorithm: mean, or a
+ *                               percentile of its latencies (p50, p90, p99.9)
  *   default_class = NAME        class of traffic no rule matches. Without it a
  *                               class named "default" is that class, and when
  *                               there is none an implicit "default" (share 0,
@@ -554,6 +556,23 @@ static int set_shadow(struct set_ctx *x, const char *v)
 	return 0;
 }
 
+/* mean, or pNN / pNN.N: the quantile of a window's latencies fed to the algorithm. */
+static int set_rtt(struct set_ctx *x, const char *v)
+{
+	char *end;
+	double p;
+
+	if (!strcmp(v, "mean")) {
+		x->svc->rtt_quantile_ppm = 0;
+		return 0;
+	}
+	p = v[0] == 'p' ? strtod(v + 1, &end) : -1;
+	if (p <= 0 || p >= 100 || *end)
+		return bad(x, "'%s' is not mean or a percentile p1..p99.9", v);
+	x->svc->rtt_quantile_ppm = (uint32_t)(p * 10000 + 0.5);
+	return 0;
+}
+
 static int set_default_class(struct set_ctx *x, const char *v)
 {
 	if (!class_name_ok(v))
@@ -731,6 +750,7 @@ static const struct key_def service_keys[] = {
 	{"min_limit", set_min_limit},
 	{"max_limit", set_max_limit},
 	{"shadow", set_shadow},
+	{"rtt", set_rtt},
 	{"default_class", set_default_class},
 	{NULL},
 };

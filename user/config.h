@@ -79,6 +79,7 @@ struct ls_service_conf {
 	uint32_t min_limit;	/* 0: the algorithm's default */
 	uint32_t max_limit;	/* 0: the algorithm's default */
 	bool shadow;
+	uint32_t rtt_quantile_ppm; /* 0: a window's RTT is the mean, else this quantile */
 	char default_class_name[LS_NAME_LEN];	      /* "": none given */
 	uint8_t default_class;			      /* slot, set by validation */
 	struct ls_class_conf classes[LS_MAX_CLASSES]; /* slot = index, in file order */

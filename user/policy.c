@@ -270,6 +270,7 @@ static void compile_service_meta(const struct ls_service_conf *s, const uint8_t 
 	m->min_limit = s->min_limit;
 	m->max_limit = s->max_limit;
 	m->initial_limit = s->initial_limit;
+	m->rtt_quantile_ppm = s->rtt_quantile_ppm;
 	for (uint32_t c = 0; c < s->nr_classes; c++) {
 		struct ls_class_meta *cm = &m->classes[cls_slot[c]];
 

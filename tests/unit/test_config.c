@@ -52,6 +52,21 @@ static void load_fails_with(const char *text, const char *want)
 		fail_msg("error '%s' does not start with '%s'", err, want);
 }
 
+static void rtt_is_the_mean_or_a_percentile(void **state)
+{
+	struct ls_config *c = load_ok(SVC_WEB "rtt = p99.9\n[service b]\nlisten = *:1\n");
+
+	(void)state;
+	assert_int_equal(c->svc[0].rtt_quantile_ppm, 999000);
+	assert_int_equal(c->svc[1].rtt_quantile_ppm, 0); /* the default: the mean */
+	ls_config_free(&c);
+	c = load_ok(SVC_WEB "rtt = mean\n");
+	assert_int_equal(c->svc[0].rtt_quantile_ppm, 0);
+	ls_config_free(&c);
+	load_fails_with(SVC_WEB "rtt = p100\n", "t.conf:3: [service web] rtt:");
+	load_fails_with(SVC_WEB "rtt = median\n", "t.conf:3: [service web] rtt:");
+}
+
 static void agent_defaults_apply_when_the_section_is_absent(void **state)
 {
 	struct ls_config *c = load_ok(SVC_WEB);
@@ -172,7 +187,7 @@ static void unknown_key_is_rejected_with_file_and_line(void **state)
 	load_fails(SVC_WEB "\n\nlimt = 5\n",
 		   "t.conf:5: [service web] limt: unknown key (expected one of: listen, "
 		   "algorithm, params, limit, initial_limit, min_limit, max_limit, shadow, "
-		   "default_class)");
+		   "rtt, default_class)");
 }
 
 static void unknown_section_is_rejected(void **state)
@@ -888,6 +903,7 @@ int main(void)
 		cmocka_unit_test(fail_open_after_shorter_than_two_intervals_is_rejected),
 		cmocka_unit_test(half_open_timeout_longer_than_idle_timeout_is_rejected),
 		cmocka_unit_test(shares_parse_exactly_in_ppm),
+		cmocka_unit_test(rtt_is_the_mean_or_a_percentile),
 		cmocka_unit_test(share_sum_over_100_percent_is_rejected),
 		cmocka_unit_test(share_sum_of_exactly_100_percent_is_accepted),
 		cmocka_unit_test(share_over_100_percent_or_too_precise_is_rejected),
