@@ -385,39 +385,42 @@ static void agent_close(struct agent *ag)
 	ls_maps_close(&ag->maps);
 }
 
-bool ls_agent_alive(pid_t pid, const char *ifname)
+/* Reads /proc/PID/WHAT into buf, NUL-terminated; its length, or -1. */
+static ssize_t read_proc(pid_t pid, const char *what, char *buf, size_t len)
 {
-	char path[64], buf[512], *p;
-	bool agent = false;
+	char path[64];
 	ssize_t n;
 	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/%s", (int)pid, what);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	n = read(fd, buf, len - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = 0;
+	return n;
+}
+
+bool ls_agent_alive(pid_t pid, const char *ifname)
+{
+	char buf[512], *p;
+	bool agent = false;
+	ssize_t n;
 
 	if (pid <= 0 || kill(pid, 0))
 		return false;
 	/* Not a zombie whose parent never reaped it. */
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
+	if (read_proc(pid, "stat", buf, sizeof(buf)) < 0)
 		return false;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return false;
-	buf[n] = 0;
 	p = strrchr(buf, ')');
 	if (!p || p[1] != ' ' || p[2] == 'Z' || p[2] == 'X')
 		return false;
 	/* And an agent of this interface, not whoever got the pid since. */
-	snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return false;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return false;
-	buf[n] = 0;
-	for (p = buf; p < buf + n; p += strlen(p) + 1)
+	n = read_proc(pid, "cmdline", buf, sizeof(buf));
+	for (p = buf; n > 0 && p < buf + n; p += strlen(p) + 1)
 		if (!strcmp(p, "agent") && p + strlen(p) + 1 < buf + n)
 			agent = !strcmp(p + strlen(p) + 1, ifname);
 	return agent;
