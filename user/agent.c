@@ -44,6 +44,7 @@ struct svc_ctl {
 	char name[LS_NAME_LEN]; /* the service this slot held last round */
 	char algo_name[LS_NAME_LEN];
 	char algo_params[LS_ALGO_PARAMS_LEN];
+	uint32_t bounds[3];	     /* initial, min and max limit the algorithm started with */
 	struct ls_latency_hist prev; /* histogram at the start of the open window */
 	uint32_t limit;
 	int32_t max_inflight; /* over the open window's rounds */
@@ -89,7 +90,7 @@ static void add_default_param(char *params, size_t len, const char *algo, const 
 	char kv[64];
 	size_t n = strlen(params);
 
-	if (!v || !ls_algo_has_param(algo, k) || strstr(params, k))
+	if (!v || !ls_algo_has_param(algo, k) || ls_params_have_key(params, k))
 		return;
 	snprintf(kv, sizeof(kv), "%s%s=%u", n ? "," : "", k, v);
 	if (n + strlen(kv) < len)
@@ -130,14 +131,43 @@ static int svc_start_algo(struct svc_ctl *c, const struct ls_service_meta *meta,
 	c->limit = ls_algo_limit(a);
 	snprintf(c->algo_name, sizeof(c->algo_name), "%s", meta->algo);
 	snprintf(c->algo_params, sizeof(c->algo_params), "%s", meta->algo_params);
+	c->bounds[0] = meta->initial_limit;
+	c->bounds[1] = meta->min_limit;
+	c->bounds[2] = meta->max_limit;
 	pr_info("service %s: algorithm %s (%s), limit %u", meta->name, meta->algo,
 		meta->algo_params, c->limit);
 	return 0;
 }
 
+static bool same_bounds(const struct svc_ctl *c, const struct ls_service_meta *m)
+{
+	return c->bounds[0] == m->initial_limit && c->bounds[1] == m->min_limit &&
+	       c->bounds[2] == m->max_limit;
+}
+
+/* Every key the running parameters set is set again: a retune can only change values. */
+static bool retunable(const struct svc_ctl *c, const struct ls_service_meta *m)
+{
+	char old[LS_ALGO_PARAMS_LEN], *save = NULL;
+
+	if (!same_bounds(c, m))
+		return false;
+	snprintf(old, sizeof(old), "%s", c->algo_params);
+	for (char *kv = strtok_r(old, ",", &save); kv; kv = strtok_r(NULL, ",", &save)) {
+		char *eq = strchr(kv, '=');
+
+		if (eq)
+			*eq = 0;
+		if (!ls_params_have_key(m->algo_params, ls_trim(kv)))
+			return false;
+	}
+	return true;
+}
+
 /*
- * New parameters for the same algorithm keep its state (the estimate, the
- * RTT baselines): a live tweak is not a cold start.
+ * New values for the same parameters keep the algorithm's state (the
+ * estimate, the RTT baselines): a live tweak is not a cold start. A
+ * parameter taken away, or new limit bounds, restart it instead.
  */
 static void svc_retune_algo(struct svc_ctl *c, const struct ls_service_meta *meta)
 {
@@ -206,8 +236,11 @@ static void svc_round(struct agent *ag, uint32_t svc, uint64_t now_ns)
 		memset(c, 0, sizeof(*c));
 		snprintf(c->name, sizeof(c->name), "%s", meta.name);
 	}
-	if (c->algo && !strcmp(c->algo_name, meta.algo) && strcmp(c->algo_params, meta.algo_params))
+	if (c->algo && !strcmp(c->algo_name, meta.algo) &&
+	    strcmp(c->algo_params, meta.algo_params) && retunable(c, &meta))
 		svc_retune_algo(c, &meta);
+	else if (c->algo && (strcmp(c->algo_params, meta.algo_params) || !same_bounds(c, &meta)))
+		c->algo_name[0] = 0; /* restart below, from the current limit */
 	if (!c->algo || strcmp(c->algo_name, meta.algo)) {
 		if (svc_start_algo(c, &meta, c->algo ? c->limit : lim.limit))
 			return;

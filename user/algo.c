@@ -86,6 +86,21 @@ bool ls_algo_has_param(const char *algo, const char *param)
 	return ops && param && param_find(ops, param);
 }
 
+bool ls_params_have_key(const char *params, const char *key)
+{
+	size_t n = strlen(key);
+	const char *p = params;
+
+	while (p && *p) {
+		while (*p == ' ' || *p == ',')
+			p++;
+		if (!strncmp(p, key, n) && (p[n] == '=' || p[n] == ' '))
+			return true;
+		p = strchr(p, ',');
+	}
+	return false;
+}
+
 /* ---- value parsers ---------------------------------------------------- */
 
 int ls_parse_u32(const char *text, uint32_t *out)

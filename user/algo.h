@@ -115,6 +115,8 @@ const struct ls_algo_ops *ls_algo_find(const char *name);
 size_t ls_algo_count(void);
 const struct ls_algo_ops *ls_algo_at(size_t i);
 bool ls_algo_has_param(const char *algo, const char *param);
+/* Whether "k=v,k=v" text sets key (spaces around keys allowed). */
+bool ls_params_have_key(const char *params, const char *key);
 /* Prints every algorithm with its parameters and defaults. */
 void ls_algo_print_help(FILE *out);
 

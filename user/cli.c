@@ -34,7 +34,10 @@ int ls_attachment_open(const char *ifname, struct ls_attachment *a)
 	err = ls_maps_open(a->dir, &a->maps);
 	if (err) {
 		ls_unlock(&a->lock);
-		return ls_fail(LS_EXIT_RUNTIME, "%s: opening maps: %s", a->dir, strerror(-err));
+		return ls_fail(LS_EXIT_RUNTIME, "%s: opening maps: %s", a->dir,
+			       err == -EPROTO
+				       ? "pinned by another loadshed build (detach, then attach)"
+				       : strerror(-err));
 	}
 	return LS_EXIT_OK;
 }

@@ -566,8 +566,12 @@ static int set_rtt(struct set_ctx *x, const char *v)
 		x->svc->rtt_quantile_ppm = 0;
 		return 0;
 	}
-	p = v[0] == 'p' ? strtod(v + 1, &end) : -1;
-	if (p <= 0 || p >= 100 || *end)
+	/* pNN or pNN.N…: digits only, so no nan, inf, hex or exponent slips in. */
+	if (v[0] != 'p' || !isdigit((unsigned char)v[1]) ||
+	    strspn(v + 1, "0123456789.") != strlen(v + 1))
+		return bad(x, "'%s' is not mean or a percentile p1..p99.9", v);
+	p = strtod(v + 1, &end);
+	if (*end || p < 1 || p > 99.9)
 		return bad(x, "'%s' is not mean or a percentile p1..p99.9", v);
 	x->svc->rtt_quantile_ppm = (uint32_t)(p * 10000 + 0.5);
 	return 0;

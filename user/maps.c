@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 #include <errno.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,24 +12,29 @@
 #include "loadshed.skel.h"
 #include "maps.h"
 
+#define MAP(name, value)                                                                           \
+	{                                                                                          \
+#name, offsetof(struct ls_maps, name), sizeof(value)                               \
+	}
 static const struct {
 	const char *name;
 	size_t off;
+	size_t value_size;
 } map_table[] = {
-	{"ports", offsetof(struct ls_maps, ports)},
-	{"svc_addrs", offsetof(struct ls_maps, svc_addrs)},
-	{"src_prefixes", offsetof(struct ls_maps, src_prefixes)},
-	{"policy", offsetof(struct ls_maps, policy)},
-	{"limits", offsetof(struct ls_maps, limits)},
-	{"inflight", offsetof(struct ls_maps, inflight)},
-	{"flows", offsetof(struct ls_maps, flows)},
-	{"state", offsetof(struct ls_maps, state)},
-	{"class_stats", offsetof(struct ls_maps, class_stats)},
-	{"latency", offsetof(struct ls_maps, latency)},
-	{"iface_stats", offsetof(struct ls_maps, iface_stats)},
-	{"sweep_stats", offsetof(struct ls_maps, sweep_stats)},
-	{"config", offsetof(struct ls_maps, config)},
-	{"agent", offsetof(struct ls_maps, agent)},
+	MAP(ports, struct ls_port),
+	MAP(svc_addrs, __u32),
+	MAP(src_prefixes, __u32),
+	MAP(policy, struct ls_service_policy),
+	MAP(limits, struct ls_limits),
+	MAP(inflight, struct ls_inflight),
+	MAP(flows, struct ls_flow),
+	MAP(state, struct ls_state),
+	MAP(class_stats, struct ls_class_stats),
+	MAP(latency, struct ls_latency_hist),
+	MAP(iface_stats, struct ls_iface_stats),
+	MAP(sweep_stats, struct ls_sweep_stats),
+	MAP(config, struct ls_service_meta),
+	MAP(agent, struct ls_agent_meta),
 };
 #define NR_MAPS (sizeof(map_table) / sizeof(map_table[0]))
 
@@ -41,6 +47,14 @@ static void maps_reset(struct ls_maps *m)
 {
 	for (size_t i = 0; i < NR_MAPS; i++)
 		*fd_of(m, i) = -1;
+}
+
+static bool value_size_ok(int fd, size_t want)
+{
+	struct bpf_map_info info = {};
+	__u32 len = sizeof(info);
+
+	return !bpf_obj_get_info_by_fd(fd, &info, &len) && info.value_size == want;
 }
 
 int ls_maps_open(const char *dir, struct ls_maps *m)
@@ -56,6 +70,11 @@ int ls_maps_open(const char *dir, struct ls_maps *m)
 
 			ls_maps_close(m);
 			return err;
+		}
+		if (!value_size_ok(*fd_of(m, i), map_table[i].value_size)) {
+			/* Pinned by another build whose structs differ: never misread it. */
+			ls_maps_close(m);
+			return -EPROTO;
 		}
 	}
 	return 0;

@@ -28,7 +28,10 @@ struct ls_maps {
 	int agent;
 };
 
-/* Opens every map pinned in dir; on error none is left open. */
+/*
+ * Opens every map pinned in dir; on error none is left open. -EPROTO: the
+ * maps were pinned by a build whose value layouts differ (detach, attach).
+ */
 int ls_maps_open(const char *dir, struct ls_maps *m);
 /* Duplicates the map fds of a loaded skeleton, so both can be closed apart. */
 int ls_maps_from_skel(struct loadshed_bpf *skel, struct ls_maps *m);

@@ -166,8 +166,11 @@ static bool has_prefix_rules(const struct ls_service_conf *s)
  * Slots: where each service of the config, and each class of a service,
  * sits in the maps. Without a previous policy, file order. With one, a
  * name keeps the slot it had, so that a reload never hands a service's or
- * a class's in-flight counts, flows, counters and limit to another; new
- * names take slots no name held.
+ * a class's in-flight counts, flows, counters and limit to another. The
+ * records keep the names of retired services and classes too, so new
+ * names take slots no name ever held; only when every slot has had a
+ * name does a new one take a retired name's slot (and whatever of it is
+ * still in flight).
  */
 struct ls_slots {
 	uint8_t svc[LS_MAX_SERVICES];
@@ -215,21 +218,31 @@ static void assign_all_slots(const struct ls_config *c, const struct ls_service_
 {
 	char svc_names[LS_MAX_SERVICES][LS_NAME_LEN] = {};
 
+	/* Retired services keep their names in their records: their slots stay theirs. */
 	for (uint32_t k = 0; prev && k < LS_MAX_SERVICES; k++)
-		if (prev[k].in_use)
-			memcpy(svc_names[k], prev[k].name, LS_NAME_LEN);
+		memcpy(svc_names[k], prev[k].name, LS_NAME_LEN);
 	assign_slots(c->nr_services, service_name, c, prev ? svc_names : NULL, LS_MAX_SERVICES,
 		     sl->svc);
 	for (uint32_t i = 0; i < c->nr_services; i++) {
 		const struct ls_service_meta *old = prev ? &prev[sl->svc[i]] : NULL;
 		char cls_names[LS_MAX_CLASSES][LS_NAME_LEN] = {};
-		bool same = old && old->in_use && !strcmp(old->name, c->svc[i].name);
+		bool same = old && !strcmp(old->name, c->svc[i].name);
 
 		for (uint32_t k = 0; same && k < LS_MAX_CLASSES; k++)
 			memcpy(cls_names[k], old->classes[k].name, LS_NAME_LEN);
 		assign_slots(c->svc[i].nr_classes, class_name, &c->svc[i], same ? cls_names : NULL,
 			     LS_MAX_CLASSES, sl->cls[i]);
 	}
+}
+
+/* Names of the service's classes that a reload removed stay in their slots, share 0. */
+static void keep_retired_class_names(const struct ls_service_meta *old, struct ls_service_meta *m)
+{
+	if (strcmp(old->name, m->name))
+		return;
+	for (uint32_t k = 0; k < LS_MAX_CLASSES; k++)
+		if (!m->classes[k].name[0] && old->classes[k].name[0])
+			memcpy(m->classes[k].name, old->classes[k].name, LS_NAME_LEN);
 }
 
 static void compile_service_policy(const struct ls_service_conf *s, const uint8_t *cls_slot,
@@ -454,6 +467,8 @@ int ls_policy_compile_onto(const struct ls_config *c, uint32_t gen,
 	for (uint32_t s = 0; s < c->nr_services; s++) {
 		compile_service_policy(&c->svc[s], sl.cls[s], &img->svc[sl.svc[s]]);
 		compile_service_meta(&c->svc[s], sl.cls[s], &img->meta[sl.svc[s]]);
+		if (prev)
+			keep_retired_class_names(&prev[sl.svc[s]], &img->meta[sl.svc[s]]);
 		compile_prefixes(&c->svc[s], sl.svc[s], img);
 	}
 	compile_ports(c, &sl, img);

@@ -2,8 +2,9 @@
 /*
  * Writing a compiled policy into the maps. A generation the dataplane does
  * not read is filled first (ports, service addresses, source prefixes and
- * the per-service policy), then one write of state.active_gen switches
- * every packet to it at once. Limits, names and the agent settings follow.
+ * the per-service policy), and the limits and records of its services;
+ * then one write of state.active_gen switches every packet to it at once.
+ * Retired services and the agent settings follow.
  * Callers hold the pin directory's lock.
  */
 #include <errno.h>
@@ -166,13 +167,19 @@ int ls_policy_activate(const struct ls_maps *m, const struct ls_policy_image *im
 	err = ls_write_state(m, &st);
 	if (err)
 		return err;
-	/* Services the new generation no longer has: retired after the switch. */
+	/*
+	 * Services the new generation no longer has: retired after the switch.
+	 * The record keeps its names, so the slot is not handed to a new name.
+	 */
 	for (__u32 s = 0; s < LS_MAX_SERVICES; s++) {
+		struct ls_service_meta retired = {};
 		struct ls_limits zero = {};
 
 		if (img->meta[s].in_use)
 			continue;
-		if (bpf_map_update_elem(m->config, &s, &img->meta[s], BPF_ANY) ||
+		ls_read_meta(m, s, &retired);
+		retired.in_use = 0;
+		if (bpf_map_update_elem(m->config, &s, &retired, BPF_ANY) ||
 		    bpf_map_update_elem(m->limits, &s, &zero, BPF_ANY))
 			return -errno;
 	}

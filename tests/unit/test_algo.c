@@ -589,9 +589,20 @@ static void duration_parser_understands_units(void **state)
 	assert_int_equal(ls_parse_duration_ns("5 s", &ns), -EINVAL);
 }
 
+static void params_have_key_matches_whole_keys_only(void **state)
+{
+	(void)state;
+	assert_true(ls_params_have_key("smoothing=0.2,queue_size=4", "queue_size"));
+	assert_true(ls_params_have_key(" smoothing = 0.2", "smoothing"));
+	assert_false(ls_params_have_key("min_limit=5", "limit"));
+	assert_false(ls_params_have_key("initial_limit=5", "min_limit"));
+	assert_false(ls_params_have_key("", "limit"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(params_have_key_matches_whole_keys_only),
 		cmocka_unit_test(fixed_limit_ignores_samples),
 		cmocka_unit_test(fixed_retune_changes_limit_at_once),
 		cmocka_unit_test(aimd_initial_limit_is_reported_before_any_sample),

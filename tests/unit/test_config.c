@@ -65,6 +65,9 @@ static void rtt_is_the_mean_or_a_percentile(void **state)
 	ls_config_free(&c);
 	load_fails_with(SVC_WEB "rtt = p100\n", "t.conf:3: [service web] rtt:");
 	load_fails_with(SVC_WEB "rtt = median\n", "t.conf:3: [service web] rtt:");
+	load_fails_with(SVC_WEB "rtt = pnan\n", "t.conf:3: [service web] rtt:");
+	load_fails_with(SVC_WEB "rtt = p0x10\n", "t.conf:3: [service web] rtt:");
+	load_fails_with(SVC_WEB "rtt = p99.99\n", "t.conf:3: [service web] rtt:");
 }
 
 static void agent_defaults_apply_when_the_section_is_absent(void **state)

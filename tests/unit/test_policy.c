@@ -531,7 +531,8 @@ static void reload_keeps_class_slots_and_new_names_take_free_slots(void **state)
 	z_slot = after->svc[0].rules[0].cls;
 	assert_string_equal(after->meta[0].classes[z_slot].name, "z");
 	assert_int_not_equal(z_slot, 0);
-	assert_int_equal(after->meta[0].classes[0].name[0], 0);
+	assert_string_equal(after->meta[0].classes[0].name, "x"); /* retired: name kept */
+	assert_int_equal(after->meta[0].classes[0].share_ppm, 0);
 	assert_int_equal(after->svc[0].classes[0].in_use, 0);
 	assert_int_equal(after->svc[0].classes[z_slot].in_use, 1);
 	assert_true(after->meta[0].nr_classes > z_slot);
@@ -540,6 +541,50 @@ static void reload_keeps_class_slots_and_new_names_take_free_slots(void **state)
 	assert_int_equal(after->svc[0].default_class, before->svc[0].default_class);
 	ls_policy_image_free(&before);
 	ls_policy_image_free(&after);
+}
+
+static void retired_names_keep_their_slots_across_later_reloads(void **state)
+{
+	struct ls_policy_image *g1 = compile(two_services, 0), *g2, *g3;
+	struct ls_service_meta prev[LS_MAX_SERVICES];
+	uint8_t z_slot;
+
+	(void)state;
+	/* g2: service a and class... a goes away entirely; b stays. */
+	g2 = compile_onto("[service b]\nlisten = *:9090\nlimit = 10\n", g1->meta);
+	assert_int_equal(g2->meta[0].in_use, 0);
+	assert_string_equal(g2->meta[1].name, "b");
+	/* What activation leaves in the config map: a's record, retired, with its names. */
+	memcpy(prev, g2->meta, sizeof(prev));
+	prev[0] = g1->meta[0];
+	prev[0].in_use = 0;
+	/* g3: a new service c must not take a's slot, where a's flows may still be. */
+	g3 = compile_onto("[service b]\nlisten = *:9090\nlimit = 10\n"
+			  "[service c]\nlisten = *:7070\n",
+			  prev);
+	assert_string_equal(g3->meta[1].name, "b");
+	assert_string_equal(g3->meta[2].name, "c");
+	assert_int_equal(g3->meta[0].in_use, 0);
+	ls_policy_image_free(&g2);
+	ls_policy_image_free(&g3);
+
+	/* The same for classes: x removed in one reload, z added in the next. */
+	g2 = compile_onto("[service a]\nlisten = *:8080\n[class a.y]\nshare = 20%\n"
+			  "[service b]\nlisten = *:9090\nlimit = 10\n",
+			  g1->meta);
+	assert_string_equal(g2->meta[0].classes[0].name, "x"); /* kept, retired */
+	assert_int_equal(g2->meta[0].classes[0].share_ppm, 0);
+	assert_int_equal(g2->svc[0].classes[0].in_use, 0);
+	g3 = compile_onto("[service a]\nlisten = *:8080\n[class a.y]\nshare = 20%\n"
+			  "[class a.z]\nshare = 10%\nmatch = src 10.0.0.0/8\n"
+			  "[service b]\nlisten = *:9090\nlimit = 10\n",
+			  g2->meta);
+	z_slot = g3->svc[0].rules[0].cls;
+	assert_string_equal(g3->meta[0].classes[z_slot].name, "z");
+	assert_int_not_equal(z_slot, 0);
+	ls_policy_image_free(&g1);
+	ls_policy_image_free(&g2);
+	ls_policy_image_free(&g3);
 }
 
 int main(void)
@@ -565,6 +610,7 @@ int main(void)
 		cmocka_unit_test(v4_mapped_address_has_the_ffff_marker),
 		cmocka_unit_test(reload_keeps_service_slots_by_name_when_order_changes),
 		cmocka_unit_test(reload_keeps_class_slots_and_new_names_take_free_slots),
+		cmocka_unit_test(retired_names_keep_their_slots_across_later_reloads),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
