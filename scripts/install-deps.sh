@@ -4,12 +4,16 @@
 set -euo pipefail
 
 PKGS=(
-	make gcc libc6-dev pkg-config clang llvm
+	make gcc libc6-dev pkg-config clang
 	libbpf-dev bpftool libelf-dev zlib1g-dev linux-libc-dev
 	libinih-dev libjson-c-dev libcmocka-dev
 	iproute2 iptables procps jq util-linux curl
-	gnuplot-nox nginx-light
+	gnuplot-nox
 )
+# nginx-light is needed only for `SERVER=nginx scripts/scenario.sh …`.
+if [ "${LS_WITH_NGINX:-0}" = 1 ]; then
+	PKGS+=(nginx-light)
+fi
 
 missing=()
 for p in "${PKGS[@]}"; do

@@ -218,7 +218,7 @@ if [ "$SERVER" = nginx ]; then
 	# A real Debian server: nginx answering every request itself. Far faster
 	# than ls-server, so the load here does not overload it; this checks that
 	# loadshed works in front of it (capacity figures then mean ls-server's).
-	command -v nginx >/dev/null || { echo "scenario: nginx is missing (apt-get install nginx-light)" >&2; exit 1; }
+	command -v nginx >/dev/null || { echo "scenario: nginx is missing (LS_WITH_NGINX=1 scripts/install-deps.sh)" >&2; exit 1; }
 	mkdir -p "$OUT/nginx"
 	cat >"$OUT/nginx/nginx.conf" <<-EOF
 		worker_processes 1;
