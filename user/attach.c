@@ -10,6 +10,7 @@
 #include "attach.h"
 #include "loadshed.skel.h"
 #include "log.h"
+#include "pins.h"
 
 /* Not in Debian's 6.1 UAPI headers nor in libbpf 1.1; values from later kernels. */
 #ifndef BPF_TCX_EGRESS
@@ -193,4 +194,5 @@ void ls_dataplane_unpin(const char *dir)
 	snprintf(path, sizeof(path), "%s/%s", dir, LINK_TC);
 	unlink(path);
 	rmdir(dir);
+	rmdir(LS_PIN_ROOT); /* only when no other attachment is left */
 }
