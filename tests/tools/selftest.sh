@@ -51,7 +51,7 @@ ge() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a + 0 >= b + 0) }'; }
 
 # start_server NAME ARGS...: starts ls-server, waits for its listening line.
 start_server() {
-	local name=$1 i
+	local name=$1
 	shift
 	# The background job opens its output file only once it has forked:
 	# create it first, or the first grep below may not find it.
@@ -59,7 +59,7 @@ start_server() {
 	"$TOOLS/ls-server" "$@" >"$TMP/$name.out" 2>&1 &
 	PIDS+=($!)
 	eval "${name}_PID=$!"
-	for i in $(seq 50); do
+	for _ in $(seq 50); do
 		grep -q '^listening' "$TMP/$name.out" && return 0
 		sleep 0.1
 	done
