@@ -31,13 +31,10 @@
 #include "maps.h"
 #include "pins.h"
 #include "policy.h"
+#include "replay.h"
 
-/* A window needs this many samples before the algorithm sees it (as WindowedLimit). */
-#define LS_AGENT_MIN_SAMPLES 10
-/* Mean RTTs below this are not service time (WindowedLimit's minRttThreshold). */
-#define LS_AGENT_MIN_RTT_NS 100000ull
-#define LS_SWEEP_PERIOD_NS  1000000000ull
-#define LS_SWEEP_BATCH	    1024
+#define LS_SWEEP_PERIOD_NS 1000000000ull
+#define LS_SWEEP_BATCH	   1024
 
 struct svc_ctl {
 	struct ls_algo *algo;
@@ -255,7 +252,8 @@ static void svc_round(struct agent *ag, uint32_t svc, uint64_t now_ns)
 		c->prev = cur;
 	ls_hist_delta(&cur, &c->prev, &win);
 	old = c->limit;
-	if (win.count >= LS_AGENT_MIN_SAMPLES) {
+	/* As WindowedLimit: enough samples, and RTTs that are service time. */
+	if (win.count >= LS_AGENT_WINDOW_MIN_SAMPLES) {
 		struct ls_algo_sample s = {
 			.start_ns = now_ns,
 			.rtt_ns = meta.rtt_quantile_ppm
@@ -271,7 +269,7 @@ static void svc_round(struct agent *ag, uint32_t svc, uint64_t now_ns)
 			.did_drop = false,
 		};
 
-		if (s.rtt_ns >= LS_AGENT_MIN_RTT_NS)
+		if (s.rtt_ns >= LS_AGENT_WINDOW_MIN_RTT_NS)
 			c->limit = ls_algo_update(c->algo, &s);
 		c->prev = cur;
 		c->max_inflight = now_inflight;

@@ -108,6 +108,13 @@ static int parse_sample(char *line, unsigned long lineno, struct ls_algo_sample 
 struct replay {
 	struct ls_algo *algo;
 	struct ls_window *window; /* NULL unless windowed */
+	uint64_t interval_ns;	  /* not 0: the agent's interval windows */
+	struct {
+		uint64_t end_ns; /* the open interval ends here */
+		uint64_t count, sum_ns;
+		uint32_t max_inflight;
+		bool did_drop;
+	} iv;
 	FILE *out;
 };
 
@@ -119,10 +126,56 @@ static int replay_print(struct replay *r, uint64_t start_ns)
 	return 0;
 }
 
+/*
+ * Closes the open interval as the agent's round would: a window with too
+ * few samples stays open (the agent keeps its baseline until it has them).
+ */
+static int interval_close(struct replay *r, uint64_t at_ns)
+{
+	struct ls_algo_sample s = {
+		.start_ns = at_ns,
+		.inflight = r->iv.max_inflight,
+		.did_drop = r->iv.did_drop,
+	};
+
+	if (r->iv.count < LS_AGENT_WINDOW_MIN_SAMPLES)
+		return 0;
+	s.rtt_ns = r->iv.sum_ns / r->iv.count;
+	r->iv.count = 0;
+	r->iv.sum_ns = 0;
+	r->iv.max_inflight = 0;
+	r->iv.did_drop = false;
+	if (s.rtt_ns < LS_AGENT_WINDOW_MIN_RTT_NS)
+		return 0;
+	ls_algo_update(r->algo, &s);
+	return replay_print(r, at_ns);
+}
+
+static int interval_add(struct replay *r, const struct ls_algo_sample *s)
+{
+	uint64_t end = s->start_ns + s->rtt_ns;
+	int ret = 0;
+
+	if (!r->iv.end_ns)
+		r->iv.end_ns = (end / r->interval_ns + 1) * r->interval_ns;
+	if (end >= r->iv.end_ns) {
+		ret = interval_close(r, r->iv.end_ns);
+		r->iv.end_ns = (end / r->interval_ns + 1) * r->interval_ns;
+	}
+	r->iv.count++;
+	r->iv.sum_ns += s->rtt_ns;
+	if (s->inflight > r->iv.max_inflight)
+		r->iv.max_inflight = s->inflight;
+	r->iv.did_drop |= s->did_drop;
+	return ret;
+}
+
 static int replay_sample(struct replay *r, const struct ls_algo_sample *s)
 {
 	struct ls_algo_sample closed;
 
+	if (r->interval_ns)
+		return interval_add(r, s);
 	if (!r->window) {
 		ls_algo_update(r->algo, s);
 		return replay_print(r, s->start_ns);
@@ -192,7 +245,10 @@ int ls_replay_run(FILE *in, FILE *out, const struct ls_replay_opts *opts, char *
 		ret = -EIO;
 		goto cleanup;
 	}
+	r.interval_ns = opts->interval_ns;
 	ret = replay_stream(&r, in, err, errlen);
+	if (!ret && r.interval_ns)
+		ret = interval_close(&r, r.iv.end_ns); /* the last round */
 	if (!ret && fflush(out))
 		ret = -EIO;
 	if (ret == -EIO && err && errlen && !*err)
@@ -227,6 +283,9 @@ static void replay_usage(FILE *out)
 		"  --algo NAME             algorithm (default %s)\n"
 		"  --param K=V, K=V        algorithm parameter; repeat for several\n"
 		"  --windowed              group samples into windows as Netflix's WindowedLimit\n"
+		"  --interval DUR          group samples as the agent does: intervals of DUR\n"
+		"                          (its [agent] interval) of sample end time, each fed\n"
+		"                          once it holds 10 samples with a mean RTT >= 100us\n"
 		"  --window-size N         samples a window needs to count (default %u, >= 10)\n"
 		"  --percentile P          window RTT at percentile P in (0,1) instead of the "
 		"mean\n"
@@ -350,6 +409,14 @@ static int parse_arg(struct replay_args *a, int argc, char **argv, int *i)
 		a->opts.windowed = true;
 		return 0;
 	}
+	ret = take_option(argc, argv, i, "--interval", &value);
+	if (ret > 0 &&
+	    (ls_parse_duration_ns(value, &a->opts.interval_ns) || !a->opts.interval_ns)) {
+		fprintf(stderr, "replay: bad value '%s' for --interval\n", value);
+		return -EINVAL;
+	}
+	if (ret)
+		return ret < 0 ? ret : 0;
 	ret = take_option(argc, argv, i, "--algo", &value);
 	if (ret > 0)
 		a->opts.algo = value;

@@ -23,7 +23,17 @@ struct ls_replay_opts {
 	const char *params; /* "k=v,k=v" or NULL */
 	bool windowed;
 	struct ls_window_config window;
+	/*
+	 * Not 0: windows as the agent forms them instead: fixed intervals of
+	 * sample end time, fed once they hold LS_AGENT_WINDOW_MIN_SAMPLES with a
+	 * mean RTT (the mean) of at least 100 µs, the max in-flight of the window.
+	 */
+	uint64_t interval_ns;
 };
+
+/* What makes a window count, for the agent and for replay's interval mode. */
+#define LS_AGENT_WINDOW_MIN_SAMPLES 10
+#define LS_AGENT_WINDOW_MIN_RTT_NS  100000ull
 
 void ls_replay_opts_default(struct ls_replay_opts *opts);
 

@@ -162,6 +162,40 @@ static void replay_windowed_prints_only_full_windows(void **state)
 	free(r.out);
 }
 
+static void replay_interval_groups_samples_as_the_agent_does(void **state)
+{
+	struct ls_replay_opts opts;
+	char *input = malloc(64 * 1000), *out = NULL;
+	size_t used = 0, out_len = 0;
+	FILE *in, *o;
+	char err[256];
+	int i, lines = 0;
+
+	(void)state;
+	assert_non_null(input);
+	/* 1 s of samples 1 ms apart, 1 ms each, 20 in flight: ten 100 ms windows. */
+	for (i = 0; i < 1000; i++)
+		used += (size_t)sprintf(input + used, "%d,1000000,20,0\n", i * 1000000);
+	/* 5 samples in a last window: too few, the agent would not feed it. */
+	for (i = 0; i < 5; i++)
+		used += (size_t)sprintf(input + used, "%d,1000000,10,0\n", 1500000000 + i);
+	ls_replay_opts_default(&opts);
+	opts.algo = "aimd";
+	opts.interval_ns = 100000000;
+	in = fmemopen(input, used, "r");
+	o = open_memstream(&out, &out_len);
+	assert_int_equal(ls_replay_run(in, o, &opts, err, sizeof(err)), 0);
+	fclose(in);
+	fclose(o);
+	for (char *p = out; (p = strchr(p, '\n')); p++)
+		lines++;
+	/* A header and one line per fed window; AIMD adds 1 per window: 20 -> 30. */
+	assert_int_equal(lines, 1 + 10);
+	assert_non_null(strstr(out, "\n1000000000,30,30.000\n"));
+	free(out);
+	free(input);
+}
+
 static void replay_is_deterministic(void **state)
 {
 	char *input = malloc(64 * 5000);
@@ -218,6 +252,7 @@ int main(void)
 		cmocka_unit_test(replay_rejects_wrong_field_count_and_drop_value),
 		cmocka_unit_test(replay_bad_parameter_fails_before_any_output),
 		cmocka_unit_test(replay_windowed_prints_only_full_windows),
+		cmocka_unit_test(replay_interval_groups_samples_as_the_agent_does),
 		cmocka_unit_test(replay_is_deterministic),
 		cmocka_unit_test(cmd_usage_errors_exit_two),
 	};
