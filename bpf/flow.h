@@ -30,14 +30,20 @@ static __always_inline struct ls_iface_stats *ls_iface_stats(void)
 	return bpf_map_lookup_elem(&iface_stats, &zero);
 }
 
+static __always_inline void ls_inflight_count(struct ls_inflight *inf, __u32 cls, int delta)
+{
+	if (cls >= LS_MAX_CLASSES)
+		return;
+	__sync_fetch_and_add(&inf->cls[cls], delta);
+	__sync_fetch_and_add(&inf->total, delta);
+}
+
 static __always_inline void ls_inflight_add(__u32 svc, __u32 cls, int delta)
 {
 	struct ls_inflight *inf = bpf_map_lookup_elem(&inflight, &svc);
 
-	if (!inf || cls >= LS_MAX_CLASSES)
-		return;
-	__sync_fetch_and_add(&inf->cls[cls], delta);
-	__sync_fetch_and_add(&inf->total, delta);
+	if (inf)
+		ls_inflight_count(inf, cls, delta);
 }
 
 /*

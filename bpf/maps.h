@@ -36,7 +36,7 @@ LS_MAP struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__type(key, struct ls_svc_addr_key);
 	__type(value, __u32);
-	__uint(max_entries, LS_NR_GENS *LS_MAX_SERVICES *LS_MAX_LISTEN);
+	__uint(max_entries, LS_NR_SVC_ADDRS);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } svc_addrs SEC(".maps");
 
@@ -49,7 +49,7 @@ LS_MAP struct {
 	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
 	__type(key, struct ls_prefix_key);
 	__type(value, __u32);
-	__uint(max_entries, LS_NR_GENS *LS_MAX_PREFIX_ENTRIES);
+	__uint(max_entries, LS_NR_PREFIXES);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } src_prefixes SEC(".maps");
@@ -59,7 +59,7 @@ LS_MAP struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__type(key, __u32);
 	__type(value, struct ls_service_policy);
-	__uint(max_entries, LS_NR_GENS *LS_MAX_SERVICES);
+	__uint(max_entries, LS_NR_POLICY_SLOTS);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } policy SEC(".maps");
 

@@ -201,8 +201,8 @@ static __always_inline int ls_send_reset(struct xdp_md *ctx, const struct ls_pkt
 }
 
 /* Admits a new flow: counts it in flight and enters it in the flow table. */
-static __always_inline void ls_track(const struct ls_pkt *p, __u32 svc, __u32 cls, __u64 now,
-				     struct ls_class_stats *st)
+static __always_inline void ls_track(const struct ls_pkt *p, struct ls_inflight *inf, __u32 svc,
+				     __u32 cls, __u64 now, struct ls_class_stats *st)
 {
 	struct ls_flow f = {
 		.last_seen_ns = bpf_ktime_get_coarse_ns(),
@@ -219,7 +219,7 @@ static __always_inline void ls_track(const struct ls_pkt *p, __u32 svc, __u32 cl
 		return;
 	}
 	/* Not tracked: it must not hold an in-flight slot nobody would free. */
-	ls_inflight_add(svc, cls, -1);
+	ls_inflight_count(inf, cls, -1);
 	if (err == -17 /* EEXIST: the same SYN, admitted on another CPU */) {
 		st->syn_retransmits++;
 	} else {
@@ -280,7 +280,7 @@ static __always_inline int ls_on_syn(struct xdp_md *ctx, const struct ls_pkt *p,
 	if (s->failopen_after_ns && (__s64)(now - s->heartbeat_ns) > (__s64)s->failopen_after_ns) {
 		/* No agent keeps the limits true: a dead agent is no outage. */
 		st->fail_open++;
-		ls_inflight_add(svc, cls, 1);
+		ls_inflight_count(inf, cls, 1);
 	} else if (!ls_admit(inf, lim, svc, cls)) {
 		if (!(pol->flags & LS_SVC_SHADOW)) {
 			if (pol->classes[cls].action != LS_ACT_RESET) {
@@ -298,9 +298,9 @@ static __always_inline int ls_on_syn(struct xdp_md *ctx, const struct ls_pkt *p,
 			return XDP_TX;
 		}
 		st->would_shed++;
-		ls_inflight_add(svc, cls, 1);
+		ls_inflight_count(inf, cls, 1);
 	}
-	ls_track(p, svc, cls, now, st);
+	ls_track(p, inf, svc, cls, now, st);
 	return XDP_PASS;
 }
 

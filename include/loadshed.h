@@ -33,6 +33,10 @@
 #define LS_MAX_RULE_PREFIXES 16
 /* Source prefix entries of one policy generation (the trie holds two). */
 #define LS_MAX_PREFIX_ENTRIES (LS_MAX_SERVICES * LS_MAX_RULES * LS_MAX_RULE_PREFIXES)
+/* Map sizes: both policy generations of everything above. */
+#define LS_NR_POLICY_SLOTS (LS_NR_GENS * LS_MAX_SERVICES)
+#define LS_NR_SVC_ADDRS	   (LS_NR_GENS * LS_MAX_SERVICES * LS_MAX_LISTEN)
+#define LS_NR_PREFIXES	   (LS_NR_GENS * LS_MAX_PREFIX_ENTRIES)
 
 /* Flow table size when the user does not choose one. */
 #define LS_DEFAULT_MAX_FLOWS 131072
