@@ -34,7 +34,6 @@
 #include "replay.h"
 
 #define LS_SWEEP_PERIOD_NS 1000000000ull
-#define LS_SWEEP_BATCH	   1024
 
 struct svc_ctl {
 	struct ls_algo *algo;
@@ -294,59 +293,48 @@ static void sweep_count(struct agent *ag, const struct ls_flow *f, bool half_ope
 	bpf_map_update_elem(ag->maps.sweep_stats, &idx, &s, BPF_ANY);
 }
 
-/* Ends one expired flow, if nobody else ended it first. */
-static void sweep_one(struct agent *ag, const struct ls_flow_key *k, const struct ls_flow *f)
+struct sweep {
+	struct agent *ag;
+	uint64_t now_ns, idle_ns, half_open_ns;
+	long ended;
+};
+
+/*
+ * Ends one flow idle past its timeout, if nobody else ends it first: the
+ * delete is what decides who decrements.
+ */
+static void sweep_one(const struct ls_flow_key *k, const struct ls_flow *f, void *ctx)
 {
+	struct sweep *sw = ctx;
+	int64_t idle = (int64_t)(sw->now_ns - f->last_seen_ns);
+	uint64_t timeout = f->state == LS_FLOW_HALF_OPEN ? sw->half_open_ns : sw->idle_ns;
 	struct ls_inflight *inf;
 
-	if (bpf_map_delete_elem(ag->maps.flows, k))
+	if (idle <= 0 || (uint64_t)idle <= timeout)
+		return;
+	if (bpf_map_delete_elem(sw->ag->maps.flows, k))
 		return;
 	if (f->svc >= LS_MAX_SERVICES || f->cls >= LS_MAX_CLASSES)
 		return;
-	inf = &ag->inflight[f->svc];
+	inf = &sw->ag->inflight[f->svc];
 	atomic_fetch_sub((_Atomic int32_t *)&inf->cls[f->cls], 1);
 	atomic_fetch_sub((_Atomic int32_t *)&inf->total, 1);
-	sweep_count(ag, f, f->state == LS_FLOW_HALF_OPEN);
+	sweep_count(sw->ag, f, f->state == LS_FLOW_HALF_OPEN);
+	sw->ended++;
 }
 
-/*
- * Walks the flow table in batches and ends the flows idle past their
- * timeout. Entries are read in batches (a few syscalls for thousands of
- * flows) and deleted one by one: the delete is what decides who ends it.
- */
+/* Ends the flows idle past their timeout (coarse clock, as the dataplane stamps them). */
 static long sweep(struct agent *ag, uint64_t idle_ns, uint64_t half_open_ns)
 {
-	static struct ls_flow_key keys[LS_SWEEP_BATCH];
-	static struct ls_flow vals[LS_SWEEP_BATCH];
-	uint64_t now = clock_ns(CLOCK_MONOTONIC_COARSE);
-	struct ls_flow_key batch;
-	bool first = true;
-	long ended = 0;
+	struct sweep sw = {
+		.ag = ag,
+		.now_ns = clock_ns(CLOCK_MONOTONIC_COARSE),
+		.idle_ns = idle_ns,
+		.half_open_ns = half_open_ns,
+	};
 
-	for (;;) {
-		LIBBPF_OPTS(bpf_map_batch_opts, opts);
-		__u32 n = LS_SWEEP_BATCH;
-		int err;
-
-		err = bpf_map_lookup_batch(ag->maps.flows, first ? NULL : &batch, &batch, keys,
-					   vals, &n, &opts);
-		if (err && errno != ENOENT)
-			break;
-		first = false;
-		for (__u32 i = 0; i < n; i++) {
-			int64_t idle = (int64_t)(now - vals[i].last_seen_ns);
-			uint64_t limit =
-				vals[i].state == LS_FLOW_HALF_OPEN ? half_open_ns : idle_ns;
-
-			if (idle > 0 && (uint64_t)idle > limit) {
-				sweep_one(ag, &keys[i], &vals[i]);
-				ended++;
-			}
-		}
-		if (err)
-			break; /* ENOENT: that was the last batch */
-	}
-	return ended;
+	ls_flows_walk(&ag->maps, sweep_one, &sw);
+	return sw.ended;
 }
 
 static int agent_round(struct agent *ag)

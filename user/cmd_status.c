@@ -145,7 +145,7 @@ static json_object *status_json(const char *ifname, const struct ls_maps *m)
 		json_object_new_boolean(st.failopen_after_ns &&
 					monotonic_ns() - st.heartbeat_ns > st.failopen_after_ns));
 	json_object_object_add(o, "agent", ag);
-	add_u64(o, "flows", (uint64_t)ls_count_flows(m));
+	add_u64(o, "flows", (uint64_t)ls_flows_walk(m, NULL, NULL));
 	add_u64(o, "max_flows", am.max_flows);
 	add_u64(o, "parse_errors", is.parse_errors);
 	add_u64(o, "untracked_packets", is.untracked_packets);

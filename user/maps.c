@@ -234,16 +234,31 @@ int ls_read_sweep_stats(const struct ls_maps *m, uint32_t idx, struct ls_sweep_s
 	return lookup(m->sweep_stats, idx, out);
 }
 
-long ls_count_flows(const struct ls_maps *m)
-{
-	struct ls_flow_key key, next;
-	void *prev = NULL;
-	long n = 0;
+#define FLOW_BATCH 1024
 
-	while (!bpf_map_get_next_key(m->flows, prev, &next)) {
-		key = next;
-		prev = &key;
-		n++;
+long ls_flows_walk(const struct ls_maps *m, ls_flow_fn fn, void *ctx)
+{
+	static struct ls_flow_key keys[FLOW_BATCH];
+	static struct ls_flow vals[FLOW_BATCH];
+	struct ls_flow_key cursor;
+	bool first = true;
+	long seen = 0;
+
+	for (;;) {
+		LIBBPF_OPTS(bpf_map_batch_opts, opts);
+		__u32 n = FLOW_BATCH;
+		int err;
+
+		/* The cursor is opaque to us (a bucket for a hash); key-sized is enough. */
+		err = bpf_map_lookup_batch(m->flows, first ? NULL : &cursor, &cursor, keys, vals,
+					   &n, &opts);
+		if (err && errno != ENOENT)
+			return -errno;
+		first = false;
+		for (__u32 i = 0; fn && i < n; i++)
+			fn(&keys[i], &vals[i], ctx);
+		seen += n;
+		if (err)
+			return seen; /* ENOENT: that was the last batch */
 	}
-	return n;
 }

@@ -53,7 +53,13 @@ int ls_read_latency(const struct ls_maps *m, uint32_t idx, struct ls_latency_his
 int ls_read_iface_stats(const struct ls_maps *m, struct ls_iface_stats *out);
 int ls_read_sweep_stats(const struct ls_maps *m, uint32_t idx, struct ls_sweep_stats *out);
 
-/* Number of entries in the flow table (walks the keys). */
-long ls_count_flows(const struct ls_maps *m);
+typedef void (*ls_flow_fn)(const struct ls_flow_key *key, const struct ls_flow *flow, void *ctx);
+
+/*
+ * Calls fn (when not NULL) on every flow, read in batches: a few syscalls
+ * for thousands of flows. fn may delete the flow it is given. Returns the
+ * number of flows visited, or a negative errno.
+ */
+long ls_flows_walk(const struct ls_maps *m, ls_flow_fn fn, void *ctx);
 
 #endif
