@@ -41,20 +41,9 @@ while [ $# -gt 0 ]; do
 	*) echo "bench: unknown argument '$1'" >&2; exit 2 ;;
 	esac
 done
-if [ "$(id -u)" -ne 0 ]; then
-	echo "bench: needs root (network namespaces, XDP); try: sudo make bench" >&2
-	exit 1
-fi
-for tool in jq gnuplot iptables nsenter; do
-	command -v "$tool" >/dev/null || { echo "bench: $tool is missing; run scripts/install-deps.sh" >&2; exit 1; }
-done
-if [ "$BUILD" = 1 ]; then
-	echo "bench: building"
-	make -C "$ROOT" -s -j"$(nproc)" >/dev/null
-fi
-
 # shellcheck source=scripts/testbed.sh disable=SC1091
 . "$ROOT/scripts/testbed.sh"
+tb_preflight bench "$BUILD"
 TB_LOADSHED=${LOADSHED:-$TB_LOADSHED}
 tb_names bench
 FLOOD_PIN=$TB_PIN_ROOT/bench-ref-$$

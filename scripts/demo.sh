@@ -26,20 +26,9 @@ while [ $# -gt 0 ]; do
 	*) echo "demo: unknown argument '$1'" >&2; exit 2 ;;
 	esac
 done
-if [ "$(id -u)" -ne 0 ]; then
-	echo "demo: needs root (network namespaces, XDP); try: sudo make demo" >&2
-	exit 1
-fi
-for tool in jq gnuplot iptables nsenter; do
-	command -v "$tool" >/dev/null || { echo "demo: $tool is missing; run scripts/install-deps.sh" >&2; exit 1; }
-done
-if [ "$BUILD" = 1 ]; then
-	echo "demo: building"
-	make -C "$ROOT" -s -j"$(nproc)" >/dev/null
-fi
-
 # shellcheck source=scripts/testbed.sh disable=SC1091
 . "$ROOT/scripts/testbed.sh"
+tb_preflight demo "$BUILD"
 tb_names demo
 trap 'tb_down' EXIT
 trap 'exit 130' INT TERM

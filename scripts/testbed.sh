@@ -53,6 +53,21 @@ tb_names() {
 	TB_STATE=$TB_STATE_ROOT/$id
 }
 
+# tb_preflight WHO BUILD: root, the tools the runs use, and (BUILD=1) a build.
+tb_preflight() {
+	if [ "$(id -u)" -ne 0 ]; then
+		echo "$1: needs root (network namespaces, XDP); try: sudo make $1" >&2
+		exit 1
+	fi
+	for tool in jq gnuplot iptables nsenter; do
+		command -v "$tool" >/dev/null || { echo "$1: $tool is missing; run scripts/install-deps.sh" >&2; exit 1; }
+	done
+	if [ "$2" = 1 ]; then
+		echo "$1: building"
+		make -C "$TB_ROOT" -s -j"$(nproc)" >/dev/null
+	fi
+}
+
 tb_srv() { nsenter --net="/run/netns/$SRV_NS" "$@"; }
 tb_cli() { nsenter --net="/run/netns/$CLI_NS" "$@"; }
 tb_ls() { tb_srv "$TB_LOADSHED" "$@"; }
