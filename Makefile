@@ -1,40 +1,71 @@
 # loadshed build. `make` builds the dataplane objects, the skeleton and the
-# CLI; `make test` installs the dependencies and runs every test.
+# CLI; `make test` installs the dependencies and runs every test; `make
+# install` puts the CLI, the man pages and an example config under
+# $(DESTDIR)$(PREFIX). `make V=1` shows every command in full.
 #
 # Layout of build/:
-#   build/bpf/        BPF objects and the generated skeleton
+#   build/bpf/        BPF objects and the generated skeletons
 #   build/            the release CLI (build/loadshed) and tools
 #   build/san/        the same sources built with ASan+UBSan, used by tests
 
 CLANG    ?= clang
 CC       ?= cc
 BPFTOOL  ?= bpftool
+INSTALL  ?= install
 TRIPLET  := $(shell $(CC) -dumpmachine)
 ARCH     := $(shell uname -m | sed 's/x86_64/x86/;s/aarch64/arm64/')
+VERSION  := $(shell cat VERSION)
+
+PREFIX   ?= /usr/local
+DESTDIR  ?=
+BINDIR   := $(PREFIX)/sbin
+MANDIR   := $(PREFIX)/share/man
+DOCDIR   := $(PREFIX)/share/doc/loadshed
+COMPDIR  := $(PREFIX)/share/bash-completion/completions
 
 BUILD    := build
 SAN      := $(BUILD)/san
 
+# Quiet by default, as libbpf-bootstrap: one line per step; V=1 for all.
+ifeq ($(V),1)
+Q :=
+msg :=
+else
+Q := @
+msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
+endif
+
+.DELETE_ON_ERROR:
+
+# clang's own system include directories, so that -target bpf finds
+# asm/types.h and friends the way the host compiler would (libbpf-bootstrap).
+CLANG_BPF_SYS_INCLUDES ?= $(shell $(CLANG) -v -E - </dev/null 2>&1 \
+	| sed -n '/<...> search starts here:/,/End of search list./{ s| \(/.*\)|-idirafter \1|p }')
+
 BPF_CFLAGS := -g -O2 -target bpf -mcpu=v3 -D__TARGET_ARCH_$(ARCH) -Wall -Wextra -Werror \
-	-Wno-unused-parameter -Iinclude -Ibpf -I/usr/include/$(TRIPLET)
+	-Wno-unused-parameter -Iinclude -Ibpf $(CLANG_BPF_SYS_INCLUDES)
 
 PKGS     := libbpf inih json-c
 CFLAGS   ?= -O2 -g
 CFLAGS   += -std=gnu11 -Wall -Wextra -Werror -Wno-missing-field-initializers \
-	-Iinclude -Iuser -I$(BUILD)/bpf $(shell pkg-config --cflags $(PKGS))
+	-Iinclude -Iuser -I$(BUILD)/bpf -DLS_VERSION='"$(VERSION)"' $(shell pkg-config --cflags $(PKGS))
+DEPFLAGS  = -MMD -MP
 LDLIBS   += $(shell pkg-config --libs $(PKGS)) -lelf -lz -lm
 SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 CMOCKA   := $(shell pkg-config --cflags --libs cmocka)
 
 # The dataplane: one object linked from one file per hook plus the maps.
 BPF_PARTS := bpf/maps.bpf.c bpf/xdp_ingress.bpf.c bpf/tc_egress.bpf.c
-BPF_HDRS  := $(wildcard bpf/*.h) include/loadshed.h
 # Stand-alone objects: benchmark references and a peer XDP_PASS for veth.
 BPF_EXTRA := $(filter-out $(BPF_PARTS),$(wildcard bpf/*.bpf.c))
+SKEL      := $(BUILD)/bpf/loadshed.skel.h
 
 USER_SRCS := $(wildcard user/*.c)
-USER_HDRS := $(wildcard user/*.h) include/loadshed.h $(BUILD)/bpf/loadshed.skel.h
 LIB_SRCS  := $(filter-out user/main.c,$(USER_SRCS))
+OBJS      := $(patsubst user/%.c,$(BUILD)/obj/%.o,$(USER_SRCS))
+SAN_OBJS  := $(patsubst user/%.c,$(SAN)/obj/%.o,$(USER_SRCS))
+LIB_OBJS  := $(patsubst user/%.c,$(BUILD)/obj/%.o,$(LIB_SRCS))
+SAN_LIB   := $(patsubst user/%.c,$(SAN)/obj/%.o,$(LIB_SRCS))
 
 TOOL_LIB  := $(wildcard tests/tools/lib/*.c)
 TOOLS     := $(patsubst tests/tools/%.c,$(BUILD)/tools/%,$(wildcard tests/tools/*.c))
@@ -42,55 +73,99 @@ UNIT      := $(patsubst tests/unit/%.c,$(SAN)/tests/%,$(wildcard tests/unit/test
 BPFTESTS  := $(patsubst tests/bpf/%.c,$(SAN)/tests/%,$(wildcard tests/bpf/test_*.c))
 BENCHES   := $(patsubst tests/bpf/%.c,$(BUILD)/tests/%,$(wildcard tests/bpf/bench_*.c))
 BPF_TLIB  := $(wildcard tests/bpf/lib/*.c)
+COMPLETION := $(BUILD)/loadshed.bash-completion
 
-.PHONY: all test tests bench bench-bpf demo clean format check-format install-deps
-all: $(BUILD)/loadshed $(SAN)/loadshed $(patsubst bpf/%.bpf.c,$(BUILD)/bpf/%.bpf.o,$(BPF_EXTRA)) $(TOOLS)
+.PHONY: all test tests bench bench-bpf demo clean format check-format install-deps install \
+	uninstall
+all: $(BUILD)/loadshed $(SAN)/loadshed $(patsubst bpf/%.bpf.c,$(BUILD)/bpf/%.bpf.o,$(BPF_EXTRA)) \
+	$(TOOLS)
 
 tests: all $(UNIT) $(BPFTESTS) $(BENCHES)
 
-$(BUILD)/bpf/%.part.o: bpf/%.bpf.c $(BPF_HDRS) | $(BUILD)/bpf
-	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+# BPF objects carry their header dependencies in .d files like the C ones.
+$(BUILD)/bpf/%.part.o: bpf/%.bpf.c | $(BUILD)/bpf
+	$(call msg,BPF,$@)
+	$(Q)$(CLANG) $(BPF_CFLAGS) $(DEPFLAGS) -c $< -o $@
 
 $(BUILD)/bpf/loadshed.bpf.o: $(patsubst bpf/%.bpf.c,$(BUILD)/bpf/%.part.o,$(BPF_PARTS))
-	$(BPFTOOL) gen object $@ $^
+	$(call msg,LINK,$@)
+	$(Q)$(BPFTOOL) gen object $@ $^
 
-$(BUILD)/bpf/loadshed.skel.h: $(BUILD)/bpf/loadshed.bpf.o
-	$(BPFTOOL) gen skeleton $< name loadshed_bpf > $@
+$(SKEL): $(BUILD)/bpf/loadshed.bpf.o
+	$(call msg,SKEL,$@)
+	$(Q)$(BPFTOOL) gen skeleton $< name loadshed_bpf > $@
 
-$(BUILD)/bpf/%.bpf.o: bpf/%.bpf.c $(BPF_HDRS) | $(BUILD)/bpf
-	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+$(BUILD)/bpf/%.bpf.o: bpf/%.bpf.c | $(BUILD)/bpf
+	$(call msg,BPF,$@)
+	$(Q)$(CLANG) $(BPF_CFLAGS) $(DEPFLAGS) -c $< -o $@
 
 $(BUILD)/bpf/%.skel.h: $(BUILD)/bpf/%.bpf.o
-	$(BPFTOOL) gen skeleton $< name $(subst .,_,$*)_bpf > $@
+	$(call msg,SKEL,$@)
+	$(Q)$(BPFTOOL) gen skeleton $< name $(subst .,_,$*)_bpf > $@
 
-$(BUILD)/obj/%.o: user/%.c $(USER_HDRS) | $(BUILD)/obj
-	$(CC) $(CFLAGS) -c $< -o $@
+# Every user object may include the skeleton: generate it first.
+$(BUILD)/obj/%.o: user/%.c VERSION | $(BUILD)/obj $(SKEL)
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) $(DEPFLAGS) -c $< -o $@
 
-$(SAN)/obj/%.o: user/%.c $(USER_HDRS) | $(SAN)/obj
-	$(CC) $(CFLAGS) $(SANFLAGS) -c $< -o $@
+$(SAN)/obj/%.o: user/%.c VERSION | $(SAN)/obj $(SKEL)
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) $(SANFLAGS) $(DEPFLAGS) -c $< -o $@
 
-$(BUILD)/loadshed: $(patsubst user/%.c,$(BUILD)/obj/%.o,$(USER_SRCS))
-	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+$(BUILD)/loadshed: $(OBJS)
+	$(call msg,LD,$@)
+	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
-$(SAN)/loadshed: $(patsubst user/%.c,$(SAN)/obj/%.o,$(USER_SRCS))
-	$(CC) $(CFLAGS) $(SANFLAGS) -o $@ $^ $(LDLIBS)
+$(SAN)/loadshed: $(SAN_OBJS)
+	$(call msg,LD,$@)
+	$(Q)$(CC) $(CFLAGS) $(SANFLAGS) -o $@ $^ $(LDLIBS)
 
-SAN_LIB := $(patsubst user/%.c,$(SAN)/obj/%.o,$(LIB_SRCS))
+# Bash completion, generated from the CLI's own command table.
+$(COMPLETION): $(BUILD)/loadshed
+	$(call msg,GEN,$@)
+	$(Q)$(BUILD)/loadshed completion bash > $@
 
-$(SAN)/tests/test_%: tests/unit/test_%.c $(SAN_LIB) $(USER_HDRS) | $(SAN)/tests
-	$(CC) $(CFLAGS) $(SANFLAGS) -o $@ $< $(SAN_LIB) $(CMOCKA) $(LDLIBS)
+$(SAN)/tests/test_%: tests/unit/test_%.c $(SAN_LIB) | $(SAN)/tests
+	$(call msg,TEST,$@)
+	$(Q)$(CC) $(CFLAGS) $(SANFLAGS) $(DEPFLAGS) -o $@ $< $(SAN_LIB) $(CMOCKA) $(LDLIBS)
 
-$(SAN)/tests/test_%: tests/bpf/test_%.c $(BPF_TLIB) $(SAN_LIB) $(USER_HDRS) $(BUILD)/bpf/bench_ref.skel.h | $(SAN)/tests
-	$(CC) $(CFLAGS) $(SANFLAGS) -Itests/bpf -o $@ $< $(BPF_TLIB) $(SAN_LIB) $(CMOCKA) $(LDLIBS)
+$(SAN)/tests/test_%: tests/bpf/test_%.c $(BPF_TLIB) $(SAN_LIB) $(BUILD)/bpf/bench_ref.skel.h \
+		| $(SAN)/tests
+	$(call msg,TEST,$@)
+	$(Q)$(CC) $(CFLAGS) $(SANFLAGS) $(DEPFLAGS) -Itests/bpf -o $@ $< $(BPF_TLIB) $(SAN_LIB) \
+		$(CMOCKA) $(LDLIBS)
 
-$(BUILD)/tests/bench_%: tests/bpf/bench_%.c $(BPF_TLIB) $(patsubst user/%.c,$(BUILD)/obj/%.o,$(LIB_SRCS)) $(USER_HDRS) $(BUILD)/bpf/bench_ref.skel.h | $(BUILD)/tests
-	$(CC) $(CFLAGS) -Itests/bpf -o $@ $< $(BPF_TLIB) $(patsubst user/%.c,$(BUILD)/obj/%.o,$(LIB_SRCS)) $(LDLIBS)
+$(BUILD)/tests/bench_%: tests/bpf/bench_%.c $(BPF_TLIB) $(LIB_OBJS) \
+		$(BUILD)/bpf/bench_ref.skel.h | $(BUILD)/tests
+	$(call msg,BENCH,$@)
+	$(Q)$(CC) $(CFLAGS) $(DEPFLAGS) -Itests/bpf -o $@ $< $(BPF_TLIB) $(LIB_OBJS) $(LDLIBS)
 
-$(BUILD)/tools/%: tests/tools/%.c $(TOOL_LIB) $(wildcard tests/tools/lib/*.h) | $(BUILD)/tools
-	$(CC) $(CFLAGS) -pthread -Itests/tools/lib -o $@ $< $(TOOL_LIB) -lm
+$(BUILD)/tools/%: tests/tools/%.c $(TOOL_LIB) | $(BUILD)/tools
+	$(call msg,TOOL,$@)
+	$(Q)$(CC) $(CFLAGS) $(DEPFLAGS) -pthread -Itests/tools/lib -o $@ $< $(TOOL_LIB) -lm
 
 $(BUILD)/bpf $(BUILD)/obj $(SAN)/obj $(SAN)/tests $(BUILD)/tests $(BUILD)/tools:
-	mkdir -p $@
+	$(Q)mkdir -p $@
+
+# The skeleton of bench_ref is an intermediate the tests need while they build.
+.SECONDARY: $(BUILD)/bpf/bench_ref.skel.h
+
+-include $(wildcard $(BUILD)/bpf/*.d $(BUILD)/obj/*.d $(SAN)/obj/*.d $(SAN)/tests/*.d \
+	$(BUILD)/tests/*.d $(BUILD)/tools/*.d)
+
+install: $(BUILD)/loadshed
+	$(INSTALL) -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(MANDIR)/man5 \
+		$(DESTDIR)$(DOCDIR) $(DESTDIR)$(COMPDIR)
+	$(INSTALL) -m 0755 $(BUILD)/loadshed $(DESTDIR)$(BINDIR)/loadshed
+	$(INSTALL) -m 0644 doc/loadshed.8 $(DESTDIR)$(MANDIR)/man8/loadshed.8
+	$(INSTALL) -m 0644 doc/loadshed.conf.5 $(DESTDIR)$(MANDIR)/man5/loadshed.conf.5
+	$(INSTALL) -m 0644 doc/loadshed.conf.example $(DESTDIR)$(DOCDIR)/loadshed.conf.example
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/loadshed $(DESTDIR)$(MANDIR)/man8/loadshed.8 \
+		$(DESTDIR)$(MANDIR)/man5/loadshed.conf.5 \
+		$(DESTDIR)$(DOCDIR)/loadshed.conf.example $(DESTDIR)$(COMPDIR)/loadshed
+	-rmdir $(DESTDIR)$(DOCDIR)
 
 install-deps:
 	scripts/install-deps.sh
