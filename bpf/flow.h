@@ -5,10 +5,19 @@
  * its in-flight counts; bpf_map_delete_elem() succeeds for exactly one
  * deleter, so a flow ends once however many FINs, RSTs and sweeps race.
  */
-#ifndef LS_FLOW_H
-#define LS_FLOW_H
+#ifndef LS_BPF_FLOW_H
+#define LS_BPF_FLOW_H
 
+#include <linux/errno.h>
 #include "maps.h"
+
+/* A plain load or store the compiler may neither merge, tear nor elide. */
+#ifndef READ_ONCE
+#define READ_ONCE(x) (*(const volatile typeof(x) *)&(x))
+#endif
+#ifndef WRITE_ONCE
+#define WRITE_ONCE(x, v) (*(volatile typeof(x) *)&(x) = (v))
+#endif
 
 enum ls_end_reason {
 	LS_END_FIN,
@@ -20,14 +29,14 @@ static __always_inline struct ls_class_stats *ls_stats_of(__u32 svc, __u32 cls)
 {
 	__u32 idx = ls_class_index(svc, cls);
 
-	return bpf_map_lookup_elem(&class_stats, &idx);
+	return bpf_map_lookup_elem(&ls_class_stats, &idx);
 }
 
-static __always_inline struct ls_iface_stats *ls_iface_stats(void)
+static __always_inline struct ls_iface_stats *ls_iface_counters(void)
 {
 	__u32 zero = 0;
 
-	return bpf_map_lookup_elem(&iface_stats, &zero);
+	return bpf_map_lookup_elem(&ls_iface_stats, &zero);
 }
 
 static __always_inline void ls_inflight_count(struct ls_inflight *inf, __u32 cls, int delta)
@@ -40,7 +49,7 @@ static __always_inline void ls_inflight_count(struct ls_inflight *inf, __u32 cls
 
 static __always_inline void ls_inflight_add(__u32 svc, __u32 cls, int delta)
 {
-	struct ls_inflight *inf = bpf_map_lookup_elem(&inflight, &svc);
+	struct ls_inflight *inf = bpf_map_lookup_elem(&ls_inflight, &svc);
 
 	if (inf)
 		ls_inflight_count(inf, cls, delta);
@@ -57,7 +66,7 @@ static __always_inline void ls_flow_end(const struct ls_flow_key *key, const str
 	__u32 svc = f->svc, cls = f->cls;
 	struct ls_class_stats *st;
 
-	if (bpf_map_delete_elem(&flows, key))
+	if (bpf_map_delete_elem(&ls_flows, key))
 		return; /* someone else ended it */
 	ls_inflight_add(svc, cls, -1);
 	st = ls_stats_of(svc, cls);
@@ -71,4 +80,4 @@ static __always_inline void ls_flow_end(const struct ls_flow_key *key, const str
 		st->ended_reused++;
 }
 
-#endif /* LS_FLOW_H */
+#endif /* LS_BPF_FLOW_H */

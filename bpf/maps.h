@@ -4,9 +4,15 @@
  * programs see them as extern declarations, and `bpftool gen object` links
  * all into one object, so the XDP and TC programs share every map.
  * Value and key types come from include/loadshed.h.
+ *
+ * Kernel-side names carry an ls_ prefix, so `bpftool map list` on a busy
+ * host says whose they are; the loader pins each map under its name without
+ * the prefix (ls_flows as .../flows), the names users script against.
+ * Which maps are pinned is the loader's table (user/maps.c), not libbpf's
+ * pinning attribute: ls_admit_lock is internal and never pinned.
  */
-#ifndef LS_MAPS_H
-#define LS_MAPS_H
+#ifndef LS_BPF_MAPS_H
+#define LS_BPF_MAPS_H
 
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
@@ -28,8 +34,7 @@ LS_MAP struct {
 	__type(key, __u32);
 	__type(value, struct ls_port);
 	__uint(max_entries, 65536);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} ports SEC(".maps");
+} ls_ports SEC(".maps");
 
 /* (gen, port, address) -> service, for services bound to one address. */
 LS_MAP struct {
@@ -37,8 +42,7 @@ LS_MAP struct {
 	__type(key, struct ls_svc_addr_key);
 	__type(value, __u32);
 	__uint(max_entries, LS_NR_SVC_ADDRS);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} svc_addrs SEC(".maps");
+} ls_svc_addrs SEC(".maps");
 
 /*
  * (gen, service, source prefix) -> mask of the rules whose prefix holds
@@ -51,17 +55,15 @@ LS_MAP struct {
 	__type(value, __u32);
 	__uint(max_entries, LS_NR_PREFIXES);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} src_prefixes SEC(".maps");
+} ls_src_prefixes SEC(".maps");
 
-/* gen * LS_MAX_SERVICES + svc -> rules, classes and flags of a service. */
+/* ls_policy_key(gen, svc) -> rules, classes and flags of a service. */
 LS_MAP struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__type(key, __u32);
 	__type(value, struct ls_service_policy);
 	__uint(max_entries, LS_NR_POLICY_SLOTS);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} policy SEC(".maps");
+} ls_policy SEC(".maps");
 
 /* svc -> limit L and class guarantees; the agent rewrites it each round. */
 LS_MAP struct {
@@ -69,8 +71,7 @@ LS_MAP struct {
 	__type(key, __u32);
 	__type(value, struct ls_limits);
 	__uint(max_entries, LS_MAX_SERVICES);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} limits SEC(".maps");
+} ls_limits SEC(".maps");
 
 /*
  * svc -> in-flight counts. Shared (not per-CPU): admission must see one
@@ -83,8 +84,7 @@ LS_MAP struct {
 	__type(value, struct ls_inflight);
 	__uint(max_entries, LS_MAX_SERVICES);
 	__uint(map_flags, BPF_F_MMAPABLE);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} inflight SEC(".maps");
+} ls_inflight SEC(".maps");
 
 /*
  * svc -> the lock that makes admission's check-and-increment one step.
@@ -100,7 +100,7 @@ LS_MAP struct {
 	__type(key, __u32);
 	__type(value, struct ls_admit_lock);
 	__uint(max_entries, LS_MAX_SERVICES);
-} admit_lock SEC(".maps");
+} ls_admit_lock SEC(".maps");
 
 /*
  * Admitted flows. A plain preallocated hash with explicit deletes: whoever
@@ -113,8 +113,7 @@ LS_MAP struct {
 	__type(key, struct ls_flow_key);
 	__type(value, struct ls_flow);
 	__uint(max_entries, LS_DEFAULT_MAX_FLOWS);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} flows SEC(".maps");
+} ls_flows SEC(".maps");
 
 /* One entry: active policy generation and the agent's heartbeat. */
 LS_MAP struct {
@@ -122,8 +121,7 @@ LS_MAP struct {
 	__type(key, __u32);
 	__type(value, struct ls_state);
 	__uint(max_entries, 1);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} state SEC(".maps");
+} ls_state SEC(".maps");
 
 /* Per-class counters; per-CPU so that counting needs no atomics. */
 LS_MAP struct {
@@ -131,8 +129,7 @@ LS_MAP struct {
 	__type(key, __u32);
 	__type(value, struct ls_class_stats);
 	__uint(max_entries, LS_NR_CLASS_SLOTS);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} class_stats SEC(".maps");
+} ls_class_stats SEC(".maps");
 
 /* Per-class latency histograms; the agent reads deltas each round. */
 LS_MAP struct {
@@ -140,8 +137,7 @@ LS_MAP struct {
 	__type(key, __u32);
 	__type(value, struct ls_latency_hist);
 	__uint(max_entries, LS_NR_CLASS_SLOTS);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} latency SEC(".maps");
+} ls_latency SEC(".maps");
 
 /* Counters that belong to no class (parse errors, stray packets). */
 LS_MAP struct {
@@ -149,8 +145,7 @@ LS_MAP struct {
 	__type(key, __u32);
 	__type(value, struct ls_iface_stats);
 	__uint(max_entries, 1);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} iface_stats SEC(".maps");
+} ls_iface_stats SEC(".maps");
 
 /* Flows the agent's sweep ended, per class; written by the agent only. */
 LS_MAP struct {
@@ -158,8 +153,7 @@ LS_MAP struct {
 	__type(key, __u32);
 	__type(value, struct ls_sweep_stats);
 	__uint(max_entries, LS_NR_CLASS_SLOTS);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} sweep_stats SEC(".maps");
+} ls_sweep_stats SEC(".maps");
 
 /* Names, shares and algorithms, for the CLI and a restarted agent. */
 LS_MAP struct {
@@ -167,8 +161,15 @@ LS_MAP struct {
 	__type(key, __u32);
 	__type(value, struct ls_service_meta);
 	__uint(max_entries, LS_MAX_SERVICES);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} config SEC(".maps");
+} ls_config SEC(".maps");
+
+/* One entry: LS_LAYOUT_VERSION of the build that pinned all of these. */
+LS_MAP struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, __u32);
+	__type(value, struct ls_layout);
+	__uint(max_entries, 1);
+} ls_layout SEC(".maps");
 
 /* The control loop's settings, for a restarted agent. */
 LS_MAP struct {
@@ -176,7 +177,6 @@ LS_MAP struct {
 	__type(key, __u32);
 	__type(value, struct ls_agent_meta);
 	__uint(max_entries, 1);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} agent SEC(".maps");
+} ls_agent SEC(".maps");
 
-#endif /* LS_MAPS_H */
+#endif /* LS_BPF_MAPS_H */

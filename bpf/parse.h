@@ -6,8 +6,8 @@
  * header claims is checked against the packet's real length, so a
  * malformed packet is reported as such and never misparsed.
  */
-#ifndef LS_PARSE_H
-#define LS_PARSE_H
+#ifndef LS_BPF_PARSE_H
+#define LS_BPF_PARSE_H
 
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
@@ -215,4 +215,4 @@ static __always_inline enum ls_parse_result ls_parse(void *data, void *data_end,
 	return LS_PARSE_TCP;
 }
 
-#endif /* LS_PARSE_H */
+#endif /* LS_BPF_PARSE_H */

@@ -17,7 +17,7 @@ static __always_inline void ls_record_latency(__u32 svc, __u32 cls, __u64 ns)
 	__u32 idx = ls_class_index(svc, cls), b;
 	struct ls_latency_hist *h;
 
-	h = bpf_map_lookup_elem(&latency, &idx);
+	h = bpf_map_lookup_elem(&ls_latency, &idx);
 	if (!h)
 		return;
 	h->count++;
@@ -28,7 +28,7 @@ static __always_inline void ls_record_latency(__u32 svc, __u32 cls, __u64 ns)
 		h->max_ns = ns;
 	b = ls_hist_bucket(ns);
 	/* The compiler knows b is in range; the verifier must be shown. */
-	asm volatile("" : "+r"(b));
+	barrier_var(b);
 	if (b < LS_HIST_BUCKETS)
 		h->buckets[b]++;
 }
@@ -60,10 +60,10 @@ int ls_tc_egress(struct __sk_buff *skb)
 	if (ls_parse_skb(skb, &p) != LS_PARSE_TCP)
 		return TC_ACT_OK;
 	key = bpf_ntohs(p.key.server_port);
-	port = bpf_map_lookup_elem(&ports, &key);
+	port = bpf_map_lookup_elem(&ls_ports, &key);
 	if (!port || !*(__u32 *)port)
 		return TC_ACT_OK;
-	f = bpf_map_lookup_elem(&flows, &p.key);
+	f = bpf_map_lookup_elem(&ls_flows, &p.key);
 	if (!f)
 		return TC_ACT_OK;
 	/*

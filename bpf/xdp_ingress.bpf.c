@@ -20,7 +20,7 @@ static __always_inline int ls_service_of(__u32 gen, const struct ls_port *port,
 		__u32 *svc;
 
 		__builtin_memcpy(k.addr, p->key.server, sizeof(k.addr));
-		svc = bpf_map_lookup_elem(&svc_addrs, &k);
+		svc = bpf_map_lookup_elem(&ls_svc_addrs, &k);
 		if (svc && *svc < LS_MAX_SERVICES)
 			return *svc;
 	}
@@ -45,7 +45,7 @@ static __always_inline __u32 ls_class_of(const struct ls_service_policy *pol, __
 		__u32 *m;
 
 		__builtin_memcpy(k.addr, p->key.client, sizeof(k.addr));
-		m = bpf_map_lookup_elem(&src_prefixes, &k);
+		m = bpf_map_lookup_elem(&ls_src_prefixes, &k);
 		if (m)
 			mask = *m;
 	}
@@ -81,10 +81,9 @@ static __always_inline int ls_admit(struct ls_inflight *inf, const struct ls_lim
 	int ok;
 
 	/* Over both bounds: shed without a write to the shared line (a SYN flood's path). */
-	if (*(volatile __s32 *)&inf->total >= limit &&
-	    *(volatile __s32 *)&inf->cls[cls] >= guarantee)
+	if (READ_ONCE(inf->total) >= limit && READ_ONCE(inf->cls[cls]) >= guarantee)
 		return 0;
-	l = bpf_map_lookup_elem(&admit_lock, &svc);
+	l = bpf_map_lookup_elem(&ls_admit_lock, &svc);
 	if (!l)
 		return 0;
 	bpf_spin_lock(&l->lock);
@@ -212,7 +211,7 @@ static __always_inline void ls_track(const struct ls_pkt *p, struct ls_inflight 
 		.cls = cls,
 		.state = LS_FLOW_HALF_OPEN,
 	};
-	long err = bpf_map_update_elem(&flows, &p->key, &f, BPF_NOEXIST);
+	long err = bpf_map_update_elem(&ls_flows, &p->key, &f, BPF_NOEXIST);
 
 	if (!err) {
 		st->admitted++;
@@ -220,7 +219,7 @@ static __always_inline void ls_track(const struct ls_pkt *p, struct ls_inflight 
 	}
 	/* Not tracked: it must not hold an in-flight slot nobody would free. */
 	ls_inflight_count(inf, cls, -1);
-	if (err == -17 /* EEXIST: the same SYN, admitted on another CPU */) {
+	if (err == -EEXIST /* the same SYN, admitted on another CPU */) {
 		st->syn_retransmits++;
 	} else {
 		st->admitted++;
@@ -231,7 +230,7 @@ static __always_inline void ls_track(const struct ls_pkt *p, struct ls_inflight 
 static __always_inline int ls_on_syn(struct xdp_md *ctx, const struct ls_pkt *p,
 				     const struct ls_state *s, __u32 gen, __u32 svc)
 {
-	__u32 pol_idx = gen * LS_MAX_SERVICES + svc, cls;
+	__u32 pol_idx = ls_policy_key(gen, svc), cls;
 	const struct ls_service_policy *pol;
 	struct ls_class_stats *st;
 	struct ls_inflight *inf;
@@ -239,7 +238,7 @@ static __always_inline int ls_on_syn(struct xdp_md *ctx, const struct ls_pkt *p,
 	struct ls_flow *f;
 	__u64 now;
 
-	f = bpf_map_lookup_elem(&flows, &p->key);
+	f = bpf_map_lookup_elem(&ls_flows, &p->key);
 	if (f) {
 		if (f->syn_seq == p->seq) {
 			/* The client still tries: not a half-open flow to sweep yet. */
@@ -256,7 +255,7 @@ static __always_inline int ls_on_syn(struct xdp_md *ctx, const struct ls_pkt *p,
 		ls_flow_end(&p->key, f, LS_END_REUSED);
 	}
 
-	pol = bpf_map_lookup_elem(&policy, &pol_idx);
+	pol = bpf_map_lookup_elem(&ls_policy, &pol_idx);
 	if (!pol || !(pol->flags & LS_SVC_ACTIVE))
 		return XDP_PASS;
 	cls = ls_class_of(pol, gen, svc, p);
@@ -272,8 +271,8 @@ static __always_inline int ls_on_syn(struct xdp_md *ctx, const struct ls_pkt *p,
 		return XDP_PASS;
 	}
 
-	lim = bpf_map_lookup_elem(&limits, &svc);
-	inf = bpf_map_lookup_elem(&inflight, &svc);
+	lim = bpf_map_lookup_elem(&ls_limits, &svc);
+	inf = bpf_map_lookup_elem(&ls_inflight, &svc);
 	if (!lim || !inf)
 		return XDP_PASS;
 	now = bpf_ktime_get_ns();
@@ -289,7 +288,7 @@ static __always_inline int ls_on_syn(struct xdp_md *ctx, const struct ls_pkt *p,
 			}
 			st->shed_reset++;
 			if (ls_send_reset(ctx, p)) {
-				struct ls_iface_stats *is = ls_iface_stats();
+				struct ls_iface_stats *is = ls_iface_counters();
 
 				if (is)
 					is->tx_errors++;
@@ -311,9 +310,9 @@ static __always_inline int ls_on_segment(const struct ls_pkt *p)
 	struct ls_flow *f;
 	__u64 now;
 
-	f = bpf_map_lookup_elem(&flows, &p->key);
+	f = bpf_map_lookup_elem(&ls_flows, &p->key);
 	if (!f) {
-		struct ls_iface_stats *is = ls_iface_stats();
+		struct ls_iface_stats *is = ls_iface_counters();
 
 		if (is)
 			is->untracked_packets++;
@@ -355,7 +354,7 @@ int ls_xdp_ingress(struct xdp_md *ctx)
 	case LS_PARSE_NOT_TCP:
 		return XDP_PASS;
 	default: {
-		struct ls_iface_stats *is = ls_iface_stats();
+		struct ls_iface_stats *is = ls_iface_counters();
 
 		if (is)
 			is->parse_errors++;
@@ -364,7 +363,7 @@ int ls_xdp_ingress(struct xdp_md *ctx)
 	}
 
 	key = bpf_ntohs(p.key.server_port);
-	port = bpf_map_lookup_elem(&ports, &key);
+	port = bpf_map_lookup_elem(&ls_ports, &key);
 	if (!port || !*(__u32 *)port)
 		return XDP_PASS; /* not a service port in any generation */
 
@@ -372,7 +371,7 @@ int ls_xdp_ingress(struct xdp_md *ctx)
 		return ls_on_segment(&p);
 
 	key = 0;
-	s = bpf_map_lookup_elem(&state, &key);
+	s = bpf_map_lookup_elem(&ls_state, &key);
 	if (!s)
 		return XDP_PASS;
 	gen = s->active_gen & 1;

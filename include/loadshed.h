@@ -14,10 +14,18 @@
  *    one and then flips ls_state.active_gen, so a reload is seen by the
  *    dataplane all at once.
  */
-#ifndef LOADSHED_H
-#define LOADSHED_H
+#ifndef LS_LOADSHED_H
+#define LS_LOADSHED_H
 
 #include <linux/types.h>
+
+/*
+ * The version of everything pinned: map set, keys and values. A binary
+ * refuses pins of another version (a restart resumes from the pins, so it
+ * must never misread them). Raise it with any change to the structs below
+ * or to the set of maps.
+ */
+#define LS_LAYOUT_VERSION 1
 
 #define LS_MAX_SERVICES 16
 /* 16 configured classes, plus room for an implicit default and a bypass. */
@@ -74,7 +82,7 @@ struct ls_class_policy {
 	__u16 pad;
 };
 
-/* policy map value, key = gen * LS_MAX_SERVICES + svc */
+/* policy map value, key = ls_policy_key(gen, svc) */
 struct ls_service_policy {
 	__u32 flags;
 	__u16 nr_rules;
@@ -278,9 +286,21 @@ struct ls_agent_meta {
 	char config_path[256]; /* what SIGHUP reloads; empty: built from options */
 };
 
+/* layout map value (one entry): LS_LAYOUT_VERSION of the build that pinned. */
+struct ls_layout {
+	__u32 version;
+	__u32 pad;
+};
+
 static inline __u32 ls_class_index(__u32 svc, __u32 cls)
 {
 	return svc * LS_MAX_CLASSES + cls;
+}
+
+/* Key of a service's entry in the policy map of generation gen. */
+static inline __u32 ls_policy_key(__u32 gen, __u32 svc)
+{
+	return gen * LS_MAX_SERVICES + svc;
 }
 
 /* Index of the highest set bit of v (v > 0), without loops. */
@@ -352,4 +372,30 @@ static inline __u64 ls_hist_bucket_hi_us(__u32 idx)
 	return ls_hist_bucket_lo_us(idx) + (1ull << (octave - LS_HIST_SUB));
 }
 
-#endif /* LOADSHED_H */
+/*
+ * Both sides compile these structs; a size that moves on one side only
+ * would make them disagree silently. Any change here raises
+ * LS_LAYOUT_VERSION.
+ */
+_Static_assert(sizeof(struct ls_rule) == 8, "ls_rule");
+_Static_assert(sizeof(struct ls_class_policy) == 4, "ls_class_policy");
+_Static_assert(sizeof(struct ls_service_policy) == 336, "ls_service_policy");
+_Static_assert(sizeof(struct ls_port) == 4, "ls_port");
+_Static_assert(sizeof(struct ls_svc_addr_key) == 24, "ls_svc_addr_key");
+_Static_assert(sizeof(struct ls_prefix_key) == 24, "ls_prefix_key");
+_Static_assert(sizeof(struct ls_limits) == 76, "ls_limits");
+_Static_assert(sizeof(struct ls_inflight) == 80, "ls_inflight");
+_Static_assert(sizeof(struct ls_inflight) % 8 == 0, "ls_inflight: the mmapped stride");
+_Static_assert(sizeof(struct ls_flow_key) == 36, "ls_flow_key");
+_Static_assert(sizeof(struct ls_flow) == 32, "ls_flow");
+_Static_assert(sizeof(struct ls_state) == 24, "ls_state");
+_Static_assert(sizeof(struct ls_class_stats) == 13 * 8, "ls_class_stats: u64 counters only");
+_Static_assert(sizeof(struct ls_iface_stats) == 3 * 8, "ls_iface_stats: u64 counters only");
+_Static_assert(sizeof(struct ls_sweep_stats) == 2 * 8, "ls_sweep_stats");
+_Static_assert(sizeof(struct ls_latency_hist) == (4 + LS_HIST_BUCKETS) * 8, "ls_latency_hist");
+_Static_assert(sizeof(struct ls_class_meta) == 40, "ls_class_meta");
+_Static_assert(sizeof(struct ls_service_meta) == 944, "ls_service_meta");
+_Static_assert(sizeof(struct ls_agent_meta) == 320, "ls_agent_meta");
+_Static_assert(sizeof(struct ls_layout) == 8, "ls_layout");
+
+#endif /* LS_LOADSHED_H */

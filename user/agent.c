@@ -378,7 +378,7 @@ static int agent_open(struct agent *ag, const char *ifname)
 	lock = ls_lock(ifname, false);
 	if (lock < 0)
 		return lock;
-	err = ls_maps_open(ag->dir, &ag->maps);
+	err = ls_maps_open(ag->dir, &ag->maps, NULL);
 	ls_unlock(&lock);
 	if (err)
 		return err;

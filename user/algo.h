@@ -15,8 +15,8 @@
  * randomness (Vegas's probe jitter) comes from a per-instance seeded PRNG,
  * so a replay of the same samples always gives the same limits.
  */
-#ifndef LOADSHED_ALGO_H
-#define LOADSHED_ALGO_H
+#ifndef LS_ALGO_H
+#define LS_ALGO_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -152,4 +152,4 @@ extern const struct ls_algo_ops ls_algo_aimd_ops;
 extern const struct ls_algo_ops ls_algo_vegas_ops;
 extern const struct ls_algo_ops ls_algo_gradient2_ops;
 
-#endif /* LOADSHED_ALGO_H */
+#endif /* LS_ALGO_H */

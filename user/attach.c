@@ -33,18 +33,24 @@ const char *ls_tc_mode_name(int mode)
 int ls_dataplane_load(const char *dir, const struct ls_attach_req *r, struct loadshed_bpf **skel,
 		      struct ls_maps *m)
 {
-	LIBBPF_OPTS(bpf_object_open_opts, opts, .pin_root_path = dir);
 	struct loadshed_bpf *s;
 	int err;
 
-	s = loadshed_bpf__open_opts(&opts);
+	s = loadshed_bpf__open();
 	if (!s)
 		return -errno;
-	err = bpf_map__set_max_entries(s->maps.flows, r->max_flows);
+	err = bpf_map__set_max_entries(s->maps.ls_flows, r->max_flows);
+	if (!err)
+		err = ls_maps_set_pins(s, dir);
 	if (!err)
 		err = loadshed_bpf__load(s);
 	if (!err)
 		err = ls_maps_from_skel(s, m);
+	if (!err) {
+		err = ls_maps_write_layout(m);
+		if (err)
+			ls_maps_close(m);
+	}
 	if (err) {
 		loadshed_bpf__destroy(s);
 		ls_maps_unpin(dir);

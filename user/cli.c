@@ -31,7 +31,7 @@ int ls_attachment_open(const char *ifname, struct ls_attachment *a)
 		return ls_fail(LS_EXIT_RUNTIME, "%s: not attached", ifname);
 	if (a->lock < 0)
 		return ls_fail(LS_EXIT_RUNTIME, "%s: %s", a->dir, strerror(-a->lock));
-	err = ls_maps_open(a->dir, &a->maps);
+	err = ls_maps_open(a->dir, &a->maps, NULL);
 	if (err) {
 		ls_unlock(&a->lock);
 		return ls_fail(LS_EXIT_RUNTIME, "%s: opening maps: %s", a->dir,

@@ -61,7 +61,7 @@ static int wait_heartbeat(const char *ifname, pid_t pid)
 	char dir[128];
 	struct ls_maps m;
 
-	if (ls_pin_dir(ifname, dir, sizeof(dir)) || ls_maps_open(dir, &m))
+	if (ls_pin_dir(ifname, dir, sizeof(dir)) || ls_maps_open(dir, &m, NULL))
 		return -ENOENT;
 	for (int i = 0; i < 150; i++) {
 		struct ls_state st = {};

@@ -35,7 +35,7 @@ static void read_agent_meta(const char *dir, struct ls_agent_meta *am)
 	struct ls_maps m;
 
 	memset(am, 0, sizeof(*am));
-	if (!ls_maps_open(dir, &m)) {
+	if (!ls_maps_open(dir, &m, NULL)) {
 		ls_read_agent(&m, am);
 		ls_maps_close(&m);
 	}

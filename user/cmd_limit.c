@@ -248,7 +248,7 @@ static int do_shadow(const struct ls_maps *m, uint32_t svc, struct ls_service_me
 	 */
 	for (uint32_t g = 0; g < LS_NR_GENS; g++) {
 		struct ls_service_policy pol;
-		__u32 key = g * LS_MAX_SERVICES + svc;
+		__u32 key = ls_policy_key(g, svc);
 
 		if (bpf_map_lookup_elem(m->policy, &key, &pol))
 			continue;

@@ -87,7 +87,7 @@ static json_object *class_json(const struct ls_maps *m, uint32_t svc, uint32_t c
 static json_object *service_json(const struct ls_maps *m, uint32_t svc, uint32_t gen,
 				 const struct ls_service_meta *meta)
 {
-	uint32_t key = gen * LS_MAX_SERVICES + svc;
+	uint32_t key = ls_policy_key(gen, svc);
 	struct ls_service_policy pol = {};
 	struct ls_limits lim = {};
 	struct ls_inflight inf = {};

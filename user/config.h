@@ -10,8 +10,8 @@
  * sentence into err: where (file:line, when there is one) and what is
  * wrong.
  */
-#ifndef LOADSHED_CONFIG_H
-#define LOADSHED_CONFIG_H
+#ifndef LS_CONFIG_H
+#define LS_CONFIG_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -149,4 +149,4 @@ int ls_service_class_slot(const struct ls_service_conf *s, const char *name);
 
 const char *ls_action_name(uint8_t action);
 
-#endif /* LOADSHED_CONFIG_H */
+#endif /* LS_CONFIG_H */

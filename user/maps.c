@@ -12,15 +12,23 @@
 #include "loadshed.skel.h"
 #include "maps.h"
 
+/*
+ * Every pinned map: the file name under the pin directory (what users
+ * script against), the kernel-side name (ls_ prefixed) and the value size
+ * this build expects. The layout map comes first: its version is checked
+ * before any other map is trusted.
+ */
 #define MAP(name, value)                                                                           \
 	{                                                                                          \
-#name, offsetof(struct ls_maps, name), sizeof(value)                               \
+#name, "ls_" #name, offsetof(struct ls_maps, name), sizeof(value)                  \
 	}
 static const struct {
-	const char *name;
+	const char *pin;
+	const char *kname;
 	size_t off;
 	size_t value_size;
 } map_table[] = {
+	MAP(layout, struct ls_layout),
 	MAP(ports, struct ls_port),
 	MAP(svc_addrs, __u32),
 	MAP(src_prefixes, __u32),
@@ -37,6 +45,16 @@ static const struct {
 	MAP(agent, struct ls_agent_meta),
 };
 #define NR_MAPS (sizeof(map_table) / sizeof(map_table[0]))
+
+static int lookup(int fd, uint32_t key, void *val)
+{
+	return bpf_map_lookup_elem(fd, &key, val) ? -errno : 0;
+}
+
+static int update(int fd, uint32_t key, const void *val)
+{
+	return bpf_map_update_elem(fd, &key, val, BPF_ANY) ? -errno : 0;
+}
 
 static int *fd_of(struct ls_maps *m, size_t i)
 {
@@ -57,21 +75,27 @@ static bool value_size_ok(int fd, size_t want)
 	return !bpf_obj_get_info_by_fd(fd, &info, &len) && info.value_size == want;
 }
 
-int ls_maps_open(const char *dir, struct ls_maps *m)
+int ls_maps_open(const char *dir, struct ls_maps *m, uint32_t *found_version)
 {
+	struct ls_layout layout = {};
 	char path[256];
 
 	maps_reset(m);
+	if (found_version)
+		*found_version = 0;
 	for (size_t i = 0; i < NR_MAPS; i++) {
-		snprintf(path, sizeof(path), "%s/%s", dir, map_table[i].name);
+		snprintf(path, sizeof(path), "%s/%s", dir, map_table[i].pin);
 		*fd_of(m, i) = bpf_obj_get(path);
 		if (*fd_of(m, i) < 0) {
-			int err = -errno;
+			int err = errno == ENOENT && i == 0 ? -EPROTO : -errno;
 
 			ls_maps_close(m);
-			return err;
+			return err; /* no layout map: pinned before layouts had versions */
 		}
-		if (!value_size_ok(*fd_of(m, i), map_table[i].value_size)) {
+		if (i == 0 && !lookup(m->layout, 0, &layout) && found_version)
+			*found_version = layout.version;
+		if ((i == 0 && layout.version != LS_LAYOUT_VERSION) ||
+		    !value_size_ok(*fd_of(m, i), map_table[i].value_size)) {
 			/* Pinned by another build whose structs differ: never misread it. */
 			ls_maps_close(m);
 			return -EPROTO;
@@ -80,11 +104,36 @@ int ls_maps_open(const char *dir, struct ls_maps *m)
 	return 0;
 }
 
+int ls_maps_set_pins(struct loadshed_bpf *skel, const char *dir)
+{
+	char path[256];
+
+	for (size_t i = 0; i < NR_MAPS; i++) {
+		struct bpf_map *map = bpf_object__find_map_by_name(skel->obj, map_table[i].kname);
+		int err;
+
+		if (!map)
+			return -ENOENT;
+		snprintf(path, sizeof(path), "%s/%s", dir, map_table[i].pin);
+		err = bpf_map__set_pin_path(map, path);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+int ls_maps_write_layout(const struct ls_maps *m)
+{
+	struct ls_layout layout = {.version = LS_LAYOUT_VERSION};
+
+	return update(m->layout, 0, &layout);
+}
+
 int ls_maps_from_skel(struct loadshed_bpf *skel, struct ls_maps *m)
 {
 	maps_reset(m);
 	for (size_t i = 0; i < NR_MAPS; i++) {
-		struct bpf_map *map = bpf_object__find_map_by_name(skel->obj, map_table[i].name);
+		struct bpf_map *map = bpf_object__find_map_by_name(skel->obj, map_table[i].kname);
 
 		*fd_of(m, i) = map ? dup(bpf_map__fd(map)) : -1;
 		if (*fd_of(m, i) < 0) {
@@ -109,19 +158,9 @@ void ls_maps_unpin(const char *dir)
 	char path[256];
 
 	for (size_t i = 0; i < NR_MAPS; i++) {
-		snprintf(path, sizeof(path), "%s/%s", dir, map_table[i].name);
+		snprintf(path, sizeof(path), "%s/%s", dir, map_table[i].pin);
 		unlink(path);
 	}
-}
-
-static int lookup(int fd, uint32_t key, void *val)
-{
-	return bpf_map_lookup_elem(fd, &key, val) ? -errno : 0;
-}
-
-static int update(int fd, uint32_t key, const void *val)
-{
-	return bpf_map_update_elem(fd, &key, val, BPF_ANY) ? -errno : 0;
 }
 
 int ls_read_state(const struct ls_maps *m, struct ls_state *s)

@@ -12,6 +12,7 @@
 struct loadshed_bpf;
 
 struct ls_maps {
+	int layout;
 	int ports;
 	int svc_addrs;
 	int src_prefixes;
@@ -30,9 +31,14 @@ struct ls_maps {
 
 /*
  * Opens every map pinned in dir; on error none is left open. -EPROTO: the
- * maps were pinned by a build whose value layouts differ (detach, attach).
+ * maps were pinned by a build of another layout (LS_LAYOUT_VERSION), whose
+ * version is then in *found_version (0: older than versions; may be NULL).
  */
-int ls_maps_open(const char *dir, struct ls_maps *m);
+int ls_maps_open(const char *dir, struct ls_maps *m, uint32_t *found_version);
+/* Before load: every pinned map of the skeleton gets its path in dir. */
+int ls_maps_set_pins(struct loadshed_bpf *skel, const char *dir);
+/* After load: records this build's LS_LAYOUT_VERSION with the pins. */
+int ls_maps_write_layout(const struct ls_maps *m);
 /* Duplicates the map fds of a loaded skeleton, so both can be closed apart. */
 int ls_maps_from_skel(struct loadshed_bpf *skel, struct ls_maps *m);
 void ls_maps_close(struct ls_maps *m);

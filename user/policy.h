@@ -8,8 +8,8 @@
  * kept as 16 bytes, IPv4 in its IPv4-mapped form (::ffff:a.b.c.d), and a
  * prefix length always counts bits of those 16 bytes (an IPv4 /24 is 120).
  */
-#ifndef LOADSHED_POLICY_H
-#define LOADSHED_POLICY_H
+#ifndef LS_POLICY_H
+#define LS_POLICY_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -72,7 +72,7 @@ struct ls_prefix_entry {
 struct ls_policy_image {
 	uint32_t gen;
 	uint32_t nr_services;
-	struct ls_service_policy svc[LS_MAX_SERVICES]; /* policy[gen * LS_MAX_SERVICES + i] */
+	struct ls_service_policy svc[LS_MAX_SERVICES]; /* policy[ls_policy_key(gen, i)] */
 	struct ls_service_meta meta[LS_MAX_SERVICES];  /* config map, key i */
 	struct ls_agent_meta agent; /* control-loop fields only; attach fills the rest */
 	uint32_t nr_ports;
@@ -115,4 +115,4 @@ void ls_port_set_gen(struct ls_port *live, const struct ls_port *img, uint32_t g
  */
 void ls_guarantees(uint32_t limit, const struct ls_service_meta *m, struct ls_limits *out);
 
-#endif /* LOADSHED_POLICY_H */
+#endif /* LS_POLICY_H */

@@ -106,7 +106,7 @@ int ls_policy_write_gen(const struct ls_maps *m, const struct ls_policy_image *i
 					&img->prefixes[i].rule_mask, BPF_ANY))
 			err = -errno;
 	for (__u32 s = 0; !err && s < LS_MAX_SERVICES; s++) {
-		__u32 key = img->gen * LS_MAX_SERVICES + s;
+		__u32 key = ls_policy_key(img->gen, s);
 
 		if (bpf_map_update_elem(m->policy, &key, &img->svc[s], BPF_ANY))
 			err = -errno;
@@ -223,7 +223,7 @@ int ls_policy_reload(const char *ifname, const char *path, char *err, size_t err
 			 lock == -ENOENT ? "not attached" : strerror(-lock));
 		goto out;
 	}
-	rc = ls_maps_open(dir, &m);
+	rc = ls_maps_open(dir, &m, NULL);
 	if (!rc) {
 		ls_read_state(&m, &st);
 		read_all_meta(&m, prev);
@@ -254,7 +254,7 @@ int ls_policy_reload_saved(const char *ifname)
 	char dir[128], err[512];
 	int rc;
 
-	if (ls_pin_dir(ifname, dir, sizeof(dir)) || ls_maps_open(dir, &m))
+	if (ls_pin_dir(ifname, dir, sizeof(dir)) || ls_maps_open(dir, &m, NULL))
 		return -ENOENT;
 	ls_read_agent(&m, &am);
 	ls_maps_close(&m);

@@ -10,8 +10,8 @@
  * Output, CSV: start_ns,limit,estimate   (a header, then one line per update
  *   of the algorithm: every sample, or every closed window with --windowed).
  */
-#ifndef LOADSHED_REPLAY_H
-#define LOADSHED_REPLAY_H
+#ifndef LS_REPLAY_H
+#define LS_REPLAY_H
 
 #include <stdbool.h>
 #include <stdio.h>
@@ -47,4 +47,4 @@ int ls_replay_run(FILE *in, FILE *out, const struct ls_replay_opts *opts, char *
 /* The CLI command; argv[0] is "replay". Exit status: 0 ok, 1 runtime, 2 usage. */
 int cmd_replay(int argc, char **argv);
 
-#endif /* LOADSHED_REPLAY_H */
+#endif /* LS_REPLAY_H */

@@ -11,8 +11,8 @@
  * clamp(2 * min RTT of the closed window, min_window, max_window) later.
  * The very first sample closes an empty window, which is discarded.
  */
-#ifndef LOADSHED_WINDOW_H
-#define LOADSHED_WINDOW_H
+#ifndef LS_WINDOW_H
+#define LS_WINDOW_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -61,4 +61,4 @@ uint64_t ls_window_next_update_ns(const struct ls_window *win);
  */
 uint64_t ls_window_percentile(uint64_t *rtts, size_t n, double p);
 
-#endif /* LOADSHED_WINDOW_H */
+#endif /* LS_WINDOW_H */

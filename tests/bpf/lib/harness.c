@@ -70,7 +70,7 @@ int dp_open(struct dp *dp, __u32 max_flows)
 			goto fail;
 	}
 	if (max_flows) {
-		err = bpf_map__set_max_entries(dp->skel->maps.flows, max_flows);
+		err = bpf_map__set_max_entries(dp->skel->maps.ls_flows, max_flows);
 		if (err)
 			goto fail;
 	}
@@ -121,10 +121,10 @@ int dp_port_any(struct dp *dp, __u32 gen, __u16 port, __u32 svc)
 	__u32 key = port;
 	int err;
 
-	if (bpf_map_lookup_elem(fd_of(dp->skel->maps.ports), &key, &p))
+	if (bpf_map_lookup_elem(fd_of(dp->skel->maps.ls_ports), &key, &p))
 		return -errno;
 	p.any_svc[gen] = (__u8)(svc + 1);
-	err = update(dp->skel->maps.ports, &key, &p);
+	err = update(dp->skel->maps.ls_ports, &key, &p);
 	return err;
 }
 
@@ -141,20 +141,20 @@ int dp_port_addr(struct dp *dp, __u32 gen, __u16 port, const char *addr, __u32 s
 	err = parse_addr16(addr, k.addr);
 	if (err)
 		return err;
-	err = update(dp->skel->maps.svc_addrs, &k, &svc);
+	err = update(dp->skel->maps.ls_svc_addrs, &k, &svc);
 	if (err)
 		return err;
-	if (bpf_map_lookup_elem(fd_of(dp->skel->maps.ports), &key, &p))
+	if (bpf_map_lookup_elem(fd_of(dp->skel->maps.ls_ports), &key, &p))
 		return -errno;
 	p.by_addr[gen] = 1;
-	return update(dp->skel->maps.ports, &key, &p);
+	return update(dp->skel->maps.ls_ports, &key, &p);
 }
 
 int dp_policy(struct dp *dp, __u32 gen, __u32 svc, const struct ls_service_policy *pol)
 {
 	__u32 key = gen * LS_MAX_SERVICES + svc;
 
-	return update(dp->skel->maps.policy, &key, pol);
+	return update(dp->skel->maps.ls_policy, &key, pol);
 }
 
 int dp_prefix(struct dp *dp, __u32 gen, __u32 svc, const char *cidr, __u32 rule_mask)
@@ -185,12 +185,12 @@ int dp_prefix(struct dp *dp, __u32 gen, __u32 svc, const char *cidr, __u32 rule_
 	k.prefixlen = LS_PREFIX_KEY_FIXED_BITS + bits;
 	k.gen = (__u8)gen;
 	k.svc = (__u8)svc;
-	return update(dp->skel->maps.src_prefixes, &k, &rule_mask);
+	return update(dp->skel->maps.ls_src_prefixes, &k, &rule_mask);
 }
 
 int dp_limits(struct dp *dp, __u32 svc, const struct ls_limits *lim)
 {
-	return update(dp->skel->maps.limits, &svc, lim);
+	return update(dp->skel->maps.ls_limits, &svc, lim);
 }
 
 int dp_state(struct dp *dp, __u32 active_gen, __u64 heartbeat_ns, __u64 failopen_after_ns)
@@ -202,7 +202,7 @@ int dp_state(struct dp *dp, __u32 active_gen, __u64 heartbeat_ns, __u64 failopen
 	s.active_gen = active_gen;
 	s.heartbeat_ns = heartbeat_ns;
 	s.failopen_after_ns = failopen_after_ns;
-	return update(dp->skel->maps.state, &key, &s);
+	return update(dp->skel->maps.ls_state, &key, &s);
 }
 
 void dp_policy_init(struct ls_service_policy *pol, __u32 flags, __u8 default_class)
@@ -294,13 +294,13 @@ static int percpu_sum(struct dp *dp, struct bpf_map *map, __u32 key, __u64 *out,
 
 int dp_class_stats(struct dp *dp, __u32 svc, __u32 cls, struct ls_class_stats *out)
 {
-	return percpu_sum(dp, dp->skel->maps.class_stats, ls_class_index(svc, cls), (__u64 *)out,
+	return percpu_sum(dp, dp->skel->maps.ls_class_stats, ls_class_index(svc, cls), (__u64 *)out,
 			  sizeof(*out) / sizeof(__u64));
 }
 
 int dp_iface_stats(struct dp *dp, struct ls_iface_stats *out)
 {
-	return percpu_sum(dp, dp->skel->maps.iface_stats, 0, (__u64 *)out,
+	return percpu_sum(dp, dp->skel->maps.ls_iface_stats, 0, (__u64 *)out,
 			  sizeof(*out) / sizeof(__u64));
 }
 
@@ -313,7 +313,7 @@ int dp_latency(struct dp *dp, __u32 svc, __u32 cls, struct ls_latency_hist *out)
 	vals = calloc(dp->nr_cpus, sizeof(*vals));
 	if (!vals)
 		return -ENOMEM;
-	if (bpf_map_lookup_elem(fd_of(dp->skel->maps.latency), &key, vals)) {
+	if (bpf_map_lookup_elem(fd_of(dp->skel->maps.ls_latency), &key, vals)) {
 		int err = -errno;
 
 		free(vals);
@@ -338,13 +338,13 @@ int dp_latency(struct dp *dp, __u32 svc, __u32 cls, struct ls_latency_hist *out)
 
 int dp_inflight(struct dp *dp, __u32 svc, struct ls_inflight *out)
 {
-	return bpf_map_lookup_elem(fd_of(dp->skel->maps.inflight), &svc, out) ? -errno : 0;
+	return bpf_map_lookup_elem(fd_of(dp->skel->maps.ls_inflight), &svc, out) ? -errno : 0;
 }
 
 long dp_count_flows(struct dp *dp)
 {
 	struct ls_flow_key key, next;
-	int fd = fd_of(dp->skel->maps.flows);
+	int fd = fd_of(dp->skel->maps.ls_flows);
 	long n = 0;
 	void *prev = NULL;
 
@@ -358,5 +358,5 @@ long dp_count_flows(struct dp *dp)
 
 int dp_flow(struct dp *dp, const struct ls_flow_key *key, struct ls_flow *out)
 {
-	return bpf_map_lookup_elem(fd_of(dp->skel->maps.flows), key, out) ? -errno : 0;
+	return bpf_map_lookup_elem(fd_of(dp->skel->maps.ls_flows), key, out) ? -errno : 0;
 }
