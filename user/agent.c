@@ -26,6 +26,7 @@
 
 #include "agent.h"
 #include "algo.h"
+#include "clock.h"
 #include "hist.h"
 #include "log.h"
 #include "maps.h"
@@ -70,14 +71,6 @@ static void on_hup(int sig)
 {
 	(void)sig;
 	reload_requested = 1;
-}
-
-static uint64_t clock_ns(clockid_t id)
-{
-	struct timespec ts;
-
-	clock_gettime(id, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
 /* Appends k=v to params unless the user's params name k already. */
@@ -328,7 +321,7 @@ static long sweep(struct agent *ag, uint64_t idle_ns, uint64_t half_open_ns)
 {
 	struct sweep sw = {
 		.ag = ag,
-		.now_ns = clock_ns(CLOCK_MONOTONIC_COARSE),
+		.now_ns = ls_clock_ns(CLOCK_MONOTONIC_COARSE),
 		.idle_ns = idle_ns,
 		.half_open_ns = half_open_ns,
 	};
@@ -347,7 +340,7 @@ static int agent_round(struct agent *ag)
 	lock = ls_lock(ag->ifname, false);
 	if (lock < 0)
 		return lock; /* detached under us */
-	now = clock_ns(CLOCK_MONOTONIC);
+	now = ls_clock_ns(CLOCK_MONOTONIC);
 	ls_read_agent(&ag->maps, &am);
 	ag->log_change = am.log_change_ppm / 1e6;
 	for (uint32_t s = 0; s < LS_MAX_SERVICES; s++)
@@ -360,7 +353,7 @@ static int agent_round(struct agent *ag)
 		ag->next_sweep_ns = now + LS_SWEEP_PERIOD_NS;
 	}
 	ls_read_state(&ag->maps, &st);
-	st.heartbeat_ns = clock_ns(CLOCK_MONOTONIC);
+	st.heartbeat_ns = ls_clock_ns(CLOCK_MONOTONIC);
 	st.failopen_after_ns = am.failopen_after_ns;
 	ls_write_state(&ag->maps, &st);
 	ls_unlock(&lock);

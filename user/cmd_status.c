@@ -11,6 +11,7 @@
 #include <bpf/bpf.h>
 
 #include "attach.h"
+#include "clock.h"
 #include "commands.h"
 #include "hist.h"
 #include "maps.h"
@@ -113,14 +114,6 @@ static json_object *service_json(const struct ls_maps *m, uint32_t svc, uint32_t
 	return o;
 }
 
-static uint64_t monotonic_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 static json_object *status_json(const char *ifname, const struct ls_maps *m)
 {
 	json_object *o = json_object_new_object(), *svcs = json_object_new_array(), *ag;
@@ -139,11 +132,11 @@ static json_object *status_json(const char *ifname, const struct ls_maps *m)
 	add_u64(ag, "pid", am.agent_pid);
 	add_u64(ag, "failopen_after_ms", st.failopen_after_ns / 1000000);
 	add_u64(ag, "heartbeat_age_ms",
-		st.heartbeat_ns ? (monotonic_ns() - st.heartbeat_ns) / 1000000 : 0);
+		st.heartbeat_ns ? (ls_clock_ns(CLOCK_MONOTONIC) - st.heartbeat_ns) / 1000000 : 0);
 	json_object_object_add(
 		ag, "fail_open",
 		json_object_new_boolean(st.failopen_after_ns &&
-					monotonic_ns() - st.heartbeat_ns > st.failopen_after_ns));
+					ls_clock_ns(CLOCK_MONOTONIC) - st.heartbeat_ns > st.failopen_after_ns));
 	json_object_object_add(o, "agent", ag);
 	add_u64(o, "flows", (uint64_t)ls_flows_walk(m, NULL, NULL));
 	add_u64(o, "max_flows", am.max_flows);

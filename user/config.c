@@ -66,9 +66,9 @@
 #include <ini.h>
 
 #include "algo.h"
+#include "addr.h"
 #include "config.h"
 #include "log.h"
-#include "policy.h"
 
 #define NS_PER_MS 1000000ull
 #define NS_PER_S  1000000000ull

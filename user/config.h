@@ -18,7 +18,7 @@
 #include <stdint.h>
 
 #include "loadshed.h"
-#include "policy.h"
+#include "addr.h"
 
 /* Classes a user may configure per service, not counting bypass classes. */
 #define LS_MAX_SHARED_CLASSES 16
