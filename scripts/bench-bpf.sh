@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Per-packet cost of the XDP dataplane next to reference programs, with
 # BPF_PROG_TEST_RUN (no NIC needed), printed as a Markdown table with the
-# targets of DESIGN.md section 8. Needs root. `make bench-bpf` builds and
+# targets of doc/design.md §13. Needs root. `make bench-bpf` builds and
 # runs it.
 #
 # Usage: scripts/bench-bpf.sh [-r REPEAT] [-n RUNS] [-s ONE_SHOT_SAMPLES]

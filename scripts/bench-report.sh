@@ -121,7 +121,7 @@ if [ "$BPF_STATUS" = ok ] && [ -f "$DIR/bpf.txt" ]; then
 	{ echo; sed 's/^#/###/' "$DIR/bpf.txt"; } >>"$DIR/RESULTS.md.tmp"
 fi
 
-# Targets of DESIGN.md §8, measured, and where loadshed loses.
+# Targets of doc/design.md §13, measured, and where loadshed loses.
 jq -n -r --argjson runs "$RUNS" --argjson flood "$FLOOD" '
 def run($s; $p): [$runs[] | select(.scenario == $s and .protection == $p)][0];
 def r1: . * 10 | round / 10;

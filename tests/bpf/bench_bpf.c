@@ -3,7 +3,7 @@
  * Per-packet cost of the dataplane's XDP program with BPF_PROG_TEST_RUN,
  * next to reference programs measured in the same run (bpf/bench_ref.bpf.c),
  * printed as a Markdown table of ns/packet and ratios with the targets of
- * DESIGN.md section 8.
+ * doc/design.md §13.
  *
  * BPF_PROG_TEST_RUN repeats one frame R times and reports the mean, which
  * amortises the harness. That is right as it stands for a non-service
@@ -293,7 +293,7 @@ int main(int argc, char **argv)
 		"shed SYN (reset)",
 		"admitted SYN (new flow)",
 	};
-	/* DESIGN.md section 8: the largest ratio against a reference. */
+	/* doc/design.md §13: the largest ratio against a reference. */
 	static const double target[NR_R] = {[R_NONE] = 1.2, [R_TRACKED] = 1.3, [R_SHED] = 1.5};
 	static const enum ref target_ref[NR_R] = {
 		[R_NONE] = REF_PARSE, [R_TRACKED] = REF_LOOKUP, [R_SHED] = REF_LOOKUP};

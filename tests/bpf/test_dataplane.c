@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
- * The dataplane's semantics (DESIGN.md sections 3-5), proven with crafted
+ * The dataplane's semantics (doc/design.md §3 to §6), proven with crafted
  * frames run through ls_xdp_ingress and ls_tc_egress by BPF_PROG_TEST_RUN.
  * Each test loads a fresh, unpinned copy of the programs and maps, writes
  * the policy it needs, and checks verdicts, emitted frames, in-flight
