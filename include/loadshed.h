@@ -46,6 +46,11 @@
 #define LS_NR_SVC_ADDRS	   (LS_NR_GENS * LS_MAX_SERVICES * LS_MAX_LISTEN)
 #define LS_NR_PREFIXES	   (LS_NR_GENS * LS_MAX_PREFIX_ENTRIES)
 
+/* Highest limit accepted anywhere (pinned, initial, min, max). */
+#define LS_MAX_LIMIT 1000000u
+/* Shares are parts per million of L. */
+#define LS_PPM 1000000u
+
 /* Flow table size when the user does not choose one. */
 #define LS_DEFAULT_MAX_FLOWS 131072
 

@@ -133,7 +133,7 @@ def row: "| " + join(" | ") + " |";
 | ([$flood[] | select(.method == "iptables_raw")][0].rx_pps) as $ipt
 | ([$flood[] | select(.method == "loadshed")][0].rx_pps) as $lsf
 | "",
-"## Targets (DESIGN.md §8)",
+"## Targets (design.md §13)",
 "",
 "| target | measured | met |",
 "|---|---|---|",

@@ -8,7 +8,7 @@ PKGS=(
 	libbpf-dev bpftool libelf-dev zlib1g-dev linux-libc-dev
 	libinih-dev libjson-c-dev libcmocka-dev
 	iproute2 iptables procps jq util-linux curl
-	gnuplot-nox
+	gnuplot-nox man-db groff-base
 )
 # nginx-light is needed only for `SERVER=nginx scripts/scenario.sh …`.
 if [ "${LS_WITH_NGINX:-0}" = 1 ]; then

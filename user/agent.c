@@ -13,6 +13,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <math.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -32,7 +33,8 @@
 #include "maps.h"
 #include "pins.h"
 #include "policy.h"
-#include "replay.h"
+#include "window.h"
+#include "service.h"
 
 #define LS_SWEEP_PERIOD_NS 1000000000ull
 
@@ -45,6 +47,7 @@ struct svc_ctl {
 	struct ls_latency_hist prev; /* histogram at the start of the open window */
 	uint32_t limit;
 	int32_t max_inflight; /* over the open window's rounds */
+	uint64_t last_rtt_ns; /* of the last window fed to the algorithm */
 };
 
 struct agent {
@@ -73,32 +76,6 @@ static void on_hup(int sig)
 	reload_requested = 1;
 }
 
-/* Appends k=v to params unless the user's params name k already. */
-static void add_default_param(char *params, size_t len, const char *algo, const char *k, uint32_t v)
-{
-	char kv[64];
-	size_t n = strlen(params);
-
-	if (!v || !ls_algo_has_param(algo, k) || ls_params_have_key(params, k))
-		return;
-	snprintf(kv, sizeof(kv), "%s%s=%u", n ? "," : "", k, v);
-	if (n + strlen(kv) < len)
-		strcat(params, kv);
-}
-
-int ls_algo_from_meta(const struct ls_service_meta *meta, uint32_t current, struct ls_algo **out,
-		      char *err, size_t errlen)
-{
-	char params[LS_ALGO_PARAMS_LEN * 2];
-
-	snprintf(params, sizeof(params), "%s", meta->algo_params);
-	add_default_param(params, sizeof(params), meta->algo, "initial_limit",
-			  current ? current : meta->initial_limit);
-	add_default_param(params, sizeof(params), meta->algo, "min_limit", meta->min_limit);
-	add_default_param(params, sizeof(params), meta->algo, "max_limit", meta->max_limit);
-	return ls_algo_create(meta->algo, params, out, err, errlen);
-}
-
 /*
  * (Re)creates the algorithm of a service from its record. A running
  * limit becomes the initial one, so a restart or an algorithm change
@@ -107,10 +84,10 @@ int ls_algo_from_meta(const struct ls_service_meta *meta, uint32_t current, stru
 static int svc_start_algo(struct svc_ctl *c, const struct ls_service_meta *meta, uint32_t current)
 {
 	struct ls_algo *a;
-	char err[256];
+	char err[256], params[256];
 	int rc;
 
-	rc = ls_algo_from_meta(meta, current, &a, err, sizeof(err));
+	rc = ls_service_algo(meta, current, &a, err, sizeof(err));
 	if (rc) {
 		pr_err("service %s: algorithm %s: %s", meta->name, meta->algo, err);
 		return rc;
@@ -123,8 +100,10 @@ static int svc_start_algo(struct svc_ctl *c, const struct ls_service_meta *meta,
 	c->bounds[0] = meta->initial_limit;
 	c->bounds[1] = meta->min_limit;
 	c->bounds[2] = meta->max_limit;
-	pr_info("service %s: algorithm %s (%s), limit %u", meta->name, meta->algo,
-		meta->algo_params, c->limit);
+	if (ls_algo_params_text(a, params, sizeof(params)))
+		params[0] = 0;
+	pr_info("service %s: algorithm %s (%s), limit %u", meta->name, meta->algo, params,
+		c->limit);
 	return 0;
 }
 
@@ -191,20 +170,8 @@ static void svc_histogram(struct agent *ag, uint32_t svc, struct ls_latency_hist
 	}
 }
 
-int ls_agent_write_limits(const struct ls_maps *m, uint32_t svc, uint32_t limit,
-			  const struct ls_service_meta *meta)
-{
-	struct ls_limits l;
-
-	ls_guarantees(limit, meta, &l);
-	for (uint32_t c = 0; c < LS_MAX_CLASSES; c++)
-		if (meta->classes[c].pinned_guarantee)
-			l.guarantee[c] = meta->classes[c].pinned_guarantee;
-	return bpf_map_update_elem(m->limits, &svc, &l, BPF_ANY) ? -errno : 0;
-}
-
-/* One round of one service: sample, algorithm, limits. */
-static void svc_round(struct agent *ag, uint32_t svc, uint64_t now_ns)
+/* One round of one service: sample, algorithm, limits. 0 or a negative errno, logged. */
+static int svc_round(struct agent *ag, uint32_t svc, uint64_t now_ns)
 {
 	struct svc_ctl *c = &ag->svc[svc];
 	struct ls_service_meta meta;
@@ -213,13 +180,22 @@ static void svc_round(struct agent *ag, uint32_t svc, uint64_t now_ns)
 	struct ls_limits lim = {};
 	uint32_t old, limit;
 	int32_t now_inflight;
+	int err;
 
-	if (ls_read_meta(&ag->maps, svc, &meta) || !meta.in_use) {
+	err = ls_read_meta(&ag->maps, svc, &meta);
+	if (err || !meta.in_use) {
 		ls_algo_destroy(&c->algo);
 		memset(c, 0, sizeof(*c));
-		return;
+		if (err)
+			pr_err("%s: reading service %u's record: %s", ag->ifname, svc,
+			       strerror(-err));
+		return err;
 	}
-	ls_read_limits(&ag->maps, svc, &lim);
+	err = ls_read_limits(&ag->maps, svc, &lim);
+	if (err) {
+		pr_err("service %s: reading its limits: %s", meta.name, strerror(-err));
+		return err;
+	}
 	if (strcmp(c->name, meta.name)) { /* another service in this slot: start afresh */
 		ls_algo_destroy(&c->algo);
 		memset(c, 0, sizeof(*c));
@@ -231,8 +207,9 @@ static void svc_round(struct agent *ag, uint32_t svc, uint64_t now_ns)
 	else if (c->algo && (strcmp(c->algo_params, meta.algo_params) || !same_bounds(c, &meta)))
 		c->algo_name[0] = 0; /* restart below, from the current limit */
 	if (!c->algo || strcmp(c->algo_name, meta.algo)) {
-		if (svc_start_algo(c, &meta, c->algo ? c->limit : lim.limit))
-			return;
+		err = svc_start_algo(c, &meta, c->algo ? c->limit : lim.limit);
+		if (err)
+			return err;
 		svc_histogram(ag, svc, &c->prev);
 	}
 
@@ -245,7 +222,7 @@ static void svc_round(struct agent *ag, uint32_t svc, uint64_t now_ns)
 	ls_hist_delta(&cur, &c->prev, &win);
 	old = c->limit;
 	/* As WindowedLimit: enough samples, and RTTs that are service time. */
-	if (win.count >= LS_AGENT_WINDOW_MIN_SAMPLES) {
+	if (win.count >= LS_INTERVAL_MIN_SAMPLES) {
 		struct ls_algo_sample s = {
 			.start_ns = now_ns,
 			.rtt_ns = meta.rtt_quantile_ppm
@@ -261,16 +238,25 @@ static void svc_round(struct agent *ag, uint32_t svc, uint64_t now_ns)
 			.did_drop = false,
 		};
 
-		if (s.rtt_ns >= LS_AGENT_WINDOW_MIN_RTT_NS)
+		if (s.rtt_ns >= LS_INTERVAL_MIN_RTT_NS) {
 			c->limit = ls_algo_update(c->algo, &s);
+			c->last_rtt_ns = s.rtt_ns;
+		}
 		c->prev = cur;
 		c->max_inflight = now_inflight;
 	}
 	limit = meta.pinned_limit ? meta.pinned_limit : c->limit;
 	if (old && fabs((double)c->limit - old) > ag->log_change * old)
-		pr_info("service %s: limit %u -> %u", meta.name, old, c->limit);
+		pr_info("service %s: limit %u -> %u (window rtt %.2f ms, baseline %.2f ms)",
+			meta.name, old, c->limit, c->last_rtt_ns / 1e6,
+			ls_algo_baseline_rtt_ns(c->algo) / 1e6);
 	/* Written every round: a policy reload may have changed the shares. */
-	ls_agent_write_limits(&ag->maps, svc, limit, &meta);
+	err = ls_service_write_limits(&ag->maps, svc, limit, &meta);
+	if (err)
+		pr_err("service %s: writing limit %u: %s; the dataplane keeps enforcing the last "
+		       "one written",
+		       meta.name, limit, strerror(-err));
+	return err;
 }
 
 static void sweep_count(struct agent *ag, const struct ls_flow *f, bool half_open)
@@ -325,39 +311,71 @@ static long sweep(struct agent *ag, uint64_t idle_ns, uint64_t half_open_ns)
 		.idle_ns = idle_ns,
 		.half_open_ns = half_open_ns,
 	};
+	long n;
 
-	ls_flows_walk(&ag->maps, sweep_one, &sw);
-	return sw.ended;
+	n = ls_flows_walk(&ag->maps, sweep_one, &sw);
+
+	return n < 0 ? n : sw.ended;
 }
 
+/*
+ * One round under the lock. Returns -ENOENT when the attachment is gone,
+ * else 0 or the first error, every one of which it has logged: a control
+ * loop that cannot read or write its maps says so each round.
+ */
 static int agent_round(struct agent *ag)
 {
 	struct ls_agent_meta am = {};
 	struct ls_state st = {};
 	uint64_t now;
-	int lock;
+	int lock, err, first = 0;
 
 	lock = ls_lock(ag->ifname, false);
-	if (lock < 0)
-		return lock; /* detached under us */
+	if (lock < 0) {
+		if (lock != -ENOENT) /* -ENOENT: detached under us */
+			pr_err("%s: locking: %s", ag->ifname, strerror(-lock));
+		return lock;
+	}
 	now = ls_clock_ns(CLOCK_MONOTONIC);
-	ls_read_agent(&ag->maps, &am);
+	err = ls_read_agent(&ag->maps, &am);
+	if (err) {
+		pr_err("%s: reading the agent settings: %s", ag->ifname, strerror(-err));
+		ls_unlock(&lock);
+		return err;
+	}
 	ag->log_change = am.log_change_ppm / 1e6;
-	for (uint32_t s = 0; s < LS_MAX_SERVICES; s++)
-		svc_round(ag, s, now);
+	for (uint32_t s = 0; s < LS_MAX_SERVICES; s++) {
+		err = svc_round(ag, s, now);
+		if (err && !first)
+			first = err;
+	}
 	if (now >= ag->next_sweep_ns) {
 		long n = sweep(ag, am.idle_timeout_ns, am.half_open_timeout_ns);
 
-		if (n)
+		if (n < 0) {
+			pr_err("%s: sweeping idle flows: %s", ag->ifname, strerror((int)-n));
+			if (!first)
+				first = (int)n;
+		} else if (n) {
 			pr_debug("swept %ld idle flows", n);
+		}
 		ag->next_sweep_ns = now + LS_SWEEP_PERIOD_NS;
 	}
-	ls_read_state(&ag->maps, &st);
-	st.heartbeat_ns = ls_clock_ns(CLOCK_MONOTONIC);
-	st.failopen_after_ns = am.failopen_after_ns;
-	ls_write_state(&ag->maps, &st);
+	err = ls_read_state(&ag->maps, &st);
+	if (!err) {
+		st.heartbeat_ns = ls_clock_ns(CLOCK_MONOTONIC);
+		st.failopen_after_ns = am.failopen_after_ns;
+		err = ls_write_state(&ag->maps, &st);
+	}
+	if (err) {
+		pr_err("%s: writing the heartbeat: %s; the dataplane fails open when it is "
+		       "stale",
+		       ag->ifname, strerror(-err));
+		if (!first)
+			first = err;
+	}
 	ls_unlock(&lock);
-	return 0;
+	return first;
 }
 
 static int agent_open(struct agent *ag, const char *ifname)
@@ -501,8 +519,7 @@ int ls_agent_run(const char *ifname, int (*reload)(const char *ifname))
 			pr_warn("%s: detached; agent stopping", ifname);
 			break;
 		}
-		if (err)
-			pr_warn("%s: round failed: %s", ifname, strerror(-err));
+		/* A failed round has logged why; the next one tries again. */
 		ls_read_agent(&ag->maps, &am);
 		if (!am.interval_ns)
 			am.interval_ns = 100 * 1000 * 1000ull;
@@ -515,5 +532,97 @@ int ls_agent_run(const char *ifname, int (*reload)(const char *ifname))
 	pr_info("%s: agent stopped", ifname);
 	agent_close(ag);
 	free(ag);
+	return 0;
+}
+
+/* Asks a running agent to stop and waits for it (up to 5 s), then kills it. */
+void ls_agent_stop(pid_t pid, const char *ifname)
+{
+	struct timespec tick = {.tv_nsec = 20 * 1000 * 1000};
+
+	/* A stale pid may belong to another process by now: check it is ours. */
+	if (!ls_agent_alive(pid, ifname) || kill(pid, SIGTERM))
+		return;
+	for (int i = 0; i < 250; i++) {
+		if (!ls_agent_alive(pid, ifname))
+			return;
+		nanosleep(&tick, NULL);
+	}
+	kill(pid, SIGKILL);
+}
+
+#define LS_RUN_DIR "/run/loadshed"
+
+/* Waits (up to 3 s) until the agent has written its first heartbeat. */
+static int wait_heartbeat(const char *ifname, pid_t pid)
+{
+	struct timespec tick = {.tv_nsec = 20 * 1000 * 1000};
+	char dir[128];
+	struct ls_maps m;
+
+	if (ls_pin_dir(ifname, dir, sizeof(dir)) || ls_maps_open(dir, &m, NULL))
+		return -ENOENT;
+	for (int i = 0; i < 150; i++) {
+		struct ls_state st = {};
+		struct ls_agent_meta am = {};
+
+		ls_read_state(&m, &st);
+		ls_read_agent(&m, &am);
+		if (am.agent_pid == (__u32)pid && st.heartbeat_ns) {
+			ls_maps_close(&m);
+			return 0;
+		}
+		if (kill(pid, 0))
+			break;
+		nanosleep(&tick, NULL);
+	}
+	ls_maps_close(&m);
+	return -ETIMEDOUT;
+}
+
+int ls_agent_spawn(const char *ifname, const char *log_path, char *err, size_t errlen)
+{
+	char path[128];
+	pid_t pid;
+	int fd;
+
+	if (!log_path) {
+		mkdir(LS_RUN_DIR, 0700);
+		snprintf(path, sizeof(path), "%s/%s.log", LS_RUN_DIR, ifname);
+		log_path = path;
+	}
+	pid = fork();
+	if (pid < 0) {
+		snprintf(err, errlen, "fork: %s", strerror(errno));
+		return -errno;
+	}
+	if (pid == 0) {
+		const char *verbose = ls_log_level >= LS_LOG_DEBUG  ? "-vv"
+				      : ls_log_level >= LS_LOG_INFO ? "-v"
+								    : NULL;
+
+		setsid();
+		fd = open("/dev/null", O_RDWR);
+		if (fd >= 0) {
+			dup2(fd, STDIN_FILENO);
+			dup2(fd, STDOUT_FILENO);
+			close(fd);
+		}
+		fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+		if (fd >= 0) {
+			dup2(fd, STDERR_FILENO);
+			close(fd);
+		}
+		if (verbose)
+			execl("/proc/self/exe", "loadshed", verbose, "agent", ifname, (char *)NULL);
+		else
+			execl("/proc/self/exe", "loadshed", "agent", ifname, (char *)NULL);
+		_exit(127);
+	}
+	if (wait_heartbeat(ifname, pid)) {
+		snprintf(err, errlen, "no heartbeat within 3 s; see %s", log_path);
+		return -ECHILD;
+	}
+	pr_info("%s: agent pid %d, log %s", ifname, (int)pid, log_path);
 	return 0;
 }

@@ -4,6 +4,7 @@
 #define LS_AGENT_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 #include "loadshed.h"
@@ -16,20 +17,16 @@
  */
 int ls_agent_run(const char *ifname, int (*reload)(const char *ifname));
 
-/* Writes L and the class guarantees (shares, or pinned ones) of a service. */
-int ls_agent_write_limits(const struct ls_maps *m, uint32_t svc, uint32_t limit,
-			  const struct ls_service_meta *meta);
-
 /* pid is a live (not zombie) `loadshed agent IFNAME` process. */
 bool ls_agent_alive(pid_t pid, const char *ifname);
 
-struct ls_algo;
+/* Asks a running agent to stop and waits for it (up to 5 s), then kills it. */
+void ls_agent_stop(pid_t pid, const char *ifname);
 
 /*
- * Creates the algorithm a service record names, with its parameters and
- * its initial/min/max limits (current, when not 0, as the initial limit).
+ * Starts the agent of ifname in the background, its log in log_path (NULL:
+ * /run/loadshed/IFNAME.log); waits for its first heartbeat.
  */
-int ls_algo_from_meta(const struct ls_service_meta *meta, uint32_t current, struct ls_algo **out,
-		      char *err, size_t errlen);
+int ls_agent_spawn(const char *ifname, const char *log_path, char *err, size_t errlen);
 
 #endif

@@ -458,11 +458,6 @@ double ls_algo_baseline_rtt_ns(const struct ls_algo *algo)
 	return 0;
 }
 
-const char *ls_algo_name(const struct ls_algo *algo)
-{
-	return algo->ops->name;
-}
-
 static void format_value(const struct ls_algo_param *p, const void *st, char *buf, size_t len)
 {
 	const char *field = (const char *)st + p->offset;

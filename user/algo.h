@@ -98,7 +98,6 @@ uint32_t ls_algo_limit(const struct ls_algo *algo);
 double ls_algo_estimate(const struct ls_algo *algo);
 /* Vegas's rtt_noload, Gradient2's long RTT; 0 when the algorithm has none. */
 double ls_algo_baseline_rtt_ns(const struct ls_algo *algo);
-const char *ls_algo_name(const struct ls_algo *algo);
 
 /*
  * Changes parameters of a running instance ("k=v,k=v"), keeping its state

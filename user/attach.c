@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -138,19 +139,19 @@ static int attach_tc(const char *dir, const struct ls_attach_req *r, int prog_fd
 }
 
 int ls_dataplane_attach(const char *dir, const struct ls_attach_req *r, struct loadshed_bpf *skel,
-			struct ls_agent_meta *am)
+			struct ls_agent_meta *am, char *errbuf, size_t errlen)
 {
 	int err;
 
 	am->ifindex = r->ifindex;
 	err = attach_xdp(dir, r, bpf_program__fd(skel->progs.ls_xdp_ingress), am);
 	if (err) {
-		pr_err("%s: attaching XDP: %s", r->ifname, strerror(-err));
+		snprintf(errbuf, errlen, "attaching XDP: %s", strerror(-err));
 		return err;
 	}
 	err = attach_tc(dir, r, bpf_program__fd(skel->progs.ls_tc_egress), am);
 	if (err) {
-		pr_err("%s: attaching egress program: %s", r->ifname, strerror(-err));
+		snprintf(errbuf, errlen, "attaching the egress program: %s", strerror(-err));
 		ls_dataplane_detach(dir, am);
 		return err;
 	}
@@ -188,6 +189,27 @@ void ls_dataplane_detach(const char *dir, const struct ls_agent_meta *am)
 			bpf_tc_hook_destroy(&hook);
 		}
 	}
+}
+
+void ls_dataplane_teardown(const char *dir)
+{
+	struct dirent *de;
+	char path[512];
+	DIR *d;
+
+	detach_link(dir, LINK_XDP);
+	detach_link(dir, LINK_TC);
+	d = opendir(dir);
+	while (d && (de = readdir(d))) {
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		unlink(path);
+	}
+	if (d)
+		closedir(d);
+	rmdir(dir);
+	rmdir(LS_PIN_ROOT);
 }
 
 void ls_dataplane_unpin(const char *dir)

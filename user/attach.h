@@ -6,6 +6,7 @@
 #ifndef LS_ATTACH_H
 #define LS_ATTACH_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include "loadshed.h"
 #include "maps.h"
@@ -31,16 +32,22 @@ int ls_dataplane_load(const char *dir, const struct ls_attach_req *r, struct loa
  * Attaches the loaded programs: XDP through a bpf_link (native, else
  * generic), egress through a TCX link where the kernel has it, else a
  * clsact filter. Links are pinned in dir. Records the modes in *am.
- * On failure nothing it made is left attached.
+ * On failure nothing it made is left attached, and errbuf says what failed.
  */
 int ls_dataplane_attach(const char *dir, const struct ls_attach_req *r, struct loadshed_bpf *skel,
-			struct ls_agent_meta *am);
+			struct ls_agent_meta *am, char *errbuf, size_t errlen);
 
 /* Detaches whatever ls_dataplane_attach made, from the pins and *am. Idempotent. */
 void ls_dataplane_detach(const char *dir, const struct ls_agent_meta *am);
 
 /* Removes every pin in dir and dir itself. */
 void ls_dataplane_unpin(const char *dir);
+
+/*
+ * Takes down an attachment whose pins this build cannot read (another
+ * layout): detaches the pinned links and removes every file in dir.
+ */
+void ls_dataplane_teardown(const char *dir);
 
 const char *ls_xdp_mode_name(int mode);
 const char *ls_tc_mode_name(int mode);

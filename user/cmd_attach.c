@@ -5,7 +5,6 @@
  * failure takes back everything this command made.
  */
 #include <errno.h>
-#include <getopt.h>
 #include <limits.h>
 #include <net/if.h>
 #include <stdio.h>
@@ -14,8 +13,10 @@
 #include <unistd.h>
 #include <sys/stat.h>
 
+#include "agent.h"
 #include "algo.h"
 #include "attach.h"
+#include "cli.h"
 #include "commands.h"
 #include "config.h"
 #include "loadshed.skel.h"
@@ -37,39 +38,8 @@ struct attach_opts {
 	bool service_opts; /* any option that builds the policy from the command line */
 };
 
-static void attach_usage(FILE *f)
-{
-	fprintf(f,
-		"Usage: loadshed attach IFACE --config FILE [ATTACH_OPTIONS]\n"
-		"       loadshed attach IFACE --port PORT [SERVICE_OPTIONS] [ATTACH_OPTIONS]\n\n"
-		"Loads the dataplane on IFACE (XDP ingress, TC egress), pins its maps under\n"
-		"/sys/fs/bpf/loadshed/IFACE and starts the agent that adapts the limits.\n\n"
-		"Service options (one service named \"" ONE_LINE_SERVICE "\"):\n"
-		"  --port PORT           protected TCP port (repeatable)\n"
-		"  --addr ADDR           only this destination address (default: any)\n"
-		"  --limit N|auto        pin the limit, or let the algorithm set it (default)\n"
-		"  --algo NAME           fixed, aimd, vegas, gradient2 (default)\n"
-		"  --param K=V           algorithm parameter (repeatable)\n"
-		"  --min-limit N, --max-limit N, --initial-limit N\n"
-		"  --class SPEC          NAME=SHARE[,drop|reset|bypass][,src=P[+P...]]\n"
-		"                        [,dport=N[-M]][,dscp=N]   (repeatable, in rule order)\n"
-		"  --default-class NAME  class of unmatched traffic (default: an implicit\n"
-		"                        \"default\" class with share 0, action drop)\n"
-		"  --shadow              decide and count would_shed, but admit everything\n"
-		"Attach options:\n"
-		"  --config FILE         INI policy (see loadshed.conf(5)); excludes service "
-		"options\n"
-		"  --xdp-mode MODE       native (no fallback) or generic; default native,\n"
-		"                        falling back to generic where the driver has none\n"
-		"  --max-flows N         flow table size (default %u)\n"
-		"  --fail-open-after DUR heartbeat age after which everything is admitted\n"
-		"  --no-agent            static limits, no control loop\n"
-		"  --agent-log FILE      the agent's log (default /run/loadshed/IFACE.log)\n",
-		LS_DEFAULT_MAX_FLOWS);
-}
-
 enum {
-	OPT_CONFIG = 256,
+	OPT_CONFIG = 1,
 	OPT_PORT,
 	OPT_ADDR,
 	OPT_LIMIT,
@@ -88,26 +58,34 @@ enum {
 	OPT_AGENT_LOG,
 };
 
-static const struct option attach_options[] = {
-	{"config", required_argument, NULL, OPT_CONFIG},
-	{"port", required_argument, NULL, OPT_PORT},
-	{"addr", required_argument, NULL, OPT_ADDR},
-	{"limit", required_argument, NULL, OPT_LIMIT},
-	{"algo", required_argument, NULL, OPT_ALGO},
-	{"param", required_argument, NULL, OPT_PARAM},
-	{"min-limit", required_argument, NULL, OPT_MIN_LIMIT},
-	{"max-limit", required_argument, NULL, OPT_MAX_LIMIT},
-	{"initial-limit", required_argument, NULL, OPT_INITIAL_LIMIT},
-	{"class", required_argument, NULL, OPT_CLASS},
-	{"default-class", required_argument, NULL, OPT_DEFAULT_CLASS},
-	{"shadow", no_argument, NULL, OPT_SHADOW},
-	{"xdp-mode", required_argument, NULL, OPT_XDP_MODE},
-	{"max-flows", required_argument, NULL, OPT_MAX_FLOWS},
-	{"fail-open-after", required_argument, NULL, OPT_FAIL_OPEN},
-	{"no-agent", no_argument, NULL, OPT_NO_AGENT},
-	{"agent-log", required_argument, NULL, OPT_AGENT_LOG},
-	{"help", no_argument, NULL, 'h'},
-	{NULL, 0, NULL, 0},
+static const struct ls_opt attach_opts[] = {
+	{"config", 0, true, OPT_CONFIG, "FILE",
+	 "INI policy (loadshed.conf(5)); excludes the service options", "file"},
+	{"port", 0, true, OPT_PORT, "PORT", "protected TCP port (repeatable)"},
+	{"addr", 0, true, OPT_ADDR, "ADDR", "only this destination address (default: any)"},
+	{"limit", 0, true, OPT_LIMIT, "N|auto", "pin the limit, or let the algorithm set it",
+	 "auto"},
+	{"algo", 0, true, OPT_ALGO, "NAME", "fixed, aimd, vegas, gradient2 (default)",
+	 "fixed aimd vegas gradient2"},
+	{"param", 0, true, OPT_PARAM, "K=V", "algorithm parameter (repeatable)"},
+	{"min-limit", 0, true, OPT_MIN_LIMIT, "N", "lowest limit the algorithm may set"},
+	{"max-limit", 0, true, OPT_MAX_LIMIT, "N", "highest limit the algorithm may set"},
+	{"initial-limit", 0, true, OPT_INITIAL_LIMIT, "N", "the algorithm's first limit"},
+	{"class", 0, true, OPT_CLASS, "SPEC",
+	 "NAME=SHARE[,drop|reset|bypass][,src=P[+P...]][,dport=N[-M]][,dscp=N] (repeatable, in "
+	 "rule order)"},
+	{"default-class", 0, true, OPT_DEFAULT_CLASS, "NAME",
+	 "class of unmatched traffic (default: an implicit \"default\", share 0, drop)"},
+	{"shadow", 0, false, OPT_SHADOW, NULL, "decide and count would_shed, but admit everything"},
+	{"xdp-mode", 0, true, OPT_XDP_MODE, "MODE",
+	 "native (no fallback) or generic; default native, else generic", "native generic"},
+	{"max-flows", 0, true, OPT_MAX_FLOWS, "N", "flow table size"},
+	{"fail-open-after", 0, true, OPT_FAIL_OPEN, "DUR",
+	 "heartbeat age after which everything is admitted, or off"},
+	{"no-agent", 0, false, OPT_NO_AGENT, NULL, "static limits, no control loop"},
+	{"agent-log", 0, true, OPT_AGENT_LOG, "FILE",
+	 "the agent's log (default /run/loadshed/IFACE.log)", "file"},
+	{NULL},
 };
 
 /* Appends "item" to a comma-separated list. */
@@ -145,121 +123,127 @@ static int set_listen(struct ls_config *cfg, const char *ports, const char *addr
 	return ls_config_set(cfg, "service " ONE_LINE_SERVICE, "listen", listen, 0, err, errlen);
 }
 
+/* The options as given, before they become a config. */
+struct attach_args {
+	struct attach_opts *o;
+	struct ls_config *cfg;
+	char ports[1024];
+	char params[LS_ALGO_PARAMS_LEN];
+	const char *addr;
+	const char *classes[LS_MAX_CLASSES];
+	int nr_classes;
+	const char *kv[8][2]; /* service keys, in the order given */
+	int nr_kv;
+};
+
+static const char *service_key_of(int id)
+{
+	switch (id) {
+	case OPT_LIMIT:
+		return "limit";
+	case OPT_ALGO:
+		return "algorithm";
+	case OPT_MIN_LIMIT:
+		return "min_limit";
+	case OPT_MAX_LIMIT:
+		return "max_limit";
+	case OPT_INITIAL_LIMIT:
+		return "initial_limit";
+	case OPT_SHADOW:
+		return "shadow";
+	case OPT_DEFAULT_CLASS:
+		return "default_class";
+	}
+	return NULL;
+}
+
+static int on_attach_opt(void *ctx, int id, const char *v, char *err, size_t errlen)
+{
+	struct attach_args *a = ctx;
+	struct attach_opts *o = a->o;
+
+	if (id != OPT_CONFIG && id != OPT_XDP_MODE && id != OPT_MAX_FLOWS && id != OPT_FAIL_OPEN &&
+	    id != OPT_NO_AGENT && id != OPT_AGENT_LOG)
+		o->service_opts = true;
+	switch (id) {
+	case OPT_CONFIG:
+		o->config_path = v;
+		return 0;
+	case OPT_PORT:
+		if (list_add(a->ports, sizeof(a->ports), v))
+			goto too_many;
+		return 0;
+	case OPT_ADDR:
+		a->addr = v;
+		return 0;
+	case OPT_PARAM:
+		if (list_add(a->params, sizeof(a->params), v))
+			goto too_many;
+		return 0;
+	case OPT_CLASS:
+		if (a->nr_classes == LS_MAX_CLASSES)
+			goto too_many;
+		a->classes[a->nr_classes++] = v;
+		return 0;
+	case OPT_XDP_MODE:
+		if (!strcmp(v, "native"))
+			o->xdp_mode = LS_XDP_NATIVE;
+		else if (!strcmp(v, "generic"))
+			o->xdp_mode = LS_XDP_GENERIC;
+		else
+			return ls_errf(err, errlen, -EINVAL, "--xdp-mode is native or generic");
+		return 0;
+	case OPT_MAX_FLOWS:
+	case OPT_FAIL_OPEN:
+		return ls_config_set(a->cfg, "agent",
+				     id == OPT_MAX_FLOWS ? "max_flows" : "fail_open_after", v, 0,
+				     err, errlen);
+	case OPT_NO_AGENT:
+		o->no_agent = true;
+		return 0;
+	case OPT_AGENT_LOG:
+		o->agent_log = v;
+		return 0;
+	}
+	if (a->nr_kv == 8)
+		goto too_many;
+	a->kv[a->nr_kv][0] = service_key_of(id);
+	a->kv[a->nr_kv++][1] = id == OPT_SHADOW ? "true" : v;
+	return 0;
+too_many:
+	return ls_errf(err, errlen, -EINVAL, "too many values for '%s'", v);
+}
+
 /*
  * Builds the config from the command line through the same setters the
  * file parser uses, so one validation serves both forms.
  */
-static int parse_attach(int argc, char **argv, struct attach_opts *o, struct ls_config *cfg,
+static int parse_attach(const struct ls_call *call, struct attach_opts *o, struct ls_config *cfg,
 			char *err, size_t errlen)
 {
-	char ports[1024] = "", params[LS_ALGO_PARAMS_LEN] = "", *classes[LS_MAX_CLASSES];
-	const char *addr = NULL, *svc = "service " ONE_LINE_SERVICE;
-	const char *kv[8][2];
-	int nr_classes = 0, nr_kv = 0, c, rc;
+	struct attach_args a = {.o = o, .cfg = cfg};
+	const char *svc = "service " ONE_LINE_SERVICE;
+	int rc;
 
-	if (argc < 2 || argv[1][0] == '-')
-		return snprintf(err, errlen, "usage: loadshed attach IFACE [OPTIONS]"), -EINVAL;
-	o->ifname = argv[1];
-	argc--;
-	argv++;
-	optind = 1;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "+h", attach_options, NULL)) != -1) {
-		switch (c) {
-		case OPT_CONFIG:
-			o->config_path = optarg;
-			break;
-		case OPT_PORT:
-			if (list_add(ports, sizeof(ports), optarg))
-				goto too_many;
-			o->service_opts = true;
-			break;
-		case OPT_ADDR:
-			addr = optarg;
-			o->service_opts = true;
-			break;
-		case OPT_PARAM:
-			if (list_add(params, sizeof(params), optarg))
-				goto too_many;
-			o->service_opts = true;
-			break;
-		case OPT_CLASS:
-			if (nr_classes == LS_MAX_CLASSES)
-				goto too_many;
-			classes[nr_classes++] = optarg;
-			o->service_opts = true;
-			break;
-		case OPT_LIMIT:
-		case OPT_ALGO:
-		case OPT_MIN_LIMIT:
-		case OPT_MAX_LIMIT:
-		case OPT_INITIAL_LIMIT:
-		case OPT_DEFAULT_CLASS:
-		case OPT_SHADOW:
-			if (nr_kv == 8)
-				goto too_many;
-			kv[nr_kv][0] = c == OPT_LIMIT		? "limit"
-				       : c == OPT_ALGO		? "algorithm"
-				       : c == OPT_MIN_LIMIT	? "min_limit"
-				       : c == OPT_MAX_LIMIT	? "max_limit"
-				       : c == OPT_INITIAL_LIMIT ? "initial_limit"
-				       : c == OPT_SHADOW	? "shadow"
-								: "default_class";
-			kv[nr_kv++][1] = c == OPT_SHADOW ? "true" : optarg;
-			o->service_opts = true;
-			break;
-		case OPT_XDP_MODE:
-			if (!strcmp(optarg, "native"))
-				o->xdp_mode = LS_XDP_NATIVE;
-			else if (!strcmp(optarg, "generic"))
-				o->xdp_mode = LS_XDP_GENERIC;
-			else
-				return snprintf(err, errlen, "--xdp-mode is native or generic"),
-				       -EINVAL;
-			break;
-		case OPT_MAX_FLOWS:
-		case OPT_FAIL_OPEN:
-			rc = ls_config_set(cfg, "agent",
-					   c == OPT_MAX_FLOWS ? "max_flows" : "fail_open_after",
-					   optarg, 0, err, errlen);
-			if (rc)
-				return rc;
-			break;
-		case OPT_NO_AGENT:
-			o->no_agent = true;
-			break;
-		case OPT_AGENT_LOG:
-			o->agent_log = optarg;
-			break;
-		case 'h':
-			attach_usage(stdout);
-			exit(LS_EXIT_OK);
-		default:
-			snprintf(err, errlen, "unknown or incomplete option '%s'",
-				 argv[optind - 1]);
-			return -EINVAL;
-		}
-	}
-	if (optind != argc)
-		return snprintf(err, errlen, "unexpected argument '%s'", argv[optind]), -EINVAL;
-
+	o->ifname = call->ifname;
+	rc = ls_opts_parse(call->argc, call->argv, attach_opts, on_attach_opt, &a, NULL, 0, err,
+			   errlen);
+	if (rc < 0)
+		return rc;
 	if (o->config_path && o->service_opts)
-		return snprintf(err, errlen, "--config excludes the service options"), -EINVAL;
+		return ls_errf(err, errlen, -EINVAL, "--config excludes the service options");
 	if (o->config_path)
 		return ls_config_parse_file(cfg, o->config_path, err, errlen);
-	if (!ports[0])
-		return snprintf(err, errlen, "give --config FILE or --port PORT"), -EINVAL;
-	rc = set_listen(cfg, ports, addr, err, errlen);
-	for (int i = 0; !rc && i < nr_kv; i++)
-		rc = ls_config_set(cfg, svc, kv[i][0], kv[i][1], 0, err, errlen);
-	if (!rc && params[0])
-		rc = ls_config_set(cfg, svc, "params", params, 0, err, errlen);
-	for (int i = 0; !rc && i < nr_classes; i++)
-		rc = ls_config_add_class_spec(cfg, ONE_LINE_SERVICE, classes[i], err, errlen);
+	if (!a.ports[0])
+		return ls_errf(err, errlen, -EINVAL, "give --config FILE or --port PORT");
+	rc = set_listen(cfg, a.ports, a.addr, err, errlen);
+	for (int i = 0; !rc && i < a.nr_kv; i++)
+		rc = ls_config_set(cfg, svc, a.kv[i][0], a.kv[i][1], 0, err, errlen);
+	if (!rc && a.params[0])
+		rc = ls_config_set(cfg, svc, "params", a.params, 0, err, errlen);
+	for (int i = 0; !rc && i < a.nr_classes; i++)
+		rc = ls_config_add_class_spec(cfg, ONE_LINE_SERVICE, a.classes[i], err, errlen);
 	return rc;
-too_many:
-	snprintf(err, errlen, "too many values for '%s'", argv[optind - 1]);
-	return -EINVAL;
 }
 
 /* A directory that already holds our pins belongs to a live attachment. */
@@ -274,7 +258,8 @@ static bool attached(const char *dir)
 
 /* Fills the maps, attaches, records the attachment. Lock held. */
 static int attach_locked(const char *dir, const struct attach_opts *o, const struct ls_config *cfg,
-			 const struct ls_policy_image *img, struct ls_agent_meta *am)
+			 const struct ls_policy_image *img, struct ls_agent_meta *am, char *errbuf,
+			 size_t errlen)
 {
 	struct ls_attach_req req = {
 		.ifname = o->ifname,
@@ -288,16 +273,17 @@ static int attach_locked(const char *dir, const struct attach_opts *o, const str
 
 	err = ls_dataplane_load(dir, &req, &skel, &m);
 	if (err) {
-		pr_err("%s: loading the dataplane: %s", o->ifname, strerror(-err));
+		snprintf(errbuf, errlen, "loading the dataplane: %s", strerror(-err));
 		return err;
 	}
 	err = ls_policy_write_gen(&m, img);
 	if (!err)
 		err = ls_policy_activate(&m, img, false);
 	if (err)
-		pr_err("%s: writing the policy: %s", o->ifname, strerror(-err));
-	if (!err)
-		err = ls_dataplane_attach(dir, &req, skel, am);
+		snprintf(errbuf, errlen, "writing the policy: %s", strerror(-err));
+	if (!err) {
+		err = ls_dataplane_attach(dir, &req, skel, am, errbuf, errlen);
+	}
 	if (!err) {
 		struct ls_agent_meta cur = {};
 
@@ -311,8 +297,10 @@ static int attach_locked(const char *dir, const struct attach_opts *o, const str
 		if (o->config_path && !realpath(o->config_path, am->config_path))
 			am->config_path[0] = 0;
 		err = ls_write_agent(&m, am);
-		if (err)
+		if (err) {
+			snprintf(errbuf, errlen, "recording the attachment: %s", strerror(-err));
 			ls_dataplane_detach(dir, am);
+		}
 	}
 	ls_maps_close(&m);
 	loadshed_bpf__destroy(skel);
@@ -337,7 +325,7 @@ static void print_attached(const struct attach_opts *o, const struct ls_agent_me
 	ls_json_print(j);
 }
 
-int cmd_attach(int argc, char **argv)
+static int run_attach(const struct ls_call *call)
 {
 	struct attach_opts o = {};
 	struct ls_policy_image *img = NULL;
@@ -346,24 +334,19 @@ int cmd_attach(int argc, char **argv)
 	char err[512] = "", dir[128];
 	int lock = -1, rc;
 
-	if (argc >= 2 && ls_is_help(argv[1])) {
-		attach_usage(stdout);
-		return LS_EXIT_OK;
-	}
 	if (ls_config_new(&cfg))
 		return ls_fail(LS_EXIT_RUNTIME, "out of memory");
 	/* Everything about the input is checked before the system is touched. */
-	rc = parse_attach(argc, argv, &o, cfg, err, sizeof(err));
+	rc = parse_attach(call, &o, cfg, err, sizeof(err));
 	if (!rc)
 		rc = ls_config_validate(cfg, err, sizeof(err));
 	if (!rc)
 		rc = ls_policy_compile(cfg, 0, &img, err, sizeof(err));
-	if (!rc && ls_pin_dir(o.ifname, dir, sizeof(dir)))
-		rc = -EINVAL, snprintf(err, sizeof(err), "'%s' is not an interface name", o.ifname);
 	if (rc) {
 		ls_config_free(&cfg);
 		return ls_fail(LS_EXIT_USAGE, "%s", err);
 	}
+	ls_pin_dir(o.ifname, dir, sizeof(dir));
 	if (!if_nametoindex(o.ifname)) {
 		rc = ls_fail(LS_EXIT_RUNTIME, "%s: no such interface", o.ifname);
 		goto out;
@@ -379,19 +362,24 @@ int cmd_attach(int argc, char **argv)
 			     o.ifname, o.ifname);
 		goto out;
 	}
-	if (attach_locked(dir, &o, cfg, img, &am)) {
+	rc = attach_locked(dir, &o, cfg, img, &am, err, sizeof(err));
+	if (rc) {
 		ls_dataplane_unpin(dir);
-		rc = ls_fail(LS_EXIT_RUNTIME, "%s: attach failed; nothing was left behind",
-			     o.ifname);
+		rc = ls_fail(LS_EXIT_RUNTIME, "%s: attach failed, nothing was left behind: %s",
+			     o.ifname, err);
 		goto out;
 	}
 	ls_unlock(&lock);
-	if (!o.no_agent && ls_agent_spawn(o.ifname, o.agent_log)) {
-		lock = ls_lock(o.ifname, false);
-		ls_dataplane_detach(dir, &am);
-		ls_dataplane_unpin(dir);
-		rc = ls_fail(LS_EXIT_RUNTIME, "%s: the agent did not start; detached", o.ifname);
-		goto out;
+	if (!o.no_agent) {
+		rc = ls_agent_spawn(o.ifname, o.agent_log, err, sizeof(err));
+		if (rc) {
+			lock = ls_lock(o.ifname, false);
+			ls_dataplane_detach(dir, &am);
+			ls_dataplane_unpin(dir);
+			rc = ls_fail(LS_EXIT_RUNTIME, "%s: the agent did not start (%s); detached",
+				     o.ifname, err);
+			goto out;
+		}
 	}
 	print_attached(&o, &am);
 	rc = LS_EXIT_OK;
@@ -401,3 +389,18 @@ out:
 	ls_config_free(&cfg);
 	return rc;
 }
+
+const struct ls_cmd ls_cmd_attach = {
+	.name = "attach",
+	.flags = LS_CMD_IFACE,
+	.args = "{--config FILE | --port PORT [SERVICE_OPTIONS]} [ATTACH_OPTIONS]",
+	.summary = "load and attach the dataplane, pin its maps, start the agent",
+	.help = "Loads the dataplane on IFACE (XDP ingress, TC egress), pins its maps under\n"
+		"/sys/fs/bpf/loadshed/IFACE and starts the agent that adapts the limits.\n"
+		"The service options build one service named \"" ONE_LINE_SERVICE "\" from the\n"
+		"command line; --config reads services and classes from a file instead.\n"
+		"Everything is validated before anything is written; on any failure\n"
+		"nothing is left behind.\n",
+	.opts = attach_opts,
+	.run = run_attach,
+};

@@ -1,11 +1,8 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /* loadshed detach IFACE and loadshed list. */
 #include <errno.h>
-#include <signal.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
-#include <unistd.h>
 
 #include "agent.h"
 #include "attach.h"
@@ -14,88 +11,88 @@
 #include "output.h"
 #include "pins.h"
 
-/* Asks a running agent to stop and waits for it (up to 5 s), then kills it. */
-static void stop_agent(pid_t pid, const char *ifname)
+static void print_detached(const char *ifname, bool was_attached, const char *note)
 {
-	struct timespec tick = {.tv_nsec = 20 * 1000 * 1000};
+	json_object *o;
 
-	/* A stale pid may belong to another process by now: check it is ours. */
-	if (!ls_agent_alive(pid, ifname) || kill(pid, SIGTERM))
+	if (!ls_json) {
+		if (note)
+			fprintf(stderr, "loadshed: %s: %s\n", ifname, note);
 		return;
-	for (int i = 0; i < 250; i++) {
-		if (!ls_agent_alive(pid, ifname))
-			return;
-		nanosleep(&tick, NULL);
 	}
-	kill(pid, SIGKILL);
+	o = json_object_new_object();
+	json_object_object_add(o, "ifname", json_object_new_string(ifname));
+	json_object_object_add(o, "detached", json_object_new_boolean(was_attached));
+	if (note)
+		json_object_object_add(o, "note", json_object_new_string(note));
+	ls_json_print(o);
 }
 
-static void read_agent_meta(const char *dir, struct ls_agent_meta *am)
+static int run_detach(const struct ls_call *call)
 {
-	struct ls_maps m;
+	const char *ifname = call->ifname;
+	struct ls_attachment a;
+	struct ls_agent_meta am = {};
+	char err[512];
+	int rc;
 
-	memset(am, 0, sizeof(*am));
-	if (!ls_maps_open(dir, &m, NULL)) {
-		ls_read_agent(&m, am);
-		ls_maps_close(&m);
-	}
-}
-
-int cmd_detach(int argc, char **argv)
-{
-	struct ls_agent_meta am;
-	char dir[128];
-	int lock;
-
-	if (argc >= 2 && ls_is_help(argv[1])) {
-		printf("Usage: loadshed detach IFACE\n\n"
-		       "Stops the agent, detaches the programs, removes the pins and any\n"
-		       "clsact qdisc attach created. Safe to run twice.\n");
-		return LS_EXIT_OK;
-	}
-	if (argc != 2)
+	if (call->argc)
 		return ls_fail(LS_EXIT_USAGE, "usage: loadshed detach IFACE");
-	if (ls_pin_dir(argv[1], dir, sizeof(dir)))
-		return ls_fail(LS_EXIT_USAGE, "'%s' is not an interface name", argv[1]);
-	lock = ls_lock(argv[1], false);
-	if (lock == -ENOENT) {
-		if (!ls_json)
-			fprintf(stderr, "loadshed: %s: not attached, nothing to do\n", argv[1]);
+	rc = ls_attachment_open(ifname, &a, err, sizeof(err));
+	if (rc == -ENOENT) {
+		print_detached(ifname, false, "not attached, nothing to do");
 		return LS_EXIT_OK;
 	}
-	if (lock < 0)
-		return ls_fail(LS_EXIT_RUNTIME, "%s: %s", dir, strerror(-lock));
-	read_agent_meta(dir, &am);
-	/* The agent finishes its round under the lock: stop it without holding it. */
-	ls_unlock(&lock);
-	stop_agent((pid_t)am.agent_pid, argv[1]);
-	lock = ls_lock(argv[1], false);
-	if (lock >= 0) {
-		read_agent_meta(dir, &am);
-		ls_dataplane_detach(dir, &am);
-		ls_dataplane_unpin(dir);
-		ls_unlock(&lock);
-	}
-	if (ls_json) {
-		json_object *o = json_object_new_object();
+	if (rc == -EPROTO) {
+		/* Pins this build cannot read: take them down by name, as they are. */
+		int lock = ls_lock(ifname, false);
 
-		json_object_object_add(o, "detached", json_object_new_string(argv[1]));
-		ls_json_print(o);
+		ls_pin_dir(ifname, a.dir, sizeof(a.dir));
+		ls_dataplane_teardown(a.dir);
+		ls_unlock(&lock);
+		print_detached(ifname, true,
+			       "pinned by another loadshed layout: links and pins "
+			       "removed; its agent stops at its next round");
+		return LS_EXIT_OK;
 	}
+	if (rc)
+		return ls_fail(LS_EXIT_RUNTIME, "%s", err);
+	ls_read_agent(&a.maps, &am);
+	/* The agent finishes its round under the lock: stop it without holding it. */
+	ls_attachment_close(&a);
+	ls_agent_stop((pid_t)am.agent_pid, ifname);
+	rc = ls_attachment_open(ifname, &a, err, sizeof(err));
+	if (rc == -ENOENT) {
+		print_detached(ifname, true, NULL); /* another detach finished it meanwhile */
+		return LS_EXIT_OK;
+	}
+	if (rc)
+		return ls_fail(LS_EXIT_RUNTIME, "%s", err);
+	ls_read_agent(&a.maps, &am);
+	ls_maps_close(&a.maps);
+	ls_dataplane_detach(a.dir, &am);
+	ls_dataplane_unpin(a.dir);
+	ls_unlock(&a.lock);
+	print_detached(ifname, true, NULL);
 	return LS_EXIT_OK;
 }
 
-int cmd_list(int argc, char **argv)
+const struct ls_cmd ls_cmd_detach = {
+	.name = "detach",
+	.flags = LS_CMD_IFACE | LS_CMD_EXACT,
+	.summary = "stop the agent, detach the programs, remove every pin",
+	.help = "Removes the links, the pins and any clsact qdisc attach created. Safe to run\n"
+		"twice. Never abbreviated.\n",
+	.run = run_detach,
+};
+
+static int run_list(const struct ls_call *call)
 {
 	char names[64][IF_NAMESIZE];
 	json_object *arr;
 	int n;
 
-	if (argc >= 2 && ls_is_help(argv[1])) {
-		printf("Usage: loadshed list\n\nEvery interface loadshed is attached to.\n");
-		return LS_EXIT_OK;
-	}
-	if (argc != 1)
+	if (call->argc)
 		return ls_fail(LS_EXIT_USAGE, "usage: loadshed list");
 	n = ls_list(names, 64);
 	if (!ls_json) {
@@ -109,3 +106,9 @@ int cmd_list(int argc, char **argv)
 	ls_json_print(arr);
 	return LS_EXIT_OK;
 }
+
+const struct ls_cmd ls_cmd_list = {
+	.name = "list",
+	.summary = "every interface loadshed is attached to",
+	.run = run_list,
+};

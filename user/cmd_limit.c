@@ -9,285 +9,332 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <bpf/bpf.h>
 
-#include "agent.h"
 #include "algo.h"
 #include "commands.h"
-#include "maps.h"
+#include "config.h"
 #include "output.h"
 #include "pins.h"
 #include "policy_maps.h"
+#include "service.h"
 
+enum { OPT_SERVICE = 1, OPT_CLASS };
+
+static const struct ls_opt service_opts[] = {
+	{"service", 0, true, OPT_SERVICE, "S", "the service (needed when there are several)"},
+	{NULL},
+};
+
+static const struct ls_opt class_opts[] = {
+	{"service", 0, true, OPT_SERVICE, "S", "the service (needed when there are several)"},
+	{"class", 0, true, OPT_CLASS, "C", "a class's guarantee instead of the service's limit"},
+	{NULL},
+};
+
+/* What a limit or policy command acts on, and its arguments. */
 struct target {
 	const char *service; /* NULL: the only one */
 	const char *cls;     /* NULL: the service */
+	char *pos[32];
+	int nr_pos;
 };
 
-/* Takes --service S and --class C out of argv; returns the remaining argc. */
-static int take_target(int argc, char **argv, struct target *t)
+static int on_target_opt(void *ctx, int id, const char *v, char *err, size_t errlen)
 {
-	int out = 0;
+	struct target *t = ctx;
 
-	for (int i = 0; i < argc; i++) {
-		if ((!strcmp(argv[i], "--service") || !strcmp(argv[i], "--class")) &&
-		    i + 1 < argc) {
-			if (argv[i][2] == 's')
-				t->service = argv[++i];
-			else
-				t->cls = argv[++i];
-			continue;
-		}
-		argv[out++] = argv[i];
-	}
-	return out;
+	(void)err;
+	(void)errlen;
+	if (id == OPT_SERVICE)
+		t->service = v;
+	else
+		t->cls = v;
+	return 0;
 }
 
-/* Finds the service slot t names; -ENOENT, or -EINVAL when it is ambiguous. */
-static int find_service(const struct ls_maps *m, const struct target *t,
-			struct ls_service_meta *meta)
+/* An open attachment with the service (and class) a command names. */
+struct on_service {
+	struct ls_attachment a;
+	struct ls_service_meta meta;
+	uint32_t svc;
+	int cls; /* -1: none named */
+};
+
+/*
+ * Parses a limit/policy command's options; a mistake is a usage error. On
+ * success t holds the arguments; returns -1 to go on, else the exit code.
+ */
+static int parse_target(const struct ls_call *call, struct target *t)
 {
-	int found = -1;
+	char err[256];
+	int n;
 
-	for (uint32_t s = 0; s < LS_MAX_SERVICES; s++) {
-		struct ls_service_meta cur;
-
-		if (ls_read_meta(m, s, &cur) || !cur.in_use)
-			continue;
-		if (t->service && strcmp(cur.name, t->service))
-			continue;
-		if (found >= 0)
-			return -EINVAL;
-		found = (int)s;
-		*meta = cur;
-	}
-	return found < 0 ? -ENOENT : found;
-}
-
-static int find_class(const struct ls_service_meta *meta, const char *name)
-{
-	for (uint32_t c = 0; c < LS_MAX_CLASSES && c < meta->nr_classes; c++)
-		if (!strcmp(meta->classes[c].name, name))
-			return (int)c;
+	n = ls_opts_parse(call->argc, call->argv, call->cmd->opts, on_target_opt, t, t->pos,
+			  (int)(sizeof(t->pos) / sizeof(t->pos[0])), err, sizeof(err));
+	if (n < 0)
+		return ls_fail(LS_EXIT_USAGE, "%s", err);
+	t->nr_pos = n;
 	return -1;
 }
 
-typedef int (*service_fn)(const struct ls_maps *m, uint32_t svc, struct ls_service_meta *meta,
-			  const struct target *t, int argc, char **argv, char *err, size_t errlen);
-
-/* Locks ifname, finds the target service and runs fn on it. */
-static int on_service(const char *ifname, const struct target *t, service_fn fn, int argc,
-		      char **argv)
+/* Opens the attachment and finds the target; returns -1 to go on, else the exit code. */
+static int open_target(const struct ls_call *call, const struct target *t, struct on_service *o)
 {
-	struct ls_service_meta meta;
-	struct ls_attachment a;
-	char err[512] = "";
-	int svc, rc;
-
-	rc = ls_attachment_open(ifname, &a);
-	if (rc)
-		return rc;
-	svc = find_service(&a.maps, t, &meta);
-	if (svc == -EINVAL)
-		rc = ls_fail(LS_EXIT_USAGE, "%s has several services: name one with --service",
-			     ifname);
-	else if (svc < 0)
-		rc = ls_fail(LS_EXIT_USAGE, "%s: no service %s", ifname,
-			     t->service ? t->service : "");
-	else if ((rc = fn(&a.maps, (uint32_t)svc, &meta, t, argc, argv, err, sizeof(err))))
-		rc = ls_fail(rc, "%s", err);
-	ls_attachment_close(&a);
-	return rc;
-}
-
-static int write_meta(const struct ls_maps *m, uint32_t svc, const struct ls_service_meta *meta,
-		      char *err, size_t errlen)
-{
-	struct ls_limits lim = {};
-	uint32_t limit;
-
-	if (bpf_map_update_elem(m->config, &svc, meta, BPF_ANY))
-		goto fail;
-	ls_read_limits(m, svc, &lim);
-	limit = meta->pinned_limit ? meta->pinned_limit : lim.limit;
-	if (ls_agent_write_limits(m, svc, limit, meta))
-		goto fail;
-	return 0;
-fail:
-	snprintf(err, errlen, "writing the limits: %s", strerror(errno));
-	return LS_EXIT_RUNTIME;
-}
-
-static int parse_limit(const char *text, uint32_t *out)
-{
-	char *end;
-	unsigned long v = strtoul(text, &end, 10);
-
-	if (!*text || *end || v == 0 || v > 1000000)
-		return -EINVAL;
-	*out = (uint32_t)v;
-	return 0;
-}
-
-static int do_set(const struct ls_maps *m, uint32_t svc, struct ls_service_meta *meta,
-		  const struct target *t, int argc, char **argv, char *err, size_t errlen)
-{
-	uint32_t n;
-	int c = -1;
-
-	if (argc != 1 || parse_limit(argv[0], &n)) {
-		snprintf(err, errlen, "limit set takes one number, 1..1000000");
-		return LS_EXIT_USAGE;
-	}
-	if (t->cls && (c = find_class(meta, t->cls)) < 0) {
-		snprintf(err, errlen, "service %s has no class %s", meta->name, t->cls);
-		return LS_EXIT_USAGE;
-	}
-	if (c >= 0)
-		meta->classes[c].pinned_guarantee = n;
-	else
-		meta->pinned_limit = n;
-	return write_meta(m, svc, meta, err, errlen);
-}
-
-static int do_auto(const struct ls_maps *m, uint32_t svc, struct ls_service_meta *meta,
-		   const struct target *t, int argc, char **argv, char *err, size_t errlen)
-{
-	int c = -1;
-
-	(void)argv;
-	if (argc != 0) {
-		snprintf(err, errlen, "limit auto takes no argument");
-		return LS_EXIT_USAGE;
-	}
-	if (t->cls && (c = find_class(meta, t->cls)) < 0) {
-		snprintf(err, errlen, "service %s has no class %s", meta->name, t->cls);
-		return LS_EXIT_USAGE;
-	}
-	if (c >= 0)
-		meta->classes[c].pinned_guarantee = 0;
-	else
-		meta->pinned_limit = 0;
-	return write_meta(m, svc, meta, err, errlen);
-}
-
-/* limit IFACE algo NAME [K=V...]: checked here, taken up by the agent's next round. */
-static int do_algo(const struct ls_maps *m, uint32_t svc, struct ls_service_meta *meta,
-		   const struct target *t, int argc, char **argv, char *err, size_t errlen)
-{
-	char params[LS_ALGO_PARAMS_LEN] = "";
-	struct ls_algo *a;
-
-	(void)t;
-	if (argc < 1) {
-		snprintf(err, errlen, "limit algo takes NAME [K=V...]");
-		return LS_EXIT_USAGE;
-	}
-	for (int i = 1; i < argc; i++) {
-		if (strlen(params) + strlen(argv[i]) + 2 > sizeof(params)) {
-			snprintf(err, errlen, "parameters too long");
-			return LS_EXIT_USAGE;
-		}
-		if (params[0])
-			strcat(params, ",");
-		strcat(params, argv[i]);
-	}
-	if (ls_algo_create(argv[0], params, &a, err, errlen))
-		return LS_EXIT_USAGE;
-	ls_algo_destroy(&a);
-	snprintf(meta->algo, sizeof(meta->algo), "%s", argv[0]);
-	snprintf(meta->algo_params, sizeof(meta->algo_params), "%s", params);
-	meta->pinned_limit = 0;
-	return write_meta(m, svc, meta, err, errlen);
-}
-
-int cmd_limit(int argc, char **argv)
-{
-	struct target t = {};
-	service_fn fn;
-
-	if (argc < 2 || ls_is_help(argv[1]) || (argc >= 3 && ls_is_help(argv[2]))) {
-		printf("Usage: loadshed limit IFACE set [--service S] [--class C] N\n"
-		       "       loadshed limit IFACE auto [--service S] [--class C]\n"
-		       "       loadshed limit IFACE algo [--service S] NAME [K=V...]\n\n"
-		       "set pins the service's limit L (or, with --class, the class's guarantee)\n"
-		       "to N; auto hands it back to the algorithm (or the class's share); algo\n"
-		       "changes the algorithm or its parameters on the running agent.\n\n");
-		ls_algo_print_help(stdout);
-		return argc < 2 ? LS_EXIT_USAGE : LS_EXIT_OK;
-	}
-	if (argc < 3)
-		return ls_fail(LS_EXIT_USAGE, "usage: loadshed limit IFACE {set|auto|algo} ...");
-	if (ls_is_prefix(argv[2], "set"))
-		fn = do_set;
-	else if (ls_is_prefix(argv[2], "auto"))
-		fn = do_auto;
-	else if (ls_is_prefix(argv[2], "algo"))
-		fn = do_algo;
-	else
-		return ls_fail(LS_EXIT_USAGE, "unknown limit command '%s'", argv[2]);
-	argc = take_target(argc - 3, argv + 3, &t);
-	return on_service(argv[1], &t, fn, argc, argv + 3);
-}
-
-static int do_shadow(const struct ls_maps *m, uint32_t svc, struct ls_service_meta *meta,
-		     const struct target *t, int argc, char **argv, char *err, size_t errlen)
-{
-	bool on;
-
-	(void)meta;
-	(void)t;
-	if (argc != 1 || (strcmp(argv[0], "on") && strcmp(argv[0], "off"))) {
-		snprintf(err, errlen, "policy shadow takes on or off");
-		return LS_EXIT_USAGE;
-	}
-	on = !strcmp(argv[0], "on");
-	/*
-	 * Both generations alike. A later reload rewrites the flag from its
-	 * file, as it does every runtime override (limit set, limit algo).
-	 */
-	for (uint32_t g = 0; g < LS_NR_GENS; g++) {
-		struct ls_service_policy pol;
-		__u32 key = ls_policy_key(g, svc);
-
-		if (bpf_map_lookup_elem(m->policy, &key, &pol))
-			continue;
-		pol.flags = on ? pol.flags | LS_SVC_SHADOW : pol.flags & ~LS_SVC_SHADOW;
-		if (bpf_map_update_elem(m->policy, &key, &pol, BPF_ANY)) {
-			snprintf(err, errlen, "writing the policy: %s", strerror(errno));
-			return LS_EXIT_RUNTIME;
-		}
-	}
-	return 0;
-}
-
-int cmd_policy(int argc, char **argv)
-{
-	struct target t = {};
 	char err[512];
 	int rc;
 
-	if (argc < 2 || ls_is_help(argv[1]) || (argc >= 3 && ls_is_help(argv[2]))) {
-		printf("Usage: loadshed policy IFACE reload FILE\n"
-		       "       loadshed policy IFACE shadow [--service S] on|off\n\n"
-		       "reload validates FILE whole and swaps it in atomically, keeping tracked\n"
-		       "flows, counters and limits; on any error nothing changes. shadow turns\n"
-		       "enforcement off (decide, count would_shed, admit) or back on.\n");
-		return argc < 2 ? LS_EXIT_USAGE : LS_EXIT_OK;
+	rc = ls_attachment_open(call->ifname, &o->a, err, sizeof(err));
+	if (rc)
+		return ls_fail(LS_EXIT_RUNTIME, "%s", err);
+	rc = ls_service_find(&o->a.maps, t->service, &o->meta);
+	if (rc < 0) {
+		ls_attachment_close(&o->a);
+		if (rc == -ENOTUNIQ)
+			return ls_fail(LS_EXIT_USAGE,
+				       "%s has several services: name one with --service",
+				       call->ifname);
+		return ls_fail(LS_EXIT_USAGE, "%s: no service %s", call->ifname,
+			       t->service ? t->service : "");
 	}
-	if (argc >= 3 && ls_is_prefix(argv[2], "reload")) {
-		if (argc != 4)
-			return ls_fail(LS_EXIT_USAGE, "usage: loadshed policy IFACE reload FILE");
-		rc = ls_policy_reload(argv[1], argv[3], err, sizeof(err));
-		if (rc == -EINVAL)
-			return ls_fail(LS_EXIT_USAGE, "%s", err);
-		if (rc)
-			return ls_fail(LS_EXIT_RUNTIME, "%s", err);
-		return LS_EXIT_OK;
+	o->svc = (uint32_t)rc;
+	o->cls = -1;
+	if (t->cls) {
+		o->cls = ls_service_class(&o->meta, t->cls);
+		if (o->cls < 0) {
+			ls_attachment_close(&o->a);
+			return ls_fail(LS_EXIT_USAGE, "service %s has no class %s", o->meta.name,
+				       t->cls);
+		}
 	}
-	if (argc >= 3 && ls_is_prefix(argv[2], "shadow")) {
-		argc = take_target(argc - 3, argv + 3, &t);
-		return on_service(argv[1], &t, do_shadow, argc, argv + 3);
-	}
-	return ls_fail(LS_EXIT_USAGE, "usage: loadshed policy IFACE {reload FILE | shadow on|off}");
+	return -1;
 }
+
+/* Writes the changed record and closes; the exit code. */
+static int commit(const struct ls_call *call, struct on_service *o)
+{
+	int rc = ls_service_update(&o->a.maps, o->svc, &o->meta);
+
+	ls_attachment_close(&o->a);
+	if (rc)
+		return ls_fail(LS_EXIT_RUNTIME, "%s: writing the limits: %s", call->ifname,
+			       strerror(-rc));
+	if (ls_json) {
+		json_object *j = json_object_new_object();
+
+		json_object_object_add(j, "ifname", json_object_new_string(call->ifname));
+		json_object_object_add(j, "service", json_object_new_string(o->meta.name));
+		if (o->cls >= 0) {
+			json_object_object_add(
+				j, "class", json_object_new_string(o->meta.classes[o->cls].name));
+			json_object_object_add(
+				j, "pinned_guarantee",
+				json_object_new_int64(o->meta.classes[o->cls].pinned_guarantee));
+		} else {
+			json_object_object_add(j, "pinned_limit",
+					       json_object_new_int64(o->meta.pinned_limit));
+			json_object_object_add(j, "algorithm",
+					       json_object_new_string(o->meta.algo));
+			json_object_object_add(j, "params",
+					       json_object_new_string(o->meta.algo_params));
+		}
+		ls_json_print(j);
+	}
+	return LS_EXIT_OK;
+}
+
+static int run_set(const struct ls_call *call)
+{
+	struct target t = {};
+	struct on_service o;
+	uint32_t n;
+	int rc;
+
+	if ((rc = parse_target(call, &t)) >= 0)
+		return rc;
+	if (t.nr_pos != 1 || ls_parse_u32(t.pos[0], &n) || !n || n > LS_MAX_LIMIT)
+		return ls_fail(LS_EXIT_USAGE, "limit set takes one number, 1..%u", LS_MAX_LIMIT);
+	if ((rc = open_target(call, &t, &o)) >= 0)
+		return rc;
+	if (o.cls >= 0)
+		o.meta.classes[o.cls].pinned_guarantee = n;
+	else
+		o.meta.pinned_limit = n;
+	return commit(call, &o);
+}
+
+static int run_auto(const struct ls_call *call)
+{
+	struct target t = {};
+	struct on_service o;
+	int rc;
+
+	if ((rc = parse_target(call, &t)) >= 0)
+		return rc;
+	if (t.nr_pos)
+		return ls_fail(LS_EXIT_USAGE, "limit auto takes no argument");
+	if ((rc = open_target(call, &t, &o)) >= 0)
+		return rc;
+	if (o.cls >= 0)
+		o.meta.classes[o.cls].pinned_guarantee = 0;
+	else
+		o.meta.pinned_limit = 0;
+	return commit(call, &o);
+}
+
+/* limit IFACE algo NAME [K=V...]: checked here, taken up by the agent's next round. */
+static int run_algo(const struct ls_call *call)
+{
+	char params[LS_ALGO_PARAMS_LEN] = "", err[512];
+	struct target t = {};
+	struct on_service o;
+	struct ls_algo *a;
+	int rc;
+
+	if ((rc = parse_target(call, &t)) >= 0)
+		return rc;
+	if (t.nr_pos < 1)
+		return ls_fail(LS_EXIT_USAGE, "limit algo takes NAME [K=V...]");
+	for (int i = 1; i < t.nr_pos; i++) {
+		if (strlen(params) + strlen(t.pos[i]) + 2 > sizeof(params))
+			return ls_fail(LS_EXIT_USAGE, "parameters too long");
+		if (params[0])
+			strcat(params, ",");
+		strcat(params, t.pos[i]);
+	}
+	if (ls_algo_create(t.pos[0], params, &a, err, sizeof(err)))
+		return ls_fail(LS_EXIT_USAGE, "%s", err);
+	ls_algo_destroy(&a);
+	if ((rc = open_target(call, &t, &o)) >= 0)
+		return rc;
+	snprintf(o.meta.algo, sizeof(o.meta.algo), "%s", t.pos[0]);
+	snprintf(o.meta.algo_params, sizeof(o.meta.algo_params), "%s", params);
+	o.meta.pinned_limit = 0;
+	return commit(call, &o);
+}
+
+static void print_algos(FILE *out)
+{
+	ls_algo_print_help(out);
+}
+
+static const struct ls_cmd limit_set = {
+	.name = "set",
+	.args = "[--service S] [--class C] N",
+	.summary = "pin the service's limit L (or, with --class, the class's guarantee) to N",
+	.opts = class_opts,
+	.run = run_set,
+};
+
+static const struct ls_cmd limit_auto = {
+	.name = "auto",
+	.args = "[--service S] [--class C]",
+	.summary = "hand the limit back to the algorithm (or the guarantee to the class's share)",
+	.opts = class_opts,
+	.run = run_auto,
+};
+
+static const struct ls_cmd limit_algo = {
+	.name = "algo",
+	.args = "[--service S] NAME [K=V...]",
+	.summary = "change the algorithm or its parameters on the running agent",
+	.opts = service_opts,
+	.complete_args = "fixed aimd vegas gradient2",
+	.run = run_algo,
+	.more_help = print_algos,
+};
+
+static const struct ls_cmd *const limit_sub[] = {&limit_set, &limit_auto, &limit_algo, NULL};
+
+const struct ls_cmd ls_cmd_limit = {
+	.name = "limit",
+	.flags = LS_CMD_IFACE,
+	.summary = "pin a limit or a class's guarantee, or change the algorithm",
+	.sub = limit_sub,
+	.more_help = print_algos,
+};
+
+static int run_reload(const struct ls_call *call)
+{
+	struct ls_config *cfg = NULL;
+	struct target t = {};
+	char err[768];
+	int rc;
+
+	if ((rc = parse_target(call, &t)) >= 0)
+		return rc;
+	if (t.nr_pos != 1)
+		return ls_fail(LS_EXIT_USAGE, "usage: loadshed policy IFACE reload FILE");
+	/* The file is the user's input: refused whole before anything is written. */
+	if (ls_config_load_file(t.pos[0], &cfg, err, sizeof(err)))
+		return ls_fail(LS_EXIT_USAGE, "%s", err);
+	rc = ls_policy_apply(call->ifname, cfg, err, sizeof(err));
+	ls_config_free(&cfg);
+	if (rc)
+		return ls_fail(LS_EXIT_RUNTIME, "%s", err);
+	if (ls_json) {
+		json_object *j = json_object_new_object();
+
+		json_object_object_add(j, "ifname", json_object_new_string(call->ifname));
+		json_object_object_add(j, "reloaded", json_object_new_string(t.pos[0]));
+		ls_json_print(j);
+	}
+	return LS_EXIT_OK;
+}
+
+static int run_shadow(const struct ls_call *call)
+{
+	struct target t = {};
+	struct on_service o;
+	bool on;
+	int rc;
+
+	if ((rc = parse_target(call, &t)) >= 0)
+		return rc;
+	if (t.nr_pos != 1 || (strcmp(t.pos[0], "on") && strcmp(t.pos[0], "off")))
+		return ls_fail(LS_EXIT_USAGE, "policy shadow takes on or off");
+	on = !strcmp(t.pos[0], "on");
+	if ((rc = open_target(call, &t, &o)) >= 0)
+		return rc;
+	rc = ls_service_set_shadow(&o.a.maps, o.svc, on);
+	ls_attachment_close(&o.a);
+	if (rc)
+		return ls_fail(LS_EXIT_RUNTIME, "%s: writing the policy: %s", call->ifname,
+			       strerror(-rc));
+	if (ls_json) {
+		json_object *j = json_object_new_object();
+
+		json_object_object_add(j, "ifname", json_object_new_string(call->ifname));
+		json_object_object_add(j, "service", json_object_new_string(o.meta.name));
+		json_object_object_add(j, "shadow", json_object_new_boolean(on));
+		ls_json_print(j);
+	}
+	return LS_EXIT_OK;
+}
+
+static const struct ls_cmd policy_reload = {
+	.name = "reload",
+	.args = "FILE",
+	.summary = "validate FILE whole and swap it in, keeping flows, counters and limits",
+	.help = "On any error nothing changes. The file rewrites runtime overrides (limit\n"
+		"set, limit algo, policy shadow): it is the source of truth.\n",
+	.complete_args = "file",
+	.run = run_reload,
+};
+
+static const struct ls_cmd policy_shadow = {
+	.name = "shadow",
+	.args = "[--service S] on|off",
+	.summary = "turn enforcement off (decide, count would_shed, admit) or back on",
+	.opts = service_opts,
+	.complete_args = "on off",
+	.run = run_shadow,
+};
+
+static const struct ls_cmd *const policy_sub[] = {&policy_reload, &policy_shadow, NULL};
+
+const struct ls_cmd ls_cmd_policy = {
+	.name = "policy",
+	.flags = LS_CMD_IFACE,
+	.summary = "reload the policy file, or switch shadow mode",
+	.sub = policy_sub,
+};

@@ -13,15 +13,11 @@
 #include "attach.h"
 #include "clock.h"
 #include "commands.h"
+#include "config.h"
 #include "hist.h"
 #include "maps.h"
 #include "output.h"
 #include "pins.h"
-
-static const char *action_name(int a)
-{
-	return a == LS_ACT_RESET ? "reset" : a == LS_ACT_BYPASS ? "bypass" : "drop";
-}
 
 static void add_u64(json_object *o, const char *k, uint64_t v)
 {
@@ -62,7 +58,7 @@ static json_object *class_json(const struct ls_maps *m, uint32_t svc, uint32_t c
 	json_object_object_add(o, "share_pct",
 			       json_object_new_double(meta->classes[cls].share_ppm / 10000.0));
 	json_object_object_add(o, "action",
-			       json_object_new_string(action_name(pol->classes[cls].action)));
+			       json_object_new_string(ls_action_name(pol->classes[cls].action)));
 	add_u64(o, "guarantee", lim->guarantee[cls]);
 	json_object_object_add(o, "inflight", json_object_new_int(inf->cls[cls]));
 	add_u64(o, "packets", s.packets);
@@ -114,7 +110,7 @@ static json_object *service_json(const struct ls_maps *m, uint32_t svc, uint32_t
 	return o;
 }
 
-static json_object *status_json(const char *ifname, const struct ls_maps *m)
+static json_object *status_json(const char *ifname, const struct ls_maps *m, long nr_flows)
 {
 	json_object *o = json_object_new_object(), *svcs = json_object_new_array(), *ag;
 	struct ls_agent_meta am = {};
@@ -136,9 +132,10 @@ static json_object *status_json(const char *ifname, const struct ls_maps *m)
 	json_object_object_add(
 		ag, "fail_open",
 		json_object_new_boolean(st.failopen_after_ns &&
-					ls_clock_ns(CLOCK_MONOTONIC) - st.heartbeat_ns > st.failopen_after_ns));
+					ls_clock_ns(CLOCK_MONOTONIC) - st.heartbeat_ns >
+						st.failopen_after_ns));
 	json_object_object_add(o, "agent", ag);
-	add_u64(o, "flows", (uint64_t)ls_flows_walk(m, NULL, NULL));
+	add_u64(o, "flows", (uint64_t)nr_flows);
 	add_u64(o, "max_flows", am.max_flows);
 	add_u64(o, "parse_errors", is.parse_errors);
 	add_u64(o, "untracked_packets", is.untracked_packets);
@@ -225,24 +222,26 @@ static void print_text(json_object *o)
 	json_object_put(o);
 }
 
-int cmd_status(int argc, char **argv)
+static int run_status(const struct ls_call *call)
 {
 	struct ls_attachment a;
 	json_object *o;
+	char err[512];
+	long flows;
 	int rc;
 
-	if (argc >= 2 && ls_is_help(argv[1])) {
-		printf("Usage: loadshed [-j] [-p] status IFACE\n\n"
-		       "Per service and class: limit, guarantee, in-flight, admitted, shed,\n"
-		       "would_shed, fail_open, latency count and p50/p99; and the attach modes.\n");
-		return LS_EXIT_OK;
-	}
-	if (argc != 2)
+	if (call->argc)
 		return ls_fail(LS_EXIT_USAGE, "usage: loadshed status IFACE");
-	rc = ls_attachment_open(argv[1], &a);
+	rc = ls_attachment_open(call->ifname, &a, err, sizeof(err));
 	if (rc)
-		return rc;
-	o = status_json(argv[1], &a.maps);
+		return ls_fail(LS_EXIT_RUNTIME, "%s", err);
+	flows = ls_flows_walk(&a.maps, NULL, NULL);
+	if (flows < 0) {
+		ls_attachment_close(&a);
+		return ls_fail(LS_EXIT_RUNTIME, "%s: reading the flow table: %s", call->ifname,
+			       strerror((int)-flows));
+	}
+	o = status_json(call->ifname, &a.maps, flows);
 	ls_attachment_close(&a);
 	if (ls_json)
 		ls_json_print(o);
@@ -250,3 +249,12 @@ int cmd_status(int argc, char **argv)
 		print_text(o);
 	return LS_EXIT_OK;
 }
+
+const struct ls_cmd ls_cmd_status = {
+	.name = "status",
+	.flags = LS_CMD_IFACE,
+	.summary = "limits, in-flight, counters and latency of every service and class",
+	.help = "Per service and class: limit, guarantee, in-flight, admitted, shed,\n"
+		"would_shed, fail_open, latency count and p50/p99; and the attach modes.\n",
+	.run = run_status,
+};

@@ -1,42 +1,29 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
- * The CLI's commands. Each takes argv from its own name on and returns an
- * exit code: 0 ok, 1 runtime error, 2 usage error.
+ * The CLI's commands, one file each, as entries of the command table in
+ * main.c. A command parses its arguments (a mistake there is a usage
+ * error, exit 2), calls library functions that return 0 or a negative
+ * errno with a sentence in err, and turns a failure into its exit code
+ * (1, a runtime error) through ls_fail(), the only place that does.
  */
 #ifndef LS_COMMANDS_H
 #define LS_COMMANDS_H
 
-int cmd_attach(int argc, char **argv);
-int cmd_detach(int argc, char **argv);
-int cmd_list(int argc, char **argv);
-int cmd_status(int argc, char **argv);
-int cmd_limit(int argc, char **argv);
-int cmd_policy(int argc, char **argv);
-int cmd_agent(int argc, char **argv);
+#include "cli.h"
 
-/* Starts the agent of ifname in the background; waits for its first heartbeat. */
-int ls_agent_spawn(const char *ifname, const char *log_path);
+extern const struct ls_cmd ls_cmd_attach;
+extern const struct ls_cmd ls_cmd_detach;
+extern const struct ls_cmd ls_cmd_status;
+extern const struct ls_cmd ls_cmd_list;
+extern const struct ls_cmd ls_cmd_limit;
+extern const struct ls_cmd ls_cmd_policy;
+extern const struct ls_cmd ls_cmd_agent;
+extern const struct ls_cmd ls_cmd_replay;
+extern const struct ls_cmd ls_cmd_version;
+extern const struct ls_cmd ls_cmd_completion;
+extern const struct ls_cmd ls_cmd_help;
 
-#include "maps.h"
+/* Prints the version line (or JSON): loadshed's and the libbpf it runs with. */
+void ls_print_version(void);
 
-/* An attachment opened by a command: its pin directory, locked, and maps. */
-struct ls_attachment {
-	char dir[128];
-	int lock;
-	struct ls_maps maps;
-};
-
-/*
- * Locks ifname's pin directory and opens its maps. On failure prints why
- * and returns the exit code (2: not an interface name; 1: not attached or
- * another error); 0 on success.
- */
-int ls_attachment_open(const char *ifname, struct ls_attachment *a);
-void ls_attachment_close(struct ls_attachment *a);
-
-/* True when arg asks for help: "help", "-h" or "--help". */
-int ls_is_help(const char *arg);
-/* True when arg is a non-empty prefix of word (bpftool's abbreviations). */
-int ls_is_prefix(const char *arg, const char *word);
-
-#endif
+#endif /* LS_COMMANDS_H */

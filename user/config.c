@@ -62,6 +62,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <fcntl.h>
+#include <unistd.h>
+#include <sys/stat.h>
 
 #include <ini.h>
 
@@ -1301,7 +1304,6 @@ int ls_config_validate(struct ls_config *c, char *err, size_t errlen)
  * for libinih's buffer into an error instead of a silent split.
  */
 struct reader {
-	FILE *file;	  /* one of file and text */
 	const char *text; /* advanced as it is read */
 	int line;
 	int too_long_line; /* first line over the limit; 0: none */
@@ -1309,8 +1311,6 @@ struct reader {
 
 static int next_char(struct reader *r)
 {
-	if (r->file)
-		return getc(r->file);
 	if (!*r->text)
 		return EOF;
 	return (unsigned char)*r->text++;
@@ -1390,20 +1390,82 @@ static int parse_stream(struct ls_config *c, struct parse_ctx *p, char *err, siz
 	return 0;
 }
 
+/*
+ * Reads a whole config file into memory: a regular file (not a FIFO that
+ * blocks, not /dev/zero that never ends) of at most LS_CONFIG_MAX_BYTES,
+ * with no NUL byte in it. *out is a NUL-terminated copy to free.
+ */
+static int read_config_file(const char *path, char **out, char *err, size_t errlen)
+{
+	struct stat st;
+	size_t len = 0;
+	char *buf = NULL;
+	int fd, rc = 0;
+
+	fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0)
+		return ls_errf(err, errlen, -errno, "%s: %s", path, strerror(errno));
+	if (fstat(fd, &st)) {
+		rc = ls_errf(err, errlen, -errno, "%s: %s", path, strerror(errno));
+		goto out;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		rc = ls_errf(err, errlen, -EINVAL, "%s: not a regular file", path);
+		goto out;
+	}
+	if (st.st_size > LS_CONFIG_MAX_BYTES) {
+		rc = ls_errf(err, errlen, -EFBIG, "%s: larger than %d bytes", path,
+			     LS_CONFIG_MAX_BYTES);
+		goto out;
+	}
+	buf = malloc(LS_CONFIG_MAX_BYTES + 2);
+	if (!buf) {
+		rc = ls_errf(err, errlen, -ENOMEM, "%s: out of memory", path);
+		goto out;
+	}
+	/* Read to EOF, one byte past the cap: a file that grew is refused too. */
+	while (len <= LS_CONFIG_MAX_BYTES) {
+		ssize_t n = read(fd, buf + len, LS_CONFIG_MAX_BYTES + 1 - len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			rc = ls_errf(err, errlen, -errno, "%s: %s", path, strerror(errno));
+			goto out;
+		}
+		if (!n)
+			break;
+		len += (size_t)n;
+	}
+	if (len > LS_CONFIG_MAX_BYTES) {
+		rc = ls_errf(err, errlen, -EFBIG, "%s: larger than %d bytes", path,
+			     LS_CONFIG_MAX_BYTES);
+		goto out;
+	}
+	if (memchr(buf, 0, len)) {
+		rc = ls_errf(err, errlen, -EINVAL, "%s: a NUL byte: not a text file", path);
+		goto out;
+	}
+	buf[len] = 0;
+	*out = buf;
+	buf = NULL;
+out:
+	free(buf);
+	close(fd);
+	return rc;
+}
+
 int ls_config_parse_file(struct ls_config *c, const char *path, char *err, size_t errlen)
 {
-	struct parse_ctx p = {.c = c};
+	char *text = NULL;
 	int rc;
 
-	snprintf(c->source, sizeof(c->source), "%s", path);
-	p.r.file = fopen(path, "r");
-	if (!p.r.file) {
-		rc = -errno;
-		snprintf(err, errlen, "%s: %s", path, strerror(-rc));
+	rc = read_config_file(path, &text, err, errlen);
+	if (rc)
 		return rc;
-	}
-	rc = parse_stream(c, &p, err, errlen);
-	fclose(p.r.file);
+	snprintf(c->source, sizeof(c->source), "%s", path);
+	rc = ls_config_parse_string(c, text, err, errlen);
+	free(text);
 	return rc;
 }
 

@@ -22,9 +22,8 @@
 
 /* Classes a user may configure per service, not counting bypass classes. */
 #define LS_MAX_SHARED_CLASSES 16
-/* Highest limit accepted anywhere (pinned, initial, min, max). */
-#define LS_MAX_LIMIT 1000000u
-#define LS_PPM	     1000000u
+/* A config file is refused past this size. */
+#define LS_CONFIG_MAX_BYTES (1024 * 1024)
 /* Keys a section type has, at most: a bit each in keys_seen. */
 #define LS_CONF_MAX_KEYS 16
 

@@ -37,3 +37,13 @@ void ls_log_init(enum ls_log_level level)
 	ls_log_level = level;
 	libbpf_set_print(libbpf_print);
 }
+
+int ls_errf(char *err, size_t errlen, int code, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+	return code;
+}

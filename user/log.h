@@ -3,6 +3,8 @@
 #ifndef LS_LOG_H
 #define LS_LOG_H
 
+#include <stddef.h>
+
 enum ls_log_level {
 	LS_LOG_ERROR,
 	LS_LOG_WARN,
@@ -15,6 +17,10 @@ extern enum ls_log_level ls_log_level;
 /* Routes libbpf's messages through ls_log: its debug lines only at -vv. */
 void ls_log_init(enum ls_log_level level);
 void ls_log(enum ls_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Writes a sentence into err (errlen bytes) and returns code, a negative errno. */
+int ls_errf(char *err, size_t errlen, int code, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
 
 #define pr_err(...)   ls_log(LS_LOG_ERROR, __VA_ARGS__)
 #define pr_warn(...)  ls_log(LS_LOG_WARN, __VA_ARGS__)

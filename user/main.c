@@ -1,70 +1,149 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
- * loadshed [-j] [-p] [-v] COMMAND ...   (global options may also follow the command)
+ * loadshed [GLOBAL_OPTIONS] COMMAND ...   (global options may also follow the command)
+ *
+ * The command table, and the commands about the CLI itself: help,
+ * version, completion.
  */
 #include <stdio.h>
 #include <string.h>
+#include <bpf/libbpf.h>
 
+#include "cli.h"
 #include "commands.h"
+#include "loadshed.h"
 #include "log.h"
 #include "output.h"
-#include "replay.h"
 
-static const struct {
-	const char *name;
-	int (*fn)(int argc, char **argv);
-	const char *usage;
-} commands[] = {
-	{"attach", cmd_attach,
-	 "attach IFACE [--config FILE | OPTIONS]   load, attach, start adapting"},
-	{"detach", cmd_detach,
-	 "detach IFACE                             remove everything attach made"},
-	{"status", cmd_status,
-	 "status IFACE                             limits, in-flight, counters, latency"},
-	{"limit", cmd_limit, "limit IFACE {set [--class C] N | auto | algo NAME [K=V...]}"},
-	{"policy", cmd_policy, "policy IFACE {reload FILE | shadow on|off}"},
-	{"agent", cmd_agent,
-	 "agent IFACE                              run the control loop in the foreground"},
-	{"list", cmd_list, "list                                     every attached interface"},
-	{"replay", cmd_replay,
-	 "replay --algo NAME [k=v...] < CSV        run recorded samples offline"},
+const struct ls_cmd *const ls_commands[] = {
+	&ls_cmd_attach,	 &ls_cmd_detach,     &ls_cmd_status, &ls_cmd_list,
+	&ls_cmd_limit,	 &ls_cmd_policy,     &ls_cmd_agent,  &ls_cmd_replay,
+	&ls_cmd_version, &ls_cmd_completion, &ls_cmd_help,   NULL,
 };
-#define NR_COMMANDS (sizeof(commands) / sizeof(commands[0]))
 
-static void usage(FILE *f)
+void ls_print_version(void)
 {
-	fprintf(f, "Usage: loadshed [-j|--json] [-p|--pretty] [-v|--verbose] COMMAND ...\n\n"
-		   "Adaptive load shedding of new TCP connections at XDP.\n\nCommands:\n");
-	for (size_t i = 0; i < NR_COMMANDS; i++)
-		fprintf(f, "  %s\n", commands[i].usage);
-	fprintf(f, "\n'loadshed COMMAND help' tells more. Exit codes: 0 ok, 1 runtime error, "
-		   "2 usage error.\nSee loadshed(8).\n");
+	json_object *o;
+
+	if (!ls_json) {
+		printf("loadshed %s (libbpf %s, pinned layout %u)\n", LS_VERSION,
+		       libbpf_version_string(), LS_LAYOUT_VERSION);
+		return;
+	}
+	o = json_object_new_object();
+	json_object_object_add(o, "version", json_object_new_string(LS_VERSION));
+	json_object_object_add(o, "libbpf", json_object_new_string(libbpf_version_string()));
+	json_object_object_add(o, "layout", json_object_new_int(LS_LAYOUT_VERSION));
+	ls_json_print(o);
 }
 
-/* Takes the global options out of argv, wherever they stand before "--". */
-static int strip_global_options(int argc, char **argv)
+static int run_version(const struct ls_call *call)
+{
+	if (call->argc)
+		return ls_fail(LS_EXIT_USAGE, "version takes no argument");
+	ls_print_version();
+	return LS_EXIT_OK;
+}
+
+const struct ls_cmd ls_cmd_version = {
+	.name = "version",
+	.summary = "print loadshed's version and the libbpf it runs with",
+	.run = run_version,
+};
+
+static int run_completion(const struct ls_call *call)
+{
+	if (call->argc != 1 || strcmp(call->argv[0], "bash"))
+		return ls_fail(LS_EXIT_USAGE, "usage: loadshed completion bash");
+	ls_cli_print_bash_completion(stdout, ls_commands);
+	return LS_EXIT_OK;
+}
+
+const struct ls_cmd ls_cmd_completion = {
+	.name = "completion",
+	.args = "bash",
+	.summary = "print the bash completion script, generated from this command table",
+	.help = "Install it as /usr/share/bash-completion/completions/loadshed, or\n"
+		"source it: source <(loadshed completion bash)\n",
+	.complete_args = "bash",
+	.run = run_completion,
+};
+
+static void print_usage(FILE *out)
+{
+	fprintf(out, "Usage: loadshed [-j|--json] [-p|--pretty] [-v|--verbose] COMMAND ...\n\n"
+		     "Adaptive load shedding of TCP services at XDP.\n\nCommands:\n");
+	for (const struct ls_cmd *const *pc = ls_commands, *c = *pc; c; c = *++pc) {
+		char head[64];
+
+		snprintf(head, sizeof(head), "%s%s", c->name,
+			 c->flags & LS_CMD_IFACE ? " IFACE" : "");
+		fprintf(out, "  %-20s %s\n", head, c->summary);
+	}
+	fprintf(out, "\nCommands may be abbreviated where that is unambiguous ('st' for status),\n"
+		     "except detach. 'loadshed COMMAND help' tells more.\n"
+		     "Exit codes: 0 ok, 1 runtime error, 2 usage error. See loadshed(8).\n");
+}
+
+static int run_help(const struct ls_call *call)
+{
+	if (!call->argc) {
+		print_usage(stdout);
+		return LS_EXIT_OK;
+	}
+	if (call->argc > 1)
+		return ls_fail(LS_EXIT_USAGE, "usage: loadshed help [COMMAND]");
+	{
+		char *argv[] = {call->argv[0], "help", NULL};
+
+		return ls_cli_dispatch(ls_commands, 2, argv);
+	}
+}
+
+const struct ls_cmd ls_cmd_help = {
+	.name = "help",
+	.args = "[COMMAND]",
+	.summary = "list the commands, or tell more about one",
+	.run = run_help,
+};
+
+/*
+ * Takes the global options out of argv, wherever they stand before "--",
+ * with the same matcher the commands' parser uses.
+ */
+static int take_global_options(int argc, char **argv, bool *version)
 {
 	enum ls_log_level level = LS_LOG_WARN;
 	int out = 1;
 
 	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i];
+		const struct ls_opt *o;
+		const char *value;
 
-		if (!strcmp(a, "--")) {
+		if (!strcmp(argv[i], "--")) {
 			while (i < argc)
 				argv[out++] = argv[i++];
 			break;
 		}
-		if (!strcmp(a, "-j") || !strcmp(a, "--json")) {
-			ls_json = true;
-		} else if (!strcmp(a, "-p") || !strcmp(a, "--pretty")) {
-			ls_json = ls_pretty = true;
-		} else if (!strcmp(a, "-v") || !strcmp(a, "--verbose")) {
-			level = level < LS_LOG_INFO ? LS_LOG_INFO : LS_LOG_DEBUG;
-		} else if (!strcmp(a, "-vv")) {
-			level = LS_LOG_DEBUG;
-		} else {
+		o = ls_opt_match(ls_global_opts, argv[i], &value);
+		/* -vv is -v twice; any other inline value is not a global option. */
+		if (!o || (value && !(o->id == LS_GOPT_VERBOSE && !strcmp(value, "v")))) {
 			argv[out++] = argv[i];
+			continue;
+		}
+		switch (o->id) {
+		case LS_GOPT_JSON:
+			ls_json = true;
+			break;
+		case LS_GOPT_PRETTY:
+			ls_json = ls_pretty = true;
+			break;
+		case LS_GOPT_VERBOSE:
+			level = value || level >= LS_LOG_INFO ? LS_LOG_DEBUG : LS_LOG_INFO;
+			break;
+		case LS_GOPT_VERSION:
+			*version = true;
+			break;
 		}
 	}
 	argv[out] = NULL;
@@ -74,27 +153,18 @@ static int strip_global_options(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
-	const char *cmd;
-	int match = -1;
+	bool version = false;
 
-	argc = strip_global_options(argc, argv);
-	if (argc < 2 || ls_is_help(argv[1])) {
-		usage(argc < 2 ? stderr : stdout);
-		return argc < 2 ? LS_EXIT_USAGE : LS_EXIT_OK;
+	argc = take_global_options(argc, argv, &version);
+	if (version) {
+		ls_print_version();
+		return LS_EXIT_OK;
 	}
-	cmd = argv[1];
-	for (size_t i = 0; i < NR_COMMANDS; i++) {
-		if (!ls_is_prefix(cmd, commands[i].name))
-			continue;
-		if (!strcmp(cmd, commands[i].name)) {
-			match = (int)i;
-			break;
-		}
-		if (match >= 0)
-			return ls_fail(LS_EXIT_USAGE, "'%s' is ambiguous", cmd);
-		match = (int)i;
+	if (argc < 2) {
+		if (ls_json)
+			return ls_fail(LS_EXIT_USAGE, "a command is missing (try 'loadshed help')");
+		print_usage(stderr);
+		return LS_EXIT_USAGE;
 	}
-	if (match < 0)
-		return ls_fail(LS_EXIT_USAGE, "unknown command '%s' (try 'loadshed help')", cmd);
-	return commands[match].fn(argc - 1, argv + 1);
+	return ls_cli_dispatch(ls_commands, argc - 1, argv + 1);
 }

@@ -13,6 +13,7 @@
 #include <linux/magic.h>
 
 #include "log.h"
+#include "loadshed.h"
 #include "pins.h"
 
 int ls_bpffs_ensure(void)
@@ -114,4 +115,44 @@ int ls_list(char (*names)[IF_NAMESIZE], int max)
 	closedir(d);
 	qsort(names, n, IF_NAMESIZE, cmp_names);
 	return n;
+}
+
+int ls_attachment_open(const char *ifname, struct ls_attachment *a, char *err, size_t errlen)
+{
+	uint32_t version;
+	int rc;
+
+	a->lock = -1;
+	rc = ls_pin_dir(ifname, a->dir, sizeof(a->dir));
+	if (rc) {
+		snprintf(err, errlen, "'%s' is not an interface name", ifname);
+		return rc;
+	}
+	a->lock = ls_lock(ifname, false);
+	if (a->lock < 0) {
+		rc = a->lock;
+		if (rc == -ENOENT)
+			snprintf(err, errlen, "%s: not attached", ifname);
+		else
+			snprintf(err, errlen, "%s: %s", a->dir, strerror(-rc));
+		a->lock = -1;
+		return rc;
+	}
+	rc = ls_maps_open(a->dir, &a->maps, &version);
+	if (rc == -EPROTO)
+		snprintf(err, errlen,
+			 "%s: pinned by a loadshed of layout %u, this one reads layout %u: "
+			 "detach, then attach again",
+			 ifname, version, LS_LAYOUT_VERSION);
+	else if (rc)
+		snprintf(err, errlen, "%s: opening maps: %s", a->dir, strerror(-rc));
+	if (rc)
+		ls_unlock(&a->lock);
+	return rc;
+}
+
+void ls_attachment_close(struct ls_attachment *a)
+{
+	ls_maps_close(&a->maps);
+	ls_unlock(&a->lock);
 }

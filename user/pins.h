@@ -10,6 +10,8 @@
 #include <stddef.h>
 #include <net/if.h>
 
+#include "maps.h"
+
 #define LS_BPFFS    "/sys/fs/bpf"
 #define LS_PIN_ROOT LS_BPFFS "/loadshed"
 
@@ -29,5 +31,20 @@ void ls_unlock(int *lock_fd);
 
 /* Interfaces with a pin directory, sorted; returns how many (≤ max). */
 int ls_list(char (*names)[IF_NAMESIZE], int max);
+
+/* An attachment opened by a command: its pin directory, locked, and its maps. */
+struct ls_attachment {
+	char dir[128];
+	int lock;
+	struct ls_maps maps;
+};
+
+/*
+ * Locks ifname's pin directory and opens its maps. -ENOENT: not attached;
+ * -EPROTO: pinned by a build of another layout; err says what in a
+ * sentence that names the interface.
+ */
+int ls_attachment_open(const char *ifname, struct ls_attachment *a, char *err, size_t errlen);
+void ls_attachment_close(struct ls_attachment *a);
 
 #endif

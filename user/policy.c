@@ -13,29 +13,6 @@
 #include "config.h"
 #include "policy.h"
 
-/* ---- limits -------------------------------------------------------------- */
-
-/* ceil(limit * share) in integers: exact for every ppm, no float rounding. */
-static uint32_t guarantee_of(uint32_t limit, uint32_t share_ppm)
-{
-	uint64_t g;
-
-	if (!share_ppm)
-		return 0;
-	g = ((uint64_t)limit * share_ppm + LS_PPM - 1) / LS_PPM;
-	return g ? (uint32_t)g : 1;
-}
-
-void ls_guarantees(uint32_t limit, const struct ls_service_meta *m, struct ls_limits *out)
-{
-	uint32_t n = m->nr_classes < LS_MAX_CLASSES ? m->nr_classes : LS_MAX_CLASSES;
-
-	memset(out, 0, sizeof(*out));
-	out->limit = limit;
-	for (uint32_t c = 0; c < n; c++)
-		out->guarantee[c] = guarantee_of(limit, m->classes[c].share_ppm);
-}
-
 /* ---- one service --------------------------------------------------------- */
 
 static bool has_prefix_rules(const struct ls_service_conf *s)

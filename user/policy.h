@@ -78,10 +78,4 @@ int ls_policy_compile_onto(const struct ls_config *c, uint32_t gen,
  */
 void ls_port_set_gen(struct ls_port *live, const struct ls_port *img, uint32_t gen);
 
-/*
- * The limits map value for limit L: guarantee[c] = max(1, ceil(L * share))
- * for a class with a share, 0 for a class without (and for unused slots).
- */
-void ls_guarantees(uint32_t limit, const struct ls_service_meta *m, struct ls_limits *out);
-
 #endif /* LS_POLICY_H */

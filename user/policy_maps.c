@@ -13,14 +13,13 @@
 #include <string.h>
 #include <bpf/bpf.h>
 
-#include "agent.h"
-#include "algo.h"
 #include "config.h"
 #include "log.h"
 #include "maps.h"
 #include "pins.h"
 #include "policy.h"
 #include "policy_maps.h"
+#include "service.h"
 
 #define NR_PORTS 65536
 
@@ -114,21 +113,6 @@ int ls_policy_write_gen(const struct ls_maps *m, const struct ls_policy_image *i
 	return err;
 }
 
-uint32_t ls_initial_limit(const struct ls_service_meta *meta)
-{
-	struct ls_algo *a;
-	uint32_t limit = 20;
-	char err[256];
-
-	if (meta->pinned_limit)
-		return meta->pinned_limit;
-	if (!ls_algo_from_meta(meta, 0, &a, err, sizeof(err))) {
-		limit = ls_algo_limit(a);
-		ls_algo_destroy(&a);
-	}
-	return limit;
-}
-
 int ls_policy_activate(const struct ls_maps *m, const struct ls_policy_image *img, bool keep_limits)
 {
 	struct ls_agent_meta am = {};
@@ -153,8 +137,8 @@ int ls_policy_activate(const struct ls_maps *m, const struct ls_policy_image *im
 		limit = keep_limits && old.in_use && !strcmp(old.name, meta->name) && lim.limit &&
 					!meta->pinned_limit
 				? lim.limit
-				: ls_initial_limit(meta);
-		err = ls_agent_write_limits(m, s, limit, meta);
+				: ls_service_initial_limit(meta);
+		err = ls_service_write_limits(m, s, limit, meta);
 		if (!err && bpf_map_update_elem(m->config, &s, meta, BPF_ANY))
 			err = -errno;
 		if (err)
@@ -200,69 +184,63 @@ static void read_all_meta(const struct ls_maps *m, struct ls_service_meta *prev)
 			memset(&prev[s], 0, sizeof(prev[s]));
 }
 
-int ls_policy_reload(const char *ifname, const char *path, char *err, size_t errlen)
+int ls_policy_apply(const char *ifname, const struct ls_config *cfg, char *err, size_t errlen)
 {
 	struct ls_service_meta prev[LS_MAX_SERVICES];
 	struct ls_policy_image *img = NULL;
-	struct ls_config *cfg = NULL;
+	struct ls_attachment a;
 	struct ls_state st = {};
-	struct ls_maps m;
-	char dir[128];
-	int lock, rc;
+	int rc;
 
-	rc = ls_config_load_file(path, &cfg, err, errlen);
+	rc = ls_attachment_open(ifname, &a, err, errlen);
 	if (rc)
-		return -EINVAL;
-	rc = ls_pin_dir(ifname, dir, sizeof(dir));
-	if (rc)
-		goto out;
-	lock = ls_lock(ifname, false);
-	if (lock < 0) {
-		rc = lock;
-		snprintf(err, errlen, "%s: %s", ifname,
-			 lock == -ENOENT ? "not attached" : strerror(-lock));
-		goto out;
-	}
-	rc = ls_maps_open(dir, &m, NULL);
+		return rc;
+	rc = ls_read_state(&a.maps, &st);
 	if (!rc) {
-		ls_read_state(&m, &st);
-		read_all_meta(&m, prev);
+		read_all_meta(&a.maps, prev);
 		rc = ls_policy_compile_onto(cfg, !(st.active_gen & 1), prev, &img, err, errlen);
-		if (rc)
-			rc = -EINVAL;
-		if (!rc)
-			rc = ls_policy_write_gen(&m, img);
-		if (!rc)
-			rc = ls_policy_activate(&m, img, true);
-		if (rc && rc != -EINVAL)
-			snprintf(err, errlen, "%s: writing the policy: %s", ifname, strerror(-rc));
-		ls_maps_close(&m);
-	} else {
-		snprintf(err, errlen, "%s: opening maps: %s", dir, strerror(-rc));
+		if (rc) {
+			ls_attachment_close(&a);
+			return rc;
+		}
+		rc = ls_policy_write_gen(&a.maps, img);
 	}
-	ls_unlock(&lock);
-out:
+	if (!rc)
+		rc = ls_policy_activate(&a.maps, img, true);
+	if (rc)
+		snprintf(err, errlen, "%s: writing the policy: %s", ifname, strerror(-rc));
+	ls_attachment_close(&a);
 	ls_policy_image_free(&img);
-	ls_config_free(&cfg);
 	return rc;
 }
 
 int ls_policy_reload_saved(const char *ifname)
 {
 	struct ls_agent_meta am = {};
-	struct ls_maps m;
-	char dir[128], err[512];
+	struct ls_attachment a;
+	struct ls_config *cfg = NULL;
+	char err[768];
 	int rc;
 
-	if (ls_pin_dir(ifname, dir, sizeof(dir)) || ls_maps_open(dir, &m, NULL))
-		return -ENOENT;
-	ls_read_agent(&m, &am);
-	ls_maps_close(&m);
+	rc = ls_attachment_open(ifname, &a, err, sizeof(err));
+	if (rc) {
+		pr_err("%s", err);
+		return rc;
+	}
+	rc = ls_read_agent(&a.maps, &am);
+	ls_attachment_close(&a);
+	if (rc) {
+		pr_err("%s: reading the agent settings: %s", ifname, strerror(-rc));
+		return rc;
+	}
 	if (!am.config_path[0]) {
 		pr_warn("%s: attached from options, no config file to reload", ifname);
 		return 0;
 	}
-	rc = ls_policy_reload(ifname, am.config_path, err, sizeof(err));
+	rc = ls_config_load_file(am.config_path, &cfg, err, sizeof(err));
+	if (!rc)
+		rc = ls_policy_apply(ifname, cfg, err, sizeof(err));
+	ls_config_free(&cfg);
 	if (rc)
 		pr_err("%s", err);
 	else

@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "maps.h"
+#include "config.h"
 #include "policy.h"
 
 /* Writes generation img->gen: ports, service addresses, prefixes, policy. */
@@ -20,17 +21,14 @@ int ls_policy_write_gen(const struct ls_maps *m, const struct ls_policy_image *i
 int ls_policy_activate(const struct ls_maps *m, const struct ls_policy_image *img,
 		       bool keep_limits);
 
-/* The limit a service starts with: pinned, or its algorithm's initial one. */
-uint32_t ls_initial_limit(const struct ls_service_meta *meta);
-
 /*
- * Validates and compiles the file, then swaps it in on ifname's running
- * attachment, keeping flows, counters and limits. -EINVAL: the file was
- * refused and nothing changed; err says why.
+ * Swaps a validated config in on ifname's running attachment, keeping
+ * flows, counters and the limits of the services that stay. On error
+ * err says why and nothing was switched.
  */
-int ls_policy_reload(const char *ifname, const char *path, char *err, size_t errlen);
+int ls_policy_apply(const char *ifname, const struct ls_config *cfg, char *err, size_t errlen);
 
-/* Reloads the config file attach was given (SIGHUP of the agent). */
+/* Loads, validates and applies the config file attach was given (the agent's SIGHUP). */
 int ls_policy_reload_saved(const char *ifname);
 
 #endif

@@ -25,15 +25,11 @@ struct ls_replay_opts {
 	struct ls_window_config window;
 	/*
 	 * Not 0: windows as the agent forms them instead: fixed intervals of
-	 * sample end time, fed once they hold LS_AGENT_WINDOW_MIN_SAMPLES with a
+	 * sample end time, fed once they hold LS_INTERVAL_MIN_SAMPLES with a
 	 * mean RTT (the mean) of at least 100 µs, the max in-flight of the window.
 	 */
 	uint64_t interval_ns;
 };
-
-/* What makes a window count, for the agent and for replay's interval mode. */
-#define LS_AGENT_WINDOW_MIN_SAMPLES 10
-#define LS_AGENT_WINDOW_MIN_RTT_NS  100000ull
 
 void ls_replay_opts_default(struct ls_replay_opts *opts);
 
@@ -43,8 +39,5 @@ void ls_replay_opts_default(struct ls_replay_opts *opts);
  * line number); -EIO when in or out fails; -ENOMEM.
  */
 int ls_replay_run(FILE *in, FILE *out, const struct ls_replay_opts *opts, char *err, size_t errlen);
-
-/* The CLI command; argv[0] is "replay". Exit status: 0 ok, 1 runtime, 2 usage. */
-int cmd_replay(int argc, char **argv);
 
 #endif /* LS_REPLAY_H */

@@ -105,11 +105,6 @@ void ls_window_destroy(struct ls_window **win)
 	*win = NULL;
 }
 
-uint64_t ls_window_next_update_ns(const struct ls_window *win)
-{
-	return win->next_update_ns;
-}
-
 static int cmp_u64(const void *a, const void *b)
 {
 	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;

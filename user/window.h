@@ -29,6 +29,16 @@
 /* A percentile window ranks at most this many (the latest) RTTs. */
 #define LS_WINDOW_PCT_SAMPLES 4096
 
+/*
+ * The agent's windows are fixed intervals (its [agent] interval) of the
+ * dataplane's histograms; one reaches the algorithm, as one sample, once it
+ * holds this many samples whose RTT (mean or percentile) is at least this
+ * long: below that, the "latency" is not service time. Replay's --interval
+ * mode forms the same windows from recorded samples.
+ */
+#define LS_INTERVAL_MIN_SAMPLES 10
+#define LS_INTERVAL_MIN_RTT_NS	LS_WINDOW_MIN_RTT_THRESHOLD_NS
+
 struct ls_window_config {
 	uint64_t min_window_ns;	       /* >= 100 ms */
 	uint64_t max_window_ns;	       /* >= min_window_ns */
@@ -52,8 +62,6 @@ void ls_window_destroy(struct ls_window **win);
  */
 bool ls_window_add(struct ls_window *win, const struct ls_algo_sample *s,
 		   struct ls_algo_sample *closed);
-/* End time after which the next sample closes the window. */
-uint64_t ls_window_next_update_ns(const struct ls_window *win);
 
 /*
  * The RTT at percentile p (0 < p < 1) of rtts, Netflix's way: sorted,

@@ -13,6 +13,7 @@
 
 #include "config.h"
 #include "policy.h"
+#include "service.h"
 
 static char err[1024];
 
@@ -364,7 +365,7 @@ static void guarantee_is_ceil_of_limit_times_share_and_at_least_one(void **state
 	m.classes[5].share_ppm = 1000000;
 	m.classes[6].share_ppm = 500000; /* past nr_classes: ignored */
 
-	ls_guarantees(100, &m, &l);
+	ls_service_limits(100, &m, &l);
 	assert_int_equal(l.limit, 100);
 	assert_int_equal(l.guarantee[0], 20);
 	assert_int_equal(l.guarantee[1], 0);
@@ -375,16 +376,16 @@ static void guarantee_is_ceil_of_limit_times_share_and_at_least_one(void **state
 	for (int c = 6; c < LS_MAX_CLASSES; c++)
 		assert_int_equal(l.guarantee[c], 0);
 
-	ls_guarantees(3, &m, &l);
+	ls_service_limits(3, &m, &l);
 	assert_int_equal(l.guarantee[0], 1); /* 0.6 -> 1 */
 	assert_int_equal(l.guarantee[2], 1); /* 0.999999 -> 1 */
 	assert_int_equal(l.guarantee[4], 1);
 
-	ls_guarantees(1000000, &m, &l);
+	ls_service_limits(1000000, &m, &l);
 	assert_int_equal(l.guarantee[2], 333333);
 	assert_int_equal(l.guarantee[3], 1);
 
-	ls_guarantees(UINT32_MAX, &m, &l);
+	ls_service_limits(UINT32_MAX, &m, &l);
 	assert_int_equal(l.guarantee[5], UINT32_MAX);
 	assert_int_equal(l.guarantee[4], 429496730u); /* ceil(429496729.5) */
 }
@@ -399,7 +400,7 @@ static void guarantees_ignore_a_corrupt_class_count(void **state)
 	m.nr_classes = 1000;
 	for (int c = 0; c < LS_MAX_CLASSES; c++)
 		m.classes[c].share_ppm = 10000;
-	ls_guarantees(200, &m, &l);
+	ls_service_limits(200, &m, &l);
 	for (int c = 0; c < LS_MAX_CLASSES; c++)
 		assert_int_equal(l.guarantee[c], 2);
 }

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "commands.h"
 #include "replay.h"
 
 struct run {
@@ -220,7 +221,9 @@ static void replay_is_deterministic(void **state)
 
 static int cmd(int argc, const char **argv)
 {
-	return cmd_replay(argc, (char **)argv);
+	static const struct ls_cmd *const table[] = {&ls_cmd_replay, NULL};
+
+	return ls_cli_dispatch(table, argc, (char **)argv);
 }
 
 static void cmd_usage_errors_exit_two(void **state)

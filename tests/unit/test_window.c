@@ -38,6 +38,37 @@ static bool add(struct ls_window *win, uint64_t start_ns, uint64_t rtt_ns, uint3
 	return ls_window_add(win, &s, closed);
 }
 
+/*
+ * Whether a window closes when a sample ends at end_ns, observed through
+ * ls_window_add() alone: a new window gets the prefix samples, then nine
+ * 1 ms fillers starting at filler_ns (none may close anything), then the
+ * probe, the tenth sample. The probe closes a window with enough samples
+ * (true) exactly when it ends after the open window's end.
+ */
+static bool probe_closes(const struct ls_window_config *cfg, const uint64_t (*prefix)[2], int n,
+			 uint64_t filler_ns, uint64_t end_ns)
+{
+	struct ls_window *win = make(cfg);
+	struct ls_algo_sample closed;
+	bool r;
+
+	for (int i = 0; i < n; i++)
+		add(win, prefix[i][0], prefix[i][1], 1, false, &closed);
+	for (int i = 0; i < 9; i++)
+		assert_false(add(win, filler_ns, 1 * MS_NS, 1, false, &closed));
+	r = add(win, end_ns - 1 * MS_NS, 1 * MS_NS, 1, false, &closed);
+	ls_window_destroy(&win);
+	return r;
+}
+
+/* After the prefix, the open window ends at end_ns: a sample ending then stays in it. */
+static void assert_window_ends_at(const struct ls_window_config *cfg, const uint64_t (*prefix)[2],
+				  int n, uint64_t filler_ns, uint64_t end_ns)
+{
+	assert_false(probe_closes(cfg, prefix, n, filler_ns, end_ns));
+	assert_true(probe_closes(cfg, prefix, n, filler_ns, end_ns + 1));
+}
+
 static void window_discards_samples_under_100us(void **state)
 {
 	struct ls_window *win = make(NULL);
@@ -47,20 +78,33 @@ static void window_discards_samples_under_100us(void **state)
 	(void)state;
 	for (i = 0; i < 100; i++)
 		assert_false(add(win, (uint64_t)i * 100 * MS_NS, 99 * US_NS, 10, false, &closed));
-	assert_int_equal(ls_window_next_update_ns(win), 0); /* not even the first closed */
 	ls_window_destroy(&win);
 	assert_null(win);
+	{
+		/* Not even the first window closed: the next real sample is the first. */
+		uint64_t prefix[101][2];
+
+		for (i = 0; i < 100; i++) {
+			prefix[i][0] = (uint64_t)i * 100 * MS_NS;
+			prefix[i][1] = 99 * US_NS;
+		}
+		prefix[100][0] = 20 * S_NS;
+		prefix[100][1] = 1 * MS_NS;
+		assert_window_ends_at(NULL, prefix, 101, 20 * S_NS + 10 * MS_NS,
+				      20 * S_NS + 1 * MS_NS + 1 * S_NS);
+	}
 }
 
 static void first_sample_closes_an_empty_window(void **state)
 {
+	static const uint64_t first[1][2] = {{0, 1 * MS_NS}};
 	struct ls_window *win = make(NULL);
 	struct ls_algo_sample closed;
 
 	(void)state;
 	assert_false(add(win, 0, 1 * MS_NS, 10, false, &closed));
-	assert_int_equal(ls_window_next_update_ns(win), 1 * MS_NS + 1 * S_NS);
 	ls_window_destroy(&win);
+	assert_window_ends_at(NULL, first, 1, 10 * MS_NS, 1 * MS_NS + 1 * S_NS);
 }
 
 /* Opens a window ending at 1.001 s and fills it with n samples of 1..n ms. */
@@ -83,10 +127,21 @@ static void window_with_nine_samples_is_not_fed(void **state)
 	struct ls_algo_sample closed;
 
 	(void)state;
-	/* the closing sample is the ninth */
+	/* the closing sample is the ninth: too few, not fed, but the window moved on */
 	assert_false(add(win, 2 * S_NS, 10 * MS_NS, 1, false, &closed));
-	assert_int_equal(ls_window_next_update_ns(win), 2 * S_NS + 10 * MS_NS + 1 * S_NS);
 	ls_window_destroy(&win);
+	{
+		uint64_t prefix[10][2] = {{0, 1 * MS_NS}};
+
+		for (int i = 1; i <= 8; i++) {
+			prefix[i][0] = (uint64_t)i * 10 * MS_NS;
+			prefix[i][1] = (uint64_t)i * MS_NS;
+		}
+		prefix[9][0] = 2 * S_NS;
+		prefix[9][1] = 10 * MS_NS;
+		assert_window_ends_at(NULL, prefix, 10, 2 * S_NS + 20 * MS_NS,
+				      2 * S_NS + 10 * MS_NS + 1 * S_NS);
+	}
 }
 
 static void window_of_ten_feeds_integer_mean_max_inflight_and_drop(void **state)
@@ -127,17 +182,21 @@ static void window_length_is_twice_min_rtt_clamped(void **state)
 	struct ls_algo_sample closed;
 
 	(void)state;
+	static const uint64_t samples[3][2] = {
+		{0, 300 * MS_NS}, {1 * S_NS, 10 * MS_NS}, {2 * S_NS, 5 * S_NS}};
+
 	ls_window_config_default(&cfg);
 	cfg.min_window_ns = 100 * MS_NS;
 	cfg.max_window_ns = 2 * S_NS;
 	win = make(&cfg);
 	add(win, 0, 300 * MS_NS, 1, false, &closed);
-	assert_int_equal(ls_window_next_update_ns(win), 900 * MS_NS);
-	add(win, 1 * S_NS, 10 * MS_NS, 1, false, &closed);
-	assert_int_equal(ls_window_next_update_ns(win), 1010 * MS_NS + 100 * MS_NS);
-	add(win, 2 * S_NS, 5 * S_NS, 1, false, &closed);
-	assert_int_equal(ls_window_next_update_ns(win), 7 * S_NS + 2 * S_NS);
 	ls_window_destroy(&win);
+	/* 2 x 300 ms after the first sample's end */
+	assert_window_ends_at(&cfg, samples, 1, 310 * MS_NS, 900 * MS_NS);
+	/* the min RTT is 10 ms: 20 ms, clamped up to 100 ms */
+	assert_window_ends_at(&cfg, samples, 2, 1020 * MS_NS, 1010 * MS_NS + 100 * MS_NS);
+	/* the window of one 5 s sample: 10 s, clamped down to 2 s */
+	assert_window_ends_at(&cfg, samples, 3, 7 * S_NS + 10 * MS_NS, 7 * S_NS + 2 * S_NS);
 }
 
 static void percentile_p50_of_three_is_the_middle(void **state)
