@@ -78,7 +78,7 @@ COMPLETION := $(BUILD)/loadshed.bash-completion
 .PHONY: all test tests bench bench-bpf demo clean format check-format install-deps install \
 	uninstall
 all: $(BUILD)/loadshed $(SAN)/loadshed $(patsubst bpf/%.bpf.c,$(BUILD)/bpf/%.bpf.o,$(BPF_EXTRA)) \
-	$(TOOLS)
+	$(TOOLS) $(COMPLETION)
 
 tests: all $(UNIT) $(BPFTESTS) $(BENCHES)
 
@@ -153,13 +153,14 @@ $(BUILD)/bpf $(BUILD)/obj $(SAN)/obj $(SAN)/tests $(BUILD)/tests $(BUILD)/tools:
 -include $(wildcard $(BUILD)/bpf/*.d $(BUILD)/obj/*.d $(SAN)/obj/*.d $(SAN)/tests/*.d \
 	$(BUILD)/tests/*.d $(BUILD)/tools/*.d)
 
-install: $(BUILD)/loadshed
+install: $(BUILD)/loadshed $(COMPLETION)
 	$(INSTALL) -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(MANDIR)/man5 \
 		$(DESTDIR)$(DOCDIR) $(DESTDIR)$(COMPDIR)
 	$(INSTALL) -m 0755 $(BUILD)/loadshed $(DESTDIR)$(BINDIR)/loadshed
 	$(INSTALL) -m 0644 doc/loadshed.8 $(DESTDIR)$(MANDIR)/man8/loadshed.8
 	$(INSTALL) -m 0644 doc/loadshed.conf.5 $(DESTDIR)$(MANDIR)/man5/loadshed.conf.5
 	$(INSTALL) -m 0644 doc/loadshed.conf.example $(DESTDIR)$(DOCDIR)/loadshed.conf.example
+	$(INSTALL) -m 0644 $(COMPLETION) $(DESTDIR)$(COMPDIR)/loadshed
 
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/loadshed $(DESTDIR)$(MANDIR)/man8/loadshed.8 \

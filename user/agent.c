@@ -32,7 +32,6 @@
 #include "log.h"
 #include "maps.h"
 #include "pins.h"
-#include "policy.h"
 #include "window.h"
 #include "service.h"
 

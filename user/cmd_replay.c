@@ -109,6 +109,30 @@ static int on_replay_opt(void *ctx, int id, const char *v, char *err, size_t err
 	return 0;
 }
 
+/* Replay's CSV (a header, then start_ns,limit,estimate lines) as a JSON array. */
+static void print_csv_as_json(char *csv)
+{
+	json_object *arr = json_object_new_array();
+	char *save = NULL, *line;
+
+	line = strtok_r(csv, "\n", &save); /* the header */
+	while ((line = strtok_r(NULL, "\n", &save))) {
+		unsigned long long start;
+		unsigned int limit;
+		double estimate;
+		json_object *o;
+
+		if (sscanf(line, "%llu,%u,%lf", &start, &limit, &estimate) != 3)
+			continue;
+		o = json_object_new_object();
+		json_object_object_add(o, "start_ns", json_object_new_uint64(start));
+		json_object_object_add(o, "limit", json_object_new_uint64(limit));
+		json_object_object_add(o, "estimate", json_object_new_double(estimate));
+		json_object_array_add(arr, o);
+	}
+	ls_json_print(arr);
+}
+
 static int run_replay(const struct ls_call *call)
 {
 	struct replay_args a = {0};
@@ -136,7 +160,20 @@ static int run_replay(const struct ls_call *call)
 		return ls_fail(n == -ENOMEM ? LS_EXIT_RUNTIME : LS_EXIT_USAGE, "replay: %s", err);
 	}
 	a.opts.params = a.params;
-	rc = ls_replay_run(stdin, stdout, &a.opts, err, sizeof(err));
+	if (ls_json) {
+		char *csv = NULL;
+		size_t len = 0;
+		FILE *mem = open_memstream(&csv, &len);
+
+		rc = mem ? ls_replay_run(stdin, mem, &a.opts, err, sizeof(err)) : -errno;
+		if (mem)
+			fclose(mem);
+		if (!rc)
+			print_csv_as_json(csv);
+		free(csv);
+	} else {
+		rc = ls_replay_run(stdin, stdout, &a.opts, err, sizeof(err));
+	}
 	free(a.params);
 	if (!rc)
 		return LS_EXIT_OK;
