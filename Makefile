@@ -42,6 +42,9 @@ UNIT      := $(patsubst tests/unit/%.c,$(SAN)/tests/%,$(wildcard tests/unit/test
 BPFTESTS  := $(patsubst tests/bpf/%.c,$(SAN)/tests/%,$(wildcard tests/bpf/test_*.c))
 BENCHES   := $(patsubst tests/bpf/%.c,$(BUILD)/tests/%,$(wildcard tests/bpf/bench_*.c))
 BPF_TLIB  := $(wildcard tests/bpf/lib/*.c)
+BPF_THDRS := $(wildcard tests/bpf/lib/*.h)
+# The benchmarks use the harness and the frames, not the cmocka fixtures.
+BENCH_TLIB := tests/bpf/lib/harness.c tests/bpf/lib/pkt.c
 
 .PHONY: all test tests bench bench-bpf demo clean format check-format install-deps
 all: $(BUILD)/loadshed $(SAN)/loadshed $(patsubst bpf/%.bpf.c,$(BUILD)/bpf/%.bpf.o,$(BPF_EXTRA)) $(TOOLS)
@@ -80,11 +83,11 @@ SAN_LIB := $(patsubst user/%.c,$(SAN)/obj/%.o,$(LIB_SRCS))
 $(SAN)/tests/test_%: tests/unit/test_%.c $(SAN_LIB) $(USER_HDRS) | $(SAN)/tests
 	$(CC) $(CFLAGS) $(SANFLAGS) -o $@ $< $(SAN_LIB) $(CMOCKA) $(LDLIBS)
 
-$(SAN)/tests/test_%: tests/bpf/test_%.c $(BPF_TLIB) $(SAN_LIB) $(USER_HDRS) $(BUILD)/bpf/bench_ref.skel.h | $(SAN)/tests
+$(SAN)/tests/test_%: tests/bpf/test_%.c $(BPF_TLIB) $(BPF_THDRS) $(SAN_LIB) $(USER_HDRS) $(BUILD)/bpf/bench_ref.skel.h | $(SAN)/tests
 	$(CC) $(CFLAGS) $(SANFLAGS) -Itests/bpf -o $@ $< $(BPF_TLIB) $(SAN_LIB) $(CMOCKA) $(LDLIBS)
 
-$(BUILD)/tests/bench_%: tests/bpf/bench_%.c $(BPF_TLIB) $(patsubst user/%.c,$(BUILD)/obj/%.o,$(LIB_SRCS)) $(USER_HDRS) $(BUILD)/bpf/bench_ref.skel.h | $(BUILD)/tests
-	$(CC) $(CFLAGS) -Itests/bpf -o $@ $< $(BPF_TLIB) $(patsubst user/%.c,$(BUILD)/obj/%.o,$(LIB_SRCS)) $(LDLIBS)
+$(BUILD)/tests/bench_%: tests/bpf/bench_%.c $(BENCH_TLIB) $(patsubst user/%.c,$(BUILD)/obj/%.o,$(LIB_SRCS)) $(USER_HDRS) $(BUILD)/bpf/bench_ref.skel.h | $(BUILD)/tests
+	$(CC) $(CFLAGS) -Itests/bpf -o $@ $< $(BENCH_TLIB) $(patsubst user/%.c,$(BUILD)/obj/%.o,$(LIB_SRCS)) $(LDLIBS)
 
 $(BUILD)/tools/%: tests/tools/%.c $(TOOL_LIB) $(wildcard tests/tools/lib/*.h) | $(BUILD)/tools
 	$(CC) $(CFLAGS) -pthread -Itests/tools/lib -o $@ $< $(TOOL_LIB) -lm
