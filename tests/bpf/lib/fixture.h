@@ -6,7 +6,8 @@
  * programs and maps (setup/teardown here), writes the policy it needs and
  * checks verdicts, emitted frames, in-flight counts, the flow table and the
  * counters. Crafted frames come from pkt.h; the programs run through
- * harness.h.
+ * harness.h. dp_tests_run() reports every test as skipped, not failed,
+ * where BPF programs cannot be loaded (not root).
  */
 #ifndef LS_TEST_FIXTURE_H
 #define LS_TEST_FIXTURE_H
@@ -149,7 +150,13 @@ void assert_no_class_counted(struct t *t);
 	TEST_V(fn, V4), TEST_V(fn, V4_VLAN), TEST_V(fn, V4_QINQ), TEST_V(fn, V6),                  \
 		TEST_V(fn, V6_VLAN), TEST_V(fn, V6_QINQ)
 
-/* Runs the tests as one cmocka group and returns main's exit status. */
+/*
+ * Runs the tests as one cmocka group and returns main's exit status. Where
+ * no BPF program can be loaded (not root, no bpf()), every test is
+ * reported as "ok N - NAME # SKIP why" instead, and the status is 0: the
+ * runner counts skips apart. Any other load failure is left to the tests
+ * to report as failures.
+ */
 int dp_tests_run(const char *group, const struct CMUnitTest *tests, size_t n);
 
 #define DP_TESTS_MAIN(tests) dp_tests_run(__FILE__, tests, ARRAY_LEN(tests))
