@@ -104,6 +104,120 @@ tools_are_built() {
 	done
 }
 
+# --- the option conventions every tool shares (lib/opts.c) ---------------------------
+
+# matches TEXT ERE: TEXT matches ERE; an empty ERE wants an empty TEXT.
+matches() {
+	if [ -z "$2" ]; then [ -z "$1" ]; else grep -qE -- "$2" <<<"$1"; fi
+}
+
+# expect RC OUT_ERE ERR_ERE CMD...: CMD exits RC, and its stdout and stderr
+# match the EREs ('' for nothing at all). At most 10 s: a tool that took a
+# usage error for a valid command line would run on.
+expect() {
+	local rc=$1 out_re=$2 err_re=$3 got out err
+	shift 3
+	out=$(timeout 10 "$@" 2>"$LS_TMP/stderr")
+	got=$?
+	err=$(cat "$LS_TMP/stderr")
+	if [ "$got" != "$rc" ]; then
+		echo "exit status $got, expected $rc; stderr: ${err:0:300}"
+		return 1
+	fi
+	matches "$out" "$out_re" || { echo "stdout does not match '$out_re': ${out:0:300}"; return 1; }
+	matches "$err" "$err_re" || { echo "stderr does not match '$err_re': ${err:0:300}"; return 1; }
+}
+
+# every_option TOOL long|short: every option of TOOL with a valid value.
+every_option() {
+	case $1-$2 in
+	ls-server-long) echo "--listen 127.0.0.1:0 --workers 2 --service-ms 1.5 --service-dist exp" \
+		"--admin 127.0.0.1:0 --control 127.0.0.1:0 --hold --backlog 16 --idle-s 5" ;;
+	ls-server-short) echo "-l 127.0.0.1:0 -w 2 -s 1.5 -a 127.0.0.1:0" ;;
+	ls-loadgen-long) echo "--class name=a,target=127.0.0.1:1,rate=1 --duration 1 --drain-s 1" \
+		"--csv /dev/null --json /dev/null --max-sockets 10 --timeout-close rst --seed 1" \
+		"--progress" ;;
+	ls-loadgen-short) echo "-c name=a,target=127.0.0.1:1,rate=1 -d 1" ;;
+	ls-conn-long) echo "--target 127.0.0.1:1 --src 127.0.0.1 --count 2 --connect-timeout-ms 10" \
+		"--hold-s 0 --interval-ms 0" ;;
+	ls-conn-short) echo "-t 127.0.0.1:1 -s 127.0.0.1 -n 2 -T 10 -H 0 -i 0" ;;
+	ls-synflood-long) echo "--src 10.0.0.0/24 --dst 10.0.0.1:80 --rate 10 --duration 1 --count 5" \
+		"--src-port 99 --dev lo --seed 3" ;;
+	ls-synflood-short) echo "-s 10.0.0.0/24 -d 10.0.0.1:80 -r 10 -t 1 -n 5 -p 99 -i lo" ;;
+	ls-xdpflood-long) echo "--dev lo --dst-mac 02:00:00:00:00:01 --src-mac 02:00:00:00:00:02" \
+		"--src 10.0.0.0/24 --dst 10.0.0.1:80 --duration 0.5 --count 5 --rate 10 --threads 1" \
+		"--batch 8" ;;
+	ls-xdpflood-short) echo "-i lo -s 10.0.0.0/24 -d 10.0.0.1:80 -t 0.5 -n 5 -r 10 -T 1 -b 8" ;;
+	esac
+}
+
+# bad_value TOOL: one option with a value out of its range or form.
+bad_value() {
+	case $1 in
+	ls-server) echo "--workers 0" ;;
+	ls-loadgen) echo "--duration 0" ;;
+	ls-conn) echo "--count 0" ;;
+	ls-synflood) echo "--rate fast" ;;
+	ls-xdpflood) echo "--batch 999" ;;
+	esac
+}
+
+# runtime_error TOOL: a command line that parses but cannot run here.
+runtime_error() {
+	case $1 in
+	ls-server) echo "--listen 192.0.2.1:1" ;; # not an address of this host
+	ls-loadgen) echo "--class target=127.0.0.1:1,rate=1 --duration 1 --csv /nonexistent/x.csv" ;;
+	ls-conn) echo "--target 127.0.0.1:1 --count 100000" ;; # run with RLIMIT_NOFILE 100
+	ls-synflood) echo "--src 10.0.0.1 --dst 10.0.0.2:80 --count 1 --dev nosuchif0" ;;
+	ls-xdpflood) echo "--dev nosuchif0 --dst-mac 02:00:00:00:00:01 --src 10.0.0.1" \
+		"--dst 10.0.0.2:80 --duration 1" ;;
+	esac
+}
+
+test_help_prints_the_usage_and_exits_0() {
+	local t
+	for t in $ALL_TOOLS; do
+		check "$t --help prints the usage on stdout and exits 0" \
+			expect 0 "^Usage: $t " '' "$TOOLS/$t" --help
+		check "$t -h is --help" expect 0 "^Usage: $t " '' "$TOOLS/$t" -h
+	done
+}
+
+# Every option is still there: with all of them before --help, all must parse.
+test_every_option_is_accepted() {
+	local t args
+	for t in $ALL_TOOLS; do
+		read -ra args <<<"$(every_option "$t" long)"
+		check "$t takes every long option" expect 0 "^Usage: $t " '' "$TOOLS/$t" "${args[@]}" --help
+		read -ra args <<<"$(every_option "$t" short)"
+		check "$t takes every short option" expect 0 "^Usage: $t " '' "$TOOLS/$t" "${args[@]}" -h
+	done
+}
+
+test_usage_errors_exit_2() {
+	local t args
+	for t in $ALL_TOOLS; do
+		check "$t: an unknown option is a usage error" \
+			expect 2 '' 'Usage:' "$TOOLS/$t" --no-such-option
+		check "$t: a stray argument is a usage error" \
+			expect 2 '' 'unexpected argument' "$TOOLS/$t" stray
+		check "$t: a missing required option is a usage error" \
+			expect 2 '' 'is required' "$TOOLS/$t"
+		read -ra args <<<"$(bad_value "$t")"
+		check "$t: a bad value is a usage error" \
+			expect 2 '' "${args[0]}" "$TOOLS/$t" "${args[@]}"
+	done
+}
+
+test_runtime_errors_exit_1() {
+	local t args
+	for t in $ALL_TOOLS; do
+		read -ra args <<<"$(runtime_error "$t")"
+		check "$t: a runtime error exits 1" expect 1 '' . \
+			bash -c 'ulimit -n 100 && exec "$@"' _ "$TOOLS/$t" "${args[@]}"
+	done
+}
+
 # --- ls-server and ls-loadgen -------------------------------------------------------
 
 test_underload_is_served_and_the_server_exits_cleanly() {
@@ -229,6 +343,10 @@ test_raw_socket_tools_in_a_private_namespace() {
 
 require_cmds jq awk timeout
 suite_setup tools_are_built
+run_test "--help prints the usage and exits 0" test_help_prints_the_usage_and_exits_0
+run_test "every option is accepted" test_every_option_is_accepted
+run_test "usage errors exit 2" test_usage_errors_exit_2
+run_test "runtime errors exit 1" test_runtime_errors_exit_1
 run_test "underload is served and the server exits cleanly" \
 	test_underload_is_served_and_the_server_exits_cleanly
 run_test "an unprotected server times out under overload" \
