@@ -73,6 +73,8 @@ UNIT      := $(patsubst tests/unit/%.c,$(SAN)/tests/%,$(wildcard tests/unit/test
 BPFTESTS  := $(patsubst tests/bpf/%.c,$(SAN)/tests/%,$(wildcard tests/bpf/test_*.c))
 BENCHES   := $(patsubst tests/bpf/%.c,$(BUILD)/tests/%,$(wildcard tests/bpf/bench_*.c))
 BPF_TLIB  := $(wildcard tests/bpf/lib/*.c)
+# The benchmarks use the harness and the frames, not the cmocka fixtures.
+BENCH_TLIB := tests/bpf/lib/harness.c tests/bpf/lib/pkt.c
 COMPLETION := $(BUILD)/loadshed.bash-completion
 
 .PHONY: all test tests bench bench-bpf demo clean format check-format install-deps install \
@@ -135,10 +137,10 @@ $(SAN)/tests/test_%: tests/bpf/test_%.c $(BPF_TLIB) $(SAN_LIB) $(BUILD)/bpf/benc
 	$(Q)$(CC) $(CFLAGS) $(SANFLAGS) $(DEPFLAGS) -Itests/bpf -o $@ $< $(BPF_TLIB) $(SAN_LIB) \
 		$(CMOCKA) $(LDLIBS)
 
-$(BUILD)/tests/bench_%: tests/bpf/bench_%.c $(BPF_TLIB) $(LIB_OBJS) \
+$(BUILD)/tests/bench_%: tests/bpf/bench_%.c $(BENCH_TLIB) $(LIB_OBJS) \
 		$(BUILD)/bpf/bench_ref.skel.h | $(BUILD)/tests
 	$(call msg,BENCH,$@)
-	$(Q)$(CC) $(CFLAGS) $(DEPFLAGS) -Itests/bpf -o $@ $< $(BPF_TLIB) $(LIB_OBJS) $(LDLIBS)
+	$(Q)$(CC) $(CFLAGS) $(DEPFLAGS) -Itests/bpf -o $@ $< $(BENCH_TLIB) $(LIB_OBJS) $(LDLIBS)
 
 $(BUILD)/tools/%: tests/tools/%.c $(TOOL_LIB) | $(BUILD)/tools
 	$(call msg,TOOL,$@)

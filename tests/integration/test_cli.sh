@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # The CLI on a real interface with real traffic: attach, limits, shedding by
 # class (drop and reset), status against bpftool, reload, detach, IPv6.
-# Needs root. Every namespace, process and pin it makes is removed on exit.
+# Needs root. The testbed and a holding server are shared; each test makes
+# its own attachment and connections, and its cleanup removes them.
 set -u
+# shellcheck source=tests/lib.sh disable=SC1091
 . "$(dirname "$0")/../lib.sh"
 
-testbed_up "cli$$" || { not_ok "testbed comes up"; tap_done; exit 1; }
 PORT=8080
 HIGH=10.201.0.2
 LOW=10.201.0.3
@@ -27,73 +28,102 @@ status_json() { ls_srv -j status "$SRV_IF"; }
 class_field() { # class_field JSON CLASS FIELD
 	jq -r --arg c "$2" ".services[0].classes[] | select(.name == \$c) | .$3" <<<"$1"
 }
+no_xdp_on_server_if() { ! ip -n "$SRV_NS" link show dev "$SRV_IF" | grep -q xdp; }
 
-# --- bad input changes nothing -------------------------------------------------
-ls_srv attach nosuchif0 --port $PORT --limit 4 >/dev/null 2>&1
-rc=$?
-check_eq "attach to a missing interface fails with a runtime error" "$rc" 1
-check "a failed attach leaves no pin directory" test ! -e /sys/fs/bpf/loadshed/nosuchif0
+# Limit 4; high has a guarantee of 2 and is reset, low has none and is dropped.
+attach_two_classes() {
+	check "attach with a pinned limit and two classes" ls_attach "$SRV_IF" --port $PORT --limit 4 \
+		--class high=50%,reset,src=$HIGH/32+fd00:201::2/128 \
+		--class low=0%,drop,src=$LOW/32+fd00:201::3/128
+}
 
-ls_srv attach "$SRV_IF" --port $PORT --limit 4 --class high=20%,drop,src=10.1.0.0/33 >/dev/null 2>&1
-check_eq "a bad prefix is a usage error" "$?" 2
-ls_srv attach "$SRV_IF" --port $PORT --limit 4 --class a=60% --class b=50% >/dev/null 2>&1
-check_eq "shares over 100 % are a usage error" "$?" 2
-ls_srv attach "$SRV_IF" --port $PORT --frobnicate >/dev/null 2>&1
-check_eq "an unknown option is a usage error" "$?" 2
-ls_srv attach "$SRV_IF" --port 70000 >/dev/null 2>&1
-check_eq "a port out of range is a usage error" "$?" 2
-check "rejected attaches leave nothing on the interface" test ! -e "/sys/fs/bpf/loadshed/$SRV_IF"
-out=$(ip -n "$SRV_NS" link show dev "$SRV_IF")
-if grep -q xdp <<<"$out"; then not_ok "no XDP program after rejected attaches"; else ok "no XDP program after rejected attaches"; fi
+# Holds 4 low connections (the whole limit); $LOW_PID is the holder.
+hold_four_low() {
+	hold $LOW 10.201.0.1:$PORT 4 "$LS_TMP/low.out"
+	LOW_PID=$!
+	wait_for_line "$LS_TMP/low.out" "ok=" 15
+	check_eq "4 low connections are admitted under limit 4" "$(summary "$LS_TMP/low.out")" \
+		"ok=4 refused=0 timeout=0"
+}
 
-# --- a fixed limit with two classes --------------------------------------------
-bg_srv "$LS_TOOLS/ls-server" --listen 0.0.0.0:$PORT --listen "[::]:$PORT" --hold >/tmp/ls-cli-srv.$$ 2>&1
-wait_for_line /tmp/ls-cli-srv.$$ listening 10 || not_ok "server starts"
+# Holds 2 high connections (its guarantee) past the limit; $HIGH_PID is the holder.
+hold_two_high() {
+	hold $HIGH 10.201.0.1:$PORT 2 "$LS_TMP/high.out"
+	HIGH_PID=$!
+	wait_for_line "$LS_TMP/high.out" "ok=" 15
+	check_eq "high (guarantee 2) is admitted while the total is at the limit" \
+		"$(summary "$LS_TMP/high.out")" "ok=2 refused=0 timeout=0"
+}
 
-check "attach with a pinned limit and two classes" ls_attach "$SRV_IF" --port $PORT --limit 4 \
-	--class high=50%,reset,src=$HIGH/32+fd00:201::2/128 \
-	--class low=0%,drop,src=$LOW/32+fd00:201::3/128
-check "the pin directory is private (0700)" test "$(stat -c %a "/sys/fs/bpf/loadshed/$SRV_IF")" = 700
-ls_srv attach "$SRV_IF" --port $PORT --limit 4 >/dev/null 2>&1
-check_eq "attaching twice is an error" "$?" 1
-check "list shows the interface" bash -c "nsenter --net=/run/netns/$SRV_NS $LOADSHED list | grep -qx $SRV_IF"
+setup_suite() {
+	testbed_up "cli$$" || return 1
+	bg_srv "$LS_TOOLS/ls-server" --listen 0.0.0.0:$PORT --listen "[::]:$PORT" --hold \
+		>"$LS_TMP/server.log" 2>&1
+	wait_for_line "$LS_TMP/server.log" listening 10
+}
 
-hold $LOW 10.201.0.1:$PORT 4 /tmp/ls-cli-low.$$
-LOW_PID=$!
-wait_for_line /tmp/ls-cli-low.$$ "ok=" 15
-check_eq "4 low connections are admitted under limit 4" "$(summary /tmp/ls-cli-low.$$)" "ok=4 refused=0 timeout=0"
-check_eq "the 5th low connection is dropped: connect times out" "$(conn $LOW 10.201.0.1:$PORT 1)" \
-	"ok=0 refused=0 timeout=1"
+test_rejected_attaches_change_nothing() {
+	ls_attach nosuchif0 --port $PORT --limit 4 >/dev/null 2>&1
+	check_eq "attach to a missing interface fails with a runtime error" "$?" 1
+	check "a failed attach leaves no pin directory" test ! -e /sys/fs/bpf/loadshed/nosuchif0
 
-hold $HIGH 10.201.0.1:$PORT 2 /tmp/ls-cli-high.$$
-HIGH_PID=$!
-wait_for_line /tmp/ls-cli-high.$$ "ok=" 15
-check_eq "high (guarantee 2) is admitted while the total is at the limit" \
-	"$(summary /tmp/ls-cli-high.$$)" "ok=2 refused=0 timeout=0"
-check_eq "high over its guarantee is reset: ECONNREFUSED at once" \
-	"$(conn $HIGH 10.201.0.1:$PORT 1)" "ok=0 refused=1 timeout=0"
+	ls_attach "$SRV_IF" --port $PORT --limit 4 --class high=20%,drop,src=10.1.0.0/33 >/dev/null 2>&1
+	check_eq "a bad prefix is a usage error" "$?" 2
+	ls_attach "$SRV_IF" --port $PORT --limit 4 --class a=60% --class b=50% >/dev/null 2>&1
+	check_eq "shares over 100 % are a usage error" "$?" 2
+	ls_attach "$SRV_IF" --port $PORT --frobnicate >/dev/null 2>&1
+	check_eq "an unknown option is a usage error" "$?" 2
+	ls_attach "$SRV_IF" --port 70000 >/dev/null 2>&1
+	check_eq "a port out of range is a usage error" "$?" 2
+	check "rejected attaches leave nothing on the interface" test ! -e "/sys/fs/bpf/loadshed/$SRV_IF"
+	check "no XDP program after rejected attaches" no_xdp_on_server_if
+}
 
-js=$(status_json)
-check_eq "status: service in-flight is 6" "$(jq -r '.services[0].inflight' <<<"$js")" 6
-check_eq "status: low in-flight 4" "$(class_field "$js" low inflight)" 4
-check_eq "status: high in-flight 2" "$(class_field "$js" high inflight)" 2
-check_cmp "status: low shed by drop (SYN retransmits pass as retransmits)" \
-	"$(class_field "$js" low shed_drop)" -ge 1
-check_eq "status: high shed by reset once" "$(class_field "$js" high shed_reset)" 1
-check_eq "status: limit 4, pinned" "$(jq -r '.services[0].limit,.services[0].pinned' <<<"$js" | tr '\n' ' ')" "4 true "
+test_fixed_limit_sheds_each_class_its_way() {
+	local js dump low_slot bt_admitted
+	attach_two_classes
+	check "the pin directory is private (0700)" test "$(stat -c %a "/sys/fs/bpf/loadshed/$SRV_IF")" = 700
+	ls_srv attach "$SRV_IF" --port $PORT --limit 4 >/dev/null 2>&1
+	check_eq "attaching twice is an error" "$?" 1
+	check "list shows the interface" bash -c "nsenter --net=/run/netns/$SRV_NS $LOADSHED list | grep -qx $SRV_IF"
 
-# The same numbers through bpftool, from the BTF-typed pinned maps.
-dump=$(bpftool -j map dump pinned "/sys/fs/bpf/loadshed/$SRV_IF/class_stats")
-low_slot=$(class_field "$js" low slot)
-bt_admitted=$(jq -r --argjson k "$low_slot" \
-	'[.[] | select(.formatted.key == $k) | .formatted.values[].value.admitted] | add' <<<"$dump")
-check_eq "bpftool's class_stats dump names fields and matches status" \
-	"$bt_admitted" "$(class_field "$js" low admitted)"
-check "bpftool shows the inflight map with field names" \
-	bash -c "bpftool map dump pinned /sys/fs/bpf/loadshed/$SRV_IF/inflight | grep -q '\"total\": 6'"
+	hold_four_low
+	check_eq "the 5th low connection is dropped: connect times out" "$(conn $LOW 10.201.0.1:$PORT 1)" \
+		"ok=0 refused=0 timeout=1"
+	hold_two_high
+	check_eq "high over its guarantee is reset: ECONNREFUSED at once" \
+		"$(conn $HIGH 10.201.0.1:$PORT 1)" "ok=0 refused=1 timeout=0"
+
+	js=$(status_json)
+	check_eq "status: service in-flight is 6" "$(jq -r '.services[0].inflight' <<<"$js")" 6
+	check_eq "status: low in-flight 4" "$(class_field "$js" low inflight)" 4
+	check_eq "status: high in-flight 2" "$(class_field "$js" high inflight)" 2
+	check_cmp "status: low shed by drop (SYN retransmits pass as retransmits)" \
+		"$(class_field "$js" low shed_drop)" -ge 1
+	check_eq "status: high shed by reset once" "$(class_field "$js" high shed_reset)" 1
+	check_eq "status: limit 4, pinned" \
+		"$(jq -r '.services[0].limit,.services[0].pinned' <<<"$js" | tr '\n' ' ')" "4 true "
+
+	# The same numbers through bpftool, from the BTF-typed pinned maps.
+	dump=$(bpftool -j map dump pinned "/sys/fs/bpf/loadshed/$SRV_IF/class_stats")
+	low_slot=$(class_field "$js" low slot)
+	bt_admitted=$(jq -r --argjson k "$low_slot" \
+		'[.[] | select(.formatted.key == $k) | .formatted.values[].value.admitted] | add' <<<"$dump")
+	check_eq "bpftool's class_stats dump names fields and matches status" \
+		"$bt_admitted" "$(class_field "$js" low admitted)"
+	check "bpftool shows the inflight map with field names" \
+		bash -c "bpftool map dump pinned /sys/fs/bpf/loadshed/$SRV_IF/inflight | grep -q '\"total\": 6'"
+}
 
 # Live policy reload keeps the flows and counters: shares change, in-flight stays.
-cat >/tmp/ls-cli-reload.$$.conf <<EOF
+test_policy_reload_keeps_flows_and_counters() {
+	local js
+	attach_two_classes
+	hold_four_low
+	hold_two_high
+	check_eq "high over its guarantee is reset before the reload" \
+		"$(conn $HIGH 10.201.0.1:$PORT 1)" "ok=0 refused=1 timeout=0"
+	cat >"$LS_TMP/reload.conf" <<EOF
 [service main]
 listen = *:$PORT
 limit = 4
@@ -108,81 +138,108 @@ share = 75%
 action = reset
 match = src $HIGH/32,fd00:201::2/128
 EOF
-check "policy reload swaps the policy" ls_srv policy "$SRV_IF" reload /tmp/ls-cli-reload.$$.conf
-js=$(status_json)
-check_eq "after reload: in-flight kept" "$(jq -r '.services[0].inflight' <<<"$js")" 6
-check_eq "after a reload that reorders classes, in-flight stays with the names" \
-	"$(class_field "$js" high inflight) $(class_field "$js" low inflight)" "2 4"
-check_eq "after reload: high guarantee is ceil(4 * 0.75) = 3" "$(class_field "$js" high guarantee)" 3
-check_eq "after reload: counters kept" "$(class_field "$js" high shed_reset)" 1
-check_eq "a 3rd high connection is now admitted" "$(conn $HIGH 10.201.0.1:$PORT 1)" \
-	"ok=1 refused=0 timeout=0"
+	check "policy reload swaps the policy" ls_srv policy "$SRV_IF" reload "$LS_TMP/reload.conf"
+	js=$(status_json)
+	check_eq "after reload: in-flight kept" "$(jq -r '.services[0].inflight' <<<"$js")" 6
+	check_eq "after a reload that reorders classes, in-flight stays with the names" \
+		"$(class_field "$js" high inflight) $(class_field "$js" low inflight)" "2 4"
+	check_eq "after reload: high guarantee is ceil(4 * 0.75) = 3" "$(class_field "$js" high guarantee)" 3
+	check_eq "after reload: counters kept" "$(class_field "$js" high shed_reset)" 1
+	check_eq "a 3rd high connection is now admitted" "$(conn $HIGH 10.201.0.1:$PORT 1)" \
+		"ok=1 refused=0 timeout=0"
+}
 
-cat >/tmp/ls-cli-bad.$$.conf <<EOF
+test_bad_policy_reload_changes_nothing() {
+	local before
+	attach_two_classes
+	before=$(class_field "$(status_json)" high guarantee)
+	check_eq "high's guarantee is ceil(4 * 0.5) = 2" "$before" 2
+	cat >"$LS_TMP/bad.conf" <<EOF
 [service main]
 listen = *:$PORT
 [class main.x]
 share = 150%
 EOF
-ls_srv policy "$SRV_IF" reload /tmp/ls-cli-bad.$$.conf >/dev/null 2>&1
-check_eq "a bad reload is a usage error" "$?" 2
-js=$(status_json)
-check_eq "a bad reload changes nothing" "$(class_field "$js" high guarantee)" 3
+	ls_srv policy "$SRV_IF" reload "$LS_TMP/bad.conf" >/dev/null 2>&1
+	check_eq "a bad reload is a usage error" "$?" 2
+	check_eq "a bad reload changes nothing" "$(class_field "$(status_json)" high guarantee)" "$before"
+}
 
-check "limit set changes the limit" ls_srv limit "$SRV_IF" set 10
-check_eq "status shows the new limit" "$(status_json | jq -r '.services[0].limit')" 10
+test_limit_set_changes_the_limit() {
+	attach_two_classes
+	check "limit set changes the limit" ls_srv limit "$SRV_IF" set 10
+	check_eq "status shows the new limit" "$(status_json | jq -r '.services[0].limit')" 10
+}
 
 # Closing every connection ends every flow: in-flight back to 0.
-kill "$LOW_PID" "$HIGH_PID" 2>/dev/null
-wait "$LOW_PID" "$HIGH_PID" 2>/dev/null
-for _ in $(seq 30); do
-	[ "$(status_json | jq -r '.services[0].inflight')" = 0 ] && break
-	sleep 0.1
-done
-js=$(status_json)
-check_eq "after closing, in-flight is 0" "$(jq -r '.services[0].inflight' <<<"$js")" 0
-check_eq "after closing, the flow table is empty" "$(jq -r '.flows' <<<"$js")" 0
-
-# --- IPv6 ----------------------------------------------------------------------
-check "limit set 1" ls_srv limit "$SRV_IF" set 1
-hold fd00:201::3 "[fd00:201::1]:$PORT" 1 /tmp/ls-cli-v6.$$
-V6_PID=$!
-wait_for_line /tmp/ls-cli-v6.$$ "ok=" 15
-check_eq "IPv6: one low connection admitted under limit 1" "$(summary /tmp/ls-cli-v6.$$)" \
-	"ok=1 refused=0 timeout=0"
-check_eq "IPv6: the next low connection is dropped" "$(conn fd00:201::3 "[fd00:201::1]:$PORT" 1)" \
-	"ok=0 refused=0 timeout=1"
-check_eq "IPv6: high gets its guarantee" "$(conn fd00:201::2 "[fd00:201::1]:$PORT" 1)" \
-	"ok=1 refused=0 timeout=0"
-kill "$V6_PID" 2>/dev/null
-wait "$V6_PID" 2>/dev/null
-
-# --- detach --------------------------------------------------------------------
-# The programs attach loaded, by id, must be gone once detach returns.
-prog_ids=$(for l in link_xdp link_tc; do
-	bpftool -j link show pinned "/sys/fs/bpf/loadshed/$SRV_IF/$l" | jq -r .prog_id
-done)
-check_cmp "the links name their programs" "$(wc -w <<<"$prog_ids")" -eq 2
-check "detach" ls_srv detach "$SRV_IF"
-check "detach leaves no pins" test ! -e "/sys/fs/bpf/loadshed/$SRV_IF"
-progs=1
-for _ in $(seq 40); do
-	progs=0
-	for id in $prog_ids; do
-		bpftool prog show id "$id" >/dev/null 2>&1 && progs=$((progs + 1))
+test_closing_connections_ends_every_flow() {
+	local js
+	attach_two_classes
+	hold_four_low
+	hold_two_high
+	check_eq "status: service in-flight is 6 while held" "$(status_json | jq -r '.services[0].inflight')" 6
+	kill "$LOW_PID" "$HIGH_PID" 2>/dev/null
+	wait "$LOW_PID" "$HIGH_PID" 2>/dev/null
+	for _ in $(seq 30); do
+		[ "$(status_json | jq -r '.services[0].inflight')" = 0 ] && break
+		sleep 0.1
 	done
-	[ "$progs" = 0 ] && break
-	sleep 0.1
-done
-check_eq "detach leaves no links or programs loaded" "$progs" 0
-out=$(ip -n "$SRV_NS" link show dev "$SRV_IF")
-if grep -q xdp <<<"$out"; then not_ok "detach removes the XDP program"; else ok "detach removes the XDP program"; fi
-check_eq "detach leaves no clsact qdisc" "$(tc -n "$SRV_NS" qdisc show dev "$SRV_IF" | grep -c clsact)" 0
-check "detach twice is harmless" ls_srv detach "$SRV_IF"
-check "re-attach works" ls_attach "$SRV_IF" --port $PORT --limit 2
-check_eq "after re-attach a connection is admitted" "$(conn $LOW 10.201.0.1:$PORT 1)" \
-	"ok=1 refused=0 timeout=0"
-check "detach again" ls_srv detach "$SRV_IF"
+	js=$(status_json)
+	check_eq "after closing, in-flight is 0" "$(jq -r '.services[0].inflight' <<<"$js")" 0
+	check_eq "after closing, the flow table is empty" "$(jq -r '.flows' <<<"$js")" 0
+}
 
-rm -f /tmp/ls-cli-*.$$ /tmp/ls-cli-*.$$.conf
+test_ipv6_is_limited_and_classified() {
+	attach_two_classes
+	check "limit set 1" ls_srv limit "$SRV_IF" set 1
+	hold fd00:201::3 "[fd00:201::1]:$PORT" 1 "$LS_TMP/v6.out"
+	wait_for_line "$LS_TMP/v6.out" "ok=" 15
+	check_eq "IPv6: one low connection admitted under limit 1" "$(summary "$LS_TMP/v6.out")" \
+		"ok=1 refused=0 timeout=0"
+	check_eq "IPv6: the next low connection is dropped" "$(conn fd00:201::3 "[fd00:201::1]:$PORT" 1)" \
+		"ok=0 refused=0 timeout=1"
+	check_eq "IPv6: high gets its guarantee" "$(conn fd00:201::2 "[fd00:201::1]:$PORT" 1)" \
+		"ok=1 refused=0 timeout=0"
+}
+
+test_detach_leaves_nothing_and_reattach_works() {
+	local prog_ids progs id
+	attach_two_classes
+	# The programs attach loaded, by id, must be gone once detach returns.
+	prog_ids=$(for l in link_xdp link_tc; do
+		bpftool -j link show pinned "/sys/fs/bpf/loadshed/$SRV_IF/$l" | jq -r .prog_id
+	done)
+	check_cmp "the links name their programs" "$(wc -w <<<"$prog_ids")" -eq 2
+	check "detach" ls_srv detach "$SRV_IF"
+	check "detach leaves no pins" test ! -e "/sys/fs/bpf/loadshed/$SRV_IF"
+	progs=1
+	for _ in $(seq 40); do
+		progs=0
+		for id in $prog_ids; do
+			bpftool prog show id "$id" >/dev/null 2>&1 && progs=$((progs + 1))
+		done
+		[ "$progs" = 0 ] && break
+		sleep 0.1
+	done
+	check_eq "detach leaves no links or programs loaded" "$progs" 0
+	check "detach removes the XDP program" no_xdp_on_server_if
+	check_eq "detach leaves no clsact qdisc" "$(tc -n "$SRV_NS" qdisc show dev "$SRV_IF" | grep -c clsact)" 0
+	check "detach twice is harmless" ls_srv detach "$SRV_IF"
+	check "re-attach works" ls_attach "$SRV_IF" --port $PORT --limit 2
+	check_eq "after re-attach a connection is admitted" "$(conn $LOW 10.201.0.1:$PORT 1)" \
+		"ok=1 refused=0 timeout=0"
+	check "detach again" ls_srv detach "$SRV_IF"
+}
+
+require_root
+require_cmds jq bpftool nsenter ip tc
+suite_setup setup_suite
+run_test "rejected attaches change nothing" test_rejected_attaches_change_nothing
+run_test "a fixed limit sheds each class its way" test_fixed_limit_sheds_each_class_its_way
+run_test "a policy reload keeps flows and counters" test_policy_reload_keeps_flows_and_counters
+run_test "a bad policy reload changes nothing" test_bad_policy_reload_changes_nothing
+run_test "limit set changes the limit" test_limit_set_changes_the_limit
+run_test "closing connections ends every flow" test_closing_connections_ends_every_flow
+run_test "IPv6 is limited and classified" test_ipv6_is_limited_and_classified
+run_test "detach leaves nothing and re-attach works" test_detach_leaves_nothing_and_reattach_works
 tap_done

@@ -12,10 +12,10 @@
  */
 #define _GNU_SOURCE
 #include "net.h"
+#include "opts.h"
 #include "util.h"
 
 #include <errno.h>
-#include <getopt.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
@@ -49,30 +49,6 @@ static volatile sig_atomic_t got_signal;
 static void on_signal(int sig)
 {
 	got_signal = sig;
-}
-
-static void usage(FILE *f)
-{
-	fprintf(f,
-		"Usage: ls-conn --target ADDR:PORT [--src ADDR] --count N [options]\n"
-		"\n"
-		"Opens N connections sequentially, then holds the successful ones open.\n"
-		"\n"
-		"  -t, --target ADDR:PORT       server, IPv4 or [IPv6]:PORT\n"
-		"  -s, --src ADDR               source address to bind\n"
-		"  -n, --count N                connections to open (default 1, at most %d)\n"
-		"  -T, --connect-timeout-ms T   per connect (default %d)\n"
-		"  -H, --hold-s S               hold at most S s (default %d, at most %d); the "
-		"hold\n"
-		"                               also ends when stdin (a pipe) closes, or on\n"
-		"                               SIGTERM/SIGINT\n"
-		"  -i, --interval-ms I          pause between connects (default 0)\n"
-		"  -h, --help                   this text\n"
-		"\n"
-		"Lines: 'conn I ok|refused|timeout|error:ENAME ms=X', then\n"
-		"'ok=A refused=B timeout=C error=D' when all connects are done, 'lost I REASON'\n"
-		"if a held connection ends early, and 'released N' before exiting 0.\n",
-		MAX_COUNT, DEFAULT_TIMEOUT, DEFAULT_HOLD_S, MAX_HOLD_S);
 }
 
 /* Connects one socket within the timeout. Returns the fd, or -errno (-ETIMEDOUT). */
@@ -186,78 +162,59 @@ static void hold(int *fds, uint64_t n)
 	free(pfd);
 }
 
+static int parse_target(const char *value, void *dest)
+{
+	(void)dest;
+	return addr_parse(value, &opt.dst, &opt.dst_len);
+}
+
+static int parse_src(const char *value, void *dest)
+{
+	(void)dest;
+	return addr_parse_host(value, &opt.src, &opt.src_len);
+}
+
 static int parse_args(int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		{"target", required_argument, NULL, 't'},
-		{"src", required_argument, NULL, 's'},
-		{"count", required_argument, NULL, 'n'},
-		{"connect-timeout-ms", required_argument, NULL, 'T'},
-		{"hold-s", required_argument, NULL, 'H'},
-		{"interval-ms", required_argument, NULL, 'i'},
-		{"help", no_argument, NULL, 'h'},
+	/* clang-format off */
+	static const struct opt opts[] = {
+		{.name = "target", .short_name = 't', .arg = "ADDR:PORT", .flags = OPT_REQUIRED,
+		 .type = OPT_CALL, .parse = parse_target,
+		 .help = "server, IPv4 or [IPv6]:PORT"},
+		{.name = "src", .short_name = 's', .arg = "ADDR", .seen = &opt.has_src,
+		 .type = OPT_CALL, .parse = parse_src,
+		 .help = "source address to bind"},
+		{.name = "count", .short_name = 'n', .arg = "N",
+		 .type = OPT_U64, .dest = &opt.count, .min = 1, .max = MAX_COUNT,
+		 .help = "connections to open (default 1, at most " OPT_STR(MAX_COUNT) ")"},
+		{.name = "connect-timeout-ms", .short_name = 'T', .arg = "T",
+		 .type = OPT_U64, .dest = &opt.timeout_ms, .min = 1, .max = 600000,
+		 .help = "per connect (default " OPT_STR(DEFAULT_TIMEOUT) ")"},
+		{.name = "hold-s", .short_name = 'H', .arg = "S",
+		 .type = OPT_U64, .dest = &opt.hold_s, .min = 0, .max = MAX_HOLD_S,
+		 .help = "hold at most S s (default " OPT_STR(DEFAULT_HOLD_S) ", at most "
+			 OPT_STR(MAX_HOLD_S) "); the hold\n"
+			 "also ends when stdin (a pipe) closes, or on\n"
+			 "SIGTERM/SIGINT"},
+		{.name = "interval-ms", .short_name = 'i', .arg = "I",
+		 .type = OPT_U64, .dest = &opt.interval_ms, .min = 0, .max = 60000,
+		 .help = "pause between connects (default 0)"},
 		{},
 	};
-	bool has_target = false;
-	int c;
+	/* clang-format on */
+	static const struct opt_tool tool = {
+		.name = "ls-conn",
+		.synopsis = "--target ADDR:PORT [--src ADDR] --count N [options]",
+		.about = "Opens N connections sequentially, then holds the successful ones open.",
+		.epilog = "Lines: 'conn I ok|refused|timeout|error:ENAME ms=X', then\n"
+			  "'ok=A refused=B timeout=C error=D' when all connects are done,\n"
+			  "'lost I REASON' if a held connection ends early, and\n"
+			  "'released N' before exiting 0.\n",
+		.opts = opts,
+	};
 
-	while ((c = getopt_long(argc, argv, "t:s:n:T:H:i:h", longopts, NULL)) != -1) {
-		switch (c) {
-		case 't':
-			if (addr_parse(optarg, &opt.dst, &opt.dst_len)) {
-				fprintf(stderr, "ls-conn: bad --target '%s'\n", optarg);
-				return -1;
-			}
-			has_target = true;
-			break;
-		case 's':
-			if (addr_parse_host(optarg, &opt.src, &opt.src_len)) {
-				fprintf(stderr, "ls-conn: bad --src '%s'\n", optarg);
-				return -1;
-			}
-			opt.has_src = true;
-			break;
-		case 'n':
-			if (parse_u64(optarg, 1, MAX_COUNT, &opt.count)) {
-				fprintf(stderr, "ls-conn: --count wants 1..%d\n", MAX_COUNT);
-				return -1;
-			}
-			break;
-		case 'T':
-			if (parse_u64(optarg, 1, 600000, &opt.timeout_ms)) {
-				fprintf(stderr, "ls-conn: bad --connect-timeout-ms\n");
-				return -1;
-			}
-			break;
-		case 'H':
-			if (parse_u64(optarg, 0, MAX_HOLD_S, &opt.hold_s)) {
-				fprintf(stderr, "ls-conn: --hold-s wants 0..%d\n", MAX_HOLD_S);
-				return -1;
-			}
-			break;
-		case 'i':
-			if (parse_u64(optarg, 0, 60000, &opt.interval_ms)) {
-				fprintf(stderr, "ls-conn: bad --interval-ms\n");
-				return -1;
-			}
-			break;
-		case 'h':
-			usage(stdout);
-			exit(EXIT_OK);
-		default:
-			usage(stderr);
-			return -1;
-		}
-	}
-	if (optind != argc) {
-		fprintf(stderr, "ls-conn: unexpected argument '%s'\n", argv[optind]);
+	if (opts_parse(&tool, argc, argv))
 		return -1;
-	}
-	if (!has_target) {
-		fprintf(stderr, "ls-conn: --target is required\n");
-		usage(stderr);
-		return -1;
-	}
 	if (opt.has_src && opt.src.ss_family != opt.dst.ss_family) {
 		fprintf(stderr, "ls-conn: --src and --target differ in family\n");
 		return -1;

@@ -26,10 +26,10 @@
 #include "jsonw.h"
 #include "latency.h"
 #include "net.h"
+#include "opts.h"
 #include "util.h"
 
 #include <errno.h>
-#include <getopt.h>
 #include <math.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -71,6 +71,12 @@ static const char *const outcome_name[OUT_NR] = {
 enum conn_mode {
 	MODE_CLOSE,
 	MODE_KEEPALIVE,
+};
+
+/* How a timed-out connection is closed. */
+enum timeout_close {
+	CLOSE_FIN,
+	CLOSE_RST,
 };
 
 enum retry_kind {
@@ -174,7 +180,7 @@ static struct {
 	const char *json_path;
 	uint64_t max_sockets;
 	uint64_t seed;
-	bool abort_rst;
+	int timeout_close; /* enum timeout_close */
 	bool progress;
 } opt = {
 	.max_sockets = DEFAULT_MAX_SOCKS,
@@ -199,46 +205,6 @@ static struct {
 } g;
 
 static volatile sig_atomic_t got_signal;
-
-static void usage(FILE *f)
-{
-	fprintf(f,
-		"Usage: ls-loadgen --class SPEC [--class SPEC ...] --duration S [options]\n"
-		"\n"
-		"Open-loop HTTP load: Poisson arrivals at a scheduled rate per class.\n"
-		"\n"
-		"  -c, --class SPEC        a traffic class, comma-separated KEY=VALUE:\n"
-		"      name=NAME             label in the outputs (default cN)\n"
-		"      target=ADDR:PORT      server, IPv4 or [IPv6]:PORT (required)\n"
-		"      src=ADDR              source address to bind (same family as target)\n"
-		"      rate=R | R@T,R@T...   requests/s; a schedule gives the rate from T s on\n"
-		"                            (rate=100@0,250@10,100@15)\n"
-		"      deadline_ms=MS        per-attempt deadline (default 1000)\n"
-		"      retry=none | immediate:N | backoff:N:BASE_MS:MAX_MS\n"
-		"                            backoff: full jitter, uniform in [0, min(MAX, "
-		"BASE*2^k)]\n"
-		"      mode=close | keepalive  a connection per request (default) or a pool\n"
-		"      conns=N               keep-alive pool size (default 0: as many as needed)\n"
-		"      path=/P               request path (default /)\n"
-		"      host=H                Host header (default x)\n"
-		"  -d, --duration S        seconds of arrivals (1..%d)\n"
-		"      --drain-s S         after that, wait up to S s for open requests (default:\n"
-		"                          enough for every deadline and retry, at most %d)\n"
-		"      --csv FILE          per-second rows: t_s,class,offered,ok,refused,reset,\n"
-		"                          "
-		"timeout,retries,p50_ms,p90_ms,p99_ms,bad_status,overflow,\n"
-		"                          error,active (outcomes and latencies in the second "
-		"they\n"
-		"                          happen; offered in the second of arrival)\n"
-		"      --json FILE         per-class totals\n"
-		"      --max-sockets N     cap on open sockets (default %d; more: overflow)\n"
-		"      --timeout-close fin|rst  how a timed-out connection is closed (default "
-		"fin)\n"
-		"      --seed N            PRNG seed (default: from the clock)\n"
-		"      --progress          one line per class per second on stderr\n"
-		"  -h, --help              this text\n",
-		MAX_DURATION_S, MAX_DRAIN_S, DEFAULT_MAX_SOCKS);
-}
 
 /* ---- timers: a binary min-heap of pending retries ---- */
 
@@ -793,7 +759,7 @@ static void expire_deadlines(struct cls *c, uint64_t now)
 			return;
 		if (cn) {
 			cn->req = NULL;
-			conn_close(cn, opt.abort_rst);
+			conn_close(cn, opt.timeout_close == CLOSE_RST);
 		}
 		attempt_done(r, OUT_TIMEOUT, now);
 	}
@@ -1292,106 +1258,93 @@ static int parse_class(struct cls *c, const char *spec, int idx)
 	return 0;
 }
 
-static int parse_args(int argc, char **argv)
+static int parse_class_opt(const char *value, void *dest)
 {
-	static const struct option longopts[] = {
-		{"class", required_argument, NULL, 'c'},
-		{"duration", required_argument, NULL, 'd'},
-		{"drain-s", required_argument, NULL, 'D'},
-		{"csv", required_argument, NULL, 'C'},
-		{"json", required_argument, NULL, 'J'},
-		{"max-sockets", required_argument, NULL, 'm'},
-		{"timeout-close", required_argument, NULL, 'T'},
-		{"seed", required_argument, NULL, 'S'},
-		{"progress", no_argument, NULL, 'P'},
-		{"help", no_argument, NULL, 'h'},
-		{},
-	};
-	uint64_t v;
-	int c;
-
-	opt.seed = now_ns() ^ ((uint64_t)getpid() << 32);
-	while ((c = getopt_long(argc, argv, "c:d:h", longopts, NULL)) != -1) {
-		switch (c) {
-		case 'c':
-			if (opt.ncls == MAX_CLASSES) {
-				fprintf(stderr, "ls-loadgen: at most %d classes\n", MAX_CLASSES);
-				return -1;
-			}
-			if (parse_class(&opt.cls[opt.ncls], optarg, opt.ncls)) {
-				fprintf(stderr, "ls-loadgen: bad --class '%s'\n", optarg);
-				return -1;
-			}
-			for (int i = 0; i < opt.ncls; i++) {
-				if (!strcmp(opt.cls[i].name, opt.cls[opt.ncls].name)) {
-					fprintf(stderr, "ls-loadgen: duplicate class name '%s'\n",
-						opt.cls[i].name);
-					return -1;
-				}
-			}
-			opt.ncls++;
-			break;
-		case 'd':
-			if (parse_u64(optarg, 1, MAX_DURATION_S, &v)) {
-				fprintf(stderr, "ls-loadgen: --duration wants 1..%d\n",
-					MAX_DURATION_S);
-				return -1;
-			}
-			opt.duration_s = v;
-			break;
-		case 'D':
-			if (parse_double(optarg, 0, MAX_DRAIN_S, &opt.drain_s)) {
-				fprintf(stderr, "ls-loadgen: --drain-s wants 0..%d\n", MAX_DRAIN_S);
-				return -1;
-			}
-			opt.drain_set = true;
-			break;
-		case 'C':
-			opt.csv_path = optarg;
-			break;
-		case 'J':
-			opt.json_path = optarg;
-			break;
-		case 'm':
-			if (parse_u64(optarg, 1, 1000000, &opt.max_sockets)) {
-				fprintf(stderr, "ls-loadgen: bad --max-sockets\n");
-				return -1;
-			}
-			break;
-		case 'T':
-			if (!strcmp(optarg, "fin") || !strcmp(optarg, "rst")) {
-				opt.abort_rst = !strcmp(optarg, "rst");
-			} else {
-				fprintf(stderr, "ls-loadgen: --timeout-close fin|rst\n");
-				return -1;
-			}
-			break;
-		case 'S':
-			if (parse_u64(optarg, 0, UINT64_MAX, &opt.seed)) {
-				fprintf(stderr, "ls-loadgen: bad --seed\n");
-				return -1;
-			}
-			break;
-		case 'P':
-			opt.progress = true;
-			break;
-		case 'h':
-			usage(stdout);
-			exit(EXIT_OK);
-		default:
-			usage(stderr);
-			return -1;
+	(void)dest;
+	if (opt.ncls == MAX_CLASSES) {
+		fprintf(stderr, "ls-loadgen: at most %d classes\n", MAX_CLASSES);
+		return -E2BIG;
+	}
+	if (parse_class(&opt.cls[opt.ncls], value, opt.ncls))
+		return -EINVAL;
+	for (int i = 0; i < opt.ncls; i++) {
+		if (!strcmp(opt.cls[i].name, opt.cls[opt.ncls].name)) {
+			fprintf(stderr, "ls-loadgen: duplicate class name '%s'\n", opt.cls[i].name);
+			return -EINVAL;
 		}
 	}
-	if (optind != argc) {
-		fprintf(stderr, "ls-loadgen: unexpected argument '%s'\n", argv[optind]);
+	opt.ncls++;
+	return 0;
+}
+
+static int parse_args(int argc, char **argv)
+{
+	static const char *const closes[] = {[CLOSE_FIN] = "fin", [CLOSE_RST] = "rst", NULL};
+	/* clang-format off */
+	static const struct opt opts[] = {
+		{.name = "class", .short_name = 'c', .arg = "SPEC", .flags = OPT_REQUIRED,
+		 .type = OPT_CALL, .parse = parse_class_opt,
+		 .help = "a traffic class, comma-separated KEY=VALUE (below);\n"
+			 "repeatable"},
+		{.name = "duration", .short_name = 'd', .arg = "S", .flags = OPT_REQUIRED,
+		 .type = OPT_UINT, .dest = &opt.duration_s, .min = 1, .max = MAX_DURATION_S,
+		 .help = "seconds of arrivals (1.." OPT_STR(MAX_DURATION_S) ")"},
+		{.name = "drain-s", .arg = "S", .seen = &opt.drain_set,
+		 .type = OPT_DOUBLE, .dest = &opt.drain_s, .dmin = 0, .dmax = MAX_DRAIN_S,
+		 .help = "after that, wait up to S s for open requests (default:\n"
+			 "enough for every deadline and retry, at most " OPT_STR(MAX_DRAIN_S) ")"},
+		{.name = "csv", .arg = "FILE",
+		 .type = OPT_STRING, .dest = &opt.csv_path,
+		 .help = "per-second rows: t_s,class,offered,ok,refused,reset,\n"
+			 "timeout,retries,p50_ms,p90_ms,p99_ms,bad_status,overflow,\n"
+			 "error,active (outcomes and latencies in the second they\n"
+			 "happen; offered in the second of arrival)"},
+		{.name = "json", .arg = "FILE",
+		 .type = OPT_STRING, .dest = &opt.json_path,
+		 .help = "per-class totals"},
+		{.name = "max-sockets", .arg = "N",
+		 .type = OPT_U64, .dest = &opt.max_sockets, .min = 1, .max = 1000000,
+		 .help = "cap on open sockets (default " OPT_STR(DEFAULT_MAX_SOCKS) "; more: "
+			 "overflow)"},
+		{.name = "timeout-close", .arg = "fin|rst",
+		 .type = OPT_CHOICE, .dest = &opt.timeout_close, .choices = closes,
+		 .help = "how a timed-out connection is closed (default fin)"},
+		{.name = "seed", .arg = "N",
+		 .type = OPT_U64, .dest = &opt.seed, .min = 0, .max = UINT64_MAX,
+		 .help = "PRNG seed (default: from the clock)"},
+		{.name = "progress",
+		 .type = OPT_FLAG, .dest = &opt.progress,
+		 .help = "one line per class per second on stderr"},
+		{},
+	};
+	static const struct opt_tool tool = {
+		.name = "ls-loadgen",
+		.synopsis = "--class SPEC [--class SPEC ...] --duration S [options]",
+		.about = "Open-loop HTTP load: Poisson arrivals at a scheduled rate per class.",
+		.epilog =
+			"Class keys (--class KEY=VALUE,KEY=VALUE,...):\n"
+			"  name=NAME             label in the outputs (default cN)\n"
+			"  target=ADDR:PORT      server, IPv4 or [IPv6]:PORT (required)\n"
+			"  src=ADDR              source address to bind (same family as target)\n"
+			"  rate=R | R@T,R@T...   requests/s; a schedule gives the rate from "
+			"T s on\n"
+			"                        (rate=100@0,250@10,100@15)\n"
+			"  deadline_ms=MS        per-attempt deadline (default 1000)\n"
+			"  retry=none | immediate:N | backoff:N:BASE_MS:MAX_MS\n"
+			"                        backoff: full jitter, uniform in\n"
+			"                        [0, min(MAX, BASE*2^k)]\n"
+			"  mode=close | keepalive  a connection per request (default) or a pool\n"
+			"  conns=N               keep-alive pool size (default 0: as many as "
+			"needed)\n"
+			"  path=/P               request path (default /)\n"
+			"  host=H                Host header (default x)\n",
+		.opts = opts,
+	};
+	/* clang-format on */
+
+	opt.seed = now_ns() ^ ((uint64_t)getpid() << 32);
+	if (opts_parse(&tool, argc, argv))
 		return -1;
-	}
-	if (!opt.ncls || !opt.duration_s) {
-		fprintf(stderr, "ls-loadgen: --class and --duration are required\n");
-		usage(stderr);
-		return -1;
-	}
 	if (!opt.drain_set) {
 		/* Enough for every attempt of a request that arrives at the very end. */
 		double need = 0;

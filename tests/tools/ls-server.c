@@ -16,10 +16,10 @@
 #define _GNU_SOURCE
 #include "jsonw.h"
 #include "net.h"
+#include "opts.h"
 #include "util.h"
 
 #include <errno.h>
-#include <getopt.h>
 #include <math.h>
 #include <poll.h>
 #include <pthread.h>
@@ -51,13 +51,15 @@ static struct {
 	socklen_t listen_len[MAX_LISTEN];
 	int nlisten;
 	unsigned int workers;
+	double service_ms;
 	const char *admin;
-	enum service_dist dist;
+	int dist; /* enum service_dist */
 	bool hold;
-	int backlog;
+	unsigned int backlog;
 	unsigned int idle_s;
 } opt = {
 	.workers = 4,
+	.service_ms = 10,
 	.backlog = 4096,
 	.idle_s = 60,
 };
@@ -95,37 +97,6 @@ static struct {
 	.lock = PTHREAD_MUTEX_INITIALIZER,
 	.cond = PTHREAD_COND_INITIALIZER,
 };
-
-static void usage(FILE *f)
-{
-	fprintf(f, "Usage: ls-server --listen ADDR:PORT [--listen ...] [options]\n"
-		   "\n"
-		   "HTTP/1.1 test server: W workers behind an unbounded accept queue.\n"
-		   "\n"
-		   "  -l, --listen ADDR:PORT  IPv4 ADDR:PORT or [IPv6]:PORT (repeatable;\n"
-		   "                          port 0 picks one, shown on the listening line)\n"
-		   "  -w, --workers W         worker threads (default 4)\n"
-		   "  -s, --service-ms S      work per request in ms, fractional ok (default 10)\n"
-		   "      --service-dist D    fixed (default) or exp (exponential, mean S)\n"
-		   "  -a, --admin ADDR:PORT   admin listener with its own thread (no queueing):\n"
-		   "                            GET /admin/service-ms[?value=MS]  read or set S\n"
-		   "                            GET /admin/stats                  JSON counters\n"
-		   "      --control X         the same; X is ADDR:PORT, a port on 127.0.0.1\n"
-		   "                          or a Unix socket path\n"
-		   "      --hold              hold every connection until the client closes it\n"
-		   "                          (no workers; each request is answered at once)\n"
-		   "      --backlog N         listen backlog (default 4096)\n"
-		   "      --idle-s N          drop a request head still incomplete after N s\n"
-		   "                          (default 60)\n"
-		   "  -h, --help              this text\n"
-		   "\n"
-		   "A worker is busy per request: idle keep-alive connections wait in the\n"
-		   "acceptor's epoll set, not in a worker, until the client sends or closes.\n"
-		   "Prints 'listening ADDR:PORT... [admin=X] workers=W service_ms=S\n"
-		   "mode=queue|hold' when ready. SIGUSR1 doubles S, SIGUSR2 halves it.\n"
-		   "SIGTERM/SIGINT stop it; it prints 'stats ...' (or 'hold current=N total=N\n"
-		   "max=N requests=N') and exits 0.\n");
-}
 
 static void bump_max(_Atomic uint64_t *max, uint64_t v)
 {
@@ -689,101 +660,79 @@ static int open_admin(const char *spec, char *desc, size_t dlen)
 	return fd;
 }
 
+static int parse_listen(const char *value, void *dest)
+{
+	(void)dest;
+	if (opt.nlisten == MAX_LISTEN) {
+		fprintf(stderr, "ls-server: at most %d --listen\n", MAX_LISTEN);
+		return -E2BIG;
+	}
+	if (addr_parse(value, &opt.listen[opt.nlisten], &opt.listen_len[opt.nlisten]))
+		return -EINVAL;
+	opt.nlisten++;
+	return 0;
+}
+
 static int parse_args(int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		{"listen", required_argument, NULL, 'l'},
-		{"workers", required_argument, NULL, 'w'},
-		{"service-ms", required_argument, NULL, 's'},
-		{"service-dist", required_argument, NULL, 'D'},
-		{"admin", required_argument, NULL, 'a'},
-		{"control", required_argument, NULL, 'a'},
-		{"hold", no_argument, NULL, 'H'},
-		{"backlog", required_argument, NULL, 'b'},
-		{"idle-s", required_argument, NULL, 'i'},
-		{"help", no_argument, NULL, 'h'},
+	static const char *const dists[] = {[DIST_FIXED] = "fixed", [DIST_EXP] = "exp", NULL};
+	/* clang-format off */
+	static const struct opt opts[] = {
+		{.name = "listen", .short_name = 'l', .arg = "ADDR:PORT", .flags = OPT_REQUIRED,
+		 .type = OPT_CALL, .parse = parse_listen,
+		 .help = "IPv4 ADDR:PORT or [IPv6]:PORT (repeatable;\n"
+			 "port 0 picks one, shown on the listening line)"},
+		{.name = "workers", .short_name = 'w', .arg = "W",
+		 .type = OPT_UINT, .dest = &opt.workers, .min = 1, .max = MAX_WORKERS,
+		 .help = "worker threads (default 4)"},
+		{.name = "service-ms", .short_name = 's', .arg = "S",
+		 .type = OPT_DOUBLE, .dest = &opt.service_ms, .dmin = 0, .dmax = MAX_SERVICE_MS,
+		 .help = "work per request in ms, fractional ok (default 10)"},
+		{.name = "service-dist", .arg = "D",
+		 .type = OPT_CHOICE, .dest = &opt.dist, .choices = dists,
+		 .help = "fixed (default) or exp (exponential, mean S)"},
+		{.name = "admin", .short_name = 'a', .arg = "ADDR:PORT",
+		 .type = OPT_STRING, .dest = &opt.admin,
+		 .help = "admin listener with its own thread (no queueing):\n"
+			 "  GET /admin/service-ms[?value=MS]  read or set S\n"
+			 "  GET /admin/stats                  JSON counters"},
+		{.name = "control", .arg = "X",
+		 .type = OPT_STRING, .dest = &opt.admin,
+		 .help = "the same; X is ADDR:PORT, a port on 127.0.0.1\n"
+			 "or a Unix socket path"},
+		{.name = "hold",
+		 .type = OPT_FLAG, .dest = &opt.hold,
+		 .help = "hold every connection until the client closes it\n"
+			 "(no workers; each request is answered at once)"},
+		{.name = "backlog", .arg = "N",
+		 .type = OPT_UINT, .dest = &opt.backlog, .min = 1, .max = 1 << 20,
+		 .help = "listen backlog (default 4096)"},
+		{.name = "idle-s", .arg = "N",
+		 .type = OPT_UINT, .dest = &opt.idle_s, .min = 1, .max = 86400,
+		 .help = "drop a request head still incomplete after N s\n"
+			 "(default 60)"},
 		{},
 	};
-	uint64_t v;
-	double d;
-	int c;
+	static const struct opt_tool tool = {
+		.name = "ls-server",
+		.synopsis = "--listen ADDR:PORT [--listen ...] [options]",
+		.about = "HTTP/1.1 test server: W workers behind an unbounded accept queue.",
+		.epilog = "A worker is busy per request: idle keep-alive connections wait "
+			  "in the\n"
+			  "acceptor's epoll set, not in a worker, until the client sends or "
+			  "closes.\n"
+			  "Prints 'listening ADDR:PORT... [admin=X] workers=W service_ms=S\n"
+			  "mode=queue|hold' when ready. SIGUSR1 doubles S, SIGUSR2 halves it.\n"
+			  "SIGTERM/SIGINT stop it; it prints 'stats ...' (or 'hold current=N "
+			  "total=N\n"
+			  "max=N requests=N') and exits 0.\n",
+		.opts = opts,
+	};
+	/* clang-format on */
 
-	while ((c = getopt_long(argc, argv, "l:w:s:a:h", longopts, NULL)) != -1) {
-		switch (c) {
-		case 'l':
-			if (opt.nlisten == MAX_LISTEN) {
-				fprintf(stderr, "ls-server: at most %d --listen\n", MAX_LISTEN);
-				return -1;
-			}
-			if (addr_parse(optarg, &opt.listen[opt.nlisten],
-				       &opt.listen_len[opt.nlisten])) {
-				fprintf(stderr, "ls-server: bad --listen '%s'\n", optarg);
-				return -1;
-			}
-			opt.nlisten++;
-			break;
-		case 'w':
-			if (parse_u64(optarg, 1, MAX_WORKERS, &v)) {
-				fprintf(stderr, "ls-server: --workers wants 1..%d\n", MAX_WORKERS);
-				return -1;
-			}
-			opt.workers = v;
-			break;
-		case 's':
-			if (parse_double(optarg, 0, MAX_SERVICE_MS, &d)) {
-				fprintf(stderr, "ls-server: --service-ms wants 0..%g\n",
-					MAX_SERVICE_MS);
-				return -1;
-			}
-			set_service_us((uint64_t)llround(d * 1000.0));
-			break;
-		case 'D':
-			if (!strcmp(optarg, "fixed")) {
-				opt.dist = DIST_FIXED;
-			} else if (!strcmp(optarg, "exp")) {
-				opt.dist = DIST_EXP;
-			} else {
-				fprintf(stderr, "ls-server: --service-dist fixed|exp\n");
-				return -1;
-			}
-			break;
-		case 'a':
-			opt.admin = optarg;
-			break;
-		case 'H':
-			opt.hold = true;
-			break;
-		case 'b':
-			if (parse_u64(optarg, 1, 1 << 20, &v)) {
-				fprintf(stderr, "ls-server: bad --backlog\n");
-				return -1;
-			}
-			opt.backlog = v;
-			break;
-		case 'i':
-			if (parse_u64(optarg, 1, 86400, &v)) {
-				fprintf(stderr, "ls-server: bad --idle-s\n");
-				return -1;
-			}
-			opt.idle_s = v;
-			break;
-		case 'h':
-			usage(stdout);
-			exit(EXIT_OK);
-		default:
-			usage(stderr);
-			return -1;
-		}
-	}
-	if (optind != argc) {
-		fprintf(stderr, "ls-server: unexpected argument '%s'\n", argv[optind]);
+	if (opts_parse(&tool, argc, argv))
 		return -1;
-	}
-	if (!opt.nlisten) {
-		fprintf(stderr, "ls-server: --listen is required\n");
-		usage(stderr);
-		return -1;
-	}
+	set_service_us((uint64_t)llround(opt.service_ms * 1000.0));
 	return 0;
 }
 

@@ -11,11 +11,11 @@
  */
 #define _GNU_SOURCE
 #include "net.h"
+#include "opts.h"
 #include "util.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <getopt.h>
 #include <net/if.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -52,29 +52,6 @@ static volatile sig_atomic_t got_signal;
 static void on_signal(int sig)
 {
 	got_signal = sig;
-}
-
-static void usage(FILE *f)
-{
-	fprintf(f,
-		"Usage: ls-synflood --src ADDR[/PREFIX] --dst ADDR:PORT [options]\n"
-		"\n"
-		"Sends TCP SYNs from a raw socket (needs CAP_NET_RAW). Stops at whichever of\n"
-		"--count and --duration comes first.\n"
-		"\n"
-		"  -s, --src ADDR[/PREFIX]  source address; with a prefix, a random address in it\n"
-		"                           per packet (host bits random)\n"
-		"  -d, --dst ADDR:PORT      destination, IPv4 or [IPv6]:PORT\n"
-		"  -r, --rate PPS           packets per second (default 0: as fast as possible)\n"
-		"  -t, --duration S         at most S seconds (default 10, at most %d)\n"
-		"  -n, --count N            at most N packets\n"
-		"  -p, --src-port P         fixed source port (default random 1024..65535)\n"
-		"  -i, --dev IFACE          send through IFACE (SO_BINDTODEVICE)\n"
-		"      --seed N             PRNG seed (default: from the clock)\n"
-		"  -h, --help               this text\n"
-		"\n"
-		"Prints 'sent=N errors=E duration_s=X rate_pps=Y' at the end.\n",
-		MAX_DURATION_S);
 }
 
 static uint32_t csum_add(uint32_t sum, const void *data, size_t len)
@@ -213,88 +190,66 @@ static void warn_if_local(void)
 	close(fd);
 }
 
+static int parse_src(const char *value, void *dest)
+{
+	(void)dest;
+	return prefix_parse(value, &opt.src, &opt.src_prefix);
+}
+
+static int parse_dst(const char *value, void *dest)
+{
+	(void)dest;
+	if (addr_parse(value, &opt.dst, &opt.dst_len) || !addr_port((struct sockaddr *)&opt.dst))
+		return -EINVAL;
+	opt.dport = addr_port((struct sockaddr *)&opt.dst);
+	return 0;
+}
+
 static int parse_args(int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		{"src", required_argument, NULL, 's'},	 {"dst", required_argument, NULL, 'd'},
-		{"rate", required_argument, NULL, 'r'},	 {"duration", required_argument, NULL, 't'},
-		{"count", required_argument, NULL, 'n'}, {"src-port", required_argument, NULL, 'p'},
-		{"dev", required_argument, NULL, 'i'},	 {"seed", required_argument, NULL, 'S'},
-		{"help", no_argument, NULL, 'h'},	 {},
+	/* clang-format off */
+	static const struct opt opts[] = {
+		{.name = "src", .short_name = 's', .arg = "ADDR[/PREFIX]", .flags = OPT_REQUIRED,
+		 .type = OPT_CALL, .parse = parse_src,
+		 .help = "source address; with a prefix, a random address in it\n"
+			 "per packet (host bits random)"},
+		{.name = "dst", .short_name = 'd', .arg = "ADDR:PORT", .flags = OPT_REQUIRED,
+		 .type = OPT_CALL, .parse = parse_dst,
+		 .help = "destination, IPv4 or [IPv6]:PORT"},
+		{.name = "rate", .short_name = 'r', .arg = "PPS",
+		 .type = OPT_U64, .dest = &opt.rate, .min = 0, .max = 100000000,
+		 .help = "packets per second (default 0: as fast as possible)"},
+		{.name = "duration", .short_name = 't', .arg = "S",
+		 .type = OPT_U64, .dest = &opt.duration_s, .min = 1, .max = MAX_DURATION_S,
+		 .help = "at most S seconds (default 10, at most " OPT_STR(MAX_DURATION_S) ")"},
+		{.name = "count", .short_name = 'n', .arg = "N", .seen = &opt.has_count,
+		 .type = OPT_U64, .dest = &opt.count, .min = 1, .max = UINT64_MAX,
+		 .help = "at most N packets"},
+		{.name = "src-port", .short_name = 'p', .arg = "P",
+		 .type = OPT_U64, .dest = &opt.src_port, .min = 1, .max = 65535,
+		 .help = "fixed source port (default random 1024..65535)"},
+		{.name = "dev", .short_name = 'i', .arg = "IFACE",
+		 .type = OPT_STRING, .dest = &opt.dev,
+		 .help = "send through IFACE (SO_BINDTODEVICE)"},
+		{.name = "seed", .arg = "N",
+		 .type = OPT_U64, .dest = &opt.seed, .min = 0, .max = UINT64_MAX,
+		 .help = "PRNG seed (default: from the clock)"},
+		{},
 	};
-	bool has_src = false;
-	int c;
+	/* clang-format on */
+	static const struct opt_tool tool = {
+		.name = "ls-synflood",
+		.synopsis = "--src ADDR[/PREFIX] --dst ADDR:PORT [options]",
+		.about = "Sends TCP SYNs from a raw socket (needs CAP_NET_RAW). Stops at whichever "
+			 "of\n"
+			 "--count and --duration comes first.",
+		.epilog = "Prints 'sent=N errors=E duration_s=X rate_pps=Y' at the end.\n",
+		.opts = opts,
+	};
 
 	opt.seed = now_ns() ^ ((uint64_t)getpid() << 32);
-	while ((c = getopt_long(argc, argv, "s:d:r:t:n:p:i:h", longopts, NULL)) != -1) {
-		switch (c) {
-		case 's':
-			if (prefix_parse(optarg, &opt.src, &opt.src_prefix)) {
-				fprintf(stderr, "ls-synflood: bad --src '%s'\n", optarg);
-				return -1;
-			}
-			has_src = true;
-			break;
-		case 'd':
-			if (addr_parse(optarg, &opt.dst, &opt.dst_len) ||
-			    !addr_port((struct sockaddr *)&opt.dst)) {
-				fprintf(stderr, "ls-synflood: bad --dst '%s'\n", optarg);
-				return -1;
-			}
-			opt.dport = addr_port((struct sockaddr *)&opt.dst);
-			break;
-		case 'r':
-			if (parse_u64(optarg, 0, 100000000, &opt.rate)) {
-				fprintf(stderr, "ls-synflood: bad --rate\n");
-				return -1;
-			}
-			break;
-		case 't':
-			if (parse_u64(optarg, 1, MAX_DURATION_S, &opt.duration_s)) {
-				fprintf(stderr, "ls-synflood: --duration wants 1..%d\n",
-					MAX_DURATION_S);
-				return -1;
-			}
-			break;
-		case 'n':
-			if (parse_u64(optarg, 1, UINT64_MAX, &opt.count)) {
-				fprintf(stderr, "ls-synflood: bad --count\n");
-				return -1;
-			}
-			opt.has_count = true;
-			break;
-		case 'p':
-			if (parse_u64(optarg, 1, 65535, &opt.src_port)) {
-				fprintf(stderr, "ls-synflood: bad --src-port\n");
-				return -1;
-			}
-			break;
-		case 'i':
-			opt.dev = optarg;
-			break;
-		case 'S':
-			if (parse_u64(optarg, 0, UINT64_MAX, &opt.seed)) {
-				fprintf(stderr, "ls-synflood: bad --seed\n");
-				return -1;
-			}
-			break;
-		case 'h':
-			usage(stdout);
-			exit(EXIT_OK);
-		default:
-			usage(stderr);
-			return -1;
-		}
-	}
-	if (optind != argc) {
-		fprintf(stderr, "ls-synflood: unexpected argument '%s'\n", argv[optind]);
+	if (opts_parse(&tool, argc, argv))
 		return -1;
-	}
-	if (!has_src || !opt.dst_len) {
-		fprintf(stderr, "ls-synflood: --src and --dst are required\n");
-		usage(stderr);
-		return -1;
-	}
 	if (opt.src.ss_family != opt.dst.ss_family) {
 		fprintf(stderr, "ls-synflood: --src and --dst differ in family\n");
 		return -1;

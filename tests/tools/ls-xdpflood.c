@@ -24,11 +24,11 @@
  * No libbpf: the program is a handful of instructions loaded with bpf(2).
  */
 #define _GNU_SOURCE
+#include "opts.h"
 #include "util.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <getopt.h>
 #include <linux/bpf.h>
 #include <net/if.h>
 #include <netinet/in.h>
@@ -356,127 +356,97 @@ static int dev_mac(const char *dev, uint8_t mac[6])
 	return err;
 }
 
-static void usage(FILE *f)
+static int parse_dst_mac(const char *value, void *dest)
 {
-	fprintf(f,
-		"Usage: ls-xdpflood --dev IFACE --dst-mac MAC --src ADDR[/PREFIX] --dst ADDR:PORT\n"
-		"                   --duration S [options]\n"
-		"\n"
-		"Sends TCP SYNs out of IFACE with BPF_PROG_RUN live frames (an XDP_TX program),\n"
-		"each with a random source port and a random source address inside the prefix.\n"
-		"IPv4 only. Run it in IFACE's network namespace; on veth the peer needs an XDP\n"
-		"program or the frames are lost.\n"
-		"\n"
-		"  -i, --dev IFACE        interface the frames leave through\n"
-		"      --dst-mac MAC      destination MAC (the receiving interface's address)\n"
-		"      --src-mac MAC      source MAC (default: IFACE's)\n"
-		"  -s, --src ADDR[/P]     source addresses; P from 16 to 32 (default 32)\n"
-		"  -d, --dst ADDR:PORT    destination\n"
-		"  -t, --duration S       stop after S seconds (1..%d, required; may be "
-		"fractional)\n"
-		"  -n, --count N          stop after N frames as well\n"
-		"  -r, --rate PPS         frames per second in total (default 0: as fast as "
-		"possible)\n"
-		"  -T, --threads N        sending threads, one per CPU (default 1)\n"
-		"  -b, --batch N          frames per XDP batch inside the kernel (1..256, default "
-		"%d)\n"
-		"  -h, --help             this text\n"
-		"\n"
-		"Prints 'sent=N seconds=S pps=R' at the end.\n",
-		MAX_DURATION, DEFAULT_BATCH);
+	(void)dest;
+	return parse_mac(value, opt.dst_mac);
+}
+
+static int parse_src_mac(const char *value, void *dest)
+{
+	(void)dest;
+	return parse_mac(value, opt.src_mac);
+}
+
+/* IPv4 only, and a prefix of at least 16 bits: the frame varies the low 16. */
+static int parse_src(const char *value, void *dest)
+{
+	struct sockaddr_storage ss;
+
+	(void)dest;
+	if (prefix_parse(value, &ss, &opt.src_plen) || ss.ss_family != AF_INET || opt.src_plen < 16)
+		return -EINVAL;
+	opt.src = ((struct sockaddr_in *)&ss)->sin_addr;
+	return 0;
+}
+
+static int parse_dst(const char *value, void *dest)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+
+	(void)dest;
+	if (addr_parse(value, &ss, &len) || ss.ss_family != AF_INET)
+		return -EINVAL;
+	memcpy(&opt.dst, &ss, sizeof(opt.dst));
+	return 0;
 }
 
 static int parse_args(int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		{"dev", required_argument, NULL, 'i'},
-		{"dst-mac", required_argument, NULL, 'M'},
-		{"src-mac", required_argument, NULL, 'm'},
-		{"src", required_argument, NULL, 's'},
-		{"dst", required_argument, NULL, 'd'},
-		{"duration", required_argument, NULL, 't'},
-		{"count", required_argument, NULL, 'n'},
-		{"rate", required_argument, NULL, 'r'},
-		{"threads", required_argument, NULL, 'T'},
-		{"batch", required_argument, NULL, 'b'},
-		{"help", no_argument, NULL, 'h'},
+	/* clang-format off */
+	static const struct opt opts[] = {
+		{.name = "dev", .short_name = 'i', .arg = "IFACE", .flags = OPT_REQUIRED,
+		 .type = OPT_STRING, .dest = &opt.dev,
+		 .help = "interface the frames leave through"},
+		{.name = "dst-mac", .arg = "MAC", .flags = OPT_REQUIRED, .seen = &opt.have_dst_mac,
+		 .type = OPT_CALL, .parse = parse_dst_mac,
+		 .help = "destination MAC (the receiving interface's address)"},
+		{.name = "src-mac", .arg = "MAC", .seen = &opt.have_src_mac,
+		 .type = OPT_CALL, .parse = parse_src_mac,
+		 .help = "source MAC (default: IFACE's)"},
+		{.name = "src", .short_name = 's', .arg = "ADDR[/P]", .flags = OPT_REQUIRED,
+		 .type = OPT_CALL, .parse = parse_src,
+		 .help = "source addresses; P from 16 to 32 (default 32)"},
+		{.name = "dst", .short_name = 'd', .arg = "ADDR:PORT", .flags = OPT_REQUIRED,
+		 .type = OPT_CALL, .parse = parse_dst,
+		 .help = "destination"},
+		{.name = "duration", .short_name = 't', .arg = "S", .flags = OPT_REQUIRED,
+		 .type = OPT_DOUBLE, .dest = &opt.duration_s, .dmin = 0.001, .dmax = MAX_DURATION,
+		 .help = "stop after S seconds (1.." OPT_STR(MAX_DURATION) ", required; may be "
+			 "fractional)"},
+		{.name = "count", .short_name = 'n', .arg = "N",
+		 .type = OPT_U64, .dest = &opt.count, .min = 1, .max = UINT64_MAX,
+		 .help = "stop after N frames as well"},
+		{.name = "rate", .short_name = 'r', .arg = "PPS",
+		 .type = OPT_DOUBLE, .dest = &opt.rate_pps, .dmin = 0, .dmax = 1e9,
+		 .help = "frames per second in total (default 0: as fast as possible)"},
+		{.name = "threads", .short_name = 'T', .arg = "N",
+		 .type = OPT_UINT, .dest = &opt.threads, .min = 1, .max = MAX_THREADS,
+		 .help = "sending threads, one per CPU (default 1)"},
+		{.name = "batch", .short_name = 'b', .arg = "N",
+		 .type = OPT_UINT, .dest = &opt.batch, .min = 1, .max = 256,
+		 .help = "frames per XDP batch inside the kernel (1..256, default "
+			 OPT_STR(DEFAULT_BATCH) ")"},
 		{},
 	};
-	struct sockaddr_storage ss;
-	bool have_src = false, have_dst = false;
-	socklen_t len;
-	uint64_t v;
-	int c;
+	static const struct opt_tool tool = {
+		.name = "ls-xdpflood",
+		.synopsis = "--dev IFACE --dst-mac MAC --src ADDR[/PREFIX] --dst ADDR:PORT\n"
+			    "                   --duration S [options]",
+		.about = "Sends TCP SYNs out of IFACE with BPF_PROG_RUN live frames "
+			 "(an XDP_TX program),\n"
+			 "each with a random source port and a random source address "
+			 "inside the prefix.\n"
+			 "IPv4 only. Run it in IFACE's network namespace; on veth the peer "
+			 "needs an XDP\n"
+			 "program or the frames are lost.",
+		.epilog = "Prints 'sent=N seconds=S pps=R' at the end.\n",
+		.opts = opts,
+	};
+	/* clang-format on */
 
-	while ((c = getopt_long(argc, argv, "i:s:d:t:n:r:T:b:h", longopts, NULL)) != -1) {
-		switch (c) {
-		case 'i':
-			opt.dev = optarg;
-			break;
-		case 'M':
-			if (parse_mac(optarg, opt.dst_mac))
-				goto bad;
-			opt.have_dst_mac = true;
-			break;
-		case 'm':
-			if (parse_mac(optarg, opt.src_mac))
-				goto bad;
-			opt.have_src_mac = true;
-			break;
-		case 's':
-			if (prefix_parse(optarg, &ss, &opt.src_plen) || ss.ss_family != AF_INET ||
-			    opt.src_plen < 16)
-				goto bad;
-			opt.src = ((struct sockaddr_in *)&ss)->sin_addr;
-			have_src = true;
-			break;
-		case 'd':
-			if (addr_parse(optarg, &ss, &len) || ss.ss_family != AF_INET)
-				goto bad;
-			memcpy(&opt.dst, &ss, sizeof(opt.dst));
-			have_dst = true;
-			break;
-		case 't':
-			if (parse_double(optarg, 0.001, MAX_DURATION, &opt.duration_s))
-				goto bad;
-			break;
-		case 'n':
-			if (parse_u64(optarg, 1, UINT64_MAX, &opt.count))
-				goto bad;
-			break;
-		case 'r':
-			if (parse_double(optarg, 0, 1e9, &opt.rate_pps))
-				goto bad;
-			break;
-		case 'T':
-			if (parse_u64(optarg, 1, MAX_THREADS, &v))
-				goto bad;
-			opt.threads = v;
-			break;
-		case 'b':
-			if (parse_u64(optarg, 1, 256, &v))
-				goto bad;
-			opt.batch = v;
-			break;
-		case 'h':
-			usage(stdout);
-			exit(EXIT_OK);
-		default:
-			usage(stderr);
-			return -EINVAL;
-		}
-	}
-	if (optind != argc || !opt.dev || !opt.have_dst_mac || !have_src || !have_dst ||
-	    opt.duration_s <= 0) {
-		fprintf(stderr, "ls-xdpflood: --dev, --dst-mac, --src, --dst and --duration are "
-				"required\n");
-		usage(stderr);
-		return -EINVAL;
-	}
-	return 0;
-bad:
-	fprintf(stderr, "ls-xdpflood: bad value for --%s: '%s'\n", argv[optind - 1] + 2, optarg);
-	return -EINVAL;
+	return opts_parse(&tool, argc, argv);
 }
 
 int main(int argc, char **argv)

@@ -2,65 +2,61 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # Self-test of the test tools on loopback (127.0.0.1 and ::1), in under 20 s.
-# Prints TAP. Asserts only wide-margin outcomes, never absolute timings.
-# The raw-socket checks run in a private network namespace and are skipped
-# without root.
+# Prints TAP through tests/lib.sh: one function per test, each starting its
+# own servers, stopped by its cleanup however it ends. Asserts only
+# wide-margin outcomes, never absolute timings. The raw-socket test runs in
+# a private network namespace and is skipped without root.
 #
 # Usage: tests/tools/selftest.sh [TOOLS_DIR]   (default build/tools)
 
 set -u
 
-ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-TOOLS=${1:-$ROOT/build/tools}
-TMP=$(mktemp -d /tmp/ls-tools-selftest.XXXXXX)
-PIDS=()
-N=0
-FAILED=0
-
-cleanup() {
-	local p
-	for p in "${PIDS[@]}"; do
-		kill "$p" 2>/dev/null
-	done
-	wait 2>/dev/null
-	rm -rf "$TMP"
-}
-trap cleanup EXIT
-
-tap() { # tap NAME CONDITION-STATUS [DIAG]
-	N=$((N + 1))
-	if [ "$2" -eq 0 ]; then
-		echo "ok $N - $1"
-	else
-		echo "not ok $N - $1"
-		FAILED=$((FAILED + 1))
-		[ -n "${3:-}" ] && echo "# $3"
-	fi
-}
-
-skip() {
-	N=$((N + 1))
-	echo "ok $N - $1 # SKIP $2"
-}
+LS_TOOLS=${1:-${LS_TOOLS:-$(cd "$(dirname "$0")/../.." && pwd)/build/tools}}
+# shellcheck source=tests/lib.sh disable=SC1091
+. "$(dirname "$0")/../lib.sh"
+TOOLS=$LS_TOOLS
+ALL_TOOLS="ls-server ls-loadgen ls-conn ls-synflood ls-xdpflood"
 
 # jqv FILE FILTER: one value from a JSON file.
 jqv() { jq -r "$2" "$1"; }
 
-# ge A B: A >= B, as numbers.
+# ge A B: A >= B, as numbers (fractions too).
 ge() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a + 0 >= b + 0) }'; }
 
-# start_server NAME ARGS...: starts ls-server, waits for its listening line.
+# csv_has_rows FILE N: the per-second CSV header, and at least N rows of class u.
+csv_has_rows() {
+	head -1 "$1" | grep -q '^t_s,class,offered,ok,refused,reset,timeout,retries,p50_ms,p90_ms,p99_ms' &&
+		[ "$(awk -F, 'NR > 1 && $2 == "u"' "$1" | wc -l)" -ge "$2" ]
+}
+
+# overloaded OK_PCT TIMEOUTS: under 70 % ok, and some timed out.
+overloaded() { ! ge "$1" 70 && ge "$2" 1; }
+
+# conn_held FILE N: ls-conn opened N connections, held and released them.
+conn_held() {
+	grep -q "^ok=$2 refused=0 timeout=0 error=0$" "$1" &&
+		[ "$(grep -c '^conn [0-9]* ok ms=' "$1")" -eq "$2" ] &&
+		grep -q "^released $2$" "$1"
+}
+
+# half_open NS_OUT: both SYN floods made their half-open connections.
+half_open() {
+	grep -q '^sent=20 ' "$1" && grep -q '^syn_recv4=20$' "$1" &&
+		grep -q '^sent=10 ' "$1" && grep -q '^syn_recv6=10$' "$1"
+}
+
+# start_server NAME ARGS...: starts ls-server (output in $LS_TMP/NAME.out,
+# PID in SERVER_PID) and waits for its listening line.
 start_server() {
 	local name=$1
 	shift
 	# The background job opens its output file only once it has forked:
 	# create it first, or the first grep below may not find it.
-	: >"$TMP/$name.out"
-	"$TOOLS/ls-server" "$@" >"$TMP/$name.out" 2>&1 &
-	PIDS+=($!)
-	eval "${name}_PID=$!"
+	: >"$LS_TMP/$name.out"
+	bg_host "$TOOLS/ls-server" "$@" >"$LS_TMP/$name.out" 2>&1
+	SERVER_PID=$!
 	for _ in $(seq 50); do
-		grep -q '^listening' "$TMP/$name.out" && return 0
+		grep -q '^listening' "$LS_TMP/$name.out" && return 0
 		sleep 0.1
 	done
 	return 1
@@ -69,17 +65,18 @@ start_server() {
 # port_of NAME FAMILY: the port of the first listener of that family (4 or 6).
 port_of() {
 	if [ "$2" = 4 ]; then
-		head -1 "$TMP/$1.out" | grep -o '127\.0\.0\.1:[0-9]*' | head -1 | cut -d: -f2
+		head -1 "$LS_TMP/$1.out" | grep -o '127\.0\.0\.1:[0-9]*' | head -1 | cut -d: -f2
 	else
-		head -1 "$TMP/$1.out" | grep -o '\[::1\]:[0-9]*' | head -1 | sed 's/.*://'
+		head -1 "$LS_TMP/$1.out" | grep -o '\[::1\]:[0-9]*' | head -1 | sed 's/.*://'
 	fi
 }
 
-stop_server() { # stop_server NAME: SIGTERM and wait; returns its exit status
-	local pid
-	eval "pid=\$${1}_PID"
-	kill "$pid" 2>/dev/null
-	wait "$pid"
+# admin_of NAME: the admin listener's ADDR:PORT.
+admin_of() { head -1 "$LS_TMP/$1.out" | sed -n 's/.*admin=\([^ ]*\).*/\1/p'; }
+
+stop_server() { # stop_server: SIGTERM and wait; returns its exit status
+	kill "$SERVER_PID" 2>/dev/null
+	wait "$SERVER_PID"
 }
 
 # http_get HOST:PORT PATH: the body of a GET, without curl.
@@ -92,108 +89,235 @@ http_get() {
 	printf '%s' "${body#*$'\r\n\r\n'}"
 }
 
-loadgen() { timeout 30 "$TOOLS/ls-loadgen" --seed 7 "$@" >>"$TMP/loadgen.log" 2>&1; }
+loadgen() { timeout 30 "$TOOLS/ls-loadgen" --seed 7 "$@" >>"$LS_TMP/loadgen.log" 2>&1; }
 
-echo "1..14"
-
-for t in ls-server ls-loadgen ls-conn ls-synflood; do
-	if [ ! -x "$TOOLS/$t" ]; then
-		echo "Bail out! $TOOLS/$t missing (make build/tools/$t)"
-		exit 1
-	fi
-done
-command -v jq >/dev/null || {
-	echo "Bail out! jq is required"
-	exit 1
+# W=4, S=10 ms: capacity 400 requests/s.
+start_queue_server() {
+	start_server srv -l 127.0.0.1:0 -l '[::1]:0' -w 4 -s 10 -a 127.0.0.1:0 ||
+		{ not_ok "the server starts" "$(cat "$LS_TMP/srv.out")"; return 1; }
 }
 
-# --- ls-server (W=4, S=10 ms: capacity 400 requests/s) ---
-start_server srv -l 127.0.0.1:0 -l '[::1]:0' -w 4 -s 10 -a 127.0.0.1:0
-tap "server_prints_listening_line" $?
-P4=$(port_of srv 4)
-P6=$(port_of srv 6)
-ADMIN=$(head -1 "$TMP/srv.out" | sed -n 's/.*admin=\([^ ]*\).*/\1/p')
+tools_are_built() {
+	local t
+	for t in $ALL_TOOLS; do
+		[ -x "$TOOLS/$t" ] || { echo "$TOOLS/$t is missing (make build/tools/$t)"; return 1; }
+	done
+}
 
-# --- ls-loadgen against it ---
-loadgen --class "name=u,target=127.0.0.1:$P4,rate=100,deadline_ms=1000" --duration 3 \
-	--json "$TMP/under.json" --csv "$TMP/under.csv"
-OKP=$(jqv "$TMP/under.json" '.classes.u.ok_pct')
-ge "$OKP" 95
-tap "underload_100rps_is_at_least_95pct_ok" $? "ok_pct=$OKP"
+# --- the option conventions every tool shares (lib/opts.c) ---------------------------
 
-ROWS=$(awk -F, 'NR > 1 && $2 == "u"' "$TMP/under.csv" | wc -l)
-head -1 "$TMP/under.csv" | grep -q '^t_s,class,offered,ok,refused,reset,timeout,retries,p50_ms,p90_ms,p99_ms'
-[ $? -eq 0 ] && [ "$ROWS" -ge 3 ]
-tap "csv_has_header_and_a_row_per_second" $? "rows=$ROWS"
+# matches TEXT ERE: TEXT matches ERE; an empty ERE wants an empty TEXT.
+matches() {
+	if [ -z "$2" ]; then [ -z "$1" ]; else grep -qE -- "$2" <<<"$1"; fi
+}
 
-loadgen --class "name=o,target=127.0.0.1:$P4,rate=1200,deadline_ms=500" --duration 2 \
-	--json "$TMP/over.json"
-OKP=$(jqv "$TMP/over.json" '.classes.o.ok_pct')
-TMO=$(jqv "$TMP/over.json" '.classes.o.timeout')
-! ge "$OKP" 70 && ge "$TMO" 1
-tap "overload_3x_unprotected_server_times_out" $? "ok_pct=$OKP timeout=$TMO"
-stop_server srv
-tap "server_exits_0_on_sigterm" $? "$(tail -1 "$TMP/srv.out")"
+# expect RC OUT_ERE ERR_ERE CMD...: CMD exits RC, and its stdout and stderr
+# match the EREs ('' for nothing at all). At most 10 s: a tool that took a
+# usage error for a valid command line would run on.
+expect() {
+	local rc=$1 out_re=$2 err_re=$3 got out err
+	shift 3
+	out=$(timeout 10 "$@" 2>"$LS_TMP/stderr")
+	got=$?
+	err=$(cat "$LS_TMP/stderr")
+	if [ "$got" != "$rc" ]; then
+		echo "exit status $got, expected $rc; stderr: ${err:0:300}"
+		return 1
+	fi
+	matches "$out" "$out_re" || { echo "stdout does not match '$out_re': ${out:0:300}"; return 1; }
+	matches "$err" "$err_re" || { echo "stderr does not match '$err_re': ${err:0:300}"; return 1; }
+}
 
-start_server srv2 -l 127.0.0.1:0 -l '[::1]:0' -w 4 -s 10 -a 127.0.0.1:0
-P4=$(port_of srv2 4)
-P6=$(port_of srv2 6)
-ADMIN=$(head -1 "$TMP/srv2.out" | sed -n 's/.*admin=\([^ ]*\).*/\1/p')
+# every_option TOOL long|short: every option of TOOL with a valid value.
+every_option() {
+	case $1-$2 in
+	ls-server-long) echo "--listen 127.0.0.1:0 --workers 2 --service-ms 1.5 --service-dist exp" \
+		"--admin 127.0.0.1:0 --control 127.0.0.1:0 --hold --backlog 16 --idle-s 5" ;;
+	ls-server-short) echo "-l 127.0.0.1:0 -w 2 -s 1.5 -a 127.0.0.1:0" ;;
+	ls-loadgen-long) echo "--class name=a,target=127.0.0.1:1,rate=1 --duration 1 --drain-s 1" \
+		"--csv /dev/null --json /dev/null --max-sockets 10 --timeout-close rst --seed 1" \
+		"--progress" ;;
+	ls-loadgen-short) echo "-c name=a,target=127.0.0.1:1,rate=1 -d 1" ;;
+	ls-conn-long) echo "--target 127.0.0.1:1 --src 127.0.0.1 --count 2 --connect-timeout-ms 10" \
+		"--hold-s 0 --interval-ms 0" ;;
+	ls-conn-short) echo "-t 127.0.0.1:1 -s 127.0.0.1 -n 2 -T 10 -H 0 -i 0" ;;
+	ls-synflood-long) echo "--src 10.0.0.0/24 --dst 10.0.0.1:80 --rate 10 --duration 1 --count 5" \
+		"--src-port 99 --dev lo --seed 3" ;;
+	ls-synflood-short) echo "-s 10.0.0.0/24 -d 10.0.0.1:80 -r 10 -t 1 -n 5 -p 99 -i lo" ;;
+	ls-xdpflood-long) echo "--dev lo --dst-mac 02:00:00:00:00:01 --src-mac 02:00:00:00:00:02" \
+		"--src 10.0.0.0/24 --dst 10.0.0.1:80 --duration 0.5 --count 5 --rate 10 --threads 1" \
+		"--batch 8" ;;
+	ls-xdpflood-short) echo "-i lo -s 10.0.0.0/24 -d 10.0.0.1:80 -t 0.5 -n 5 -r 10 -T 1 -b 8" ;;
+	esac
+}
 
-RESP=$(http_get "$ADMIN" "/admin/service-ms?value=40" | tr -d '\n')
-loadgen --class "name=s,target=127.0.0.1:$P4,rate=20,deadline_ms=2000" --duration 2 \
-	--json "$TMP/slow.json"
-P50=$(jqv "$TMP/slow.json" '.classes.s.p50_ms')
-[ "$RESP" = "service_ms=40.000" ] && ge "$P50" 35
-tap "admin_service_ms_changes_latency_at_run_time" $? "resp=$RESP p50_ms=$P50"
-http_get "$ADMIN" "/admin/service-ms?value=10" >/dev/null
-ACC0=$(http_get "$ADMIN" /admin/stats | jq -r .accepted)
+# bad_value TOOL: one option with a value out of its range or form.
+bad_value() {
+	case $1 in
+	ls-server) echo "--workers 0" ;;
+	ls-loadgen) echo "--duration 0" ;;
+	ls-conn) echo "--count 0" ;;
+	ls-synflood) echo "--rate fast" ;;
+	ls-xdpflood) echo "--batch 999" ;;
+	esac
+}
 
-loadgen --class "name=k,target=[::1]:$P6,src=::1,rate=200,mode=keepalive,conns=8" \
-	--duration 2 --json "$TMP/ka.json"
-OKP=$(jqv "$TMP/ka.json" '.classes.k.ok_pct')
-ACC=$(($(http_get "$ADMIN" /admin/stats | jq -r .accepted) - ACC0))
-ge "$OKP" 95 && ! ge "$ACC" 50
-tap "keepalive_ipv6_reuses_connections" $? "ok_pct=$OKP accepted=$ACC"
-stop_server srv2
+# runtime_error TOOL: a command line that parses but cannot run here.
+runtime_error() {
+	case $1 in
+	ls-server) echo "--listen 192.0.2.1:1" ;; # not an address of this host
+	ls-loadgen) echo "--class target=127.0.0.1:1,rate=1 --duration 1 --csv /nonexistent/x.csv" ;;
+	ls-conn) echo "--target 127.0.0.1:1 --count 100000" ;; # run with RLIMIT_NOFILE 100
+	ls-synflood) echo "--src 10.0.0.1 --dst 10.0.0.2:80 --count 1 --dev nosuchif0" ;;
+	ls-xdpflood) echo "--dev nosuchif0 --dst-mac 02:00:00:00:00:01 --src 10.0.0.1" \
+		"--dst 10.0.0.2:80 --duration 1" ;;
+	esac
+}
+
+test_help_prints_the_usage_and_exits_0() {
+	local t
+	for t in $ALL_TOOLS; do
+		check "$t --help prints the usage on stdout and exits 0" \
+			expect 0 "^Usage: $t " '' "$TOOLS/$t" --help
+		check "$t -h is --help" expect 0 "^Usage: $t " '' "$TOOLS/$t" -h
+	done
+}
+
+# Every option is still there: with all of them before --help, all must parse.
+test_every_option_is_accepted() {
+	local t args
+	for t in $ALL_TOOLS; do
+		read -ra args <<<"$(every_option "$t" long)"
+		check "$t takes every long option" expect 0 "^Usage: $t " '' "$TOOLS/$t" "${args[@]}" --help
+		read -ra args <<<"$(every_option "$t" short)"
+		check "$t takes every short option" expect 0 "^Usage: $t " '' "$TOOLS/$t" "${args[@]}" -h
+	done
+}
+
+test_usage_errors_exit_2() {
+	local t args
+	for t in $ALL_TOOLS; do
+		check "$t: an unknown option is a usage error" \
+			expect 2 '' 'Usage:' "$TOOLS/$t" --no-such-option
+		check "$t: a stray argument is a usage error" \
+			expect 2 '' 'unexpected argument' "$TOOLS/$t" stray
+		check "$t: a missing required option is a usage error" \
+			expect 2 '' 'is required' "$TOOLS/$t"
+		read -ra args <<<"$(bad_value "$t")"
+		check "$t: a bad value is a usage error" \
+			expect 2 '' "${args[0]}" "$TOOLS/$t" "${args[@]}"
+	done
+}
+
+test_runtime_errors_exit_1() {
+	local t args
+	for t in $ALL_TOOLS; do
+		read -ra args <<<"$(runtime_error "$t")"
+		check "$t: a runtime error exits 1" expect 1 '' . \
+			bash -c 'ulimit -n 100 && exec "$@"' _ "$TOOLS/$t" "${args[@]}"
+	done
+}
+
+# --- ls-server and ls-loadgen -------------------------------------------------------
+
+test_underload_is_served_and_the_server_exits_cleanly() {
+	local okp
+	start_server srv -l 127.0.0.1:0 -l '[::1]:0' -w 4 -s 10 -a 127.0.0.1:0
+	check_eq "server_prints_listening_line" "$?" 0
+	loadgen --class "name=u,target=127.0.0.1:$(port_of srv 4),rate=100,deadline_ms=1000" \
+		--duration 3 --json "$LS_TMP/under.json" --csv "$LS_TMP/under.csv"
+	okp=$(jqv "$LS_TMP/under.json" '.classes.u.ok_pct')
+	check "underload_100rps_is_at_least_95pct_ok" ge "$okp" 95
+	check "csv_has_header_and_a_row_per_second" csv_has_rows "$LS_TMP/under.csv" 3
+	stop_server
+	check_eq "server_exits_0_on_sigterm" "$?" 0
+}
+
+test_unprotected_server_times_out_under_overload() {
+	local okp tmo
+	start_queue_server || return 1
+	loadgen --class "name=o,target=127.0.0.1:$(port_of srv 4),rate=1200,deadline_ms=500" \
+		--duration 2 --json "$LS_TMP/over.json"
+	okp=$(jqv "$LS_TMP/over.json" '.classes.o.ok_pct')
+	tmo=$(jqv "$LS_TMP/over.json" '.classes.o.timeout')
+	check "overload_3x_unprotected_server_times_out" overloaded "$okp" "$tmo"
+}
+
+test_admin_service_ms_changes_latency() {
+	local resp p50
+	start_queue_server || return 1
+	resp=$(http_get "$(admin_of srv)" "/admin/service-ms?value=40" | tr -d '\n')
+	loadgen --class "name=s,target=127.0.0.1:$(port_of srv 4),rate=20,deadline_ms=2000" \
+		--duration 2 --json "$LS_TMP/slow.json"
+	p50=$(jqv "$LS_TMP/slow.json" '.classes.s.p50_ms')
+	check_eq "admin_service_ms_answers_the_new_value" "$resp" "service_ms=40.000"
+	check "admin_service_ms_changes_latency_at_run_time" ge "$p50" 35
+}
+
+test_keepalive_ipv6_reuses_connections() {
+	local acc0 acc okp
+	start_queue_server || return 1
+	acc0=$(http_get "$(admin_of srv)" /admin/stats | jq -r .accepted)
+	loadgen --class "name=k,target=[::1]:$(port_of srv 6),src=::1,rate=200,mode=keepalive,conns=8" \
+		--duration 2 --json "$LS_TMP/ka.json"
+	okp=$(jqv "$LS_TMP/ka.json" '.classes.k.ok_pct')
+	acc=$(($(http_get "$(admin_of srv)" /admin/stats | jq -r .accepted) - acc0))
+	check "keepalive_ipv6_is_at_least_95pct_ok" ge "$okp" 95
+	check_cmp "keepalive_ipv6_reuses_connections" "$acc" -lt 50
+}
 
 # The server is gone: every connect is answered with a RST.
-loadgen --class "name=r,target=127.0.0.1:$P4,rate=100,retry=immediate:2" \
-	--class "name=b,target=[::1]:$P6,rate=50,retry=backoff:2:10:50" --duration 1 \
-	--json "$TMP/refused.json"
-OFF=$(jqv "$TMP/refused.json" '.classes.r.offered')
-REF=$(jqv "$TMP/refused.json" '.classes.r.refused')
-[ "$OFF" -gt 0 ] && [ "$REF" -eq "$OFF" ]
-tap "stopped_server_gives_refused" $? "offered=$OFF refused=$REF"
-RET=$(jqv "$TMP/refused.json" '.classes.r.retries')
-RETB=$(jqv "$TMP/refused.json" '.classes.b.retries')
-OFFB=$(jqv "$TMP/refused.json" '.classes.b.offered')
-[ "$RET" -eq $((2 * OFF)) ] && [ "$RETB" -eq $((2 * OFFB)) ]
-tap "retries_counted_per_attempt_and_failed_once" $? "retries=$RET/$OFF backoff=$RETB/$OFFB"
+test_stopped_server_gives_refused_and_retries_count() {
+	local p4 p6 off ref ret retb offb
+	start_queue_server || return 1
+	p4=$(port_of srv 4)
+	p6=$(port_of srv 6)
+	stop_server
+	loadgen --class "name=r,target=127.0.0.1:$p4,rate=100,retry=immediate:2" \
+		--class "name=b,target=[::1]:$p6,rate=50,retry=backoff:2:10:50" --duration 1 \
+		--json "$LS_TMP/refused.json"
+	off=$(jqv "$LS_TMP/refused.json" '.classes.r.offered')
+	ref=$(jqv "$LS_TMP/refused.json" '.classes.r.refused')
+	check_cmp "stopped_server_gives_refused: some offered" "$off" -gt 0
+	check_eq "stopped_server_gives_refused" "$ref" "$off"
+	ret=$(jqv "$LS_TMP/refused.json" '.classes.r.retries')
+	retb=$(jqv "$LS_TMP/refused.json" '.classes.b.retries')
+	offb=$(jqv "$LS_TMP/refused.json" '.classes.b.offered')
+	check_eq "retries_counted_per_attempt_and_failed_once (immediate)" "$ret" $((2 * off))
+	check_eq "retries_counted_per_attempt_and_failed_once (backoff)" "$retb" $((2 * offb))
+}
 
-# --- ls-conn against a --hold server ---
-start_server hold -l 127.0.0.1:0 --hold
-HP=$(port_of hold 4)
-timeout 10 "$TOOLS/ls-conn" --target "127.0.0.1:$HP" --src 127.0.0.1 --count 5 --hold-s 1 \
-	>"$TMP/conn.out"
-grep -q '^ok=5 refused=0 timeout=0 error=0$' "$TMP/conn.out" &&
-	[ "$(grep -c '^conn [0-9]* ok ms=' "$TMP/conn.out")" -eq 5 ] &&
-	grep -q '^released 5$' "$TMP/conn.out"
-tap "conn_opens_and_holds_n_connections" $? "$(tr '\n' ' ' <"$TMP/conn.out")"
-sleep 0.2
-stop_server hold
-grep -q '^hold current=0 total=5 max=5' "$TMP/hold.out"
-tap "hold_server_counts_connections_and_sees_them_closed" $? "$(tail -1 "$TMP/hold.out")"
+# --- ls-conn --------------------------------------------------------------------------
 
-timeout 10 "$TOOLS/ls-conn" --target "127.0.0.1:$HP" --count 2 --hold-s 0 >"$TMP/conn2.out"
-grep -q '^ok=0 refused=2 timeout=0' "$TMP/conn2.out"
-tap "conn_reports_refused_on_closed_port" $? "$(tr '\n' ' ' <"$TMP/conn2.out")"
+test_conn_holds_connections_on_a_hold_server() {
+	local hp
+	start_server hold -l 127.0.0.1:0 --hold || { not_ok "the hold server starts"; return 1; }
+	hp=$(port_of hold 4)
+	timeout 10 "$TOOLS/ls-conn" --target "127.0.0.1:$hp" --src 127.0.0.1 --count 5 --hold-s 1 \
+		>"$LS_TMP/conn.out"
+	check "conn_opens_and_holds_n_connections" conn_held "$LS_TMP/conn.out" 5
+	sleep 0.2
+	stop_server
+	check "hold_server_counts_connections_and_sees_them_closed" \
+		grep -q '^hold current=0 total=5 max=5' "$LS_TMP/hold.out"
+}
 
-# --- raw sockets, in a private network namespace ---
-if [ "$(id -u)" -ne 0 ] || ! unshare -n true 2>/dev/null; then
-	skip "conn_reports_timeout_on_dropped_syn" "needs root and unshare"
-	skip "synflood_creates_half_open_flows_v4_v6" "needs root and unshare"
-else
+test_conn_reports_refused_on_closed_port() {
+	local hp
+	start_server hold -l 127.0.0.1:0 --hold || { not_ok "the hold server starts"; return 1; }
+	hp=$(port_of hold 4)
+	stop_server
+	timeout 10 "$TOOLS/ls-conn" --target "127.0.0.1:$hp" --count 2 --hold-s 0 >"$LS_TMP/conn2.out"
+	check "conn_reports_refused_on_closed_port" grep -q '^ok=0 refused=2 timeout=0' "$LS_TMP/conn2.out"
+}
+
+# --- raw sockets, in a private network namespace ---------------------------------------
+
+test_raw_socket_tools_in_a_private_namespace() {
+	if [ "$(id -u)" -ne 0 ] || ! unshare -n true 2>/dev/null; then
+		skip_this_test "needs root and unshare"
+	fi
+	# shellcheck disable=SC2016 # expanded by the inner bash
 	timeout 15 unshare -n bash -c '
 		T=$1
 		ip link set lo up
@@ -212,12 +336,27 @@ else
 		echo "syn_recv6=$(ss -Htn state syn-recv "( sport = :8080 )" | grep -c fd09)"
 		kill $S
 		wait $S
-	' _ "$TOOLS" >"$TMP/ns.out" 2>&1
-	grep -q '^ok=0 refused=0 timeout=1' "$TMP/ns.out"
-	tap "conn_reports_timeout_on_dropped_syn" $? "$(tr '\n' ' ' <"$TMP/ns.out")"
-	grep -q '^sent=20 ' "$TMP/ns.out" && grep -q '^syn_recv4=20$' "$TMP/ns.out" &&
-		grep -q '^sent=10 ' "$TMP/ns.out" && grep -q '^syn_recv6=10$' "$TMP/ns.out"
-	tap "synflood_creates_half_open_flows_v4_v6" $? "$(tr '\n' ' ' <"$TMP/ns.out")"
-fi
+	' _ "$TOOLS" >"$LS_TMP/ns.out" 2>&1
+	check "conn_reports_timeout_on_dropped_syn" grep -q '^ok=0 refused=0 timeout=1' "$LS_TMP/ns.out"
+	check "synflood_creates_half_open_flows_v4_v6" half_open "$LS_TMP/ns.out"
+}
 
-[ "$FAILED" -eq 0 ]
+require_cmds jq awk timeout
+suite_setup tools_are_built
+run_test "--help prints the usage and exits 0" test_help_prints_the_usage_and_exits_0
+run_test "every option is accepted" test_every_option_is_accepted
+run_test "usage errors exit 2" test_usage_errors_exit_2
+run_test "runtime errors exit 1" test_runtime_errors_exit_1
+run_test "underload is served and the server exits cleanly" \
+	test_underload_is_served_and_the_server_exits_cleanly
+run_test "an unprotected server times out under overload" \
+	test_unprotected_server_times_out_under_overload
+run_test "the admin listener changes the service time" test_admin_service_ms_changes_latency
+run_test "keep-alive over IPv6 reuses connections" test_keepalive_ipv6_reuses_connections
+run_test "a stopped server gives refused, and retries count" \
+	test_stopped_server_gives_refused_and_retries_count
+run_test "ls-conn holds connections on a hold server" test_conn_holds_connections_on_a_hold_server
+run_test "ls-conn reports refused on a closed port" test_conn_reports_refused_on_closed_port
+run_test "the raw-socket tools work in a private namespace" \
+	test_raw_socket_tools_in_a_private_namespace
+tap_done

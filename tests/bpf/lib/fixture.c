@@ -1,0 +1,321 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * The shared fixtures of the dataplane tests: see fixture.h.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "lib/fixture.h"
+
+const struct variant V4 = {0, 0}, V4_VLAN = {0, 1}, V4_QINQ = {0, 2};
+const struct variant V6 = {1, 0}, V6_VLAN = {1, 1}, V6_QINQ = {1, 2};
+
+static int setup_with(void **state, const struct variant *v, const void *param, __u32 max_flows)
+{
+	struct t *t = calloc(1, sizeof(*t));
+	int err;
+
+	if (!t)
+		return -1;
+	t->v = v;
+	t->param = param;
+	err = dp_open(&t->dp, max_flows);
+	if (err) {
+		printf("# cannot load the dataplane: %s\n", strerror(-err));
+		free(t);
+		return -1;
+	}
+	*state = t;
+	return 0;
+}
+
+int setup(void **state)
+{
+	return setup_with(state, *state ? *state : &V4, NULL, 0);
+}
+
+int setup_small_table(void **state)
+{
+	return setup_with(state, *state ? *state : &V4, NULL, 4);
+}
+
+int setup_param(void **state)
+{
+	return setup_with(state, &V4, *state, 0);
+}
+
+int teardown(void **state)
+{
+	struct t *t = *state;
+
+	dp_close(&t->dp);
+	free(t);
+	return 0;
+}
+
+/* ---- traffic ------------------------------------------------------------ */
+
+const __u8 some_bytes[1400] = {'G', 'E', 'T', ' ', '/', ' ', 'H', 'T', 'T', 'P'};
+
+const char *server_addr(const struct variant *v)
+{
+	return v->ipv6 ? "2001:db8:ffff::1" : "192.0.2.1";
+}
+
+void client_addr(const struct variant *v, int n, char *buf, size_t len)
+{
+	if (v->ipv6)
+		snprintf(buf, len, "2001:db8:1::%x", n + 1);
+	else
+		snprintf(buf, len, "10.1.%d.%d", (n + 1) / 250, (n + 1) % 250 + 1);
+}
+
+void tag(const struct variant *v, struct pkt_spec *s)
+{
+	if (v->nr_vlans >= 2)
+		pkt_add_vlan(s, 0x88a8, 200);
+	if (v->nr_vlans >= 1)
+		pkt_add_vlan(s, 0x8100, 100);
+}
+
+void syn_from(const struct variant *v, struct pkt_spec *s, const char *client, __u16 cport,
+	      __u16 dport)
+{
+	pkt_tcp(s, v->ipv6, client, cport, server_addr(v), dport, PKT_SYN);
+	tag(v, s);
+}
+
+void syn_n(const struct t *t, int n, struct pkt_spec *s)
+{
+	char client[64];
+
+	client_addr(t->v, n, client, sizeof(client));
+	syn_from(t->v, s, client, (__u16)(40000 + n), PORT);
+	s->seq = 1000 + (__u32)n;
+}
+
+void syn_dscp(struct t *t, int n, __u8 dscp, struct pkt_spec *s)
+{
+	syn_n(t, n, s);
+	s->tos = (__u8)(dscp << 2);
+}
+
+void client_seg(const struct pkt_spec *syn, __u8 flags, int payload_len, struct pkt_spec *out)
+{
+	*out = *syn;
+	out->flags = flags;
+	out->seq = syn->seq + 1;
+	out->ack = 5001;
+	out->tcp_opts_len = 0;
+	out->payload = some_bytes;
+	out->payload_len = payload_len;
+}
+
+void server_seg(const struct pkt_spec *syn, __u8 flags, int payload_len, struct pkt_spec *out)
+{
+	*out = *syn;
+	pkt_reverse(out);
+	out->flags = flags;
+	out->seq = 5001;
+	out->ack = syn->seq + 1;
+	out->tcp_opts_len = 0;
+	out->payload = some_bytes;
+	out->payload_len = payload_len;
+}
+
+void build(const struct pkt_spec *s, struct frame *f)
+{
+	f->len = pkt_build(s, f->buf, sizeof(f->buf), &f->lay);
+	assert_true(f->len > 0);
+}
+
+__u32 run_frame(struct t *t, int xdp, const struct frame *f, struct dp_run *r)
+{
+	static struct dp_run scratch;
+	int err;
+
+	if (!r)
+		r = &scratch;
+	err = xdp ? dp_xdp(&t->dp, f->buf, f->len, r) : dp_tc(&t->dp, f->buf, f->len, r);
+	assert_int_equal(err, 0);
+	return r->retval;
+}
+
+__u32 xdp(struct t *t, const struct pkt_spec *s, struct dp_run *r)
+{
+	struct frame f;
+
+	build(s, &f);
+	return run_frame(t, 1, &f, r);
+}
+
+__u32 tc(struct t *t, const struct pkt_spec *s)
+{
+	struct frame f;
+
+	build(s, &f);
+	return run_frame(t, 0, &f, NULL);
+}
+
+void xdp_passes_untouched(struct t *t, const struct frame *f)
+{
+	static struct dp_run r;
+
+	assert_int_equal(run_frame(t, 1, f, &r), XDP_PASS);
+	assert_int_equal(r.len, f->len);
+	assert_memory_equal(r.out, f->buf, f->len);
+}
+
+void admit(struct t *t, const struct pkt_spec *syn)
+{
+	assert_int_equal(xdp(t, syn, NULL), XDP_PASS);
+}
+
+/* ---- policy ------------------------------------------------------------- */
+
+void set_limits(struct t *t, __u32 limit, __u32 g_hi, __u32 g_lo)
+{
+	struct ls_limits lim;
+
+	memset(&lim, 0, sizeof(lim));
+	lim.limit = limit;
+	lim.guarantee[CLS_HI] = g_hi;
+	lim.guarantee[CLS_LO] = g_lo;
+	assert_int_equal(dp_limits(&t->dp, SVC, &lim), 0);
+}
+
+void no_agent(struct t *t)
+{
+	assert_int_equal(dp_state(&t->dp, 0, 0, 0), 0);
+}
+
+void one_class_service(struct t *t, __u32 limit, __u8 action, __u32 flags)
+{
+	struct ls_service_policy pol;
+
+	dp_policy_init(&pol, LS_SVC_ACTIVE | flags, CLS_DEFAULT);
+	dp_policy_class(&pol, CLS_DEFAULT, action);
+	assert_int_equal(dp_port_any(&t->dp, 0, PORT, SVC), 0);
+	assert_int_equal(dp_policy(&t->dp, 0, SVC, &pol), 0);
+	set_limits(t, limit, 0, 0);
+	no_agent(t);
+}
+
+void dscp_classes_service(struct t *t, __u32 limit, __u32 g_hi, __u32 g_lo)
+{
+	struct ls_service_policy pol;
+
+	dp_policy_init(&pol, LS_SVC_ACTIVE, CLS_DEFAULT);
+	dp_policy_class(&pol, CLS_HI, LS_ACT_DROP);
+	dp_policy_class(&pol, CLS_LO, LS_ACT_DROP);
+	dp_policy_class(&pol, CLS_BYPASS, LS_ACT_BYPASS);
+	dp_policy_rule(&pol, CLS_HI, 0, 0, 0, DSCP_EF);
+	dp_policy_rule(&pol, CLS_LO, 0, 0, 0, DSCP_AF11);
+	dp_policy_rule(&pol, CLS_BYPASS, 0, 0, 0, DSCP_CS6);
+	assert_int_equal(dp_port_any(&t->dp, 0, PORT, SVC), 0);
+	assert_int_equal(dp_policy(&t->dp, 0, SVC, &pol), 0);
+	set_limits(t, limit, g_hi, g_lo);
+	no_agent(t);
+}
+
+/* ---- reading the maps --------------------------------------------------- */
+
+struct ls_inflight inflight(struct t *t)
+{
+	struct ls_inflight in;
+
+	assert_int_equal(dp_inflight(&t->dp, SVC, &in), 0);
+	return in;
+}
+
+struct ls_class_stats stats(struct t *t, __u32 cls)
+{
+	struct ls_class_stats st;
+
+	assert_int_equal(dp_class_stats(&t->dp, SVC, cls, &st), 0);
+	return st;
+}
+
+struct ls_iface_stats iface(struct t *t)
+{
+	struct ls_iface_stats st;
+
+	assert_int_equal(dp_iface_stats(&t->dp, &st), 0);
+	return st;
+}
+
+long flows(struct t *t)
+{
+	long n = dp_count_flows(&t->dp);
+
+	assert_true(n >= 0);
+	return n;
+}
+
+int tracked(struct t *t, const struct pkt_spec *syn, struct ls_flow *out)
+{
+	struct ls_flow_key key;
+	struct ls_flow f;
+
+	pkt_flow_key(syn, 1, &key);
+	return dp_flow(&t->dp, &key, out ? out : &f) == 0;
+}
+
+void assert_inflight(struct t *t, int total, int cls, int in_cls)
+{
+	struct ls_inflight in = inflight(t);
+
+	assert_int_equal(in.total, total);
+	assert_int_equal(in.cls[cls], in_cls);
+}
+
+void assert_no_class_counted(struct t *t)
+{
+	static const struct ls_class_stats zero;
+	__u32 c;
+
+	for (c = 0; c < LS_MAX_CLASSES; c++) {
+		struct ls_class_stats st = stats(t, c);
+
+		assert_memory_equal(&st, &zero, sizeof(zero));
+	}
+}
+
+/* ---- running ------------------------------------------------------------ */
+
+/*
+ * Why no test of this file can run here, or NULL when they can: loading
+ * the dataplane once tells. Only a missing privilege or a kernel without
+ * bpf() is a reason to skip; a load that fails otherwise (the verifier
+ * refusing a program, say) is loadshed's failure and the tests report it.
+ */
+static const char *cannot_run_here(void)
+{
+	struct dp probe;
+	int err = dp_open(&probe, 0);
+
+	if (!err) {
+		dp_close(&probe);
+		return NULL;
+	}
+	if (err == -EPERM || err == -EACCES)
+		return geteuid() ? "needs root to load BPF programs"
+				 : "not allowed to load BPF programs here";
+	if (err == -ENOSYS)
+		return "this kernel has no bpf()";
+	return NULL;
+}
+
+int dp_tests_run(const char *group, const struct CMUnitTest *tests, size_t n)
+{
+	const char *why = cannot_run_here();
+	size_t i;
+
+	if (!why)
+		return _cmocka_run_group_tests(group, tests, n, NULL, NULL);
+	printf("1..%zu\n", n);
+	for (i = 0; i < n; i++)
+		printf("ok %zu - %s # SKIP %s\n", i + 1, tests[i].name, why);
+	return 0;
+}
