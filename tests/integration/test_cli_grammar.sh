@@ -5,14 +5,17 @@
 # help answers at every level; the bash completion comes from the same table.
 # Needs root only because some error paths look for pins under /sys/fs/bpf.
 set -u
+# shellcheck source=tests/lib.sh disable=SC1091
 . "$(dirname "$0")/../lib.sh"
 
 NOIF=lsnoif0 # an interface that exists nowhere
-TMP=$(mktemp -d /tmp/ls-grammar.XXXXXX)
-trap 'rm -rf "$TMP"' EXIT
-printf '[service main]\nlisten = *:8080\n' >"$TMP/good.conf"
-printf '[service main]\nlisten = *:70000\n' >"$TMP/bad.conf"
-printf 'start_ns,rtt_ns,inflight,did_drop\n1,x,2,0\n' >"$TMP/bad.csv"
+
+setup_suite() {
+	TMP=$LS_TMP
+	printf '[service main]\nlisten = *:8080\n' >"$TMP/good.conf"
+	printf '[service main]\nlisten = *:70000\n' >"$TMP/bad.conf"
+	printf 'start_ns,rtt_ns,inflight,did_drop\n1,x,2,0\n' >"$TMP/bad.csv"
+}
 
 # jerr EXPECTED_RC ARGS...: under -j, ARGS fails with EXPECTED_RC and prints
 # exactly one JSON object whose "error" is a non-empty string.
@@ -207,9 +210,12 @@ t_completion() {
 	check_eq "every command of 'help' has a completion branch" "${missing[*]}" ""
 }
 
-t_json_errors
-t_prefixes
-t_help_everywhere
-t_version
-t_completion
+require_root
+require_cmds jq
+suite_setup setup_suite
+run_test "every command's errors are JSON under -j" t_json_errors
+run_test "prefixes: unambiguous ones run, others are refused" t_prefixes
+run_test "help answers at every level" t_help_everywhere
+run_test "version names loadshed's and libbpf's" t_version
+run_test "the bash completion comes from the command table" t_completion
 tap_done

@@ -4,6 +4,7 @@
 # test reads every #include in user/ and fails on one that runs upwards, or
 # on a module missing from the table (a new file must be given its layer).
 set -u
+# shellcheck source=tests/lib.sh disable=SC1091
 . "$(dirname "$0")/../lib.sh"
 
 # module -> layer; a module is a .c/.h pair (algo_*.c belong to algo, cmd_*.c to commands)
@@ -31,41 +32,45 @@ module_of() {
 	esac
 }
 
-up=()
-unknown=()
-for f in "$LS_ROOT"/user/*.c "$LS_ROOT"/user/*.h; do
-	m=$(module_of "$f")
-	if [ -z "${LAYER[$m]+x}" ]; then
-		unknown+=("$m")
-		continue
-	fi
-	while read -r inc; do
-		[ "$inc" = loadshed.skel.h ] && continue # generated from bpf/, below everything
-		im=$(module_of "$inc")
-		if [ -z "${LAYER[$im]+x}" ]; then
-			unknown+=("$im (included by $(basename "$f"))")
-		elif [ "${LAYER[$im]}" -gt "${LAYER[$m]}" ]; then
-			up+=("$(basename "$f") (layer ${LAYER[$m]}) includes $inc (layer ${LAYER[$im]})")
+t_layers() {
+	local f m inc im bad
+	local -a up=() unknown=()
+	for f in "$LS_ROOT"/user/*.c "$LS_ROOT"/user/*.h; do
+		m=$(module_of "$f")
+		if [ -z "${LAYER[$m]+x}" ]; then
+			unknown+=("$m")
+			continue
 		fi
-	done < <(sed -n 's/^#include "\([^"]*\)".*/\1/p' "$f")
-done
+		while read -r inc; do
+			[ "$inc" = loadshed.skel.h ] && continue # generated from bpf/, below everything
+			im=$(module_of "$inc")
+			if [ -z "${LAYER[$im]+x}" ]; then
+				unknown+=("$im (included by $(basename "$f"))")
+			elif [ "${LAYER[$im]}" -gt "${LAYER[$m]}" ]; then
+				up+=("$(basename "$f") (layer ${LAYER[$m]}) includes $inc (layer ${LAYER[$im]})")
+			fi
+		done < <(sed -n 's/^#include "\([^"]*\)".*/\1/p' "$f")
+	done
 
-if [ ${#unknown[@]} -eq 0 ]; then
-	ok "every userspace module has a layer"
-else
-	not_ok "every userspace module has a layer" "${unknown[@]}"
-fi
-if [ ${#up[@]} -eq 0 ]; then
-	ok "no include runs from a lower layer to a higher one"
-else
-	not_ok "no include runs from a lower layer to a higher one" "${up[@]}"
-fi
+	if [ ${#unknown[@]} -eq 0 ]; then
+		ok "every userspace module has a layer"
+	else
+		not_ok "every userspace module has a layer" "${unknown[@]}"
+	fi
+	if [ ${#up[@]} -eq 0 ]; then
+		ok "no include runs from a lower layer to a higher one"
+	else
+		not_ok "no include runs from a lower layer to a higher one" "${up[@]}"
+	fi
 
-# bpf/ reaches userspace only through include/loadshed.h.
-bad=$(grep -l '#include "\(\.\./\)*user/' "$LS_ROOT"/bpf/* 2>/dev/null)
-if [ -z "$bad" ]; then
-	ok "bpf/ includes nothing from user/"
-else
-	not_ok "bpf/ includes nothing from user/" "$bad"
-fi
+	# bpf/ reaches userspace only through include/loadshed.h.
+	bad=$(grep -l '#include "\(\.\./\)*user/' "$LS_ROOT"/bpf/* 2>/dev/null)
+	if [ -z "$bad" ]; then
+		ok "bpf/ includes nothing from user/"
+	else
+		not_ok "bpf/ includes nothing from user/" "$bad"
+	fi
+}
+
+run_test "includes run from higher layers to lower ones only" t_layers
 tap_done

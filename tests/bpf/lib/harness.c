@@ -11,17 +11,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mount.h>
 #include <sys/stat.h>
-#include <sys/statfs.h>
 #include <time.h>
-#include <linux/magic.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include "loadshed.skel.h"
 #include "lib/harness.h"
-
-#define BPFFS "/sys/fs/bpf"
 
 /* Quiet unless LS_TEST_VERBOSE is set: libbpf's debug log drowns TAP output. */
 static int print_libbpf(enum libbpf_print_level level, const char *fmt, va_list ap)
@@ -33,29 +28,12 @@ static int print_libbpf(enum libbpf_print_level level, const char *fmt, va_list 
 	return vfprintf(stderr, fmt, ap);
 }
 
-int dp_bpffs_ensure(void)
-{
-	struct statfs st;
-
-	if (!statfs(BPFFS, &st) && st.f_type == BPF_FS_MAGIC)
-		return 0;
-	if (mkdir(BPFFS, 0755) && errno != EEXIST)
-		return -errno;
-	if (mount("bpf", BPFFS, "bpf", 0, "mode=0700"))
-		return -errno;
-	return 0;
-}
-
 int dp_open(struct dp *dp, __u32 max_flows)
 {
-	struct bpf_map *map;
 	int err;
 
 	memset(dp, 0, sizeof(*dp));
 	libbpf_set_print(print_libbpf);
-	err = dp_bpffs_ensure();
-	if (err)
-		return err;
 	dp->nr_cpus = libbpf_num_possible_cpus();
 	if (dp->nr_cpus <= 0)
 		return dp->nr_cpus ? dp->nr_cpus : -EINVAL;
@@ -63,12 +41,7 @@ int dp_open(struct dp *dp, __u32 max_flows)
 	dp->skel = loadshed_bpf__open();
 	if (!dp->skel)
 		return -errno ? -errno : -EINVAL;
-	bpf_object__for_each_map(map, dp->skel->obj)
-	{
-		err = bpf_map__set_pin_path(map, NULL);
-		if (err)
-			goto fail;
-	}
+	/* Nothing is pinned: the loader, not the object, says where maps go. */
 	if (max_flows) {
 		err = bpf_map__set_max_entries(dp->skel->maps.ls_flows, max_flows);
 		if (err)

@@ -30,9 +30,6 @@ struct dp_run {
 	__u8 out[4096];
 };
 
-/* Mounts bpffs at /sys/fs/bpf when nothing is mounted there. */
-int dp_bpffs_ensure(void);
-
 /*
  * Opens and loads a fresh dataplane with every map unpinned. max_flows
  * sizes the flow table (0: the built-in default). Returns 0 or -errno.
