@@ -234,6 +234,24 @@ test_detach_leaves_nothing_and_reattach_works() {
 require_root
 require_cmds jq bpftool nsenter ip tc
 suite_setup setup_suite
+# Pins of another layout version are never read, only taken down.
+test_pins_of_another_layout_are_refused() {
+	local out rc dir=/sys/fs/bpf/loadshed/$SRV_IF
+	check "attach" ls_attach "$SRV_IF" --port $PORT --limit 4
+	check "the layout version is pinned with the maps" \
+		bash -c "bpftool -j map dump pinned $dir/layout | jq -e '.[0].formatted.value.version == $("$LOADSHED" -j version | jq .layout)'"
+	bpftool map update pinned "$dir/layout" key 0 0 0 0 value 99 0 0 0 0 0 0 0
+	out=$(ls_srv status "$SRV_IF" 2>&1)
+	rc=$?
+	check_eq "status refuses pins of layout 99, naming both versions" "$rc:$out" \
+		"1:loadshed: $SRV_IF: pinned by a loadshed of layout 99, this one reads layout $("$LOADSHED" -j version | jq .layout): detach, then attach again"
+	ls_srv limit "$SRV_IF" set 3 >/dev/null 2>&1
+	check_eq "limit set refuses them too" "$?" 1
+	check "detach still takes them down" ls_srv detach "$SRV_IF"
+	check "and leaves no pins" test ! -e "$dir"
+	check "nor an XDP program" no_xdp_on_server_if
+}
+
 run_test "rejected attaches change nothing" test_rejected_attaches_change_nothing
 run_test "a fixed limit sheds each class its way" test_fixed_limit_sheds_each_class_its_way
 run_test "a policy reload keeps flows and counters" test_policy_reload_keeps_flows_and_counters
@@ -242,4 +260,5 @@ run_test "limit set changes the limit" test_limit_set_changes_the_limit
 run_test "closing connections ends every flow" test_closing_connections_ends_every_flow
 run_test "IPv6 is limited and classified" test_ipv6_is_limited_and_classified
 run_test "detach leaves nothing and re-attach works" test_detach_leaves_nothing_and_reattach_works
+run_test "pins of another layout are refused, and detach removes them" test_pins_of_another_layout_are_refused
 tap_done
