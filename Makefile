@@ -55,7 +55,7 @@ SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-r
 CMOCKA   := $(shell pkg-config --cflags --libs cmocka)
 
 # The dataplane: one object linked from one file per hook plus the maps.
-BPF_PARTS := bpf/maps.bpf.c bpf/xdp_ingress.bpf.c bpf/tc_egress.bpf.c
+BPF_PARTS := bpf/maps.bpf.c bpf/xdp_ingress.bpf.c bpf/tc_egress.bpf.c bpf/tick.bpf.c
 # Stand-alone objects: benchmark references and a peer XDP_PASS for veth.
 BPF_EXTRA := $(filter-out $(BPF_PARTS),$(wildcard bpf/*.bpf.c))
 SKEL      := $(BUILD)/bpf/loadshed.skel.h

@@ -75,8 +75,8 @@ LS_MAP struct {
 
 /*
  * svc -> in-flight counts. Shared (not per-CPU): admission must see one
- * total. Mmapable so that the agent's sweep decrements with the same
- * atomic adds the dataplane uses, never a read-modify-write of the map.
+ * total. Only atomic adds change it (the agent's sweep is a BPF program
+ * too); mmapable so that the agent reads it without a syscall.
  */
 LS_MAP struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -103,10 +103,13 @@ LS_MAP struct {
 } ls_admit_lock SEC(".maps");
 
 /*
- * Admitted flows. A plain preallocated hash with explicit deletes: whoever
- * deletes an entry (FIN/RST here, the agent's idle sweep) decrements
- * in-flight, exactly once. LRU would evict live flows silently and leak
- * in-flight counts. The agent sets max_entries before load.
+ * Tracked connections. A plain preallocated hash with explicit deletes:
+ * LRU would evict live flows silently and leak in-flight counts. An entry
+ * is made only for a handshake the server completed (its ISN acknowledged)
+ * or a connection the kernel holds established, never for a bare SYN, so
+ * a spoofed SYN flood cannot fill it. Exactly one party ends a flow: the
+ * one whose exchange takes its slot word (flow.h). The agent sets
+ * max_entries before load.
  */
 LS_MAP struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -114,6 +117,31 @@ LS_MAP struct {
 	__type(value, struct ls_flow);
 	__uint(max_entries, LS_DEFAULT_MAX_FLOWS);
 } ls_flows SEC(".maps");
+
+/*
+ * SYN-ACKs the server sent, by tuple, until their ACK. An LRU on purpose:
+ * it holds no accounting, and under a spoofed SYN flood the kernel's
+ * SYN-ACKs (or cookies) churn it, which only evicts entries older than
+ * any real handshake's round trip (262144 entries last ~0.8 s at 340 k
+ * SYN-ACKs/s, the kernel's own cookie rate here). Per-CPU LRU lists:
+ * inserts come from the CPU that sends, without a shared lock.
+ */
+LS_MAP struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__type(key, struct ls_flow_key);
+	__type(value, struct ls_handshake);
+	__uint(max_entries, LS_MAX_HANDSHAKES);
+	__uint(map_flags, BPF_F_NO_COMMON_LRU);
+} ls_handshakes SEC(".maps");
+
+/*
+ * Requests shed by abort: the tuple, for the agent to destroy the server's
+ * socket with sock_diag (XDP can send the client one RST, not two).
+ */
+LS_MAP struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, LS_ABORT_RING_BYTES);
+} ls_aborts SEC(".maps");
 
 /* One entry: active policy generation and the agent's heartbeat. */
 LS_MAP struct {
@@ -146,14 +174,6 @@ LS_MAP struct {
 	__type(value, struct ls_iface_stats);
 	__uint(max_entries, 1);
 } ls_iface_stats SEC(".maps");
-
-/* Flows the agent's sweep ended, per class; written by the agent only. */
-LS_MAP struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__type(key, __u32);
-	__type(value, struct ls_sweep_stats);
-	__uint(max_entries, LS_NR_CLASS_SLOTS);
-} ls_sweep_stats SEC(".maps");
 
 /* Names, shares and algorithms, for the CLI and a restarted agent. */
 LS_MAP struct {

@@ -28,6 +28,9 @@
 #define LS_TCP_RST 0x04
 #define LS_TCP_ACK 0x10
 
+/* a - b > 0 in TCP sequence space */
+#define LS_SEQ_AFTER(a, b) ((__s32)((__u32)(a) - (__u32)(b)) > 0)
+
 #ifndef ETH_P_8021AD
 #define ETH_P_8021AD 0x88A8
 #endif
@@ -48,6 +51,7 @@ struct ls_pkt {
 	__u32 l3_off;
 	__u32 payload_len; /* TCP payload bytes, from the IP lengths */
 	__u32 seq;	   /* host order */
+	__u32 ack_seq;	   /* host order */
 	__u8 tcp_flags;
 	__u8 dscp;
 	__u8 ipv6;
@@ -204,6 +208,7 @@ static __always_inline enum ls_parse_result ls_parse(void *data, void *data_end,
 		return LS_PARSE_MALFORMED;
 	p->payload_len = l4_end - l4_off - tcp->doff * 4;
 	p->seq = bpf_ntohl(tcp->seq);
+	p->ack_seq = bpf_ntohl(tcp->ack_seq);
 	p->tcp_flags = ((__u8 *)tcp)[13];
 	if (dir == LS_DIR_INGRESS) {
 		p->key.client_port = tcp->source;

@@ -1,9 +1,18 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
- * Egress observation at TC. The first server payload after a request
- * start ends the request: its time to first byte, queueing included, goes
- * into the class's latency histogram. A FIN or RST from the server ends
- * the flow. The program never changes or drops a packet.
+ * Egress observation at TC (doc/design.md §4-§6). What the local stack
+ * sends can be trusted, so this side:
+ *  - notes each SYN-ACK's ISN, which the client's ACK must acknowledge for
+ *    a connection to be admitted at ingress (a new handshake on a tracked
+ *    tuple also ends the old flow: the kernel let it go);
+ *  - ends a request at the first server payload after its start: its
+ *    latency, from the request's last client payload (what the server
+ *    controls), goes into the class's histogram, and under admit =
+ *    requests its slot is given back;
+ *  - follows what the server acknowledged, which tells a client's new
+ *    bytes from a retransmission;
+ *  - ends the flow on the server's FIN or RST.
+ * The program never changes or drops a packet.
  */
 #include <linux/pkt_cls.h>
 #include "parse.h"
@@ -17,6 +26,8 @@ static __always_inline void ls_record_latency(__u32 svc, __u32 cls, __u64 ns)
 	__u32 idx = ls_class_index(svc, cls), b;
 	struct ls_latency_hist *h;
 
+	if (svc >= LS_MAX_SERVICES || cls >= LS_MAX_CLASSES)
+		return;
 	h = bpf_map_lookup_elem(&ls_latency, &idx);
 	if (!h)
 		return;
@@ -48,14 +59,35 @@ static __always_inline enum ls_parse_result ls_parse_skb(struct __sk_buff *skb, 
 			LS_DIR_EGRESS, p);
 }
 
+/* A SYN-ACK: the ISN the handshake's ACK must acknowledge. */
+static __always_inline void ls_on_synack(const struct ls_pkt *p)
+{
+	struct ls_handshake hs = {.sent_ns = bpf_ktime_get_coarse_ns(), .isn = p->seq};
+	struct ls_handshake *cur;
+	struct ls_flow *f;
+
+	f = bpf_map_lookup_elem(&ls_flows, &p->key);
+	if (f)
+		ls_flow_end(&p->key, f, LS_END_REUSED);
+	cur = bpf_map_lookup_elem(&ls_handshakes, &p->key);
+	if (cur && cur->isn == p->seq) {
+		/* A retransmitted SYN-ACK: the same handshake, perhaps completed. */
+		WRITE_ONCE(cur->sent_ns, hs.sent_ns);
+		return;
+	}
+	bpf_map_update_elem(&ls_handshakes, &p->key, &hs, BPF_ANY);
+}
+
 SEC("tc")
 int ls_tc_egress(struct __sk_buff *skb)
 {
+	struct ls_class_stats *st;
 	struct ls_port *port;
 	struct ls_flow *f;
 	struct ls_pkt p;
-	__u64 start;
-	__u32 key;
+	__u64 req, now;
+	__u32 key, end;
+	__u8 state;
 
 	if (ls_parse_skb(skb, &p) != LS_PARSE_TCP)
 		return TC_ACT_OK;
@@ -63,20 +95,50 @@ int ls_tc_egress(struct __sk_buff *skb)
 	port = bpf_map_lookup_elem(&ls_ports, &key);
 	if (!port || !*(__u32 *)port)
 		return TC_ACT_OK;
+	if ((p.tcp_flags & (LS_TCP_SYN | LS_TCP_ACK | LS_TCP_RST)) == (LS_TCP_SYN | LS_TCP_ACK)) {
+		ls_on_synack(&p);
+		return TC_ACT_OK;
+	}
 	f = bpf_map_lookup_elem(&ls_flows, &p.key);
 	if (!f)
 		return TC_ACT_OK;
+	if (p.tcp_flags & LS_TCP_RST) {
+		ls_flow_end(&p.key, f, LS_END_RST);
+		return TC_ACT_OK;
+	}
+	now = bpf_ktime_get_coarse_ns();
+	if (f->last_seen_ns != now)
+		f->last_seen_ns = now;
+	/* The server still talks on it: a client RST it got was not taken. */
+	if (f->flags & LS_FLOW_RST_SUSPECT)
+		__sync_fetch_and_and(&f->flags, ~LS_FLOW_RST_SUSPECT);
+	if ((p.tcp_flags & LS_TCP_ACK) && LS_SEQ_AFTER(p.ack_seq, READ_ONCE(f->cli_acked)))
+		WRITE_ONCE(f->cli_acked, p.ack_seq);
 	/*
 	 * Payload ends the outstanding request, also when the segment carries
 	 * the FIN too: a small response written just before close() leaves
 	 * that way, and it must not lose its sample to the flow's end.
 	 */
-	if (p.payload_len && !(p.tcp_flags & LS_TCP_RST) && f->req_start_ns) {
-		start = __sync_lock_test_and_set(&f->req_start_ns, 0);
-		if (start)
-			ls_record_latency(f->svc, f->cls, bpf_ktime_get_ns() - start);
+	if (p.payload_len) {
+		end = p.seq + p.payload_len;
+		if (LS_SEQ_AFTER(end, READ_ONCE(f->srv_next)))
+			WRITE_ONCE(f->srv_next, end);
+		req = ls_req_release(f);
+		if (req)
+			ls_record_latency(ls_slot_svc(req), ls_slot_cls(req),
+					  bpf_ktime_get_ns() - READ_ONCE(f->req_last_ns));
+		state = READ_ONCE(f->state);
+		if (!req && state == LS_FLOW_IDLE) {
+			/* Nobody asked: a server that speaks first. */
+			st = ls_stats_of(f->svc, f->cls);
+			if (st)
+				st->server_first++;
+		}
+		/* A deferred request stays deferred whatever the server sends meanwhile. */
+		if (state != LS_FLOW_DEFERRED && state != LS_FLOW_RESPONSE)
+			WRITE_ONCE(f->state, LS_FLOW_RESPONSE);
 	}
-	if (p.tcp_flags & (LS_TCP_RST | LS_TCP_FIN))
-		ls_flow_end(&p.key, f, p.tcp_flags & LS_TCP_RST ? LS_END_RST : LS_END_FIN);
+	if (p.tcp_flags & LS_TCP_FIN)
+		ls_flow_end(&p.key, f, LS_END_FIN);
 	return TC_ACT_OK;
 }

@@ -1,15 +1,35 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
- * Ingress admission at XDP. A SYN to a protected service is classified,
- * checked against its service's concurrency limit and its class's
- * guarantee, and then admitted (tracked as a flow), or shed with a drop or
- * a RST. Every other segment passes: dropping a packet of an admitted
- * connection sheds no work, it only causes a retransmit. Segments of
- * tracked flows refresh the flow, stamp request starts for the latency
- * measurement and end the flow on FIN or RST.
+ * Ingress admission at XDP (doc/design.md §3-§4). Work is counted from a
+ * completed handshake, never from a bare SYN:
+ *  - a SYN to a protected service is classified and checked read-only: it
+ *    is shed (drop or RST) only when its class is already over both bounds,
+ *    and it writes no state, so a spoofed SYN can hold nothing;
+ *  - the ACK that acknowledges the server's SYN-ACK (its ISN, noted at TC
+ *    egress) proves the client real: admit = connections admits the
+ *    connection there, under the service's lock, and a loser is shed (drop:
+ *    decided again on its next segment; reset: RST), so in-flight never
+ *    passes the limit; admit = requests tracks the connection and admits
+ *    each request start on it instead;
+ *  - segments of tracked flows stamp request starts, defer or abort shed
+ *    requests, and end a flow only on a client RST in sequence.
+ * Connections established before attach are adopted at their next payload,
+ * once the kernel confirms it holds them.
  */
 #include "parse.h"
 #include "flow.h"
+
+#ifndef BPF_TCP_ESTABLISHED
+#define BPF_TCP_ESTABLISHED 1
+#endif
+
+/* Where a packet goes: its service, policy and class, resolved once. */
+struct ls_where {
+	struct ls_state *st;
+	const struct ls_service_policy *pol;
+	struct ls_class_stats *stats;
+	__u32 gen, svc, cls;
+};
 
 /* Returns the service the packet is addressed to, or -1. */
 static __always_inline int ls_service_of(__u32 gen, const struct ls_port *port,
@@ -65,32 +85,89 @@ static __always_inline __u32 ls_class_of(const struct ls_service_policy *pol, __
 	return pol->default_class;
 }
 
+/* The active state, service, policy and class of a packet; -1: not protected. */
+static __always_inline int ls_resolve(const struct ls_port *port, const struct ls_pkt *p,
+				      struct ls_where *w)
+{
+	__u32 key = 0;
+	int svc;
+
+	w->st = bpf_map_lookup_elem(&ls_state, &key);
+	if (!w->st)
+		return -1;
+	w->gen = w->st->active_gen & 1;
+	svc = ls_service_of(w->gen, port, p);
+	if (svc < 0)
+		return -1;
+	w->svc = svc;
+	key = ls_policy_key(w->gen, w->svc);
+	w->pol = bpf_map_lookup_elem(&ls_policy, &key);
+	if (!w->pol || !(w->pol->flags & LS_SVC_ACTIVE))
+		return -1;
+	w->cls = ls_class_of(w->pol, w->gen, w->svc, p);
+	if (w->cls >= LS_MAX_CLASSES)
+		return -1;
+	w->stats = ls_stats_of(w->svc, w->cls);
+	return w->stats ? 0 : -1;
+}
+
 /*
- * The partition rule, as one step: admit if the service's total is under
- * L, else if the class is under its guarantee. The check and the
- * increment happen under the service's lock, so no interleaving of CPUs
- * admits past L or past a guarantee (two counters cannot be checked
- * together by atomics alone). Flows end with lock-free decrements: a
- * check may see a count about to drop and shed, never the reverse.
+ * No agent keeps the limits true: a dead agent is no outage. The heartbeat
+ * is the dataplane's own clock; one from the future is as stale as an old
+ * one (the unsigned difference is then huge).
+ */
+static __always_inline int ls_failing_open(const struct ls_state *s, __u64 now)
+{
+	return s->failopen_after_ns && now - READ_ONCE(s->heartbeat_ns) > s->failopen_after_ns;
+}
+
+/* Both bounds of the partition rule reached: total at L and the class at its guarantee. */
+static __always_inline int ls_over(const struct ls_inflight *inf, const struct ls_limits *lim,
+				   __u32 cls)
+{
+	return READ_ONCE(inf->total) >= (__s32)lim->limit &&
+	       READ_ONCE(inf->cls[cls]) >= (__s32)lim->guarantee[cls];
+}
+
+/*
+ * The partition rule as one step: admit if the service's total is under
+ * L, else if the class is under its guarantee (limited); and, for a
+ * connection, if the service has fewer than max_conns (0: no cap). Check
+ * and count happen under the service's lock, so no interleaving of CPUs
+ * admits past L, a guarantee or the cap (several counters cannot be
+ * checked together by atomics alone). Slots are given back with lock-free
+ * decrements: a check may see a count about to drop and shed, never the
+ * reverse.
  */
 static __always_inline int ls_admit(struct ls_inflight *inf, const struct ls_limits *lim, __u32 svc,
-				    __u32 cls)
+				    __u32 cls, int limited, int conn, __u32 max_conns)
 {
-	__s32 limit = (__s32)lim->limit, guarantee = (__s32)lim->guarantee[cls];
 	struct ls_admit_lock *l;
 	int ok;
 
-	/* Over both bounds: shed without a write to the shared line (a SYN flood's path). */
-	if (READ_ONCE(inf->total) >= limit && READ_ONCE(inf->cls[cls]) >= guarantee)
+	/* Over the bounds: shed without a write to the shared line (a flood's path). */
+	if (limited && ls_over(inf, lim, cls))
 		return 0;
+	if (conn && max_conns && READ_ONCE(inf->conns) >= (__s32)max_conns)
+		return 0;
+	if (!limited && !(conn && max_conns)) {
+		ls_slot_take(inf, cls, 0, conn);
+		return 1;
+	}
 	l = bpf_map_lookup_elem(&ls_admit_lock, &svc);
 	if (!l)
 		return 0;
 	bpf_spin_lock(&l->lock);
-	ok = inf->total < limit || inf->cls[cls] < guarantee;
+	ok = (!limited || inf->total < (__s32)lim->limit ||
+	      inf->cls[cls] < (__s32)lim->guarantee[cls]) &&
+	     (!conn || !max_conns || inf->conns < (__s32)max_conns);
 	if (ok) {
-		__sync_fetch_and_add(&inf->total, 1);
-		__sync_fetch_and_add(&inf->cls[cls], 1);
+		if (limited) {
+			__sync_fetch_and_add(&inf->total, 1);
+			__sync_fetch_and_add(&inf->cls[cls], 1);
+		}
+		if (conn)
+			__sync_fetch_and_add(&inf->conns, 1);
 	}
 	bpf_spin_unlock(&l->lock);
 	return ok;
@@ -124,23 +201,30 @@ struct ls_rst6 {
 	struct tcphdr tcp;
 };
 
-/* The RST|ACK that answers a SYN (RFC 9293 3.10.7.1): seq 0, ack = ISN + SYN + data. */
+/*
+ * The RST|ACK that answers the segment p: for a SYN (RFC 9293 3.10.7.1)
+ * seq 0 and ack = ISN + SYN + data; for a segment of a connection the
+ * client holds established, seq = its acknowledgment (exactly what the
+ * client expects, so it is accepted) and ack = what it sent.
+ */
 static __always_inline void ls_rst_tcp(struct tcphdr *t, const struct ls_pkt *p)
 {
+	int syn = p->tcp_flags & LS_TCP_SYN;
+
 	t->source = p->key.server_port;
 	t->dest = p->key.client_port;
-	t->seq = 0;
-	t->ack_seq = bpf_htonl(p->seq + 1 + p->payload_len);
+	t->seq = syn ? 0 : bpf_htonl(p->ack_seq);
+	t->ack_seq = bpf_htonl(p->seq + (syn ? 1 : 0) + p->payload_len);
 	t->doff = 5;
 	t->rst = 1;
 	t->ack = 1;
 }
 
 /*
- * Rewrites the SYN in place into the RST|ACK that refuses it and sends it
- * back out of the interface. The L2 header, VLAN tags included, is kept
- * with its MAC addresses swapped; IP options, extension headers and TCP
- * options are not copied.
+ * Rewrites the client's segment in place into the RST|ACK that refuses it
+ * and sends it back out of the interface. The L2 header, VLAN tags
+ * included, is kept with its MAC addresses swapped; IP options, extension
+ * headers and TCP options are not copied.
  */
 static __always_inline int ls_send_reset(struct xdp_md *ctx, const struct ls_pkt *p)
 {
@@ -199,141 +283,377 @@ static __always_inline int ls_send_reset(struct xdp_md *ctx, const struct ls_pkt
 	return 0;
 }
 
-/* Admits a new flow: counts it in flight and enters it in the flow table. */
-static __always_inline void ls_track(const struct ls_pkt *p, struct ls_inflight *inf, __u32 svc,
-				     __u32 cls, __u64 now, struct ls_class_stats *st)
+/* Sheds a connection (a SYN, or the ACK of its handshake) by the class's action. */
+static __always_inline int ls_shed_conn(struct xdp_md *ctx, const struct ls_pkt *p,
+					const struct ls_where *w)
 {
-	struct ls_flow f = {
-		.last_seen_ns = bpf_ktime_get_coarse_ns(),
-		.admitted_ns = now,
-		.syn_seq = p->seq,
-		.svc = svc,
-		.cls = cls,
-		.state = LS_FLOW_HALF_OPEN,
-	};
-	long err = bpf_map_update_elem(&ls_flows, &p->key, &f, BPF_NOEXIST);
+	struct ls_iface_stats *is;
 
-	if (!err) {
-		st->admitted++;
-		return;
+	if (w->pol->classes[w->cls].action != LS_ACT_RESET) {
+		w->stats->shed_drop++;
+		return XDP_DROP;
 	}
-	/* Not tracked: it must not hold an in-flight slot nobody would free. */
-	ls_inflight_count(inf, cls, -1);
-	if (err == -EEXIST /* the same SYN, admitted on another CPU */) {
-		st->syn_retransmits++;
-	} else {
-		st->admitted++;
-		st->untracked++;
-	}
+	w->stats->shed_reset++;
+	if (!ls_send_reset(ctx, p))
+		return XDP_TX;
+	is = ls_iface_counters();
+	if (is)
+		is->tx_errors++;
+	return XDP_DROP;
 }
 
+/*
+ * A SYN: read-only. Shed only when the class is over both bounds already
+ * (or the service at max_connections); otherwise pass, with nothing
+ * written but per-CPU counters, so that no SYN, spoofed or real, holds a
+ * slot or a table entry. The decision that counts is at the ACK.
+ */
 static __always_inline int ls_on_syn(struct xdp_md *ctx, const struct ls_pkt *p,
-				     const struct ls_state *s, __u32 gen, __u32 svc)
+				     const struct ls_port *port)
 {
-	__u32 pol_idx = ls_policy_key(gen, svc), cls;
+	struct ls_inflight *inf;
+	struct ls_limits *lim;
+	struct ls_where w;
+	int full;
+
+	if (ls_resolve(port, p, &w))
+		return XDP_PASS;
+	w.stats->packets++;
+	w.stats->syns++;
+	if (w.pol->classes[w.cls].action == LS_ACT_BYPASS || (w.pol->flags & LS_SVC_SHADOW))
+		return XDP_PASS;
+	lim = bpf_map_lookup_elem(&ls_limits, &w.svc);
+	inf = bpf_map_lookup_elem(&ls_inflight, &w.svc);
+	if (!lim || !inf)
+		return XDP_PASS;
+	full = (w.pol->admit == LS_ADMIT_CONNECTIONS && ls_over(inf, lim, w.cls)) ||
+	       (w.pol->max_connections && READ_ONCE(inf->conns) >= (__s32)w.pol->max_connections);
+	if (!full || ls_failing_open(w.st, bpf_ktime_get_ns()))
+		return XDP_PASS;
+	return ls_shed_conn(ctx, p, &w);
+}
+
+/* The flow a completed handshake or an adoption enters, unless the table is full. */
+static __always_inline int ls_track(const struct ls_pkt *p, const struct ls_where *w, __u64 slot,
+				    __u32 srv_next, __u32 flags)
+{
+	struct ls_flow f = {
+		.slot = slot,
+		.last_seen_ns = bpf_ktime_get_coarse_ns(),
+		.cli_next = p->seq, /* the segment's own bytes count once it passes */
+		.cli_acked = p->seq,
+		.srv_next = srv_next,
+		.svc = w->svc,
+		.cls = w->cls,
+		.state = LS_FLOW_IDLE,
+		.flags = flags | (w->pol->admit == LS_ADMIT_REQUESTS ? LS_FLOW_REQUESTS : 0),
+	};
+
+	if (!bpf_map_update_elem(&ls_flows, &p->key, &f, BPF_NOEXIST))
+		return 0;
+	/* Not tracked: it must not hold a slot nobody would give back. */
+	ls_slot_release(slot, 1);
+	w->stats->untracked++;
+	return -1;
+}
+
+static __always_inline int ls_on_payload(struct xdp_md *ctx, const struct ls_pkt *p,
+					 struct ls_flow *f);
+
+/* What passes extends the client's contiguous data; a gap or a forgery ahead does not. */
+static __always_inline void ls_advance(struct ls_flow *f, const struct ls_pkt *p)
+{
+	__u32 next = READ_ONCE(f->cli_next);
+	__u32 end = p->seq + p->payload_len + (p->tcp_flags & LS_TCP_FIN ? 1 : 0);
+
+	if (!LS_SEQ_AFTER(p->seq, next) && LS_SEQ_AFTER(end, next))
+		WRITE_ONCE(f->cli_next, end);
+}
+
+/* Client payload on a flow just entered: its request logic, then its bytes. */
+static __always_inline int ls_first_payload(struct xdp_md *ctx, const struct ls_pkt *p)
+{
+	struct ls_flow *f = bpf_map_lookup_elem(&ls_flows, &p->key);
+	int verdict;
+
+	if (!f)
+		return XDP_PASS;
+	verdict = ls_on_payload(ctx, p, f);
+	if (verdict == XDP_PASS)
+		ls_advance(f, p);
+	return verdict;
+}
+
+/*
+ * An ACK on a tuple with no flow that acknowledges the server's SYN-ACK:
+ * the client saw the server's ISN, so it is no spoofed source. The
+ * connection is admitted here, once (the handshake entry is used up).
+ */
+static __always_inline int ls_on_handshake(struct xdp_md *ctx, const struct ls_pkt *p,
+					   const struct ls_port *port, struct ls_handshake *hs)
+{
+	struct ls_inflight *inf;
+	struct ls_limits *lim;
+	struct ls_where w;
+	int counted;
+	__u64 now;
+
+	if (__sync_lock_test_and_set(&hs->used, 1))
+		return XDP_PASS; /* completed on another CPU */
+	if (ls_resolve(port, p, &w))
+		return XDP_PASS;
+	w.stats->packets++;
+	w.stats->handshakes++;
+	if (w.pol->classes[w.cls].action == LS_ACT_BYPASS)
+		return XDP_PASS;
+	lim = bpf_map_lookup_elem(&ls_limits, &w.svc);
+	inf = bpf_map_lookup_elem(&ls_inflight, &w.svc);
+	if (!lim || !inf)
+		return XDP_PASS;
+	counted = w.pol->admit == LS_ADMIT_CONNECTIONS;
+	now = bpf_ktime_get_ns();
+	if (ls_failing_open(w.st, now)) {
+		w.stats->fail_open++;
+		ls_slot_take(inf, w.cls, counted, 1);
+	} else if (!ls_admit(inf, lim, w.svc, w.cls, counted, 1, w.pol->max_connections)) {
+		if (!(w.pol->flags & LS_SVC_SHADOW)) {
+			/* A dropped ACK is decided again when the client sends again. */
+			if (w.pol->classes[w.cls].action != LS_ACT_RESET)
+				WRITE_ONCE(hs->used, 0);
+			return ls_shed_conn(ctx, p, &w);
+		}
+		w.stats->would_shed++;
+		ls_slot_take(inf, w.cls, counted, 1);
+	}
+	if (ls_track(p, &w, ls_slot_word(now, w.svc, w.cls, counted), hs->isn + 1, 0))
+		return XDP_PASS;
+	w.stats->admitted++;
+	return p->payload_len ? ls_first_payload(ctx, p) : XDP_PASS;
+}
+
+/*
+ * A segment with payload on a tuple with no flow and no handshake: a
+ * connection established before attach (or whose entry went), or a
+ * forgery. Adopted only when the kernel holds it established; then counted
+ * without a decision (its work is under way: shedding it sheds nothing),
+ * and its payload starts a request.
+ */
+static __always_inline int ls_adopt(struct xdp_md *ctx, const struct ls_pkt *p,
+				    const struct ls_port *port)
+{
+	struct bpf_sock_tuple t = {};
+	struct bpf_sock *sk;
+	struct ls_inflight *inf;
+	struct ls_where w;
+	__u32 tlen;
+	int established;
+
+	if (p->ipv6) {
+		__builtin_memcpy(t.ipv6.saddr, p->key.client, 16);
+		__builtin_memcpy(t.ipv6.daddr, p->key.server, 16);
+		t.ipv6.sport = p->key.client_port;
+		t.ipv6.dport = p->key.server_port;
+		tlen = sizeof(t.ipv6);
+	} else {
+		__builtin_memcpy(&t.ipv4.saddr, &p->key.client[12], 4);
+		__builtin_memcpy(&t.ipv4.daddr, &p->key.server[12], 4);
+		t.ipv4.sport = p->key.client_port;
+		t.ipv4.dport = p->key.server_port;
+		tlen = sizeof(t.ipv4);
+	}
+	sk = (struct bpf_sock *)bpf_skc_lookup_tcp(ctx, &t, tlen, BPF_F_CURRENT_NETNS, 0);
+	if (!sk)
+		return -1;
+	established = sk->state == BPF_TCP_ESTABLISHED;
+	bpf_sk_release(sk);
+	if (!established || ls_resolve(port, p, &w))
+		return -1;
+	w.stats->packets++;
+	if (w.pol->classes[w.cls].action == LS_ACT_BYPASS)
+		return XDP_PASS;
+	inf = bpf_map_lookup_elem(&ls_inflight, &w.svc);
+	if (!inf)
+		return -1;
+	ls_slot_take(inf, w.cls, w.pol->admit == LS_ADMIT_CONNECTIONS, 1);
+	if (ls_track(p, &w,
+		     ls_slot_word(bpf_ktime_get_ns(), w.svc, w.cls,
+				  w.pol->admit == LS_ADMIT_CONNECTIONS),
+		     p->ack_seq, LS_FLOW_ADOPTED))
+		return XDP_PASS;
+	w.stats->adopted++;
+	return ls_first_payload(ctx, p);
+}
+
+/* An ACK (no SYN, no RST) on a tuple with no flow. */
+static __always_inline int ls_on_untracked(struct xdp_md *ctx, const struct ls_pkt *p,
+					   const struct ls_port *port)
+{
+	struct ls_handshake *hs = bpf_map_lookup_elem(&ls_handshakes, &p->key);
+	struct ls_iface_stats *is;
+	int verdict;
+
+	if (hs && p->ack_seq == hs->isn + 1 && !READ_ONCE(hs->used))
+		return ls_on_handshake(ctx, p, port, hs);
+	if (p->payload_len) {
+		verdict = ls_adopt(ctx, p, port);
+		if (verdict >= 0)
+			return verdict;
+	}
+	is = ls_iface_counters();
+	if (is)
+		is->untracked_packets++;
+	return XDP_PASS;
+}
+
+/* A request shed by the class's request action: deferred (dropped) or aborted (RST). */
+static __always_inline int ls_shed_request(struct xdp_md *ctx, const struct ls_pkt *p,
+					   struct ls_flow *f, __u32 cls,
+					   const struct ls_service_policy *pol,
+					   struct ls_class_stats *st)
+{
+	struct ls_iface_stats *is;
+
+	barrier_var(cls);
+	if (cls < LS_MAX_CLASSES && pol->classes[cls].req_action != LS_REQ_ABORT) {
+		if (st)
+			st->deferred++;
+		WRITE_ONCE(f->defer_seq, p->seq);
+		WRITE_ONCE(f->state, LS_FLOW_DEFERRED);
+		return XDP_DROP;
+	}
+	if (st)
+		st->aborted++;
+	/* The server's socket is destroyed by the agent: it never sees the request. */
+	if (bpf_ringbuf_output(&ls_aborts, (void *)&p->key, sizeof(p->key), 0)) {
+		is = ls_iface_counters();
+		if (is)
+			is->abort_lost++;
+	}
+	ls_flow_end(&p->key, f, LS_END_ABORT);
+	if (!ls_send_reset(ctx, p))
+		return XDP_TX;
+	is = ls_iface_counters();
+	if (is)
+		is->tx_errors++;
+	return XDP_DROP;
+}
+
+/*
+ * Client payload on a tracked flow. A request starts with payload the
+ * server has not acknowledged while none is outstanding (or with the
+ * retransmission of a deferred request's first segment); under admit =
+ * requests its start is admitted by the partition rule. While a request
+ * is deferred, every segment of it is dropped, not only the first, or
+ * SACK would bring the rest in one round trip.
+ */
+static __always_inline int ls_on_payload(struct xdp_md *ctx, const struct ls_pkt *p,
+					 struct ls_flow *f)
+{
 	const struct ls_service_policy *pol;
 	struct ls_class_stats *st;
 	struct ls_inflight *inf;
 	struct ls_limits *lim;
-	struct ls_flow *f;
-	__u64 now;
+	struct ls_state *s;
+	__u32 key = 0, end = p->seq + p->payload_len, svc = f->svc, cls = f->cls;
+	__u64 now, w;
 
-	f = bpf_map_lookup_elem(&ls_flows, &p->key);
-	if (f) {
-		if (f->syn_seq == p->seq) {
-			/* The client still tries: not a half-open flow to sweep yet. */
-			f->last_seen_ns = bpf_ktime_get_coarse_ns();
-			st = ls_stats_of(f->svc, f->cls);
-			if (st) {
-				st->packets++;
-				st->syns++;
-				st->syn_retransmits++;
-			}
-			return XDP_PASS;
-		}
-		/* A new connection on the tuple of one we never saw end. */
-		ls_flow_end(&p->key, f, LS_END_REUSED);
+	if (READ_ONCE(f->state) == LS_FLOW_DEFERRED) {
+		__u32 dseq = READ_ONCE(f->defer_seq);
+
+		if (p->seq != dseq)
+			return LS_SEQ_AFTER(end, dseq) ? XDP_DROP : XDP_PASS;
+	} else if (READ_ONCE(f->req)) {
+		WRITE_ONCE(f->req_last_ns, bpf_ktime_get_ns());
+		return XDP_PASS; /* more of the outstanding request */
+	} else if (!LS_SEQ_AFTER(end, READ_ONCE(f->cli_acked))) {
+		return XDP_PASS; /* a retransmission of what the server has */
 	}
 
-	pol = bpf_map_lookup_elem(&ls_policy, &pol_idx);
-	if (!pol || !(pol->flags & LS_SVC_ACTIVE))
-		return XDP_PASS;
-	cls = ls_class_of(pol, gen, svc, p);
-	if (cls >= LS_MAX_CLASSES)
+	if (svc >= LS_MAX_SERVICES || cls >= LS_MAX_CLASSES)
 		return XDP_PASS;
 	st = ls_stats_of(svc, cls);
-	if (!st)
-		return XDP_PASS;
-	st->packets++;
-	st->syns++;
-	if (pol->classes[cls].action == LS_ACT_BYPASS) {
-		st->admitted++;
-		return XDP_PASS;
-	}
-
-	lim = bpf_map_lookup_elem(&ls_limits, &svc);
-	inf = bpf_map_lookup_elem(&ls_inflight, &svc);
-	if (!lim || !inf)
-		return XDP_PASS;
 	now = bpf_ktime_get_ns();
-	if (s->failopen_after_ns && (__s64)(now - s->heartbeat_ns) > (__s64)s->failopen_after_ns) {
-		/* No agent keeps the limits true: a dead agent is no outage. */
-		st->fail_open++;
-		ls_inflight_count(inf, cls, 1);
-	} else if (!ls_admit(inf, lim, svc, cls)) {
-		if (!(pol->flags & LS_SVC_SHADOW)) {
-			if (pol->classes[cls].action != LS_ACT_RESET) {
-				st->shed_drop++;
-				return XDP_DROP;
-			}
-			st->shed_reset++;
-			if (ls_send_reset(ctx, p)) {
-				struct ls_iface_stats *is = ls_iface_counters();
-
-				if (is)
-					is->tx_errors++;
-				return XDP_DROP;
-			}
-			return XDP_TX;
-		}
-		st->would_shed++;
-		ls_inflight_count(inf, cls, 1);
+	if (!(f->flags & LS_FLOW_REQUESTS)) {
+		/* admit = connections: a request is only measured. */
+		w = ls_slot_word(now, svc, cls, 0);
+		goto begin;
 	}
-	ls_track(p, inf, svc, cls, now, st);
+	s = bpf_map_lookup_elem(&ls_state, &key);
+	if (!s)
+		return XDP_PASS;
+	key = ls_policy_key(s->active_gen & 1, svc);
+	pol = bpf_map_lookup_elem(&ls_policy, &key);
+	key = svc;
+	lim = bpf_map_lookup_elem(&ls_limits, &key);
+	inf = bpf_map_lookup_elem(&ls_inflight, &key);
+	if (!pol || !lim || !inf)
+		return XDP_PASS;
+	if (ls_failing_open(s, now)) {
+		if (st)
+			st->fail_open++;
+		ls_slot_take(inf, cls, 1, 0);
+	} else if (!ls_admit(inf, lim, svc, cls, 1, 0, 0)) {
+		if (!(pol->flags & LS_SVC_SHADOW))
+			return ls_shed_request(ctx, p, f, cls, pol, st);
+		if (st)
+			st->would_shed++;
+		ls_slot_take(inf, cls, 1, 0);
+	}
+	w = ls_slot_word(now, svc, cls, 1);
+begin:
+	if (!ls_req_begin(f, w)) {
+		ls_slot_release(w, 0);
+		return XDP_PASS;
+	}
+	WRITE_ONCE(f->req_last_ns, now);
+	WRITE_ONCE(f->state, LS_FLOW_REQUEST);
+	if (st) {
+		st->requests++;
+		/* Sent before the last answer was all acknowledged: pipelined or multiplexed. */
+		if (LS_SEQ_AFTER(READ_ONCE(f->srv_next), p->ack_seq))
+			st->pipelined++;
+	}
 	return XDP_PASS;
 }
 
-/* A segment other than a new SYN: never shed, only accounted. */
-static __always_inline int ls_on_segment(const struct ls_pkt *p)
+/* Any segment but a bare SYN on a tracked flow: never shed unless part of a deferred request. */
+static __always_inline int ls_on_flow(struct xdp_md *ctx, const struct ls_pkt *p, struct ls_flow *f)
 {
-	struct ls_class_stats *st;
-	struct ls_flow *f;
+	struct ls_class_stats *st = ls_stats_of(f->svc, f->cls);
 	__u64 now;
+	int verdict = XDP_PASS;
 
-	f = bpf_map_lookup_elem(&ls_flows, &p->key);
-	if (!f) {
-		struct ls_iface_stats *is = ls_iface_counters();
-
-		if (is)
-			is->untracked_packets++;
-		return XDP_PASS;
-	}
-	st = ls_stats_of(f->svc, f->cls);
 	if (st)
 		st->packets++;
-	if (p->tcp_flags & (LS_TCP_RST | LS_TCP_FIN)) {
-		ls_flow_end(&p->key, f, p->tcp_flags & LS_TCP_RST ? LS_END_RST : LS_END_FIN);
-		return XDP_PASS;
-	}
-	if (f->state == LS_FLOW_HALF_OPEN && (p->tcp_flags & LS_TCP_ACK))
-		f->state = LS_FLOW_ESTABLISHED;
 	now = bpf_ktime_get_coarse_ns();
 	if (f->last_seen_ns != now)
 		f->last_seen_ns = now;
-	/* A request starts with the first client payload while none is outstanding. */
-	if (p->payload_len && !f->req_start_ns &&
-	    !__sync_val_compare_and_swap(&f->req_start_ns, 0, bpf_ktime_get_ns()) && st)
-		st->requests++;
+	if (p->tcp_flags & LS_TCP_RST) {
+		/*
+		 * Only a RST exactly at the next byte ends the flow: the kernel
+		 * resets only for that one too (RFC 5961), and no forger who
+		 * guesses the ports gets it right. Another is a suspect: the
+		 * sweep ends the flow if nothing more is heard from it.
+		 */
+		if (p->seq == READ_ONCE(f->cli_next)) {
+			ls_flow_end(&p->key, f, LS_END_RST);
+		} else {
+			__sync_fetch_and_or(&f->flags, LS_FLOW_RST_SUSPECT);
+			if (st)
+				st->untrusted++;
+		}
+		return XDP_PASS;
+	}
+	if (p->tcp_flags & LS_TCP_SYN)
+		return XDP_PASS;
+	if (p->payload_len)
+		verdict = ls_on_payload(ctx, p, f);
+	if (verdict != XDP_PASS)
+		return verdict;
+	ls_advance(f, p);
+	/* A client FIN is a half-close: the server may still be working. */
+	if ((p->tcp_flags & LS_TCP_FIN) && !(f->flags & LS_FLOW_CLIENT_FIN))
+		__sync_fetch_and_or(&f->flags, LS_FLOW_CLIENT_FIN);
 	return XDP_PASS;
 }
 
@@ -343,10 +663,9 @@ int ls_xdp_ingress(struct xdp_md *ctx)
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
 	struct ls_port *port;
-	struct ls_state *s;
+	struct ls_flow *f;
 	struct ls_pkt p;
-	__u32 key, gen;
-	int svc;
+	__u32 key;
 
 	switch (ls_parse(data, data_end, data_end - data, LS_DIR_INGRESS, &p)) {
 	case LS_PARSE_TCP:
@@ -367,16 +686,18 @@ int ls_xdp_ingress(struct xdp_md *ctx)
 	if (!port || !*(__u32 *)port)
 		return XDP_PASS; /* not a service port in any generation */
 
-	if ((p.tcp_flags & (LS_TCP_SYN | LS_TCP_ACK | LS_TCP_RST | LS_TCP_FIN)) != LS_TCP_SYN)
-		return ls_on_segment(&p);
+	if ((p.tcp_flags & (LS_TCP_SYN | LS_TCP_ACK | LS_TCP_RST | LS_TCP_FIN)) == LS_TCP_SYN)
+		return ls_on_syn(ctx, &p, port);
+	f = bpf_map_lookup_elem(&ls_flows, &p.key);
+	if (f)
+		return ls_on_flow(ctx, &p, f);
+	if ((p.tcp_flags & (LS_TCP_SYN | LS_TCP_ACK | LS_TCP_RST)) == LS_TCP_ACK)
+		return ls_on_untracked(ctx, &p, port);
+	{
+		struct ls_iface_stats *is = ls_iface_counters();
 
-	key = 0;
-	s = bpf_map_lookup_elem(&ls_state, &key);
-	if (!s)
-		return XDP_PASS;
-	gen = s->active_gen & 1;
-	svc = ls_service_of(gen, port, &p);
-	if (svc < 0)
-		return XDP_PASS;
-	return ls_on_syn(ctx, &p, s, gen, svc);
+		if (is)
+			is->untracked_packets++;
+	}
+	return XDP_PASS;
 }

@@ -25,7 +25,7 @@
  * must never misread them). Raise it with any change to the structs below
  * or to the set of maps.
  */
-#define LS_LAYOUT_VERSION 1
+#define LS_LAYOUT_VERSION 2
 
 #define LS_MAX_SERVICES 16
 /* 16 configured classes, plus room for an implicit default and a bypass. */
@@ -53,12 +53,28 @@
 
 /* Flow table size when the user does not choose one. */
 #define LS_DEFAULT_MAX_FLOWS 131072
+/* Handshake table size: SYN-ACKs awaiting their ACK (an LRU, see maps.h). */
+#define LS_MAX_HANDSHAKES 262144
+/* Abort records the agent has not yet read (ring buffer bytes). */
+#define LS_ABORT_RING_BYTES (64 * 1024)
 
-/* Shed actions of a class. */
+/* What a service's limit L counts (ls_service_policy.admit). */
+enum ls_admit {
+	LS_ADMIT_CONNECTIONS = 0, /* connections, each admitted when its handshake completes */
+	LS_ADMIT_REQUESTS = 1,	  /* requests outstanding on persistent connections */
+};
+
+/* Shed actions of a class for a new connection. */
 enum ls_action {
-	LS_ACT_DROP = 0,   /* silent: the client's SYN timer backs off */
-	LS_ACT_RESET = 1,  /* XDP_TX a RST|ACK: the client fails fast */
+	LS_ACT_DROP = 0,   /* silent: the client's timers back off */
+	LS_ACT_RESET = 1,  /* XDP_TX a RST: the client fails fast */
 	LS_ACT_BYPASS = 2, /* never shed, never counted in in-flight */
+};
+
+/* Shed actions of a class for a request (admit = requests). */
+enum ls_req_action {
+	LS_REQ_DEFER = 0, /* drop the request's segments: its client retransmits, decided again */
+	LS_REQ_ABORT = 1, /* RST to the client, the server's socket destroyed */
 };
 
 /* ls_service_policy.flags */
@@ -84,15 +100,17 @@ struct ls_rule {
 struct ls_class_policy {
 	__u8 action; /* enum ls_action */
 	__u8 in_use;
-	__u16 pad;
+	__u8 req_action; /* enum ls_req_action */
+	__u8 pad;
 };
 
 /* policy map value, key = ls_policy_key(gen, svc) */
 struct ls_service_policy {
 	__u32 flags;
+	__u32 max_connections; /* 0: no cap on tracked connections */
 	__u16 nr_rules;
 	__u8 default_class; /* class of traffic no rule matches */
-	__u8 pad;
+	__u8 admit;	    /* enum ls_admit */
 	struct ls_rule rules[LS_MAX_RULES];
 	struct ls_class_policy classes[LS_MAX_CLASSES];
 };
@@ -141,14 +159,16 @@ struct ls_limits {
 };
 
 /*
- * inflight map value, key = svc. Changed only with atomic adds: by the
- * dataplane (admit, FIN/RST) and by the agent's sweep through an mmap of
- * the map. Signed, so that an accounting bug shows as a negative number.
+ * inflight map value, key = svc. Changed only with atomic adds, by the
+ * dataplane and the agent's sweep (also a BPF program). total and cls
+ * count what L bounds (connections, or requests outstanding); conns counts
+ * tracked connections in either mode (what max_connections bounds).
+ * Signed, so that an accounting bug shows as a negative number.
  */
 struct ls_inflight {
 	__s32 total;
 	__s32 cls[LS_MAX_CLASSES];
-	__s32 pad; /* a multiple of 8 bytes: the mmapped array's stride */
+	__s32 conns;
 };
 
 struct ls_flow_key {
@@ -159,19 +179,81 @@ struct ls_flow_key {
 };
 
 enum ls_flow_state {
-	LS_FLOW_HALF_OPEN = 0, /* SYN admitted, handshake not seen complete */
-	LS_FLOW_ESTABLISHED = 1,
+	LS_FLOW_IDLE = 0,     /* no request yet, since the handshake or adoption */
+	LS_FLOW_REQUEST = 1,  /* a request outstanding: client data, no answer yet */
+	LS_FLOW_RESPONSE = 2, /* the server answers (or spoke first) */
+	LS_FLOW_DEFERRED = 3, /* a request shed by defer: its segments are dropped */
 };
 
+/* ls_flow.flags */
+#define LS_FLOW_REQUESTS   (1u << 0) /* admitted under admit = requests */
+#define LS_FLOW_CLIENT_FIN (1u << 1) /* the client half-closed */
+#define LS_FLOW_RST_SUSPECT                                                                        \
+	(1u << 2) /* a client RST we could not trust; any server segment clears it */
+#define LS_FLOW_ADOPTED (1u << 3) /* tracked from a segment, not a handshake */
+
+/*
+ * A slot word: who holds an in-flight slot and of which class, in one
+ * word so that one atomic exchange hands over the ownership and the class
+ * together (a preallocated hash entry may be reused under a reader).
+ * Bits 0-7 class, 8-15 service, 16 counted in total/cls, 17 present,
+ * 24-63 the start in µs (wrapping every 12.7 days). 0: no slot.
+ */
+#define LS_SLOT_COUNTED	 (1ull << 16)
+#define LS_SLOT_PRESENT	 (1ull << 17)
+#define LS_SLOT_US_SHIFT 24
+
+static inline __u64 ls_slot_word(__u64 now_ns, __u32 svc, __u32 cls, int counted)
+{
+	return ((now_ns / 1000) << LS_SLOT_US_SHIFT) | LS_SLOT_PRESENT |
+	       (counted ? LS_SLOT_COUNTED : 0) | ((__u64)(svc & 0xff) << 8) | (cls & 0xff);
+}
+
+static inline __u32 ls_slot_svc(__u64 w)
+{
+	return (__u32)(w >> 8) & 0xff;
+}
+
+static inline __u32 ls_slot_cls(__u64 w)
+{
+	return (__u32)w & 0xff;
+}
+
+/* µs since the slot's start at now_ns, modulo the word's 40 bits of µs. */
+static inline __u64 ls_slot_age_us(__u64 w, __u64 now_ns)
+{
+	return ((now_ns / 1000) - (w >> LS_SLOT_US_SHIFT)) &
+	       ((1ull << (64 - LS_SLOT_US_SHIFT)) - 1);
+}
+
+/*
+ * flows map value, key = ls_flow_key. A connection whose handshake the
+ * server completed (or, adopted, that the kernel holds established).
+ */
 struct ls_flow {
-	__u64 req_start_ns; /* 0: no request outstanding */
-	__u64 last_seen_ns; /* coarse monotonic clock */
-	__u64 admitted_ns;
-	__u32 syn_seq; /* the client's ISN: tells a retransmit from a reuse */
+	__u64 slot; /* its connection slot (a slot word, counted under admit = connections) */
+	__u64 req;  /* the outstanding request's slot word (counted under admit = requests) */
+	__u64 req_last_ns;  /* the request's last client payload: its latency runs from here */
+	__u64 last_seen_ns; /* coarse clock, any segment either way */
+	__u32 cli_next;	    /* the client's data seen at ingress, contiguous, ends here */
+	__u32 cli_acked;    /* the server's latest acknowledgment: what it received */
+	__u32 srv_next;	    /* the server's data sent ends here */
+	__u32 defer_seq;    /* LS_FLOW_DEFERRED: the deferred request's first byte */
 	__u8 svc;
 	__u8 cls;
 	__u8 state; /* enum ls_flow_state */
 	__u8 pad;
+	__u32 flags; /* LS_FLOW_*; 32 bits for atomic or/and */
+};
+
+/*
+ * handshakes map value (LRU), key = ls_flow_key: the SYN-ACK the server
+ * sent, so that an ACK acknowledging its ISN proves the client saw it.
+ */
+struct ls_handshake {
+	__u64 sent_ns; /* coarse clock of the last SYN-ACK */
+	__u32 isn;     /* the server's initial sequence number */
+	__u32 used;    /* an ACK completed it (a connection was admitted or shed) */
 };
 
 /*
@@ -179,7 +261,7 @@ struct ls_flow {
  * a heartbeat, so the limits in the maps are enforced as they stand.
  */
 struct ls_state {
-	__u64 heartbeat_ns; /* CLOCK_MONOTONIC of the agent's last round */
+	__u64 heartbeat_ns; /* bpf_ktime_get_ns() of the agent's last round, in the kernel */
 	__u64 failopen_after_ns;
 	__u32 active_gen;
 	__u32 pad;
@@ -187,19 +269,27 @@ struct ls_state {
 
 /* class_stats map value (per CPU), key = ls_class_index(svc, cls) */
 struct ls_class_stats {
-	__u64 packets;	       /* packets of this class's flows, SYNs included */
-	__u64 syns;	       /* connection attempts (SYN without ACK) */
-	__u64 admitted;	       /* new flows admitted */
-	__u64 shed_drop;       /* SYNs shed with XDP_DROP */
-	__u64 shed_reset;      /* SYNs shed with a RST|ACK sent back */
-	__u64 would_shed;      /* shadow mode: would have been shed */
-	__u64 fail_open;       /* admitted unchecked: agent heartbeat stale */
-	__u64 untracked;       /* admitted unchecked: flow table full */
-	__u64 syn_retransmits; /* SYNs of flows already admitted */
-	__u64 requests;	       /* request starts stamped */
-	__u64 ended_fin;       /* flows ended by a FIN, either side */
-	__u64 ended_rst;       /* flows ended by a RST, either side */
-	__u64 ended_reused;    /* flows replaced by a new SYN on the same tuple */
+	__u64 packets;	    /* packets of this class's flows, SYNs included */
+	__u64 syns;	    /* connection attempts (SYN without ACK) */
+	__u64 handshakes;   /* ACKs that completed a handshake the server started */
+	__u64 admitted;	    /* connections tracked from their handshake */
+	__u64 adopted;	    /* connections tracked from a segment (established before) */
+	__u64 shed_drop;    /* connections shed with XDP_DROP: SYN, or the handshake's ACK */
+	__u64 shed_reset;   /* connections shed with a RST */
+	__u64 would_shed;   /* shadow mode: connections or requests that would have been shed */
+	__u64 fail_open;    /* admitted unchecked: agent heartbeat stale */
+	__u64 untracked;    /* admitted unchecked: flow table full */
+	__u64 requests;	    /* request starts */
+	__u64 deferred;	    /* request starts shed by defer (each retransmission again) */
+	__u64 aborted;	    /* requests shed by abort */
+	__u64 stalled;	    /* requests whose slot a stall timeout released */
+	__u64 pipelined;    /* request starts before the client acknowledged the last answer */
+	__u64 server_first; /* answers with no request outstanding: the server spoke first */
+	__u64 ended_fin;    /* flows ended by the server's FIN */
+	__u64 ended_rst;    /* flows ended by a RST: the server's, or a client's in sequence */
+	__u64 ended_reused; /* flows ended by a new handshake on the same tuple */
+	__u64 ended_idle;   /* flows idle past the timeout (the agent's sweep) */
+	__u64 untrusted;    /* client FINs and RSTs that could not end a flow */
 };
 
 /* iface_stats map value (per CPU, one entry) */
@@ -207,12 +297,27 @@ struct ls_iface_stats {
 	__u64 parse_errors;	 /* malformed or unparseable: passed */
 	__u64 untracked_packets; /* service packets of no tracked flow: passed */
 	__u64 tx_errors;	 /* a RST could not be built: dropped instead */
+	__u64 abort_lost;	 /* aborts the agent could not be told of (ring full) */
 };
 
-/* sweep_stats map value, key = ls_class_index(); written by the agent only */
-struct ls_sweep_stats {
-	__u64 ended_idle;      /* established flows idle past the timeout */
-	__u64 ended_half_open; /* half-open flows past the short timeout */
+/*
+ * The agent's tick: a BPF_PROG_TYPE_SYSCALL program it runs each round
+ * through BPF_PROG_RUN. It stamps the heartbeat with the dataplane's own
+ * clock and, when asked, sweeps the flow table in the kernel.
+ */
+struct ls_tick {
+	__u64 failopen_after_ns; /* in: written to the state with the heartbeat */
+	__u64 idle_timeout_ns;	 /* in: flows idle this long end */
+	__u64 stall_timeout_ns;	 /* in: requests outstanding this long release their slot */
+	__u64 suspect_ns;	 /* in: flows silent this long after an untrusted RST end */
+	__u64 now_ns;		 /* out: the heartbeat written */
+	__u64 flows;		 /* out: flows the sweep visited */
+	__u64 ended;		 /* out: flows the sweep ended */
+	__u64 stalled;		 /* out: requests the sweep released */
+	__u8 beat;		 /* in: 1 to stamp the heartbeat (0: only read the clock) */
+	__u8 sweep;		 /* in: 1 to sweep this round */
+	__u16 pad;
+	__u32 pad2;
 };
 
 /*
@@ -258,7 +363,7 @@ struct ls_service_meta {
 	__u32 initial_limit;
 	__u32 nr_classes;
 	__u32 rtt_quantile_ppm; /* the window's RTT: 0 the mean, else this quantile */
-	__u32 pad;
+	__u32 admit;		/* enum ls_admit, for status */
 	struct ls_class_meta classes[LS_MAX_CLASSES];
 };
 
@@ -276,7 +381,8 @@ enum ls_tc_mode {
 struct ls_agent_meta {
 	__u64 interval_ns;
 	__u64 idle_timeout_ns;
-	__u64 half_open_timeout_ns;
+	__u64 stall_timeout_ns; /* admit = requests: a request outstanding longer gives its slot
+				   back */
 	__u64 failopen_after_ns;
 	__u32 agent_pid; /* 0: no agent running */
 	__u32 max_flows;
@@ -384,19 +490,19 @@ static inline __u64 ls_hist_bucket_hi_us(__u32 idx)
  */
 _Static_assert(sizeof(struct ls_rule) == 8, "ls_rule");
 _Static_assert(sizeof(struct ls_class_policy) == 4, "ls_class_policy");
-_Static_assert(sizeof(struct ls_service_policy) == 336, "ls_service_policy");
+_Static_assert(sizeof(struct ls_service_policy) == 340, "ls_service_policy");
 _Static_assert(sizeof(struct ls_port) == 4, "ls_port");
 _Static_assert(sizeof(struct ls_svc_addr_key) == 24, "ls_svc_addr_key");
 _Static_assert(sizeof(struct ls_prefix_key) == 24, "ls_prefix_key");
 _Static_assert(sizeof(struct ls_limits) == 76, "ls_limits");
 _Static_assert(sizeof(struct ls_inflight) == 80, "ls_inflight");
-_Static_assert(sizeof(struct ls_inflight) % 8 == 0, "ls_inflight: the mmapped stride");
 _Static_assert(sizeof(struct ls_flow_key) == 36, "ls_flow_key");
-_Static_assert(sizeof(struct ls_flow) == 32, "ls_flow");
+_Static_assert(sizeof(struct ls_flow) == 56, "ls_flow");
+_Static_assert(sizeof(struct ls_handshake) == 16, "ls_handshake");
 _Static_assert(sizeof(struct ls_state) == 24, "ls_state");
-_Static_assert(sizeof(struct ls_class_stats) == 13 * 8, "ls_class_stats: u64 counters only");
-_Static_assert(sizeof(struct ls_iface_stats) == 3 * 8, "ls_iface_stats: u64 counters only");
-_Static_assert(sizeof(struct ls_sweep_stats) == 2 * 8, "ls_sweep_stats");
+_Static_assert(sizeof(struct ls_class_stats) == 21 * 8, "ls_class_stats: u64 counters only");
+_Static_assert(sizeof(struct ls_iface_stats) == 4 * 8, "ls_iface_stats: u64 counters only");
+_Static_assert(sizeof(struct ls_tick) == 9 * 8, "ls_tick");
 _Static_assert(sizeof(struct ls_latency_hist) == (4 + LS_HIST_BUCKETS) * 8, "ls_latency_hist");
 _Static_assert(sizeof(struct ls_class_meta) == 40, "ls_class_meta");
 _Static_assert(sizeof(struct ls_service_meta) == 944, "ls_service_meta");

@@ -24,8 +24,10 @@
 #include <time.h>
 #include <unistd.h>
 #include <bpf/bpf.h>
+#include <bpf/libbpf.h>
 
 #include "agent.h"
+#include "attach.h"
 #include "algo.h"
 #include "clock.h"
 #include "hist.h"
@@ -34,8 +36,7 @@
 #include "pins.h"
 #include "window.h"
 #include "service.h"
-
-#define LS_SWEEP_PERIOD_NS 1000000000ull
+#include "sockdiag.h"
 
 struct svc_ctl {
 	struct ls_algo *algo;
@@ -56,6 +57,8 @@ struct agent {
 	struct ls_inflight *inflight; /* the mmapped inflight map */
 	size_t inflight_len;
 	struct svc_ctl svc[LS_MAX_SERVICES];
+	int tick_fd;		    /* the pinned tick program */
+	struct ring_buffer *aborts; /* aborted requests, whose sockets the agent closes */
 	uint64_t next_sweep_ns;
 	double log_change; /* log a limit change larger than this fraction */
 };
@@ -258,63 +261,67 @@ static int svc_round(struct agent *ag, uint32_t svc, uint64_t now_ns)
 	return err;
 }
 
-static void sweep_count(struct agent *ag, const struct ls_flow *f, bool half_open)
-{
-	uint32_t idx = ls_class_index(f->svc, f->cls);
-	struct ls_sweep_stats s = {};
-
-	bpf_map_lookup_elem(ag->maps.sweep_stats, &idx, &s);
-	if (half_open)
-		s.ended_half_open++;
-	else
-		s.ended_idle++;
-	bpf_map_update_elem(ag->maps.sweep_stats, &idx, &s, BPF_ANY);
-}
-
-struct sweep {
-	struct agent *ag;
-	uint64_t now_ns, idle_ns, half_open_ns;
-	long ended;
-};
+/*
+ * How often the flow table is swept: a walk of a million flows takes tens
+ * of milliseconds, so the period grows with the walk (100 times its
+ * length: the sweep costs at most 1 % of a core) between 1 s and 10 s.
+ * Idle timeouts are minutes; stalls are released up to a period late.
+ */
+#define LS_SWEEP_MIN_NS	  (1 * LS_NS_PER_S)
+#define LS_SWEEP_MAX_NS	  (10 * LS_NS_PER_S)
+#define LS_SWEEP_COST_MUL 100
+/* A flow silent this long since a client RST we could not trust has ended. */
+#define LS_SUSPECT_NS (3 * LS_NS_PER_S)
 
 /*
- * Ends one flow idle past its timeout, if nobody else ends it first: the
- * delete is what decides who decrements.
+ * Runs the tick program: the heartbeat in the dataplane's clock and, when
+ * due, the sweep (bpf/tick.bpf.c). 0 or a negative errno.
  */
-static void sweep_one(const struct ls_flow_key *k, const struct ls_flow *f, void *ctx)
+static int agent_tick(struct agent *ag, const struct ls_agent_meta *am, uint64_t now)
 {
-	struct sweep *sw = ctx;
-	int64_t idle = (int64_t)(sw->now_ns - f->last_seen_ns);
-	uint64_t timeout = f->state == LS_FLOW_HALF_OPEN ? sw->half_open_ns : sw->idle_ns;
-	struct ls_inflight *inf;
+	struct ls_tick t = {
+		.failopen_after_ns = am->failopen_after_ns,
+		.idle_timeout_ns = am->idle_timeout_ns,
+		.stall_timeout_ns = am->stall_timeout_ns,
+		.suspect_ns = LS_SUSPECT_NS,
+		.beat = 1,
+		.sweep = now >= ag->next_sweep_ns,
+	};
+	LIBBPF_OPTS(bpf_test_run_opts, run, .ctx_in = &t, .ctx_size_in = sizeof(t));
+	uint64_t took, period;
+	int err;
 
-	if (idle <= 0 || (uint64_t)idle <= timeout)
-		return;
-	if (bpf_map_delete_elem(sw->ag->maps.flows, k))
-		return;
-	if (f->svc >= LS_MAX_SERVICES || f->cls >= LS_MAX_CLASSES)
-		return;
-	inf = &sw->ag->inflight[f->svc];
-	atomic_fetch_sub((_Atomic int32_t *)&inf->cls[f->cls], 1);
-	atomic_fetch_sub((_Atomic int32_t *)&inf->total, 1);
-	sweep_count(sw->ag, f, f->state == LS_FLOW_HALF_OPEN);
-	sw->ended++;
+	err = bpf_prog_test_run_opts(ag->tick_fd, &run) ? -errno : (int)run.retval;
+	if (err)
+		return err;
+	if (!t.sweep)
+		return 0;
+	took = ls_clock_ns(CLOCK_MONOTONIC) - now;
+	period = took * LS_SWEEP_COST_MUL;
+	period = period < LS_SWEEP_MIN_NS   ? LS_SWEEP_MIN_NS
+		 : period > LS_SWEEP_MAX_NS ? LS_SWEEP_MAX_NS
+					    : period;
+	ag->next_sweep_ns = now + period;
+	if (t.ended || t.stalled)
+		pr_debug("%s: swept %llu flows in %.1f ms: %llu ended, %llu stalled requests "
+			 "released",
+			 ag->ifname, (unsigned long long)t.flows, took / 1e6,
+			 (unsigned long long)t.ended, (unsigned long long)t.stalled);
+	return 0;
 }
 
-/* Ends the flows idle past their timeout (coarse clock, as the dataplane stamps them). */
-static long sweep(struct agent *ag, uint64_t idle_ns, uint64_t half_open_ns)
+/* An aborted request: its server socket goes, so that the server never works on it. */
+static int on_abort(void *ctx, void *data, size_t len)
 {
-	struct sweep sw = {
-		.ag = ag,
-		.now_ns = ls_clock_ns(CLOCK_MONOTONIC_COARSE),
-		.idle_ns = idle_ns,
-		.half_open_ns = half_open_ns,
-	};
-	long n;
+	struct agent *ag = ctx;
+	int err;
 
-	n = ls_flows_walk(&ag->maps, sweep_one, &sw);
-
-	return n < 0 ? n : sw.ended;
+	if (len < sizeof(struct ls_flow_key))
+		return 0;
+	err = ls_sock_destroy(data);
+	if (err && err != -ENOENT)
+		pr_warn("%s: closing an aborted request's socket: %s", ag->ifname, strerror(-err));
+	return 0;
 }
 
 /*
@@ -325,7 +332,6 @@ static long sweep(struct agent *ag, uint64_t idle_ns, uint64_t half_open_ns)
 static int agent_round(struct agent *ag)
 {
 	struct ls_agent_meta am = {};
-	struct ls_state st = {};
 	uint64_t now;
 	int lock, err, first = 0;
 
@@ -348,27 +354,10 @@ static int agent_round(struct agent *ag)
 		if (err && !first)
 			first = err;
 	}
-	if (now >= ag->next_sweep_ns) {
-		long n = sweep(ag, am.idle_timeout_ns, am.half_open_timeout_ns);
-
-		if (n < 0) {
-			pr_err("%s: sweeping idle flows: %s", ag->ifname, strerror((int)-n));
-			if (!first)
-				first = (int)n;
-		} else if (n) {
-			pr_debug("swept %ld idle flows", n);
-		}
-		ag->next_sweep_ns = now + LS_SWEEP_PERIOD_NS;
-	}
-	err = ls_read_state(&ag->maps, &st);
-	if (!err) {
-		st.heartbeat_ns = ls_clock_ns(CLOCK_MONOTONIC);
-		st.failopen_after_ns = am.failopen_after_ns;
-		err = ls_write_state(&ag->maps, &st);
-	}
+	err = agent_tick(ag, &am, now);
 	if (err) {
-		pr_err("%s: writing the heartbeat: %s; the dataplane fails open when it is "
-		       "stale",
+		pr_err("%s: the heartbeat and sweep: %s; the dataplane fails open when the "
+		       "heartbeat is stale",
 		       ag->ifname, strerror(-err));
 		if (!first)
 			first = err;
@@ -376,6 +365,8 @@ static int agent_round(struct agent *ag)
 	ls_unlock(&lock);
 	return first;
 }
+
+static void agent_close(struct agent *ag);
 
 static int agent_open(struct agent *ag, const char *ifname)
 {
@@ -388,29 +379,46 @@ static int agent_open(struct agent *ag, const char *ifname)
 	lock = ls_lock(ifname, false);
 	if (lock < 0)
 		return lock;
+	ag->tick_fd = -1;
 	err = ls_maps_open(ag->dir, &ag->maps, NULL);
+	if (!err) {
+		ag->tick_fd = ls_tick_prog_open(ag->dir);
+		if (ag->tick_fd < 0)
+			err = ag->tick_fd;
+	}
 	ls_unlock(&lock);
 	if (err)
-		return err;
+		goto fail;
 	/* An array map's stride is its value size rounded up to 8 bytes. */
-	_Static_assert(sizeof(struct ls_inflight) % 8 == 0, "inflight stride");
 	ag->inflight_len = LS_MAX_SERVICES * sizeof(struct ls_inflight);
-	ag->inflight = mmap(NULL, ag->inflight_len, PROT_READ | PROT_WRITE, MAP_SHARED,
-			    ag->maps.inflight, 0);
+	ag->inflight = mmap(NULL, ag->inflight_len, PROT_READ, MAP_SHARED, ag->maps.inflight, 0);
 	if (ag->inflight == MAP_FAILED) {
 		err = -errno;
-		ls_maps_close(&ag->maps);
-		return err;
+		goto fail;
+	}
+	ag->aborts = ring_buffer__new(ag->maps.aborts, on_abort, ag, NULL);
+	if (!ag->aborts) {
+		err = -errno;
+		goto fail;
 	}
 	return 0;
+fail:
+	agent_close(ag);
+	return err;
 }
 
 static void agent_close(struct agent *ag)
 {
 	for (int s = 0; s < LS_MAX_SERVICES; s++)
 		ls_algo_destroy(&ag->svc[s].algo);
+	ring_buffer__free(ag->aborts);
+	ag->aborts = NULL;
 	if (ag->inflight && ag->inflight != MAP_FAILED)
 		munmap(ag->inflight, ag->inflight_len);
+	ag->inflight = NULL;
+	if (ag->tick_fd >= 0)
+		close(ag->tick_fd);
+	ag->tick_fd = -1;
 	ls_maps_close(&ag->maps);
 }
 
@@ -506,7 +514,7 @@ int ls_agent_run(const char *ifname, int (*reload)(const char *ifname))
 	pr_info("%s: agent running, pid %d", ifname, (int)getpid());
 
 	while (!stop_requested) {
-		struct timespec tick;
+		uint64_t round_end;
 
 		if (reload_requested) {
 			reload_requested = 0;
@@ -521,10 +529,23 @@ int ls_agent_run(const char *ifname, int (*reload)(const char *ifname))
 		/* A failed round has logged why; the next one tries again. */
 		ls_read_agent(&ag->maps, &am);
 		if (!am.interval_ns)
-			am.interval_ns = 100 * 1000 * 1000ull;
-		tick.tv_sec = (time_t)(am.interval_ns / 1000000000ull);
-		tick.tv_nsec = (long)(am.interval_ns % 1000000000ull);
-		nanosleep(&tick, NULL);
+			am.interval_ns = 100 * LS_NS_PER_MS;
+		/* Between rounds, aborted requests' sockets are closed as they come. */
+		round_end = ls_clock_ns(CLOCK_MONOTONIC) + am.interval_ns;
+		while (!stop_requested && !reload_requested) {
+			uint64_t now = ls_clock_ns(CLOCK_MONOTONIC);
+			int n;
+
+			if (now >= round_end)
+				break;
+			n = ring_buffer__poll(
+				ag->aborts,
+				(int)((round_end - now + LS_NS_PER_MS - 1) / LS_NS_PER_MS));
+			if (n < 0 && n != -EINTR) {
+				pr_err("%s: reading aborted requests: %s", ifname, strerror(-n));
+				break;
+			}
+		}
 	}
 	if (err != -ENOENT)
 		agent_set_pid(ag, 0);

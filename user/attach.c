@@ -20,6 +20,32 @@
 
 #define LINK_XDP "link_xdp"
 #define LINK_TC	 "link_tc"
+/* The agent's tick program, pinned so that an agent started later runs it. */
+#define PROG_TICK "prog_tick"
+
+int ls_tick_prog_open(const char *dir)
+{
+	char path[256];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, PROG_TICK);
+	fd = bpf_obj_get(path);
+	return fd < 0 ? -errno : fd;
+}
+
+int ls_kernel_now(const char *dir, uint64_t *now_ns)
+{
+	struct ls_tick t = {.beat = 0, .sweep = 0};
+	LIBBPF_OPTS(bpf_test_run_opts, run, .ctx_in = &t, .ctx_size_in = sizeof(t));
+	int fd = ls_tick_prog_open(dir), err;
+
+	if (fd < 0)
+		return fd;
+	err = bpf_prog_test_run_opts(fd, &run) ? -errno : 0;
+	close(fd);
+	*now_ns = t.now_ns;
+	return err;
+}
 
 const char *ls_xdp_mode_name(int mode)
 {
@@ -29,6 +55,14 @@ const char *ls_xdp_mode_name(int mode)
 const char *ls_tc_mode_name(int mode)
 {
 	return mode == LS_TC_TCX ? "tcx" : mode == LS_TC_CLSACT ? "clsact" : "none";
+}
+
+static int pin_obj(int fd, const char *dir, const char *name)
+{
+	char path[256];
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	return bpf_obj_pin(fd, path) ? -errno : 0;
 }
 
 int ls_dataplane_load(const char *dir, const struct ls_attach_req *r, struct loadshed_bpf **skel,
@@ -49,6 +83,8 @@ int ls_dataplane_load(const char *dir, const struct ls_attach_req *r, struct loa
 		err = ls_maps_from_skel(s, m);
 	if (!err) {
 		err = ls_maps_write_layout(m);
+		if (!err)
+			err = pin_obj(bpf_program__fd(s->progs.ls_tick), dir, PROG_TICK);
 		if (err)
 			ls_maps_close(m);
 	}
@@ -59,14 +95,6 @@ int ls_dataplane_load(const char *dir, const struct ls_attach_req *r, struct loa
 	}
 	*skel = s;
 	return 0;
-}
-
-static int pin_link(int link_fd, const char *dir, const char *name)
-{
-	char path[256];
-
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	return bpf_obj_pin(link_fd, path) ? -errno : 0;
 }
 
 static int attach_xdp(const char *dir, const struct ls_attach_req *r, int prog_fd,
@@ -93,7 +121,7 @@ static int attach_xdp(const char *dir, const struct ls_attach_req *r, int prog_f
 			return -errno;
 		am->xdp_mode = LS_XDP_GENERIC;
 	}
-	err = pin_link(fd, dir, LINK_XDP);
+	err = pin_obj(fd, dir, LINK_XDP);
 	if (err)
 		bpf_link_detach(fd);
 	close(fd);
@@ -110,7 +138,7 @@ static int attach_tc(const char *dir, const struct ls_attach_req *r, int prog_fd
 
 	fd = bpf_link_create(prog_fd, r->ifindex, BPF_TCX_EGRESS, NULL);
 	if (fd >= 0) {
-		err = pin_link(fd, dir, LINK_TC);
+		err = pin_obj(fd, dir, LINK_TC);
 		if (err)
 			bpf_link_detach(fd);
 		close(fd);
@@ -220,6 +248,8 @@ void ls_dataplane_unpin(const char *dir)
 	snprintf(path, sizeof(path), "%s/%s", dir, LINK_XDP);
 	unlink(path);
 	snprintf(path, sizeof(path), "%s/%s", dir, LINK_TC);
+	unlink(path);
+	snprintf(path, sizeof(path), "%s/%s", dir, PROG_TICK);
 	unlink(path);
 	rmdir(dir);
 	rmdir(LS_PIN_ROOT); /* only when no other attachment is left */

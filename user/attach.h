@@ -49,6 +49,12 @@ void ls_dataplane_unpin(const char *dir);
  */
 void ls_dataplane_teardown(const char *dir);
 
+/* The pinned tick program of the attachment in dir: its fd, or a negative errno. */
+int ls_tick_prog_open(const char *dir);
+
+/* The dataplane's clock, bpf_ktime_get_ns(), read through the tick program. */
+int ls_kernel_now(const char *dir, uint64_t *now_ns);
+
 const char *ls_xdp_mode_name(int mode);
 const char *ls_tc_mode_name(int mode);
 

@@ -51,6 +51,8 @@ enum {
 	OPT_CLASS,
 	OPT_DEFAULT_CLASS,
 	OPT_SHADOW,
+	OPT_ADMIT,
+	OPT_MAX_CONNECTIONS,
 	OPT_XDP_MODE,
 	OPT_MAX_FLOWS,
 	OPT_FAIL_OPEN,
@@ -72,11 +74,15 @@ static const struct ls_opt attach_opts[] = {
 	{"max-limit", 0, true, OPT_MAX_LIMIT, "N", "highest limit the algorithm may set"},
 	{"initial-limit", 0, true, OPT_INITIAL_LIMIT, "N", "the algorithm's first limit"},
 	{"class", 0, true, OPT_CLASS, "SPEC",
-	 "NAME=SHARE[,drop|reset|bypass][,src=P[+P...]][,dport=N[-M]][,dscp=N] (repeatable, in "
-	 "rule order)"},
+	 "NAME=SHARE[,drop|reset|bypass][,defer|abort][,src=P[+P...]][,dport=N[-M]][,dscp=N] "
+	 "(repeatable, in rule order)"},
 	{"default-class", 0, true, OPT_DEFAULT_CLASS, "NAME",
 	 "class of unmatched traffic (default: an implicit \"default\", share 0, drop)"},
 	{"shadow", 0, false, OPT_SHADOW, NULL, "decide and count would_shed, but admit everything"},
+	{"admit", 0, true, OPT_ADMIT, "UNIT",
+	 "what the limit counts: connections (default) or requests", "connections requests"},
+	{"max-connections", 0, true, OPT_MAX_CONNECTIONS, "N",
+	 "cap on the service's connections, at the SYN and the handshake"},
 	{"xdp-mode", 0, true, OPT_XDP_MODE, "MODE",
 	 "native (no fallback) or generic; default native, else generic", "native generic"},
 	{"max-flows", 0, true, OPT_MAX_FLOWS, "N", "flow table size"},
@@ -132,7 +138,7 @@ struct attach_args {
 	const char *addr;
 	const char *classes[LS_MAX_CLASSES];
 	int nr_classes;
-	const char *kv[8][2]; /* service keys, in the order given */
+	const char *kv[16][2]; /* service keys, in the order given */
 	int nr_kv;
 };
 
@@ -151,6 +157,10 @@ static const char *service_key_of(int id)
 		return "initial_limit";
 	case OPT_SHADOW:
 		return "shadow";
+	case OPT_ADMIT:
+		return "admit";
+	case OPT_MAX_CONNECTIONS:
+		return "max_connections";
 	case OPT_DEFAULT_CLASS:
 		return "default_class";
 	}
@@ -205,7 +215,7 @@ static int on_attach_opt(void *ctx, int id, const char *v, char *err, size_t err
 		o->agent_log = v;
 		return 0;
 	}
-	if (a->nr_kv == 8)
+	if (a->nr_kv == 16)
 		goto too_many;
 	a->kv[a->nr_kv][0] = service_key_of(id);
 	a->kv[a->nr_kv++][1] = id == OPT_SHADOW ? "true" : v;
@@ -290,7 +300,7 @@ static int attach_locked(const char *dir, const struct attach_opts *o, const str
 		ls_read_agent(&m, &cur);
 		am->interval_ns = cur.interval_ns;
 		am->idle_timeout_ns = cur.idle_timeout_ns;
-		am->half_open_timeout_ns = cur.half_open_timeout_ns;
+		am->stall_timeout_ns = cur.stall_timeout_ns;
 		am->failopen_after_ns = cur.failopen_after_ns;
 		am->log_change_ppm = cur.log_change_ppm;
 		am->max_flows = cfg->agent.max_flows;

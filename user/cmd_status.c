@@ -12,6 +12,7 @@
 
 #include "attach.h"
 #include "clock.h"
+#include <stddef.h>
 #include "commands.h"
 #include "config.h"
 #include "hist.h"
@@ -37,6 +38,26 @@ static json_object *latency_json(const struct ls_latency_hist *h)
 	return o;
 }
 
+/* The per-class counters, in the order status shows them. */
+#define COUNTER(name)                                                                              \
+	{                                                                                          \
+#name, offsetof(struct ls_class_stats, name)                                       \
+	}
+static const struct {
+	const char *name;
+	size_t off;
+} class_counters[] = {
+	COUNTER(packets),   COUNTER(syns),	COUNTER(handshakes),   COUNTER(admitted),
+	COUNTER(adopted),   COUNTER(shed_drop), COUNTER(shed_reset),   COUNTER(would_shed),
+	COUNTER(fail_open), COUNTER(untracked), COUNTER(requests),     COUNTER(deferred),
+	COUNTER(aborted),   COUNTER(stalled),	COUNTER(pipelined),    COUNTER(server_first),
+	COUNTER(ended_fin), COUNTER(ended_rst), COUNTER(ended_reused), COUNTER(ended_idle),
+	COUNTER(untrusted),
+};
+_Static_assert(sizeof(class_counters) / sizeof(class_counters[0]) ==
+		       sizeof(struct ls_class_stats) / sizeof(__u64),
+	       "every class counter is shown");
+
 static json_object *class_json(const struct ls_maps *m, uint32_t svc, uint32_t cls,
 			       const struct ls_service_meta *meta,
 			       const struct ls_service_policy *pol, const struct ls_limits *lim,
@@ -45,38 +66,28 @@ static json_object *class_json(const struct ls_maps *m, uint32_t svc, uint32_t c
 	uint32_t idx = ls_class_index(svc, cls);
 	struct ls_latency_hist h;
 	struct ls_class_stats s;
-	struct ls_sweep_stats sw = {};
 	json_object *o = json_object_new_object();
 
 	if (ls_read_class_stats(m, idx, &s))
 		memset(&s, 0, sizeof(s));
 	if (ls_read_latency(m, idx, &h))
 		memset(&h, 0, sizeof(h));
-	ls_read_sweep_stats(m, idx, &sw);
 	json_object_object_add(o, "name", json_object_new_string(meta->classes[cls].name));
 	add_u64(o, "slot", cls);
 	json_object_object_add(o, "share_pct",
 			       json_object_new_double(meta->classes[cls].share_ppm / 10000.0));
 	json_object_object_add(o, "action",
 			       json_object_new_string(ls_action_name(pol->classes[cls].action)));
+	if (pol->admit == LS_ADMIT_REQUESTS)
+		json_object_object_add(o, "request_action",
+				       json_object_new_string(ls_request_action_name(
+					       pol->classes[cls].req_action)));
 	add_u64(o, "guarantee", lim->guarantee[cls]);
 	json_object_object_add(o, "inflight", json_object_new_int(inf->cls[cls]));
-	add_u64(o, "packets", s.packets);
-	add_u64(o, "syns", s.syns);
-	add_u64(o, "admitted", s.admitted);
 	add_u64(o, "shed", s.shed_drop + s.shed_reset);
-	add_u64(o, "shed_drop", s.shed_drop);
-	add_u64(o, "shed_reset", s.shed_reset);
-	add_u64(o, "would_shed", s.would_shed);
-	add_u64(o, "fail_open", s.fail_open);
-	add_u64(o, "untracked", s.untracked);
-	add_u64(o, "syn_retransmits", s.syn_retransmits);
-	add_u64(o, "requests", s.requests);
-	add_u64(o, "ended_fin", s.ended_fin);
-	add_u64(o, "ended_rst", s.ended_rst);
-	add_u64(o, "ended_reused", s.ended_reused);
-	add_u64(o, "ended_idle", sw.ended_idle);
-	add_u64(o, "ended_half_open", sw.ended_half_open);
+	for (size_t i = 0; i < sizeof(class_counters) / sizeof(class_counters[0]); i++)
+		add_u64(o, class_counters[i].name,
+			*(const __u64 *)((const char *)&s + class_counters[i].off));
 	json_object_object_add(o, "latency", latency_json(&h));
 	return o;
 }
@@ -100,7 +111,10 @@ static json_object *service_json(const struct ls_maps *m, uint32_t svc, uint32_t
 	add_u64(o, "limit", lim.limit);
 	json_object_object_add(o, "pinned", json_object_new_boolean(meta->pinned_limit != 0));
 	json_object_object_add(o, "shadow", json_object_new_boolean(pol.flags & LS_SVC_SHADOW));
+	json_object_object_add(o, "admit", json_object_new_string(ls_admit_name(pol.admit)));
 	json_object_object_add(o, "inflight", json_object_new_int(inf.total));
+	json_object_object_add(o, "connections", json_object_new_int(inf.conns));
+	add_u64(o, "max_connections", pol.max_connections);
 	for (uint32_t c = 0; c < LS_MAX_CLASSES; c++) {
 		if (!pol.classes[c].in_use)
 			continue;
@@ -110,12 +124,15 @@ static json_object *service_json(const struct ls_maps *m, uint32_t svc, uint32_t
 	return o;
 }
 
-static json_object *status_json(const char *ifname, const struct ls_maps *m, long nr_flows)
+static json_object *status_json(const char *ifname, const struct ls_maps *m, long nr_flows,
+				uint64_t kernel_now_ns)
 {
 	json_object *o = json_object_new_object(), *svcs = json_object_new_array(), *ag;
 	struct ls_agent_meta am = {};
 	struct ls_iface_stats is = {};
 	struct ls_state st = {};
+	uint64_t age_ns;
+	bool stale;
 
 	ls_read_state(m, &st);
 	ls_read_agent(m, &am);
@@ -127,13 +144,20 @@ static json_object *status_json(const char *ifname, const struct ls_maps *m, lon
 	ag = json_object_new_object();
 	add_u64(ag, "pid", am.agent_pid);
 	add_u64(ag, "failopen_after_ms", st.failopen_after_ns / 1000000);
-	add_u64(ag, "heartbeat_age_ms",
-		st.heartbeat_ns ? (ls_clock_ns(CLOCK_MONOTONIC) - st.heartbeat_ns) / 1000000 : 0);
-	json_object_object_add(
-		ag, "fail_open",
-		json_object_new_boolean(st.failopen_after_ns &&
-					ls_clock_ns(CLOCK_MONOTONIC) - st.heartbeat_ns >
-						st.failopen_after_ns));
+	/*
+	 * Both stamps are the dataplane's clock (the tick program's): no
+	 * clock of this process's can make the age absurd. A heartbeat from
+	 * the future is stale, as the dataplane takes it.
+	 */
+	age_ns = kernel_now_ns - st.heartbeat_ns;
+	stale = st.failopen_after_ns && age_ns > st.failopen_after_ns;
+	if (st.heartbeat_ns && st.heartbeat_ns <= kernel_now_ns)
+		add_u64(ag, "heartbeat_age_ms", age_ns / LS_NS_PER_MS);
+	else
+		json_object_object_add(ag, "heartbeat_age_ms", NULL);
+	json_object_object_add(ag, "fail_open", json_object_new_boolean(stale));
+	json_object_object_add(ag, "enforcing",
+			       json_object_new_boolean(!st.failopen_after_ns || !stale));
 	json_object_object_add(o, "agent", ag);
 	add_u64(o, "flows", (uint64_t)nr_flows);
 	add_u64(o, "max_flows", am.max_flows);
@@ -173,14 +197,17 @@ static void print_text(json_object *o)
 	printf("%s: xdp %s, egress %s, ", get_str(o, "ifname"), get_str(o, "xdp_mode"),
 	       get_str(o, "tc_mode"));
 	if (get_u64(ag, "pid"))
-		printf("agent pid %llu, heartbeat %llu ms ago%s\n",
-		       (unsigned long long)get_u64(ag, "pid"),
-		       (unsigned long long)get_u64(ag, "heartbeat_age_ms"),
-		       json_object_get_boolean(json_object_object_get(ag, "fail_open"))
-			       ? " (FAIL-OPEN: not enforcing)"
-			       : "");
+		printf("agent pid %llu, ", (unsigned long long)get_u64(ag, "pid"));
 	else
-		printf("no agent (static limits)\n");
+		printf("no agent, ");
+	if (json_object_get_boolean(json_object_object_get(ag, "fail_open")))
+		printf("FAIL-OPEN: admitting everything (heartbeat %s)\n",
+		       json_object_object_get(ag, "heartbeat_age_ms") ? "stale" : "never written");
+	else if (!get_u64(ag, "failopen_after_ms"))
+		printf("static limits enforced (fail-open off)\n");
+	else
+		printf("heartbeat %llu ms ago\n",
+		       (unsigned long long)get_u64(ag, "heartbeat_age_ms"));
 	printf("flows %llu of %llu, parse errors %llu, untracked packets %llu\n",
 	       (unsigned long long)get_u64(o, "flows"), (unsigned long long)get_u64(o, "max_flows"),
 	       (unsigned long long)get_u64(o, "parse_errors"),
@@ -189,11 +216,14 @@ static void print_text(json_object *o)
 	for (size_t i = 0; i < json_object_array_length(svcs); i++) {
 		json_object *s = json_object_array_get_idx(svcs, i), *classes;
 
-		printf("\nservice %s: limit %llu (%s), in-flight %d, algorithm %s%s\n",
-		       get_str(s, "name"), (unsigned long long)get_u64(s, "limit"),
+		printf("\nservice %s: admits %s, limit %llu (%s), in-flight %d (%d connections), "
+		       "algorithm %s%s\n",
+		       get_str(s, "name"), get_str(s, "admit"),
+		       (unsigned long long)get_u64(s, "limit"),
 		       json_object_get_boolean(json_object_object_get(s, "pinned")) ? "pinned"
 										    : "auto",
 		       json_object_get_int(json_object_object_get(s, "inflight")),
+		       json_object_get_int(json_object_object_get(s, "connections")),
 		       get_str(s, "algorithm"),
 		       json_object_get_boolean(json_object_object_get(s, "shadow")) ? ", SHADOW"
 										    : "");
@@ -227,6 +257,7 @@ static int run_status(const struct ls_call *call)
 	struct ls_attachment a;
 	json_object *o;
 	char err[512];
+	uint64_t now;
 	long flows;
 	int rc;
 
@@ -241,7 +272,13 @@ static int run_status(const struct ls_call *call)
 		return ls_fail(LS_EXIT_RUNTIME, "%s: reading the flow table: %s", call->ifname,
 			       strerror((int)-flows));
 	}
-	o = status_json(call->ifname, &a.maps, flows);
+	rc = ls_kernel_now(a.dir, &now);
+	if (rc) {
+		ls_attachment_close(&a);
+		return ls_fail(LS_EXIT_RUNTIME, "%s: reading the dataplane's clock: %s",
+			       call->ifname, strerror(-rc));
+	}
+	o = status_json(call->ifname, &a.maps, flows, now);
 	ls_attachment_close(&a);
 	if (ls_json)
 		ls_json_print(o);

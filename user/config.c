@@ -7,7 +7,9 @@
  *   [agent]                     optional; every key has a default
  *   interval = 100ms            control-loop period, 100ms..1s
  *   idle_timeout = 300s         established flow idle timeout, 1s..24h
- *   half_open_timeout = 5s      SYN admitted, handshake never completed; 100ms..idle_timeout
+ *   stall_timeout = 10s         admit = requests: a request outstanding this long
+ *                               gives its slot back (a client that stalls mid-request);
+ *                               1s..1h, or off
  *   fail_open_after = 3s        heartbeat age after which the dataplane admits
  *                               everything; at least 2 intervals, at most 1h, or `off`
  *   max_flows = 131072          flow table size, 1024..16777216
@@ -26,6 +28,11 @@
  *   shadow = false              true: decide and count would_shed, admit anyway
  *   rtt = mean                  a window's RTT for the algorithm: mean, or a
  *                               percentile of its latencies (p50, p90, p99.9)
+ *   admit = connections         what L counts: connections (each admitted when its
+ *                               handshake completes), or requests outstanding on
+ *                               persistent connections, each admitted when it starts
+ *   max_connections = N         optional cap on the service's tracked connections,
+ *                               enforced at the SYN and the handshake; 1..16777216
  *   default_class = NAME        class of traffic no rule matches. Without it a
  *                               class named "default" is that class, and when
  *                               there is none an implicit "default" (share 0,
@@ -36,6 +43,9 @@
  *                               12.5%, 0.2; default 0 (spare capacity only)
  *   action = drop               drop | reset | bypass (never shed, never
  *                               counted, no share); default drop
+ *   request_action = defer      admit = requests: defer (drop the request's segments;
+ *                               the client's TCP retransmits it, decided again) or
+ *                               abort (RST to the client, the server's socket closed)
  *   match = src P,P dport N-M dscp N
  *                               one rule per line, conditions ANDed, src
  *                               prefixes ORed; dport must cover one of the
@@ -76,14 +86,15 @@
 #define NS_PER_MS 1000000ull
 #define NS_PER_S  1000000000ull
 
-#define MIN_INTERVAL_NS		 (100 * NS_PER_MS)
-#define MAX_INTERVAL_NS		 (1 * NS_PER_S)
-#define MIN_IDLE_TIMEOUT_NS	 (1 * NS_PER_S)
-#define MAX_IDLE_TIMEOUT_NS	 (24 * 3600 * NS_PER_S)
-#define MIN_HALF_OPEN_TIMEOUT_NS (100 * NS_PER_MS)
-#define MAX_FAILOPEN_AFTER_NS	 (3600 * NS_PER_S)
-#define MIN_MAX_FLOWS		 1024u
-#define MAX_MAX_FLOWS		 (1u << 24)
+#define MIN_INTERVAL_NS	      (100 * NS_PER_MS)
+#define MAX_INTERVAL_NS	      (1 * NS_PER_S)
+#define MIN_IDLE_TIMEOUT_NS   (1 * NS_PER_S)
+#define MAX_IDLE_TIMEOUT_NS   (24 * 3600 * NS_PER_S)
+#define MIN_STALL_TIMEOUT_NS  (1 * NS_PER_S)
+#define MAX_STALL_TIMEOUT_NS  (3600 * NS_PER_S)
+#define MAX_FAILOPEN_AFTER_NS (3600 * NS_PER_S)
+#define MIN_MAX_FLOWS	      1024u
+#define MAX_MAX_FLOWS	      (1u << 24)
 
 #define IMPLICIT_DEFAULT_CLASS "default"
 
@@ -97,7 +108,7 @@ static void agent_defaults(struct ls_agent_conf *a)
 	memset(a, 0, sizeof(*a));
 	a->interval_ns = 100 * NS_PER_MS;
 	a->idle_timeout_ns = 300 * NS_PER_S;
-	a->half_open_timeout_ns = 5 * NS_PER_S;
+	a->stall_timeout_ns = 10 * NS_PER_S;
 	a->failopen_after_ns = 3 * NS_PER_S;
 	a->max_flows = LS_DEFAULT_MAX_FLOWS;
 	a->log_change_ppm = LS_PPM / 10;
@@ -279,6 +290,26 @@ static int parse_action(const char *v, uint8_t *out)
 	return -EINVAL;
 }
 
+static int parse_request_action(const char *v, uint8_t *out)
+{
+	for (uint8_t a = LS_REQ_DEFER; a <= LS_REQ_ABORT; a++)
+		if (!strcmp(v, ls_request_action_name(a))) {
+			*out = a;
+			return 0;
+		}
+	return -EINVAL;
+}
+
+const char *ls_request_action_name(uint8_t action)
+{
+	return action == LS_REQ_ABORT ? "abort" : action == LS_REQ_DEFER ? "defer" : "?";
+}
+
+const char *ls_admit_name(uint8_t admit)
+{
+	return admit == LS_ADMIT_REQUESTS ? "requests" : "connections";
+}
+
 const char *ls_action_name(uint8_t action)
 {
 	switch (action) {
@@ -345,10 +376,14 @@ static int set_idle_timeout(struct set_ctx *x, const char *v)
 			    &x->c->agent.idle_timeout_ns);
 }
 
-static int set_half_open_timeout(struct set_ctx *x, const char *v)
+static int set_stall_timeout(struct set_ctx *x, const char *v)
 {
-	return set_duration(x, v, MIN_HALF_OPEN_TIMEOUT_NS, MAX_IDLE_TIMEOUT_NS,
-			    &x->c->agent.half_open_timeout_ns);
+	if (!strcmp(v, "off")) {
+		x->c->agent.stall_timeout_ns = 0;
+		return 0;
+	}
+	return set_duration(x, v, MIN_STALL_TIMEOUT_NS, MAX_STALL_TIMEOUT_NS,
+			    &x->c->agent.stall_timeout_ns);
 }
 
 static int set_fail_open_after(struct set_ctx *x, const char *v)
@@ -580,6 +615,24 @@ static int set_rtt(struct set_ctx *x, const char *v)
 	return 0;
 }
 
+static int set_admit(struct set_ctx *x, const char *v)
+{
+	if (!strcmp(v, "connections"))
+		x->svc->admit = LS_ADMIT_CONNECTIONS;
+	else if (!strcmp(v, "requests"))
+		x->svc->admit = LS_ADMIT_REQUESTS;
+	else
+		return bad(x, "'%s' is neither connections nor requests", v);
+	return 0;
+}
+
+static int set_max_connections(struct set_ctx *x, const char *v)
+{
+	if (parse_u32_range(v, 1, MAX_MAX_FLOWS, &x->svc->max_connections))
+		return bad(x, "'%s' is not a number in 1..%u", v, MAX_MAX_FLOWS);
+	return 0;
+}
+
 static int set_default_class(struct set_ctx *x, const char *v)
 {
 	if (!class_name_ok(v))
@@ -607,6 +660,14 @@ static int set_action(struct set_ctx *x, const char *v)
 {
 	if (parse_action(v, &x->cls->action))
 		return bad(x, "'%s' is not drop, reset or bypass", v);
+	return 0;
+}
+
+static int set_request_action(struct set_ctx *x, const char *v)
+{
+	if (parse_request_action(v, &x->cls->req_action))
+		return bad(x, "'%s' is not defer or abort", v);
+	x->cls->req_action_given = true;
 	return 0;
 }
 
@@ -741,7 +802,7 @@ struct key_def {
 static const struct key_def agent_keys[] = {
 	{"interval", set_interval},
 	{"idle_timeout", set_idle_timeout},
-	{"half_open_timeout", set_half_open_timeout},
+	{"stall_timeout", set_stall_timeout},
 	{"fail_open_after", set_fail_open_after},
 	{"max_flows", set_max_flows},
 	{"log_change", set_log_change},
@@ -758,6 +819,8 @@ static const struct key_def service_keys[] = {
 	{"max_limit", set_max_limit},
 	{"shadow", set_shadow},
 	{"rtt", set_rtt},
+	{"admit", set_admit},
+	{"max_connections", set_max_connections},
 	{"default_class", set_default_class},
 	{NULL},
 };
@@ -765,6 +828,7 @@ static const struct key_def service_keys[] = {
 static const struct key_def class_keys[] = {
 	{"share", set_share},
 	{"action", set_action},
+	{"request_action", set_request_action},
 	{"match", set_match, true},
 	{NULL},
 };
@@ -792,6 +856,11 @@ static int apply_key(struct set_ctx *x, const struct key_def *keys, uint32_t *se
 	for (i = 0; keys[i].name && strcmp(keys[i].name, x->key); i++)
 		;
 	if (!keys[i].name) {
+		if (!strcmp(x->key, "half_open_timeout"))
+			return bad(
+				x,
+				"no longer used: a connection counts from its completed handshake, "
+				"so no half-open one is tracked (remove the line)");
 		key_names(keys, names, sizeof(names));
 		return bad(x, "unknown key (expected one of: %s)", names);
 	}
@@ -936,6 +1005,7 @@ int ls_config_set(struct ls_config *c, const char *section, const char *key, con
 struct class_spec {
 	char share[32];
 	char action[16];
+	char req_action[16];
 	char match[MATCH_TEXT_LEN];
 };
 
@@ -950,6 +1020,12 @@ static int spec_item(struct class_spec *cs, char *item, bool first)
 		if (cs->action[0])
 			return -EINVAL;
 		snprintf(cs->action, sizeof(cs->action), "%s", item);
+		return 0;
+	}
+	if (!parse_request_action(item, &action)) {
+		if (cs->req_action[0])
+			return -EINVAL;
+		snprintf(cs->req_action, sizeof(cs->req_action), "%s", item);
 		return 0;
 	}
 	if (first) {
@@ -980,7 +1056,8 @@ static int spec_item(struct class_spec *cs, char *item, bool first)
 int ls_config_add_class_spec(struct ls_config *c, const char *service, const char *spec, char *err,
 			     size_t errlen)
 {
-	static const char usage[] = "NAME=SHARE[,ACTION][,src=P[+P...]][,dport=N[-M]][,dscp=N]";
+	static const char usage[] =
+		"NAME=SHARE[,ACTION][,REQUEST_ACTION][,src=P[+P...]][,dport=N[-M]][,dscp=N]";
 	struct class_spec cs = {};
 	struct ls_service_conf *s, saved;
 	char buf[MATCH_TEXT_LEN], section[128], inner[512], *eq, *item;
@@ -1009,7 +1086,7 @@ int ls_config_add_class_spec(struct ls_config *c, const char *service, const cha
 				      shown, usage);
 		first = false;
 	}
-	if (!cs.share[0] && !cs.action[0])
+	if (!cs.share[0] && !cs.action[0] && !cs.req_action[0])
 		return errorf(err, errlen, c, 0, "--class %s: expected %s", spec, usage);
 	snprintf(section, sizeof(section), "class %.31s.%.31s", service, buf);
 	/* All or nothing: a bad condition must not leave a half-made class. */
@@ -1018,6 +1095,9 @@ int ls_config_add_class_spec(struct ls_config *c, const char *service, const cha
 		rc = ls_config_set(c, section, "share", cs.share, 0, inner, sizeof(inner));
 	if (!rc && cs.action[0])
 		rc = ls_config_set(c, section, "action", cs.action, 0, inner, sizeof(inner));
+	if (!rc && cs.req_action[0])
+		rc = ls_config_set(c, section, "request_action", cs.req_action, 0, inner,
+				   sizeof(inner));
 	if (!rc && cs.match[0])
 		rc = ls_config_set(c, section, "match", cs.match, 0, inner, sizeof(inner));
 	if (rc) {
@@ -1042,13 +1122,6 @@ static int check_agent(const struct ls_config *c, char *err, size_t errlen)
 {
 	const struct ls_agent_conf *a = &c->agent;
 
-	if (a->half_open_timeout_ns > a->idle_timeout_ns)
-		return errorf(err, errlen, c,
-			      key_line_of(agent_keys, a->key_line, "half_open_timeout"),
-			      "[agent] half_open_timeout (%llums) is longer than idle_timeout "
-			      "(%llums)",
-			      (unsigned long long)(a->half_open_timeout_ns / NS_PER_MS),
-			      (unsigned long long)(a->idle_timeout_ns / NS_PER_MS));
 	if (a->failopen_after_ns && a->failopen_after_ns < 2 * a->interval_ns)
 		return errorf(err, errlen, c,
 			      key_line_of(agent_keys, a->key_line, "fail_open_after"),
@@ -1125,7 +1198,17 @@ static int check_classes(const struct ls_config *c, const struct ls_service_conf
 	for (uint32_t i = 0; i < s->nr_classes; i++) {
 		const struct ls_class_conf *k = &s->classes[i];
 
+		if (k->req_action_given && s->admit != LS_ADMIT_REQUESTS)
+			return errorf(err, errlen, c, k->line,
+				      "class %s.%s: request_action applies only to a service with "
+				      "admit = requests",
+				      s->name, k->name);
 		if (k->action == LS_ACT_BYPASS) {
+			if (k->req_action_given)
+				return errorf(err, errlen, c, k->line,
+					      "class %s.%s: a bypass class sheds no request, so it "
+					      "cannot have a request_action",
+					      s->name, k->name);
 			if (k->share_given && k->share_ppm)
 				return errorf(err, errlen, c, k->line,
 					      "class %s.%s: a bypass class is never counted, so it "

@@ -31,7 +31,7 @@
 struct ls_agent_conf {
 	uint64_t interval_ns;
 	uint64_t idle_timeout_ns;
-	uint64_t half_open_timeout_ns;
+	uint64_t stall_timeout_ns;  /* 0: never */
 	uint64_t failopen_after_ns; /* 0: never fail open */
 	uint32_t max_flows;
 	uint32_t log_change_ppm; /* log limit changes larger than this fraction */
@@ -59,7 +59,9 @@ struct ls_rule_conf {
 struct ls_class_conf {
 	char name[LS_NAME_LEN];
 	uint32_t share_ppm;
-	uint8_t action;	  /* enum ls_action */
+	uint8_t action;	    /* enum ls_action */
+	uint8_t req_action; /* enum ls_req_action */
+	bool req_action_given;
 	bool implicit;	  /* the "default" class validation added */
 	bool share_given; /* a bypass class may not have one */
 	uint32_t keys_seen;
@@ -78,6 +80,8 @@ struct ls_service_conf {
 	uint32_t min_limit;	/* 0: the algorithm's default */
 	uint32_t max_limit;	/* 0: the algorithm's default */
 	bool shadow;
+	uint8_t admit;		   /* enum ls_admit */
+	uint32_t max_connections;  /* 0: no cap */
 	uint32_t rtt_quantile_ppm; /* 0: a window's RTT is the mean, else this quantile */
 	char default_class_name[LS_NAME_LEN];	      /* "": none given */
 	uint8_t default_class;			      /* slot, set by validation */
@@ -147,5 +151,7 @@ struct ls_service_conf *ls_config_service(struct ls_config *c, const char *name)
 int ls_service_class_slot(const struct ls_service_conf *s, const char *name);
 
 const char *ls_action_name(uint8_t action);
+const char *ls_request_action_name(uint8_t action);
+const char *ls_admit_name(uint8_t admit);
 
 #endif /* LS_CONFIG_H */

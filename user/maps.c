@@ -36,11 +36,12 @@ static const struct {
 	MAP(limits, struct ls_limits),
 	MAP(inflight, struct ls_inflight),
 	MAP(flows, struct ls_flow),
+	MAP(handshakes, struct ls_handshake),
+	MAP(aborts, char),
 	MAP(state, struct ls_state),
 	MAP(class_stats, struct ls_class_stats),
 	MAP(latency, struct ls_latency_hist),
 	MAP(iface_stats, struct ls_iface_stats),
-	MAP(sweep_stats, struct ls_sweep_stats),
 	MAP(config, struct ls_service_meta),
 	MAP(agent, struct ls_agent_meta),
 };
@@ -72,7 +73,10 @@ static bool value_size_ok(int fd, size_t want)
 	struct bpf_map_info info = {};
 	__u32 len = sizeof(info);
 
-	return !bpf_obj_get_info_by_fd(fd, &info, &len) && info.value_size == want;
+	if (bpf_obj_get_info_by_fd(fd, &info, &len))
+		return false;
+	/* A ring buffer has no value; its table entry says so with a size of 1. */
+	return info.type == BPF_MAP_TYPE_RINGBUF ? want == 1 : info.value_size == want;
 }
 
 int ls_maps_open(const char *dir, struct ls_maps *m, uint32_t *found_version)
@@ -266,11 +270,6 @@ int ls_read_latency(const struct ls_maps *m, uint32_t idx, struct ls_latency_his
 	}
 	free(vals);
 	return err;
-}
-
-int ls_read_sweep_stats(const struct ls_maps *m, uint32_t idx, struct ls_sweep_stats *out)
-{
-	return lookup(m->sweep_stats, idx, out);
 }
 
 #define FLOW_BATCH 1024

@@ -20,11 +20,12 @@ struct ls_maps {
 	int limits;
 	int inflight;
 	int flows;
+	int handshakes;
+	int aborts;
 	int state;
 	int class_stats;
 	int latency;
 	int iface_stats;
-	int sweep_stats;
 	int config;
 	int agent;
 };
@@ -57,7 +58,6 @@ int ls_read_inflight(const struct ls_maps *m, uint32_t svc, struct ls_inflight *
 int ls_read_class_stats(const struct ls_maps *m, uint32_t idx, struct ls_class_stats *out);
 int ls_read_latency(const struct ls_maps *m, uint32_t idx, struct ls_latency_hist *out);
 int ls_read_iface_stats(const struct ls_maps *m, struct ls_iface_stats *out);
-int ls_read_sweep_stats(const struct ls_maps *m, uint32_t idx, struct ls_sweep_stats *out);
 
 typedef void (*ls_flow_fn)(const struct ls_flow_key *key, const struct ls_flow *flow, void *ctx);
 

@@ -117,6 +117,8 @@ static void compile_service_policy(const struct ls_service_conf *s, const uint8_
 		p->flags |= LS_SVC_PREFIX_RULES;
 	p->nr_rules = (__u16)s->nr_rules;
 	p->default_class = cls_slot[s->default_class];
+	p->admit = s->admit;
+	p->max_connections = s->max_connections;
 	for (uint32_t r = 0; r < s->nr_rules; r++) {
 		const struct ls_rule_conf *rc = &s->rules[r];
 
@@ -128,6 +130,7 @@ static void compile_service_policy(const struct ls_service_conf *s, const uint8_
 	}
 	for (uint32_t c = 0; c < s->nr_classes; c++) {
 		p->classes[cls_slot[c]].action = s->classes[c].action;
+		p->classes[cls_slot[c]].req_action = s->classes[c].req_action;
 		p->classes[cls_slot[c]].in_use = 1;
 	}
 }
@@ -145,6 +148,7 @@ static void compile_service_meta(const struct ls_service_conf *s, const uint8_t 
 	m->max_limit = s->max_limit;
 	m->initial_limit = s->initial_limit;
 	m->rtt_quantile_ppm = s->rtt_quantile_ppm;
+	m->admit = s->admit;
 	for (uint32_t c = 0; c < s->nr_classes; c++) {
 		struct ls_class_meta *cm = &m->classes[cls_slot[c]];
 
@@ -289,7 +293,7 @@ static void compile_agent(const struct ls_agent_conf *a, struct ls_agent_meta *m
 	memset(m, 0, sizeof(*m));
 	m->interval_ns = a->interval_ns;
 	m->idle_timeout_ns = a->idle_timeout_ns;
-	m->half_open_timeout_ns = a->half_open_timeout_ns;
+	m->stall_timeout_ns = a->stall_timeout_ns;
 	m->failopen_after_ns = a->failopen_after_ns;
 	m->max_flows = a->max_flows;
 	m->log_change_ppm = a->log_change_ppm;

@@ -170,7 +170,7 @@ int ls_policy_activate(const struct ls_maps *m, const struct ls_policy_image *im
 	ls_read_agent(m, &am);
 	am.interval_ns = img->agent.interval_ns;
 	am.idle_timeout_ns = img->agent.idle_timeout_ns;
-	am.half_open_timeout_ns = img->agent.half_open_timeout_ns;
+	am.stall_timeout_ns = img->agent.stall_timeout_ns;
 	am.failopen_after_ns = img->agent.failopen_after_ns;
 	am.log_change_ppm = img->agent.log_change_ppm;
 	return ls_write_agent(m, &am);

@@ -77,13 +77,15 @@ static void agent_defaults_apply_when_the_section_is_absent(void **state)
 	(void)state;
 	assert_int_equal(c->agent.interval_ns, 100000000ull);
 	assert_int_equal(c->agent.idle_timeout_ns, 300000000000ull);
-	assert_int_equal(c->agent.half_open_timeout_ns, 5000000000ull);
+	assert_int_equal(c->agent.stall_timeout_ns, 10000000000ull);
 	assert_int_equal(c->agent.failopen_after_ns, 3000000000ull);
 	assert_int_equal(c->agent.max_flows, LS_DEFAULT_MAX_FLOWS);
 	assert_string_equal(c->svc[0].algo, "gradient2");
 	assert_int_equal(c->svc[0].pinned_limit, 0);
 	assert_int_equal(c->svc[0].min_limit, 0);
 	assert_false(c->svc[0].shadow);
+	assert_int_equal(c->svc[0].admit, LS_ADMIT_CONNECTIONS);
+	assert_int_equal(c->svc[0].max_connections, 0);
 	ls_config_free(&c);
 	assert_null(c);
 }
@@ -91,13 +93,13 @@ static void agent_defaults_apply_when_the_section_is_absent(void **state)
 static void agent_durations_take_their_units(void **state)
 {
 	struct ls_config *c = load_ok("[agent]\ninterval = 250ms\nidle_timeout = 2m\n"
-				      "half_open_timeout = 1500ms\nfail_open_after = off\n"
+				      "stall_timeout = 1500ms\nfail_open_after = off\n"
 				      "max_flows = 4096\n" SVC_WEB);
 
 	(void)state;
 	assert_int_equal(c->agent.interval_ns, 250000000ull);
 	assert_int_equal(c->agent.idle_timeout_ns, 120000000000ull);
-	assert_int_equal(c->agent.half_open_timeout_ns, 1500000000ull);
+	assert_int_equal(c->agent.stall_timeout_ns, 1500000000ull);
 	assert_int_equal(c->agent.failopen_after_ns, 0);
 	assert_int_equal(c->agent.max_flows, 4096);
 	ls_config_free(&c);
@@ -123,12 +125,52 @@ static void fail_open_after_shorter_than_two_intervals_is_rejected(void **state)
 		   "(2000ms): a live agent would look dead");
 }
 
-static void half_open_timeout_longer_than_idle_timeout_is_rejected(void **state)
+static void half_open_timeout_is_refused_as_no_longer_used(void **state)
 {
 	(void)state;
 	load_fails("[agent]\nidle_timeout = 2s\nhalf_open_timeout = 5s\n" SVC_WEB,
-		   "t.conf:3: [agent] half_open_timeout (5000ms) is longer than idle_timeout "
-		   "(2000ms)");
+		   "t.conf:3: [agent] half_open_timeout: no longer used: a connection counts "
+		   "from its completed handshake, so no half-open one is tracked (remove the "
+		   "line)");
+}
+
+static void stall_timeout_takes_off_and_a_range(void **state)
+{
+	struct ls_config *c = load_ok("[agent]\nstall_timeout = off\n" SVC_WEB);
+
+	(void)state;
+	assert_int_equal(c->agent.stall_timeout_ns, 0);
+	ls_config_free(&c);
+	load_fails("[agent]\nstall_timeout = 500ms\n" SVC_WEB,
+		   "t.conf:2: [agent] stall_timeout: 500ms is out of range (1000ms..3600000ms)");
+}
+
+static void admit_and_max_connections_are_parsed_and_checked(void **state)
+{
+	struct ls_config *c =
+		load_ok(SVC_WEB "admit = requests\nmax_connections = 64\n"
+				"[class web.hi]\nshare = 50%\nrequest_action = abort\n"
+				"[class web.lo]\naction = reset\n");
+
+	(void)state;
+	assert_int_equal(c->svc[0].admit, LS_ADMIT_REQUESTS);
+	assert_int_equal(c->svc[0].max_connections, 64);
+	assert_int_equal(c->svc[0].classes[0].req_action, LS_REQ_ABORT);
+	assert_int_equal(c->svc[0].classes[1].req_action, LS_REQ_DEFER);
+	ls_config_free(&c);
+	load_fails(SVC_WEB "admit = streams\n",
+		   "t.conf:3: [service web] admit: 'streams' is neither connections nor requests");
+	load_fails(SVC_WEB "max_connections = 0\n",
+		   "t.conf:3: [service web] max_connections: '0' is not a number in 1..16777216");
+	load_fails(SVC_WEB "[class web.hi]\nrequest_action = abort\n",
+		   "t.conf:4: class web.hi: request_action applies only to a service with admit = "
+		   "requests");
+	load_fails(SVC_WEB "admit = requests\n[class web.hc]\naction = bypass\n"
+			   "request_action = defer\n",
+		   "t.conf:5: class web.hc: a bypass class sheds no request, so it cannot have a "
+		   "request_action");
+	load_fails(SVC_WEB "admit = requests\n[class web.hi]\nrequest_action = later\n",
+		   "t.conf:5: [class web.hi] request_action: 'later' is not defer or abort");
 }
 
 static void shares_parse_exactly_in_ppm(void **state)
@@ -190,7 +232,7 @@ static void unknown_key_is_rejected_with_file_and_line(void **state)
 	load_fails(SVC_WEB "\n\nlimt = 5\n",
 		   "t.conf:5: [service web] limt: unknown key (expected one of: listen, "
 		   "algorithm, params, limit, initial_limit, min_limit, max_limit, shadow, "
-		   "rtt, default_class)");
+		   "rtt, admit, max_connections, default_class)");
 }
 
 static void unknown_section_is_rejected(void **state)
@@ -827,13 +869,15 @@ static void class_spec_errors_say_what_is_wrong(void **state)
 
 	(void)state;
 	assert_int_equal(ls_config_add_class_spec(c, "web", "high", err, sizeof(err)), -EINVAL);
-	assert_string_equal(err, "--class high: expected "
-				 "NAME=SHARE[,ACTION][,src=P[+P...]][,dport=N[-M]][,dscp=N]");
+	assert_string_equal(err,
+			    "--class high: expected NAME=SHARE[,ACTION][,REQUEST_ACTION][,src=P["
+			    "+P...]][,dport=N[-M]][,dscp=N]");
 	assert_int_equal(ls_config_add_class_spec(c, "web", "high=5%,sport=80", err, sizeof(err)),
 			 -EINVAL);
-	assert_string_equal(err,
-			    "--class high=5%,sport=80: 'sport=80' is not understood; "
-			    "expected NAME=SHARE[,ACTION][,src=P[+P...]][,dport=N[-M]][,dscp=N]");
+	assert_string_equal(
+		err, "--class high=5%,sport=80: 'sport=80' is not understood; "
+		     "expected NAME=SHARE[,ACTION][,REQUEST_ACTION][,src=P[+P...]][,dport=N[-M]][,"
+		     "dscp=N]");
 	assert_int_equal(ls_config_add_class_spec(c, "web", "high=150%", err, sizeof(err)),
 			 -EINVAL);
 	assert_string_equal(err, "--class high=150%: [class web.high] share: 150% is more than "
@@ -904,7 +948,9 @@ int main(void)
 		cmocka_unit_test(agent_durations_take_their_units),
 		cmocka_unit_test(interval_outside_100ms_to_1s_is_rejected),
 		cmocka_unit_test(fail_open_after_shorter_than_two_intervals_is_rejected),
-		cmocka_unit_test(half_open_timeout_longer_than_idle_timeout_is_rejected),
+		cmocka_unit_test(half_open_timeout_is_refused_as_no_longer_used),
+		cmocka_unit_test(stall_timeout_takes_off_and_a_range),
+		cmocka_unit_test(admit_and_max_connections_are_parsed_and_checked),
 		cmocka_unit_test(shares_parse_exactly_in_ppm),
 		cmocka_unit_test(rtt_is_the_mean_or_a_percentile),
 		cmocka_unit_test(share_sum_over_100_percent_is_rejected),

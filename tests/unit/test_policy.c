@@ -161,7 +161,7 @@ static void meta_holds_names_shares_algorithm_and_limits(void **state)
 static void agent_meta_carries_the_control_loop_settings(void **state)
 {
 	struct ls_policy_image *img =
-		compile("[agent]\ninterval = 200ms\nidle_timeout = 60s\nhalf_open_timeout = 2s\n"
+		compile("[agent]\ninterval = 200ms\nidle_timeout = 60s\nstall_timeout = 2s\n"
 			"fail_open_after = 1s\nmax_flows = 2048\nlog_change = 25%\n"
 			"[service web]\nlisten = *:80\n",
 			0);
@@ -171,7 +171,7 @@ static void agent_meta_carries_the_control_loop_settings(void **state)
 	memset(&want, 0, sizeof(want));
 	want.interval_ns = 200000000ull;
 	want.idle_timeout_ns = 60000000000ull;
-	want.half_open_timeout_ns = 2000000000ull;
+	want.stall_timeout_ns = 2000000000ull;
 	want.failopen_after_ns = 1000000000ull;
 	want.max_flows = 2048;
 	want.log_change_ppm = 250000;
