@@ -214,7 +214,8 @@ static __always_inline void ls_rst_tcp(struct tcphdr *t, const struct ls_pkt *p)
 	t->source = p->key.server_port;
 	t->dest = p->key.client_port;
 	t->seq = syn ? 0 : bpf_htonl(p->ack_seq);
-	t->ack_seq = bpf_htonl(p->seq + (syn ? 1 : 0) + p->payload_len);
+	t->ack_seq = bpf_htonl(p->seq + (syn ? 1 : 0) + p->payload_len +
+			       (p->tcp_flags & LS_TCP_FIN ? 1 : 0));
 	t->doff = 5;
 	t->rst = 1;
 	t->ack = 1;
@@ -505,25 +506,16 @@ static __always_inline int ls_on_untracked(struct xdp_md *ctx, const struct ls_p
 	return XDP_PASS;
 }
 
-/* A request shed by the class's request action: deferred (dropped) or aborted (RST). */
-static __always_inline int ls_shed_request(struct xdp_md *ctx, const struct ls_pkt *p,
-					   struct ls_flow *f, __u32 cls,
-					   const struct ls_service_policy *pol,
-					   struct ls_class_stats *st)
+/*
+ * Ends a flow with its request unserved: the client gets a RST at once,
+ * and the agent destroys the server's socket (XDP sends one packet, not
+ * two), so the server never works on a request nobody waits for.
+ */
+static __always_inline int ls_abort_flow(struct xdp_md *ctx, const struct ls_pkt *p,
+					 struct ls_flow *f)
 {
 	struct ls_iface_stats *is;
 
-	barrier_var(cls);
-	if (cls < LS_MAX_CLASSES && pol->classes[cls].req_action != LS_REQ_ABORT) {
-		if (st)
-			st->deferred++;
-		WRITE_ONCE(f->defer_seq, p->seq);
-		WRITE_ONCE(f->state, LS_FLOW_DEFERRED);
-		return XDP_DROP;
-	}
-	if (st)
-		st->aborted++;
-	/* The server's socket is destroyed by the agent: it never sees the request. */
 	if (bpf_ringbuf_output(&ls_aborts, (void *)&p->key, sizeof(p->key), 0)) {
 		is = ls_iface_counters();
 		if (is)
@@ -536,6 +528,25 @@ static __always_inline int ls_shed_request(struct xdp_md *ctx, const struct ls_p
 	if (is)
 		is->tx_errors++;
 	return XDP_DROP;
+}
+
+/* A request shed by the class's request action: deferred (dropped) or aborted (RST). */
+static __always_inline int ls_shed_request(struct xdp_md *ctx, const struct ls_pkt *p,
+					   struct ls_flow *f, __u32 cls,
+					   const struct ls_service_policy *pol,
+					   struct ls_class_stats *st)
+{
+	barrier_var(cls);
+	if (cls < LS_MAX_CLASSES && pol->classes[cls].req_action != LS_REQ_ABORT) {
+		if (st)
+			st->deferred++;
+		WRITE_ONCE(f->defer_seq, p->seq);
+		WRITE_ONCE(f->state, LS_FLOW_DEFERRED);
+		return XDP_DROP;
+	}
+	if (st)
+		st->aborted++;
+	return ls_abort_flow(ctx, p, f);
 }
 
 /*
@@ -616,36 +627,69 @@ begin:
 	return XDP_PASS;
 }
 
+/* How far from the client's next byte a RST may be to make a flow a suspect. */
+#define LS_RST_WINDOW (1u << 20)
+
+/*
+ * A client's RST on a tracked flow. Only one exactly at the next byte ends
+ * the flow: the kernel resets only for that one too (RFC 5961), and no
+ * forger who guesses the ports gets it right. One within a window of it
+ * makes the flow a suspect, which the sweep ends if nothing more is heard
+ * (the kernel answers a RST it does not take with a challenge ACK, which
+ * clears the suspicion). Behind a deferred request, a RST within the
+ * window ends the flow: the request is abandoned, and the kernel's socket
+ * goes when the client answers the challenge.
+ */
+static __always_inline int ls_on_client_rst(const struct ls_pkt *p, struct ls_flow *f, __u8 state,
+					    struct ls_class_stats *st)
+{
+	__u32 next = READ_ONCE(f->cli_next);
+
+	if (p->seq == next) {
+		ls_flow_end(&p->key, f, LS_END_RST);
+		return XDP_PASS;
+	}
+	if (state == LS_FLOW_DEFERRED && p->seq - READ_ONCE(f->defer_seq) <= LS_RST_WINDOW) {
+		if (ls_flow_end(&p->key, f, LS_END_ABORT) && st)
+			st->abandoned++;
+		return XDP_PASS;
+	}
+	if (st)
+		st->untrusted++;
+	if (p->seq - next + LS_RST_WINDOW <= 2 * LS_RST_WINDOW)
+		__sync_fetch_and_or(&f->flags, LS_FLOW_RST_SUSPECT);
+	return XDP_PASS;
+}
+
 /* Any segment but a bare SYN on a tracked flow: never shed unless part of a deferred request. */
 static __always_inline int ls_on_flow(struct xdp_md *ctx, const struct ls_pkt *p, struct ls_flow *f)
 {
 	struct ls_class_stats *st = ls_stats_of(f->svc, f->cls);
-	__u64 now;
 	int verdict = XDP_PASS;
+	__u64 now;
+	__u8 state;
 
 	if (st)
 		st->packets++;
 	now = bpf_ktime_get_coarse_ns();
 	if (f->last_seen_ns != now)
 		f->last_seen_ns = now;
-	if (p->tcp_flags & LS_TCP_RST) {
-		/*
-		 * Only a RST exactly at the next byte ends the flow: the kernel
-		 * resets only for that one too (RFC 5961), and no forger who
-		 * guesses the ports gets it right. Another is a suspect: the
-		 * sweep ends the flow if nothing more is heard from it.
-		 */
-		if (p->seq == READ_ONCE(f->cli_next)) {
-			ls_flow_end(&p->key, f, LS_END_RST);
-		} else {
-			__sync_fetch_and_or(&f->flags, LS_FLOW_RST_SUSPECT);
-			if (st)
-				st->untrusted++;
-		}
-		return XDP_PASS;
-	}
+	state = READ_ONCE(f->state);
+	if (p->tcp_flags & LS_TCP_RST)
+		return ls_on_client_rst(p, f, state, st);
 	if (p->tcp_flags & LS_TCP_SYN)
 		return XDP_PASS;
+	/*
+	 * A FIN behind a deferred request: the client closed before it was
+	 * served (its deadline passed, typically). Deferring it further would
+	 * only have the server answer nobody later: it is dropped for good.
+	 */
+	if (state == LS_FLOW_DEFERRED && (p->tcp_flags & LS_TCP_FIN) &&
+	    p->seq != READ_ONCE(f->defer_seq)) {
+		if (st)
+			st->abandoned++;
+		return ls_abort_flow(ctx, p, f);
+	}
 	if (p->payload_len)
 		verdict = ls_on_payload(ctx, p, f);
 	if (verdict != XDP_PASS)

@@ -282,6 +282,7 @@ struct ls_class_stats {
 	__u64 requests;	    /* request starts */
 	__u64 deferred;	    /* request starts shed by defer (each retransmission again) */
 	__u64 aborted;	    /* requests shed by abort */
+	__u64 abandoned;    /* deferred requests whose client closed: never served */
 	__u64 stalled;	    /* requests whose slot a stall timeout released */
 	__u64 pipelined;    /* request starts before the client acknowledged the last answer */
 	__u64 server_first; /* answers with no request outstanding: the server spoke first */
@@ -500,7 +501,7 @@ _Static_assert(sizeof(struct ls_flow_key) == 36, "ls_flow_key");
 _Static_assert(sizeof(struct ls_flow) == 56, "ls_flow");
 _Static_assert(sizeof(struct ls_handshake) == 16, "ls_handshake");
 _Static_assert(sizeof(struct ls_state) == 24, "ls_state");
-_Static_assert(sizeof(struct ls_class_stats) == 21 * 8, "ls_class_stats: u64 counters only");
+_Static_assert(sizeof(struct ls_class_stats) == 22 * 8, "ls_class_stats: u64 counters only");
 _Static_assert(sizeof(struct ls_iface_stats) == 4 * 8, "ls_iface_stats: u64 counters only");
 _Static_assert(sizeof(struct ls_tick) == 9 * 8, "ls_tick");
 _Static_assert(sizeof(struct ls_latency_hist) == (4 + LS_HIST_BUCKETS) * 8, "ls_latency_hist");

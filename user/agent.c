@@ -302,11 +302,10 @@ static int agent_tick(struct agent *ag, const struct ls_agent_meta *am, uint64_t
 		 : period > LS_SWEEP_MAX_NS ? LS_SWEEP_MAX_NS
 					    : period;
 	ag->next_sweep_ns = now + period;
-	if (t.ended || t.stalled)
-		pr_debug("%s: swept %llu flows in %.1f ms: %llu ended, %llu stalled requests "
-			 "released",
-			 ag->ifname, (unsigned long long)t.flows, took / 1e6,
-			 (unsigned long long)t.ended, (unsigned long long)t.stalled);
+	pr_debug("%s: swept %llu flows in %.1f ms: %llu ended, %llu stalled requests released; "
+		 "next sweep in %.1f s",
+		 ag->ifname, (unsigned long long)t.flows, took / 1e6, (unsigned long long)t.ended,
+		 (unsigned long long)t.stalled, period / 1e9);
 	return 0;
 }
 

@@ -47,12 +47,12 @@ static const struct {
 	const char *name;
 	size_t off;
 } class_counters[] = {
-	COUNTER(packets),   COUNTER(syns),	COUNTER(handshakes),   COUNTER(admitted),
-	COUNTER(adopted),   COUNTER(shed_drop), COUNTER(shed_reset),   COUNTER(would_shed),
-	COUNTER(fail_open), COUNTER(untracked), COUNTER(requests),     COUNTER(deferred),
-	COUNTER(aborted),   COUNTER(stalled),	COUNTER(pipelined),    COUNTER(server_first),
-	COUNTER(ended_fin), COUNTER(ended_rst), COUNTER(ended_reused), COUNTER(ended_idle),
-	COUNTER(untrusted),
+	COUNTER(packets),      COUNTER(syns),	   COUNTER(handshakes), COUNTER(admitted),
+	COUNTER(adopted),      COUNTER(shed_drop), COUNTER(shed_reset), COUNTER(would_shed),
+	COUNTER(fail_open),    COUNTER(untracked), COUNTER(requests),	COUNTER(deferred),
+	COUNTER(aborted),      COUNTER(abandoned), COUNTER(stalled),	COUNTER(pipelined),
+	COUNTER(server_first), COUNTER(ended_fin), COUNTER(ended_rst),	COUNTER(ended_reused),
+	COUNTER(ended_idle),   COUNTER(untrusted),
 };
 _Static_assert(sizeof(class_counters) / sizeof(class_counters[0]) ==
 		       sizeof(struct ls_class_stats) / sizeof(__u64),

@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Accounting survives clients that never finish or never say goodbye, and
-# the agent's death: half-open flows and abandoned connections leave
-# in-flight at exactly 0 after their timeouts; a killed agent makes the
-# dataplane fail open; a restarted one resumes from the pinned maps.
+# the agent's death: handshakes that never complete and spoofed SYNs hold
+# nothing at all; abandoned connections leave in-flight at exactly 0 after
+# the idle timeout, and a request whose client stalls gives its slot back
+# after the stall timeout (both swept in the kernel by the agent's tick); a
+# killed agent makes the dataplane fail open; a restarted one resumes from
+# the pinned maps.
 # Needs root. The testbed and a holding server are shared; each test
 # attaches with short timeouts of its own.
 set -u
@@ -17,19 +20,20 @@ setup_suite() {
 	wait_for_line "$LS_TMP/server.log" listening 10
 }
 
-# attach_short_timeouts: half-open 1 s, idle 2 s, fail-open after 1 s; one
-# class for every client.
+# attach_short_timeouts [ADMIT]: idle 2 s, stall 1 s, fail-open after 1 s;
+# one class for every client.
 attach_short_timeouts() {
 	cat >"$LS_TMP/sweep.conf" <<END
 [agent]
 interval = 100ms
-half_open_timeout = 1s
 idle_timeout = 2s
+stall_timeout = 1s
 fail_open_after = 1s
 
 [service web]
 listen = *:$PORT
 limit = 100
+admit = ${1:-connections}
 
 [class web.low]
 share = 0%
@@ -60,29 +64,49 @@ conns() { # conns COUNT HOLD_S OUTFILE: background holder
 		--connect-timeout-ms 1500 --hold-s "$2" >"$3" </dev/null
 }
 
-test_half_open_flows_are_swept() {
+# Connections whose handshake never completes: the client's ACKs never
+# leave, so the server only ever saw SYNs.
+test_handshakes_that_never_complete_hold_nothing() {
 	local js
 	attach_short_timeouts
 	silence_client
 	conns 10 30 "$LS_TMP/half.out"
 	wait_for_line "$LS_TMP/half.out" "^ok=" 15
-	check_eq "10 half-open flows are in flight" "$(inflight)" 10
-	check "the agent sweeps them within the half-open timeout" wait_inflight 0 6
 	js=$(status)
-	check_eq "each was ended once, as half-open" "$(jq -r '.services[0].classes[0].ended_half_open' <<<"$js")" 10
-	check_eq "the flow table is empty" "$(jq -r '.flows' <<<"$js")" 0
+	check_eq "10 SYNs were seen" "$(jq -r '.services[0].classes[0].syns' <<<"$js")" 10
+	check_eq "none holds a slot" "$(jq -r '.services[0].inflight' <<<"$js")" 0
+	check_eq "none is in the flow table" "$(jq -r '.flows' <<<"$js")" 0
+	check_eq "no handshake completed" "$(jq -r '.services[0].classes[0].handshakes' <<<"$js")" 0
 }
 
-# Half-open flows from a raw-socket sender, from addresses no host owns (so
-# no RST ever answers the server's SYN-ACKs).
-test_raw_syn_half_open_flows_are_swept() {
+# SYNs from a raw-socket sender, from addresses no host owns (spoofed: no
+# ACK ever answers the server's SYN-ACKs).
+test_spoofed_syns_hold_nothing() {
+	local js
 	attach_short_timeouts
-	in_cli "$LS_TOOLS/ls-synflood" --src 10.201.1.0/24 --dst 10.201.0.1:$PORT --count 12 \
+	in_cli "$LS_TOOLS/ls-synflood" --src 10.201.1.0/24 --dst 10.201.0.1:$PORT --count 200 \
 		--rate 1000 --duration 5 >/dev/null 2>&1
-	check_eq "12 raw SYNs make 12 half-open flows" "$(inflight)" 12
-	check "the agent sweeps those too" wait_inflight 0 6
-	check_eq "12 flows ended as half-open" \
-		"$(status | jq -r '.services[0].classes[0].ended_half_open')" 12
+	js=$(status)
+	check_eq "200 spoofed SYNs were seen" "$(jq -r '.services[0].classes[0].syns' <<<"$js")" 200
+	check_eq "they hold no slot" "$(jq -r '.services[0].inflight' <<<"$js")" 0
+	check_eq "and no flow" "$(jq -r '.flows' <<<"$js")" 0
+}
+
+# A request whose client sends half of it and stalls (admit = requests).
+test_a_stalled_request_gives_its_slot_back() {
+	local js
+	attach_short_timeouts requests
+	# Half a request line, then nothing: the server waits for the rest.
+	bg_cli bash -c "exec 3<>/dev/tcp/10.201.0.1/$PORT; printf 'GET / HTTP/1.1\r\n' >&3; sleep 20"
+	for _ in $(seq 30); do
+		[ "$(inflight)" = 1 ] && break
+		sleep 0.1
+	done
+	check_eq "the half request holds a slot" "$(inflight)" 1
+	check "the sweep releases it after the stall timeout" wait_inflight 0 5
+	js=$(status)
+	check_eq "counted as stalled" "$(jq -r '.services[0].classes[0].stalled' <<<"$js")" 1
+	check_eq "the connection is still tracked" "$(jq -r '.services[0].connections' <<<"$js")" 1
 }
 
 # Established flows whose clients die silently.
@@ -149,8 +173,9 @@ test_dead_agent_fails_open_and_a_new_one_resumes() {
 require_root
 require_cmds jq iptables nsenter ip
 suite_setup setup_suite
-run_test "half-open flows are swept" test_half_open_flows_are_swept
-run_test "raw-SYN half-open flows are swept" test_raw_syn_half_open_flows_are_swept
+run_test "handshakes that never complete hold nothing" test_handshakes_that_never_complete_hold_nothing
+run_test "spoofed SYNs hold nothing" test_spoofed_syns_hold_nothing
+run_test "a stalled request gives its slot back" test_a_stalled_request_gives_its_slot_back
 run_test "dead clients' flows are swept when idle" test_dead_clients_flows_are_swept_when_idle
 run_test "a dead agent fails open and a new one resumes" test_dead_agent_fails_open_and_a_new_one_resumes
 tap_done
