@@ -38,8 +38,23 @@
 enum ls_parse_result {
 	LS_PARSE_TCP = 0,	/* a TCP segment: every field of ls_pkt is valid */
 	LS_PARSE_NOT_TCP = 1,	/* well formed, but not TCP over IP: not ours */
-	LS_PARSE_MALFORMED = 2, /* truncated, inconsistent or a fragment */
+	LS_PARSE_MALFORMED = 2, /* truncated, inconsistent, or a later fragment */
+	/*
+	 * The first fragment of a TCP segment: its ports are in key when
+	 * LS_PKT_PORTS is set. Reassembled, it would reach the listener
+	 * undecided, so to a service it must not pass.
+	 */
+	LS_PARSE_FIRST_FRAGMENT = 3,
+	/*
+	 * Could not be decided and must not pass: an IPv6 header chain longer
+	 * than we follow (what it carries is unknown), an IPv6 address in the
+	 * IPv4-mapped range (it would share an IPv4 flow's key).
+	 */
+	LS_PARSE_UNDECIDABLE = 4,
 };
+
+/* ls_pkt.flags */
+#define LS_PKT_PORTS (1u << 0) /* a first fragment whose TCP ports were read */
 
 enum ls_dir {
 	LS_DIR_INGRESS, /* source is the client */
@@ -55,7 +70,16 @@ struct ls_pkt {
 	__u8 tcp_flags;
 	__u8 dscp;
 	__u8 ipv6;
+	__u8 flags; /* LS_PKT_* */
 };
+
+/* ::ffff:0:0/96, which on the wire is no IPv6 address at all (RFC 4291 2.5.5.2). */
+static __always_inline int ls_v4_mapped(const __u8 *a)
+{
+	const __u32 *w = (const __u32 *)a;
+
+	return !w[0] && !w[1] && w[2] == bpf_htonl(0xffff);
+}
 
 /* IPv6 extension headers we step over; anything else ends the chain. */
 static __always_inline int ls_is_ipv6_ext(__u8 nexthdr)
@@ -115,7 +139,7 @@ static __always_inline enum ls_parse_result ls_parse(void *data, void *data_end,
 	__u32 off = sizeof(*eth);
 	__u32 l4_off, l4_end; /* TCP header start; end of the IP payload */
 	__u16 proto;
-	int i;
+	int i, first_fragment = 0;
 
 	if ((void *)(eth + 1) > data_end)
 		return LS_PARSE_MALFORMED;
@@ -147,10 +171,11 @@ static __always_inline enum ls_parse_result ls_parse(void *data, void *data_end,
 		tot = bpf_ntohs(iph->tot_len);
 		if (ihl < sizeof(*iph) || tot < ihl || off + tot > pkt_len)
 			return LS_PARSE_MALFORMED;
-		if (iph->frag_off & bpf_htons(0x3fff)) /* MF or an offset */
+		if (iph->frag_off & bpf_htons(0x1fff)) /* a later fragment: no ports in it */
 			return LS_PARSE_MALFORMED;
 		if (iph->protocol != IPPROTO_TCP)
 			return LS_PARSE_NOT_TCP;
+		first_fragment = !!(iph->frag_off & bpf_htons(0x2000)); /* MF at offset 0 */
 		ls_put_addr(p, dir, 1, &iph->saddr, 0);
 		ls_put_addr(p, dir, 0, &iph->daddr, 0);
 		p->dscp = iph->tos >> 2;
@@ -168,6 +193,8 @@ static __always_inline enum ls_parse_result ls_parse(void *data, void *data_end,
 			return LS_PARSE_MALFORMED;
 		nexthdr = ip6->nexthdr;
 		l4_off = off + sizeof(*ip6);
+		if (ls_v4_mapped(ip6->saddr.in6_u.u6_addr8) || ls_v4_mapped(ip6->daddr.in6_u.u6_addr8))
+			return LS_PARSE_UNDECIDABLE;
 		ls_put_addr(p, dir, 1, &ip6->saddr, 1);
 		ls_put_addr(p, dir, 0, &ip6->daddr, 1);
 		p->dscp = ((ip6->priority << 4) | (ip6->flow_lbl[0] >> 4)) >> 2;
@@ -184,24 +211,41 @@ static __always_inline enum ls_parse_result ls_parse(void *data, void *data_end,
 			if ((void *)(hdr + 8) > data_end)
 				return LS_PARSE_MALFORMED;
 			len = ls_ipv6_ext_len(nexthdr, hdr);
-			/* Only an atomic fragment (offset 0, no more) holds a whole segment. */
-			if (nexthdr == IPPROTO_FRAGMENT &&
-			    (*(__be16 *)(hdr + 2) & bpf_htons(0xfff9)))
-				return LS_PARSE_MALFORMED;
+			if (nexthdr == IPPROTO_FRAGMENT) {
+				__be16 frag = *(__be16 *)(hdr + 2);
+
+				/* A later fragment carries no ports; the first is decided below. */
+				if (frag & bpf_htons(0xfff8))
+					return LS_PARSE_MALFORMED;
+				if (frag & bpf_htons(1))
+					first_fragment = 1;
+			}
 			nexthdr = hdr[0];
 			l4_off += len;
-			if (l4_off > LS_MAX_L4_OFF || l4_off > l4_end)
+			if (l4_off > l4_end)
 				return LS_PARSE_MALFORMED;
+			if (l4_off > LS_MAX_L4_OFF)
+				return LS_PARSE_UNDECIDABLE;
 		}
 		if (nexthdr != IPPROTO_TCP) /* longer than we follow, or another protocol */
-			return ls_is_ipv6_ext(nexthdr) ? LS_PARSE_MALFORMED : LS_PARSE_NOT_TCP;
+			return ls_is_ipv6_ext(nexthdr) ? LS_PARSE_UNDECIDABLE : LS_PARSE_NOT_TCP;
 	} else {
 		return LS_PARSE_NOT_TCP;
 	}
 
+	p->flags = 0;
 	if (l4_off > LS_MAX_L4_OFF)
 		return LS_PARSE_MALFORMED;
 	tcp = data + l4_off;
+	if (first_fragment) {
+		/* The ports, if the fragment holds them: all a first fragment is judged by. */
+		if ((void *)(tcp + 1) > data_end || l4_off + sizeof(*tcp) > l4_end)
+			return LS_PARSE_FIRST_FRAGMENT;
+		p->key.client_port = dir == LS_DIR_INGRESS ? tcp->source : tcp->dest;
+		p->key.server_port = dir == LS_DIR_INGRESS ? tcp->dest : tcp->source;
+		p->flags = LS_PKT_PORTS;
+		return LS_PARSE_FIRST_FRAGMENT;
+	}
 	if ((void *)(tcp + 1) > data_end)
 		return LS_PARSE_MALFORMED;
 	if (tcp->doff < 5 || l4_off + tcp->doff * 4 > l4_end)

@@ -701,6 +701,33 @@ static __always_inline int ls_on_flow(struct xdp_md *ctx, const struct ls_pkt *p
 	return XDP_PASS;
 }
 
+/*
+ * The first fragment of a TCP segment: reassembled by the kernel, it would
+ * reach a listener without a decision, so a fragment to a service port, or
+ * one too short to show its port, is dropped. Later fragments then never
+ * reassemble; they pass as parse errors. TCP never needs to fragment (its
+ * segments follow the path MTU), so this costs no honest client.
+ */
+static __always_inline int ls_on_first_fragment(const struct ls_pkt *p)
+{
+	struct ls_iface_stats *is = ls_iface_counters();
+	struct ls_port *port;
+	__u32 key;
+
+	if (p->flags & LS_PKT_PORTS) {
+		key = bpf_ntohs(p->key.server_port);
+		port = bpf_map_lookup_elem(&ls_ports, &key);
+		if (!port || !*(__u32 *)port) {
+			if (is)
+				is->parse_errors++;
+			return XDP_PASS;
+		}
+	}
+	if (is)
+		is->fragments_dropped++;
+	return XDP_DROP;
+}
+
 SEC("xdp")
 int ls_xdp_ingress(struct xdp_md *ctx)
 {
@@ -716,6 +743,15 @@ int ls_xdp_ingress(struct xdp_md *ctx)
 		break;
 	case LS_PARSE_NOT_TCP:
 		return XDP_PASS;
+	case LS_PARSE_FIRST_FRAGMENT:
+		return ls_on_first_fragment(&p);
+	case LS_PARSE_UNDECIDABLE: {
+		struct ls_iface_stats *is = ls_iface_counters();
+
+		if (is)
+			is->undecidable++;
+		return XDP_DROP;
+	}
 	default: {
 		struct ls_iface_stats *is = ls_iface_counters();
 

@@ -299,6 +299,8 @@ struct ls_iface_stats {
 	__u64 untracked_packets; /* service packets of no tracked flow: passed */
 	__u64 tx_errors;	 /* a RST could not be built: dropped instead */
 	__u64 abort_lost;	 /* aborts the agent could not be told of (ring full) */
+	__u64 fragments_dropped; /* first fragments of TCP to a service (or too short to tell) */
+	__u64 undecidable;	 /* dropped: IPv6 chains too long to follow, v4-mapped addresses */
 };
 
 /*
@@ -502,7 +504,7 @@ _Static_assert(sizeof(struct ls_flow) == 56, "ls_flow");
 _Static_assert(sizeof(struct ls_handshake) == 16, "ls_handshake");
 _Static_assert(sizeof(struct ls_state) == 24, "ls_state");
 _Static_assert(sizeof(struct ls_class_stats) == 22 * 8, "ls_class_stats: u64 counters only");
-_Static_assert(sizeof(struct ls_iface_stats) == 4 * 8, "ls_iface_stats: u64 counters only");
+_Static_assert(sizeof(struct ls_iface_stats) == 6 * 8, "ls_iface_stats: u64 counters only");
 _Static_assert(sizeof(struct ls_tick) == 9 * 8, "ls_tick");
 _Static_assert(sizeof(struct ls_latency_hist) == (4 + LS_HIST_BUCKETS) * 8, "ls_latency_hist");
 _Static_assert(sizeof(struct ls_class_meta) == 40, "ls_class_meta");

@@ -164,6 +164,9 @@ static json_object *status_json(const char *ifname, const struct ls_maps *m, lon
 	add_u64(o, "parse_errors", is.parse_errors);
 	add_u64(o, "untracked_packets", is.untracked_packets);
 	add_u64(o, "tx_errors", is.tx_errors);
+	add_u64(o, "abort_lost", is.abort_lost);
+	add_u64(o, "fragments_dropped", is.fragments_dropped);
+	add_u64(o, "undecidable", is.undecidable);
 	for (uint32_t s = 0; s < LS_MAX_SERVICES; s++) {
 		struct ls_service_meta meta;
 
