@@ -218,6 +218,7 @@ static void print_text(json_object *o)
 	json_object_object_get_ex(o, "services", &svcs);
 	for (size_t i = 0; i < json_object_array_length(svcs); i++) {
 		json_object *s = json_object_array_get_idx(svcs, i), *classes;
+		bool requests;
 
 		printf("\nservice %s: admits %s, limit %llu (%s), in-flight %d (%d connections), "
 		       "algorithm %s%s\n",
@@ -230,9 +231,13 @@ static void print_text(json_object *o)
 		       get_str(s, "algorithm"),
 		       json_object_get_boolean(json_object_object_get(s, "shadow")) ? ", SHADOW"
 										    : "");
+		/* Under admit = requests the work is requests: show those, and how they were shed. */
+		requests = !strcmp(get_str(s, "admit"), "requests");
 		printf("  %-16s %6s %6s %5s %8s %10s %10s %10s %9s %9s %8s %8s\n", "class", "share",
-		       "action", "guar", "inflight", "admitted", "shed", "would_shed", "fail_open",
-		       "latency_n", "p50_ms", "p99_ms");
+		       requests ? "reqact" : "action", "guar", "inflight",
+		       requests ? "requests" : "admitted", requests ? "deferred" : "shed",
+		       requests ? "aborted" : "would_shed", "fail_open", "latency_n", "p50_ms",
+		       "p99_ms");
 		json_object_object_get_ex(s, "classes", &classes);
 		for (size_t j = 0; j < json_object_array_length(classes); j++) {
 			json_object *c = json_object_array_get_idx(classes, j), *lat;
@@ -242,11 +247,15 @@ static void print_text(json_object *o)
 			       "%8.2f %8.2f\n",
 			       get_str(c, "name"),
 			       json_object_get_double(json_object_object_get(c, "share_pct")),
-			       get_str(c, "action"), (unsigned long long)get_u64(c, "guarantee"),
+			       get_str(c, requests && !strcmp(get_str(c, "action"), "bypass")
+						  ? "action"
+					  : requests ? "request_action"
+						     : "action"),
+			       (unsigned long long)get_u64(c, "guarantee"),
 			       json_object_get_int(json_object_object_get(c, "inflight")),
-			       (unsigned long long)get_u64(c, "admitted"),
-			       (unsigned long long)get_u64(c, "shed"),
-			       (unsigned long long)get_u64(c, "would_shed"),
+			       (unsigned long long)get_u64(c, requests ? "requests" : "admitted"),
+			       (unsigned long long)get_u64(c, requests ? "deferred" : "shed"),
+			       (unsigned long long)get_u64(c, requests ? "aborted" : "would_shed"),
 			       (unsigned long long)get_u64(c, "fail_open"),
 			       (unsigned long long)get_u64(lat, "count"),
 			       get_u64(lat, "p50_us") / 1000.0, get_u64(lat, "p99_us") / 1000.0);
