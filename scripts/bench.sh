@@ -130,14 +130,19 @@ flood_method() {
 		srv_xdp off
 		;;
 	loadshed)
-		# A static limit and no agent: every SYN over the limit is shed (the
-		# default class, share 0, drop), with the classes of the scenarios in
-		# the rule table.
-		if tb_ls attach "$SRV_IF" --port "$TB_PORT" --limit 64 --no-agent \
+		# A static limit and no agent, with the classes of the scenarios in the
+		# rule table. A SYN writes nothing and is shed only when the service is
+		# full already: one real connection holds the only slot, so every flood
+		# SYN (the default class, share 0, drop) takes the shed path.
+		if tb_ls attach "$SRV_IF" --port "$TB_PORT" --limit 1 --no-agent \
 			--class "high=50%,reset,src=$TB_HIGH_IP/32" --class "low=0%,reset,src=$TB_LOW_IP/32" \
 			>"$OUT/flood-attach.log" 2>&1; then
+			tb_spawn floodholder cli "$OUT/flood-holder.log" "$TB_TOOLS/ls-conn" \
+				--target "$TB_SRV_IP:$TB_PORT" --src "$TB_LOW_IP" --count 1 --hold-s 600
+			sleep 0.5
 			flood_once "$1" || true
 			tb_ls -j status "$SRV_IF" >"$OUT/flood-loadshed-status.json" 2>/dev/null || true
+			tb_kill floodholder
 			tb_detach
 		else
 			echo "bench: loadshed attach failed: $(cat "$OUT/flood-attach.log")" >&2
@@ -168,11 +173,7 @@ if [ "$DO_FLOOD" = 1 ]; then
 	echo "method,sent,received,seconds,rx_pps" >"$OUT/flood-rounds.csv"
 	# The flood's sources answer nothing, like spoofed ones.
 	tb_cli iptables -t raw -A PREROUTING -d 10.201.0.4/30 -p tcp --tcp-flags "SYN,ACK" "SYN,ACK" -j DROP
-	# A listening server behind every filter, as in real life: the SYNs loadshed
-	# admits stay half-open (their SYN-ACKs go unanswered), so once the limit is
-	# reached every further SYN is shed. (Without a listener the kernel would
-	# answer each admitted SYN with a RST, which ends its flow at once: nothing
-	# would ever be shed.)
+	# A listening server behind every filter, as in real life.
 	tb_spawn floodsrv srv "$OUT/flood-server.log" "$TB_TOOLS/ls-server" --listen "$TB_SRV_IP:$TB_PORT" \
 		--workers 4 --service-ms 1
 	sleep 0.3
