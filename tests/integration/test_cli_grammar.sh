@@ -108,6 +108,34 @@ t_json_errors() {
 	check_eq "-j with no command is a JSON error" "$(jq -r '.error | length > 0' <<<"$out" 2>&1)" true
 }
 
+# utf8_json NAME ARGS...: under -j, ARGS prints one JSON document, and it is UTF-8.
+utf8_json() {
+	local name=$1 out
+	shift
+	out=$("$LOADSHED" -j "$@" 2>/dev/null </dev/null)
+	if iconv -f UTF-8 -t UTF-8 <<<"$out" >/dev/null 2>&1 &&
+		[ "$(jq -s 'length' <<<"$out" 2>/dev/null)" = 1 ]; then
+		ok "$name"
+	else
+		not_ok "$name" "stdout: ${out:0:300}"
+	fi
+}
+
+# JSON is UTF-8 (RFC 8259), whatever bytes the arguments carry.
+t_json_is_utf8() {
+	local e
+	e=$(printf 'é%.0s' $(seq 600))
+	utf8_json "-j: a command word that is not UTF-8" $'\xff'
+	utf8_json "-j: an interface name that is not UTF-8" status $'\xff\xfe'
+	utf8_json "-j: detach of an interface name that is not UTF-8" detach $'\xc3'
+	utf8_json "-j: a file name that is not UTF-8" policy "$NOIF" reload "$TMP/"$'\xe2\x82'
+	# One of the two is cut inside a character by the message's bound.
+	utf8_json "-j: a long message cut (1)" policy "$NOIF" reload "$TMP/a$e"
+	utf8_json "-j: a long message cut (2)" policy "$NOIF" reload "$TMP/aa$e"
+	check_eq "-j: a byte that is not UTF-8 becomes U+FFFD" \
+		"$("$LOADSHED" -j status $'x\xffy')" '{"error":"x�y: not attached"}'
+}
+
 t_prefixes() {
 	local out rc
 	out=$("$LOADSHED" st "$NOIF" 2>&1)
@@ -211,9 +239,10 @@ t_completion() {
 }
 
 require_root
-require_cmds jq
+require_cmds jq iconv
 suite_setup setup_suite
 run_test "every command's errors are JSON under -j" t_json_errors
+run_test "-j prints UTF-8, whatever bytes the arguments carry" t_json_is_utf8
 run_test "prefixes: unambiguous ones run, others are refused" t_prefixes
 run_test "help answers at every level" t_help_everywhere
 run_test "version names loadshed's and libbpf's" t_version
