@@ -294,8 +294,6 @@ static int attach_locked(const char *dir, const struct attach_opts *o, const str
 		am->failopen_after_ns = cur.failopen_after_ns;
 		am->log_change_ppm = cur.log_change_ppm;
 		am->max_flows = cfg->agent.max_flows;
-		if (o->config_path && !realpath(o->config_path, am->config_path))
-			am->config_path[0] = 0;
 		err = ls_write_agent(&m, am);
 		if (err) {
 			snprintf(errbuf, errlen, "recording the attachment: %s", strerror(-err));
@@ -345,6 +343,20 @@ static int run_attach(const struct ls_call *call)
 	if (rc) {
 		ls_config_free(&cfg);
 		return ls_fail(LS_EXIT_USAGE, "%s", err);
+	}
+	/* SIGHUP reloads the file by the absolute path recorded with the attachment. */
+	if (o.config_path) {
+		char real[PATH_MAX];
+
+		if (!realpath(o.config_path, real))
+			real[0] = 0;
+		if (strlen(real) >= sizeof(am.config_path)) {
+			rc = ls_fail(LS_EXIT_USAGE,
+				     "%s: a path over %zu bytes cannot be recorded for reload",
+				     o.config_path, sizeof(am.config_path) - 1);
+			goto out;
+		}
+		memcpy(am.config_path, real, strlen(real) + 1);
 	}
 	ls_pin_dir(o.ifname, dir, sizeof(dir));
 	if (!if_nametoindex(o.ifname)) {

@@ -252,6 +252,22 @@ test_pins_of_another_layout_are_refused() {
 	check "nor an XDP program" no_xdp_on_server_if
 }
 
+# SIGHUP reloads the config file by the absolute path recorded at attach; a
+# path too long for that record is refused before anything is attached.
+test_config_path_too_long_to_record() {
+	local d out rc name
+	name=$(printf 'd%.0s' $(seq 60))
+	d=$LS_TMP/$name/$name/$name/$name/$name
+	mkdir -p "$d"
+	printf '[service main]\nlisten = *:%s\n' $PORT >"$d/p.conf"
+	out=$(ls_attach "$SRV_IF" --config "$d/p.conf" --no-agent 2>&1)
+	rc=$?
+	check_eq "a config path over 255 bytes is a usage error, said so" "$rc:${out##*: }" \
+		"2:a path over 255 bytes cannot be recorded for reload"
+	check "and nothing is attached" test ! -e "/sys/fs/bpf/loadshed/$SRV_IF"
+	check "nor an XDP program" no_xdp_on_server_if
+}
+
 run_test "rejected attaches change nothing" test_rejected_attaches_change_nothing
 run_test "a fixed limit sheds each class its way" test_fixed_limit_sheds_each_class_its_way
 run_test "a policy reload keeps flows and counters" test_policy_reload_keeps_flows_and_counters
@@ -261,4 +277,5 @@ run_test "closing connections ends every flow" test_closing_connections_ends_eve
 run_test "IPv6 is limited and classified" test_ipv6_is_limited_and_classified
 run_test "detach leaves nothing and re-attach works" test_detach_leaves_nothing_and_reattach_works
 run_test "pins of another layout are refused, and detach removes them" test_pins_of_another_layout_are_refused
+run_test "a config path too long to record is refused up front" test_config_path_too_long_to_record
 tap_done
