@@ -583,17 +583,26 @@ int ls_agent_spawn(const char *ifname, const char *log_path, char *err, size_t e
 {
 	char path[128];
 	pid_t pid;
-	int fd;
+	int fd, log_fd, e;
 
 	if (!log_path) {
 		mkdir(LS_RUN_DIR, 0700);
 		snprintf(path, sizeof(path), "%s/%s.log", LS_RUN_DIR, ifname);
 		log_path = path;
 	}
+	/* Opened here: an agent without its log would keep the caller's stderr open. */
+	log_fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+	if (log_fd < 0) {
+		e = errno;
+		snprintf(err, errlen, "%s: %s", log_path, strerror(e));
+		return -e;
+	}
 	pid = fork();
 	if (pid < 0) {
-		snprintf(err, errlen, "fork: %s", strerror(errno));
-		return -errno;
+		e = errno;
+		close(log_fd);
+		snprintf(err, errlen, "fork: %s", strerror(e));
+		return -e;
 	}
 	if (pid == 0) {
 		const char *verbose = ls_log_level >= LS_LOG_DEBUG  ? "-vv"
@@ -607,17 +616,14 @@ int ls_agent_spawn(const char *ifname, const char *log_path, char *err, size_t e
 			dup2(fd, STDOUT_FILENO);
 			close(fd);
 		}
-		fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-		if (fd >= 0) {
-			dup2(fd, STDERR_FILENO);
-			close(fd);
-		}
+		dup2(log_fd, STDERR_FILENO);
 		if (verbose)
 			execl("/proc/self/exe", "loadshed", verbose, "agent", ifname, (char *)NULL);
 		else
 			execl("/proc/self/exe", "loadshed", "agent", ifname, (char *)NULL);
 		_exit(127);
 	}
+	close(log_fd);
 	if (wait_heartbeat(ifname, pid)) {
 		snprintf(err, errlen, "no heartbeat within 3 s; see %s", log_path);
 		return -ECHILD;

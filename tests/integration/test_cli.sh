@@ -252,6 +252,20 @@ test_pins_of_another_layout_are_refused() {
 	check "nor an XDP program" no_xdp_on_server_if
 }
 
+# An agent log that cannot be opened fails the attach: the agent never keeps
+# the caller's stderr instead (a $(loadshed attach ... 2>&1) would not return).
+test_agent_log_that_cannot_be_opened() {
+	local rc
+	ls_attach "$SRV_IF" --port $PORT --agent-log "$LS_TMP/no/such/dir/agent.log" \
+		>"$LS_TMP/out" 2>&1
+	rc=$?
+	check_eq "an agent log that cannot be opened fails the attach" "$rc" 1
+	check "and the error names it" \
+		grep -q "no/such/dir/agent.log: No such file or directory" "$LS_TMP/out"
+	check "nothing is left attached" test ! -e "/sys/fs/bpf/loadshed/$SRV_IF"
+	check "nor an XDP program" no_xdp_on_server_if
+}
+
 # SIGHUP reloads the config file by the absolute path recorded at attach; a
 # path too long for that record is refused before anything is attached.
 test_config_path_too_long_to_record() {
@@ -278,4 +292,5 @@ run_test "IPv6 is limited and classified" test_ipv6_is_limited_and_classified
 run_test "detach leaves nothing and re-attach works" test_detach_leaves_nothing_and_reattach_works
 run_test "pins of another layout are refused, and detach removes them" test_pins_of_another_layout_are_refused
 run_test "a config path too long to record is refused up front" test_config_path_too_long_to_record
+run_test "an agent log that cannot be opened fails the attach" test_agent_log_that_cannot_be_opened
 tap_done
