@@ -266,6 +266,41 @@ test_agent_log_that_cannot_be_opened() {
 	check "nor an XDP program" no_xdp_on_server_if
 }
 
+# Each pinned map is checked for its type, key and value size before it is
+# read: a lookup writes value_size bytes per CPU, a walk key_size per key.
+# A map of another shape is another layout's, refused, and detach removes it.
+refused_then_detached() { # refused_then_detached WHAT MAP CREATE_ARGS...
+	local what=$1 map=$2 out rc dir=/sys/fs/bpf/loadshed/$SRV_IF
+	shift 2
+	ls_attach "$SRV_IF" --port $PORT --limit 4 --no-agent || return 1
+	rm "$dir/$map"
+	bpftool map create "$dir/$map" "$@" name "ls_$map"
+	# shellcheck disable=SC2046 # one word per byte of the value
+	[ "$map" != layout ] || bpftool map update pinned "$dir/layout" key 0 0 0 0 \
+		value 99 0 0 0 $(printf '0 %.0s' $(seq 4092))
+	out=$(ls_srv status "$SRV_IF" 2>&1)
+	rc=$?
+	check_eq "status refuses $what" "$rc:$out" "1:loadshed: $SRV_IF: $EXPECTED"
+	ls_srv limit "$SRV_IF" set 3 >/dev/null 2>&1
+	check_eq "limit set refuses $what" "$?" 1
+	check "detach removes $what" ls_srv detach "$SRV_IF"
+	check "and leaves no pins" test ! -e "$dir"
+	check "nor an XDP program" no_xdp_on_server_if
+}
+
+test_maps_of_another_shape_are_refused() {
+	local layout
+	layout=$("$LOADSHED" -j version | jq .layout)
+	EXPECTED="pinned by a loadshed of layout 99, this one reads layout $layout: detach, then attach again"
+	refused_then_detached "a larger layout map of layout 99" layout \
+		type array key 4 value 4096 entries 1
+	EXPECTED="a pinned map is not of the type or size layout $layout has: detach, then attach again"
+	refused_then_detached "a state map of the right value size but per-CPU" state \
+		type percpu_array key 4 value 24 entries 1
+	refused_then_detached "a flow table with keys of another size" flows \
+		type hash key 64 value 32 entries 1024
+}
+
 # SIGHUP reloads the config file by the absolute path recorded at attach; a
 # path too long for that record is refused before anything is attached.
 test_config_path_too_long_to_record() {
@@ -291,6 +326,7 @@ run_test "closing connections ends every flow" test_closing_connections_ends_eve
 run_test "IPv6 is limited and classified" test_ipv6_is_limited_and_classified
 run_test "detach leaves nothing and re-attach works" test_detach_leaves_nothing_and_reattach_works
 run_test "pins of another layout are refused, and detach removes them" test_pins_of_another_layout_are_refused
+run_test "maps of another type or size are refused, and detach removes them" test_maps_of_another_shape_are_refused
 run_test "a config path too long to record is refused up front" test_config_path_too_long_to_record
 run_test "an agent log that cannot be opened fails the attach" test_agent_log_that_cannot_be_opened
 tap_done
