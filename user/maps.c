@@ -119,10 +119,11 @@ int ls_maps_open(const char *dir, struct ls_maps *m, uint32_t *found_version)
 		snprintf(path, sizeof(path), "%s/%s", dir, map_table[i].pin);
 		*fd_of(m, i) = bpf_obj_get(path);
 		if (*fd_of(m, i) < 0) {
-			int err = errno == ENOENT && i == 0 ? -EPROTO : -errno;
+			/* No layout map: pinned before layouts had versions; others: not ours */
+			int err = errno == ENOENT ? -EPROTO : -errno;
 
 			ls_maps_close(m);
-			return err; /* no layout map: pinned before layouts had versions */
+			return err;
 		}
 		ok = map_ok(*fd_of(m, i), i, &info);
 		if (i == 0) {

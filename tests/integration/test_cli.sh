@@ -294,11 +294,34 @@ test_maps_of_another_shape_are_refused() {
 	EXPECTED="pinned by a loadshed of layout 99, this one reads layout $layout: detach, then attach again"
 	refused_then_detached "a larger layout map of layout 99" layout \
 		type array key 4 value 4096 entries 1
-	EXPECTED="a pinned map is not of the type or size layout $layout has: detach, then attach again"
+	EXPECTED="a pinned map is missing or not of the type or size layout $layout has: detach, then attach again"
 	refused_then_detached "a state map of the right value size but per-CPU" state \
 		type percpu_array key 4 value 24 entries 1
 	refused_then_detached "a flow table with keys of another size" flows \
 		type hash key 64 value 32 entries 1024
+}
+
+# An attachment with a map pin missing is not one this build can read:
+# every command refuses it, and detach still takes it down.
+test_a_missing_map_is_refused_and_detached() {
+	local out rc pid layout dir=/sys/fs/bpf/loadshed/$SRV_IF
+	layout=$("$LOADSHED" -j version | jq .layout)
+	check "attach" ls_attach "$SRV_IF" --port $PORT --limit 4
+	pid=$(ls_srv -j status "$SRV_IF" | jq -r .agent.pid)
+	rm "$dir/limits"
+	out=$(ls_srv status "$SRV_IF" 2>&1)
+	rc=$?
+	check_eq "status refuses an attachment with a map missing" "$rc:$out" \
+		"1:loadshed: $SRV_IF: a pinned map is missing or not of the type or size layout $layout has: detach, then attach again"
+	out=$(ls_srv -j detach "$SRV_IF")
+	check_eq "detach takes it down" "$(jq -r .detached <<<"$out")" true
+	check "and leaves no pins" test ! -e "$dir"
+	check "nor an XDP program" no_xdp_on_server_if
+	for _ in $(seq 30); do
+		[ -d "/proc/$pid" ] || break
+		sleep 0.1
+	done
+	check "its agent stops" test ! -d "/proc/$pid"
 }
 
 # SIGHUP reloads the config file by the absolute path recorded at attach; a
@@ -327,6 +350,7 @@ run_test "IPv6 is limited and classified" test_ipv6_is_limited_and_classified
 run_test "detach leaves nothing and re-attach works" test_detach_leaves_nothing_and_reattach_works
 run_test "pins of another layout are refused, and detach removes them" test_pins_of_another_layout_are_refused
 run_test "maps of another type or size are refused, and detach removes them" test_maps_of_another_shape_are_refused
+run_test "a map missing is refused, and detach removes the rest" test_a_missing_map_is_refused_and_detached
 run_test "a config path too long to record is refused up front" test_config_path_too_long_to_record
 run_test "an agent log that cannot be opened fails the attach" test_agent_log_that_cannot_be_opened
 tap_done
