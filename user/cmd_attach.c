@@ -4,6 +4,7 @@
  * with its maps pinned, fill the maps, attach, start the agent. Any
  * failure takes back everything this command made.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <limits.h>
 #include <net/if.h>
@@ -11,7 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include <sys/stat.h>
 
 #include "agent.h"
 #include "algo.h"
@@ -246,14 +246,21 @@ static int parse_attach(const struct ls_call *call, struct attach_opts *o, struc
 	return rc;
 }
 
-/* A directory that already holds our pins belongs to a live attachment. */
+/*
+ * A directory that holds any pin belongs to an attachment, whole or not:
+ * loading over it would reuse its maps and, on failure, unpin its links.
+ */
 static bool attached(const char *dir)
 {
-	char path[256];
-	struct stat st;
+	struct dirent *de;
+	bool any = false;
+	DIR *d = opendir(dir);
 
-	snprintf(path, sizeof(path), "%s/state", dir);
-	return !stat(path, &st);
+	while (d && !any && (de = readdir(d)))
+		any = strcmp(de->d_name, ".") && strcmp(de->d_name, "..");
+	if (d)
+		closedir(d);
+	return any;
 }
 
 /* Fills the maps, attaches, records the attachment. Lock held. */

@@ -324,6 +324,22 @@ test_a_missing_map_is_refused_and_detached() {
 	check "its agent stops" test ! -d "/proc/$pid"
 }
 
+# A pin directory that holds any pin is an attachment, whole or not: attach
+# refuses it (rather than load over its maps and, failing, unpin its links).
+test_attach_over_a_partial_attachment_is_refused() {
+	local out rc dir=/sys/fs/bpf/loadshed/$SRV_IF
+	check "attach" ls_attach "$SRV_IF" --port $PORT --limit 4 --no-agent
+	rm "$dir/state"
+	out=$(ls_attach "$SRV_IF" --port $PORT --limit 4 --no-agent 2>&1)
+	rc=$?
+	check_eq "attach over a pin directory with a map missing is refused" "$rc:$out" \
+		"1:loadshed: $SRV_IF: already attached (loadshed detach $SRV_IF first)"
+	check "the links it holds stay pinned" test -e "$dir/link_xdp"
+	check "detach removes it" ls_srv detach "$SRV_IF"
+	check "and leaves no pins" test ! -e "$dir"
+	check "nor an XDP program" no_xdp_on_server_if
+}
+
 # SIGHUP reloads the config file by the absolute path recorded at attach; a
 # path too long for that record is refused before anything is attached.
 test_config_path_too_long_to_record() {
@@ -351,6 +367,7 @@ run_test "detach leaves nothing and re-attach works" test_detach_leaves_nothing_
 run_test "pins of another layout are refused, and detach removes them" test_pins_of_another_layout_are_refused
 run_test "maps of another type or size are refused, and detach removes them" test_maps_of_another_shape_are_refused
 run_test "a map missing is refused, and detach removes the rest" test_a_missing_map_is_refused_and_detached
+run_test "attach over a partial attachment is refused" test_attach_over_a_partial_attachment_is_refused
 run_test "a config path too long to record is refused up front" test_config_path_too_long_to_record
 run_test "an agent log that cannot be opened fails the attach" test_agent_log_that_cannot_be_opened
 tap_done
