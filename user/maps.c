@@ -209,9 +209,16 @@ int ls_write_state(const struct ls_maps *m, const struct ls_state *s)
 	return update(m->state, 0, s);
 }
 
+/* A string of a map value ends inside it, whatever was written there. */
+#define TERMINATE(s) ((s)[sizeof(s) - 1] = 0)
+
 int ls_read_agent(const struct ls_maps *m, struct ls_agent_meta *a)
 {
-	return lookup(m->agent, 0, a);
+	int err = lookup(m->agent, 0, a);
+
+	if (!err)
+		TERMINATE(a->config_path);
+	return err;
 }
 
 int ls_write_agent(const struct ls_maps *m, const struct ls_agent_meta *a)
@@ -221,7 +228,16 @@ int ls_write_agent(const struct ls_maps *m, const struct ls_agent_meta *a)
 
 int ls_read_meta(const struct ls_maps *m, uint32_t svc, struct ls_service_meta *meta)
 {
-	return lookup(m->config, svc, meta);
+	int err = lookup(m->config, svc, meta);
+
+	if (err)
+		return err;
+	TERMINATE(meta->name);
+	TERMINATE(meta->algo);
+	TERMINATE(meta->algo_params);
+	for (uint32_t c = 0; c < LS_MAX_CLASSES; c++)
+		TERMINATE(meta->classes[c].name);
+	return 0;
 }
 
 int ls_read_limits(const struct ls_maps *m, uint32_t svc, struct ls_limits *l)

@@ -340,6 +340,22 @@ test_attach_over_a_partial_attachment_is_refused() {
 	check "nor an XDP program" no_xdp_on_server_if
 }
 
+# The strings of a map value (names, parameters, the config path) are read
+# as ending inside it, whatever bytes another writer left there.
+test_status_on_a_record_of_garbage() {
+	local out rc dir=/sys/fs/bpf/loadshed/$SRV_IF
+	check "attach" ls_attach "$SRV_IF" --port $PORT --limit 4 --no-agent
+	# shellcheck disable=SC2046 # one word per byte of the value
+	bpftool map update pinned "$dir/config" key 0 0 0 0 \
+		value $(printf '0xff %.0s' $(seq "$(bpftool -j map show pinned "$dir/config" | jq .bytes_value)"))
+	out=$(ls_srv -j status "$SRV_IF" 2>"$LS_TMP/err")
+	rc=$?
+	check_eq "status reads a service record of 0xff bytes, its name cut at 31" \
+		"$rc:$(jq -r '.services[0].name | length' <<<"$out")" "0:31"
+	check "without a sanitizer report" test ! -s "$LS_TMP/err"
+	check "detach" ls_srv detach "$SRV_IF"
+}
+
 # SIGHUP reloads the config file by the absolute path recorded at attach; a
 # path too long for that record is refused before anything is attached.
 test_config_path_too_long_to_record() {
@@ -368,6 +384,7 @@ run_test "pins of another layout are refused, and detach removes them" test_pins
 run_test "maps of another type or size are refused, and detach removes them" test_maps_of_another_shape_are_refused
 run_test "a map missing is refused, and detach removes the rest" test_a_missing_map_is_refused_and_detached
 run_test "attach over a partial attachment is refused" test_attach_over_a_partial_attachment_is_refused
+run_test "status reads a service record of garbage bytes" test_status_on_a_record_of_garbage
 run_test "a config path too long to record is refused up front" test_config_path_too_long_to_record
 run_test "an agent log that cannot be opened fails the attach" test_agent_log_that_cannot_be_opened
 tap_done
