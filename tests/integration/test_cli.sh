@@ -356,6 +356,18 @@ test_status_on_a_record_of_garbage() {
 	check "detach" ls_srv detach "$SRV_IF"
 }
 
+# limit algo is checked as the agent will run it: with the service's limits.
+test_limit_algo_is_checked_with_the_service_limits() {
+	local out rc
+	check "attach with min_limit 50" ls_attach "$SRV_IF" --port $PORT --min-limit 50 --no-agent
+	out=$(ls_srv limit "$SRV_IF" algo aimd max_limit=30 2>&1)
+	rc=$?
+	check_eq "limit algo refuses a max_limit below the service's min_limit" "$rc:$out" \
+		"2:loadshed: service main: aimd: min_limit 50 is above max_limit 30"
+	check_eq "and changes nothing" \
+		"$(ls_srv -j status "$SRV_IF" | jq -r '.services[0].algorithm')" gradient2
+}
+
 # SIGHUP reloads the config file by the absolute path recorded at attach; a
 # path too long for that record is refused before anything is attached.
 test_config_path_too_long_to_record() {
@@ -385,6 +397,7 @@ run_test "maps of another type or size are refused, and detach removes them" tes
 run_test "a map missing is refused, and detach removes the rest" test_a_missing_map_is_refused_and_detached
 run_test "attach over a partial attachment is refused" test_attach_over_a_partial_attachment_is_refused
 run_test "status reads a service record of garbage bytes" test_status_on_a_record_of_garbage
+run_test "limit algo is checked with the service's limits" test_limit_algo_is_checked_with_the_service_limits
 run_test "a config path too long to record is refused up front" test_config_path_too_long_to_record
 run_test "an agent log that cannot be opened fails the attach" test_agent_log_that_cannot_be_opened
 tap_done
