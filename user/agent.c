@@ -447,11 +447,21 @@ bool ls_agent_alive(pid_t pid, const char *ifname)
 	p = strrchr(buf, ')');
 	if (!p || p[1] != ' ' || p[2] == 'Z' || p[2] == 'X')
 		return false;
-	/* And an agent of this interface, not whoever got the pid since. */
+	/*
+	 * And an agent of this interface, not whoever got the pid since: the
+	 * command word as the CLI takes it ("agent" or a prefix, "ag"), then
+	 * the interface, global options (-v) perhaps between.
+	 */
 	n = read_proc(pid, "cmdline", buf, sizeof(buf));
-	for (p = buf; n > 0 && p < buf + n; p += strlen(p) + 1)
-		if (!strcmp(p, "agent") && p + strlen(p) + 1 < buf + n)
-			agent = !strcmp(p + strlen(p) + 1, ifname);
+	for (p = buf; n > 0 && p < buf + n; p += strlen(p) + 1) {
+		const char *q = p + strlen(p) + 1;
+
+		if (!*p || strlen(p) > strlen("agent") || strncmp(p, "agent", strlen(p)))
+			continue;
+		while (q < buf + n && *q == '-')
+			q += strlen(q) + 1;
+		agent |= q < buf + n && !strcmp(q, ifname);
+	}
 	return agent;
 }
 
