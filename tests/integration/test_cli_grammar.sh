@@ -160,7 +160,7 @@ t_prefixes() {
 }
 
 t_help_everywhere() {
-	local path bad=()
+	local path out bad=()
 	while read -r path; do
 		# shellcheck disable=SC2086 # word splitting of the command path is wanted
 		if ! "$LOADSHED" $path help 2>&1 | grep -q '^Usage: loadshed'; then
@@ -189,6 +189,12 @@ version
 completion
 EOF
 	check_eq "help and --help answer at every level" "${bad[*]}" ""
+	for path in -h --help; do
+		if ! out=$("$LOADSHED" "$path" 2>&1) || ! grep -q '^Usage: loadshed \[-j' <<<"$out"; then
+			bad+=("$path")
+		fi
+	done
+	check_eq "-h and --help answer at the top level too, exit 0" "${bad[*]}" ""
 	check "'loadshed help limit' is the limit command's help" \
 		bash -c "'$LOADSHED' help limit | grep -q 'Usage: loadshed limit IFACE {set|auto|algo}'"
 }
