@@ -15,6 +15,7 @@ setup_suite() {
 	printf '[service main]\nlisten = *:8080\n' >"$TMP/good.conf"
 	printf '[service main]\nlisten = *:70000\n' >"$TMP/bad.conf"
 	printf 'start_ns,rtt_ns,inflight,did_drop\n1,x,2,0\n' >"$TMP/bad.csv"
+	head -c 100000 /dev/zero >"$TMP/zeros.csv" # one endless line, as /dev/zero
 }
 
 # jerr EXPECTED_RC ARGS...: under -j, ARGS fails with EXPECTED_RC and prints
@@ -87,6 +88,7 @@ t_json_errors() {
 	jerr 2 replay --window-size 9
 	jerr 2 replay notaparam
 	STDIN=$TMP/bad.csv jerr 2 replay --algo aimd
+	STDIN=$TMP/zeros.csv jerr 2 replay --algo aimd
 	jerr 2 version extra
 	jerr 2 completion
 	jerr 2 completion zsh
