@@ -368,6 +368,18 @@ test_limit_algo_is_checked_with_the_service_limits() {
 		"$(ls_srv -j status "$SRV_IF" | jq -r '.services[0].algorithm')" gradient2
 }
 
+# The pin directory is loadshed's: detach removes it whole, a pin it did not
+# make included, so that attach finds it free again.
+test_detach_removes_a_foreign_pin_too() {
+	local out dir=/sys/fs/bpf/loadshed/$SRV_IF
+	check "attach" ls_attach "$SRV_IF" --port $PORT --limit 4 --no-agent
+	bpftool map create "$dir/foreign" type array key 4 value 4 entries 1 name foreign
+	out=$(ls_srv -j detach "$SRV_IF")
+	check_eq "detach" "$(jq -r .detached <<<"$out")" true
+	check "leaves no pin directory" test ! -e "$dir"
+	check "attach works again at once" ls_attach "$SRV_IF" --port $PORT --limit 4 --no-agent
+}
+
 # SIGHUP reloads the config file by the absolute path recorded at attach; a
 # path too long for that record is refused before anything is attached.
 test_config_path_too_long_to_record() {
@@ -398,6 +410,7 @@ run_test "a map missing is refused, and detach removes the rest" test_a_missing_
 run_test "attach over a partial attachment is refused" test_attach_over_a_partial_attachment_is_refused
 run_test "status reads a service record of garbage bytes" test_status_on_a_record_of_garbage
 run_test "limit algo is checked with the service's limits" test_limit_algo_is_checked_with_the_service_limits
+run_test "detach removes a pin it did not make too" test_detach_removes_a_foreign_pin_too
 run_test "a config path too long to record is refused up front" test_config_path_too_long_to_record
 run_test "an agent log that cannot be opened fails the attach" test_agent_log_that_cannot_be_opened
 tap_done
