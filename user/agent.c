@@ -454,11 +454,21 @@ bool ls_agent_alive(pid_t pid, const char *ifname)
 	p = strrchr(buf, ')');
 	if (!p || p[1] != ' ' || p[2] == 'Z' || p[2] == 'X')
 		return false;
-	/* And an agent of this interface, not whoever got the pid since. */
+	/*
+	 * And an agent of this interface, not whoever got the pid since: the
+	 * command word as the CLI takes it ("agent" or a prefix, "ag"), then
+	 * the interface, global options (-v) perhaps between.
+	 */
 	n = read_proc(pid, "cmdline", buf, sizeof(buf));
-	for (p = buf; n > 0 && p < buf + n; p += strlen(p) + 1)
-		if (!strcmp(p, "agent") && p + strlen(p) + 1 < buf + n)
-			agent = !strcmp(p + strlen(p) + 1, ifname);
+	for (p = buf; n > 0 && p < buf + n; p += strlen(p) + 1) {
+		const char *q = p + strlen(p) + 1;
+
+		if (!*p || strlen(p) > strlen("agent") || strncmp(p, "agent", strlen(p)))
+			continue;
+		while (q < buf + n && *q == '-')
+			q += strlen(q) + 1;
+		agent |= q < buf + n && !strcmp(q, ifname);
+	}
 	return agent;
 }
 
@@ -603,17 +613,26 @@ int ls_agent_spawn(const char *ifname, const char *log_path, char *err, size_t e
 {
 	char path[128];
 	pid_t pid;
-	int fd;
+	int fd, log_fd, e;
 
 	if (!log_path) {
 		mkdir(LS_RUN_DIR, 0700);
 		snprintf(path, sizeof(path), "%s/%s.log", LS_RUN_DIR, ifname);
 		log_path = path;
 	}
+	/* Opened here: an agent without its log would keep the caller's stderr open. */
+	log_fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+	if (log_fd < 0) {
+		e = errno;
+		snprintf(err, errlen, "%s: %s", log_path, strerror(e));
+		return -e;
+	}
 	pid = fork();
 	if (pid < 0) {
-		snprintf(err, errlen, "fork: %s", strerror(errno));
-		return -errno;
+		e = errno;
+		close(log_fd);
+		snprintf(err, errlen, "fork: %s", strerror(e));
+		return -e;
 	}
 	if (pid == 0) {
 		const char *verbose = ls_log_level >= LS_LOG_DEBUG  ? "-vv"
@@ -627,17 +646,14 @@ int ls_agent_spawn(const char *ifname, const char *log_path, char *err, size_t e
 			dup2(fd, STDOUT_FILENO);
 			close(fd);
 		}
-		fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-		if (fd >= 0) {
-			dup2(fd, STDERR_FILENO);
-			close(fd);
-		}
+		dup2(log_fd, STDERR_FILENO);
 		if (verbose)
 			execl("/proc/self/exe", "loadshed", verbose, "agent", ifname, (char *)NULL);
 		else
 			execl("/proc/self/exe", "loadshed", "agent", ifname, (char *)NULL);
 		_exit(127);
 	}
+	close(log_fd);
 	if (wait_heartbeat(ifname, pid)) {
 		snprintf(err, errlen, "no heartbeat within 3 s; see %s", log_path);
 		return -ECHILD;

@@ -219,14 +219,17 @@ void ls_dataplane_detach(const char *dir, const struct ls_agent_meta *am)
 	}
 }
 
-void ls_dataplane_teardown(const char *dir)
+/*
+ * Removes every file in dir, not only the pins this build makes (a pin
+ * left there would keep the directory, and attach refuses a directory
+ * that holds any), then dir itself.
+ */
+static void remove_dir(const char *dir)
 {
 	struct dirent *de;
 	char path[512];
 	DIR *d;
 
-	detach_link(dir, LINK_XDP);
-	detach_link(dir, LINK_TC);
 	d = opendir(dir);
 	while (d && (de = readdir(d))) {
 		if (de->d_name[0] == '.')
@@ -237,20 +240,17 @@ void ls_dataplane_teardown(const char *dir)
 	if (d)
 		closedir(d);
 	rmdir(dir);
-	rmdir(LS_PIN_ROOT);
+	rmdir(LS_PIN_ROOT); /* only when no other attachment is left */
+}
+
+void ls_dataplane_teardown(const char *dir)
+{
+	detach_link(dir, LINK_XDP);
+	detach_link(dir, LINK_TC);
+	remove_dir(dir);
 }
 
 void ls_dataplane_unpin(const char *dir)
 {
-	char path[256];
-
-	ls_maps_unpin(dir);
-	snprintf(path, sizeof(path), "%s/%s", dir, LINK_XDP);
-	unlink(path);
-	snprintf(path, sizeof(path), "%s/%s", dir, LINK_TC);
-	unlink(path);
-	snprintf(path, sizeof(path), "%s/%s", dir, PROG_TICK);
-	unlink(path);
-	rmdir(dir);
-	rmdir(LS_PIN_ROOT); /* only when no other attachment is left */
+	remove_dir(dir);
 }

@@ -40,7 +40,7 @@ int ls_dataplane_attach(const char *dir, const struct ls_attach_req *r, struct l
 /* Detaches whatever ls_dataplane_attach made, from the pins and *am. Idempotent. */
 void ls_dataplane_detach(const char *dir, const struct ls_agent_meta *am);
 
-/* Removes every pin in dir and dir itself. */
+/* Removes every pin in dir, whoever made it, and dir itself. */
 void ls_dataplane_unpin(const char *dir);
 
 /*

@@ -4,6 +4,7 @@
  * with its maps pinned, fill the maps, attach, start the agent. Any
  * failure takes back everything this command made.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <limits.h>
 #include <net/if.h>
@@ -11,7 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include <sys/stat.h>
 
 #include "agent.h"
 #include "algo.h"
@@ -256,14 +256,21 @@ static int parse_attach(const struct ls_call *call, struct attach_opts *o, struc
 	return rc;
 }
 
-/* A directory that already holds our pins belongs to a live attachment. */
+/*
+ * A directory that holds any pin belongs to an attachment, whole or not:
+ * loading over it would reuse its maps and, on failure, unpin its links.
+ */
 static bool attached(const char *dir)
 {
-	char path[256];
-	struct stat st;
+	struct dirent *de;
+	bool any = false;
+	DIR *d = opendir(dir);
 
-	snprintf(path, sizeof(path), "%s/state", dir);
-	return !stat(path, &st);
+	while (d && !any && (de = readdir(d)))
+		any = strcmp(de->d_name, ".") && strcmp(de->d_name, "..");
+	if (d)
+		closedir(d);
+	return any;
 }
 
 /* Fills the maps, attaches, records the attachment. Lock held. */
@@ -304,8 +311,6 @@ static int attach_locked(const char *dir, const struct attach_opts *o, const str
 		am->failopen_after_ns = cur.failopen_after_ns;
 		am->log_change_ppm = cur.log_change_ppm;
 		am->max_flows = cfg->agent.max_flows;
-		if (o->config_path && !realpath(o->config_path, am->config_path))
-			am->config_path[0] = 0;
 		err = ls_write_agent(&m, am);
 		if (err) {
 			snprintf(errbuf, errlen, "recording the attachment: %s", strerror(-err));
@@ -355,6 +360,20 @@ static int run_attach(const struct ls_call *call)
 	if (rc) {
 		ls_config_free(&cfg);
 		return ls_fail(LS_EXIT_USAGE, "%s", err);
+	}
+	/* SIGHUP reloads the file by the absolute path recorded with the attachment. */
+	if (o.config_path) {
+		char real[PATH_MAX];
+
+		if (!realpath(o.config_path, real))
+			real[0] = 0;
+		if (strlen(real) >= sizeof(am.config_path)) {
+			rc = ls_fail(LS_EXIT_USAGE,
+				     "%s: a path over %zu bytes cannot be recorded for reload",
+				     o.config_path, sizeof(am.config_path) - 1);
+			goto out;
+		}
+		memcpy(am.config_path, real, strlen(real) + 1);
 	}
 	ls_pin_dir(o.ifname, dir, sizeof(dir));
 	if (!if_nametoindex(o.ifname)) {

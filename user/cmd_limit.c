@@ -209,6 +209,12 @@ static int run_algo(const struct ls_call *call)
 	snprintf(o.meta.algo, sizeof(o.meta.algo), "%s", t.pos[0]);
 	snprintf(o.meta.algo_params, sizeof(o.meta.algo_params), "%s", params);
 	o.meta.pinned_limit = 0;
+	/* As the agent will run it: with the service's limits. */
+	if (ls_service_algo(&o.meta, 0, &a, err, sizeof(err))) {
+		ls_attachment_close(&o.a);
+		return ls_fail(LS_EXIT_USAGE, "service %s: %s", o.meta.name, err);
+	}
+	ls_algo_destroy(&a);
 	return commit(call, &o);
 }
 

@@ -187,7 +187,7 @@ static void replay_more_help(FILE *out)
 {
 	fprintf(out, "Input (CSV on stdin): start_ns,rtt_ns,inflight,did_drop\n"
 		     "  did_drop is 0/1 (or false/true); an optional header line, blank lines and\n"
-		     "  '#' comments are skipped.\n"
+		     "  '#' comments are skipped. A line is at most 4096 characters.\n"
 		     "Output (CSV on stdout): start_ns,limit,estimate\n"
 		     "  estimate is the algorithm's unrounded internal limit. Deterministic: the\n"
 		     "  same input gives the same output. DUR takes a unit: 500ms, 1s, 100us.\n\n"

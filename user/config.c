@@ -1174,8 +1174,9 @@ static int check_algorithm(const struct ls_config *c, const struct ls_service_co
 {
 	static const char *const limit_keys[] = {"initial_limit", "min_limit", "max_limit"};
 	const uint32_t values[] = {s->initial_limit, s->min_limit, s->max_limit};
-	char why[256];
+	char why[256], params[LS_ALGO_PARAMS_LEN * 2];
 	struct ls_algo *a = NULL;
+	int line = 0;
 
 	for (size_t i = 0; i < 3; i++)
 		if (values[i] && params_name(s->algo_params, limit_keys[i]))
@@ -1185,6 +1186,22 @@ static int check_algorithm(const struct ls_config *c, const struct ls_service_co
 	if (ls_algo_create(s->algo, s->algo_params, &a, why, sizeof(why)))
 		return errorf(err, errlen, c, service_key_line(s, "params"),
 			      "service %s: params for %s: %s", s->name, s->algo, why);
+	ls_algo_destroy(&a);
+	/* And with the service's limits, which the agent adds to params (ls_service_algo()). */
+	snprintf(params, sizeof(params), "%s", s->algo_params);
+	for (size_t i = 0; i < 3; i++) {
+		size_t n = strlen(params);
+
+		if (!values[i] || !ls_algo_has_param(s->algo, limit_keys[i]))
+			continue;
+		snprintf(params + n, sizeof(params) - n, "%s%s=%u", n ? "," : "", limit_keys[i],
+			 values[i]);
+		if (!line)
+			line = service_key_line(s, limit_keys[i]);
+	}
+	if (ls_algo_create(s->algo, params, &a, why, sizeof(why)))
+		return errorf(err, errlen, c, line ? line : s->line,
+			      "service %s: limits for %s: %s", s->name, s->algo, why);
 	ls_algo_destroy(&a);
 	return 0;
 }

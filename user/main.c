@@ -166,5 +166,8 @@ int main(int argc, char **argv)
 		print_usage(stderr);
 		return LS_EXIT_USAGE;
 	}
+	/* -h and --help answer at the top level too: as `loadshed help`. */
+	if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))
+		argv[1] = "help";
 	return ls_cli_dispatch(ls_commands, argc - 1, argv + 1);
 }

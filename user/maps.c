@@ -14,36 +14,40 @@
 
 /*
  * Every pinned map: the file name under the pin directory (what users
- * script against), the kernel-side name (ls_ prefixed) and the value size
- * this build expects. The layout map comes first: its version is checked
- * before any other map is trusted.
+ * script against), the kernel-side name (ls_ prefixed), and the type, key
+ * and value size this build expects. The layout map comes first: its
+ * version is checked before any other map is trusted.
  */
-#define MAP(name, value)                                                                           \
+#define MAP(name, type, key, value)                                                                \
 	{                                                                                          \
-#name, "ls_" #name, offsetof(struct ls_maps, name), sizeof(value)                  \
+#name, "ls_" #name, offsetof(struct ls_maps, name), BPF_MAP_TYPE_##type,           \
+			sizeof(key), sizeof(value)                                                 \
 	}
 static const struct {
 	const char *pin;
 	const char *kname;
 	size_t off;
+	__u32 type;
+	size_t key_size;
 	size_t value_size;
 } map_table[] = {
-	MAP(layout, struct ls_layout),
-	MAP(ports, struct ls_port),
-	MAP(svc_addrs, __u32),
-	MAP(src_prefixes, __u32),
-	MAP(policy, struct ls_service_policy),
-	MAP(limits, struct ls_limits),
-	MAP(inflight, struct ls_inflight),
-	MAP(flows, struct ls_flow),
-	MAP(handshakes, struct ls_handshake),
-	MAP(aborts, char),
-	MAP(state, struct ls_state),
-	MAP(class_stats, struct ls_class_stats),
-	MAP(latency, struct ls_latency_hist),
-	MAP(iface_stats, struct ls_iface_stats),
-	MAP(config, struct ls_service_meta),
-	MAP(agent, struct ls_agent_meta),
+	MAP(layout, ARRAY, __u32, struct ls_layout),
+	MAP(ports, ARRAY, __u32, struct ls_port),
+	MAP(svc_addrs, HASH, struct ls_svc_addr_key, __u32),
+	MAP(src_prefixes, LPM_TRIE, struct ls_prefix_key, __u32),
+	MAP(policy, ARRAY, __u32, struct ls_service_policy),
+	MAP(limits, ARRAY, __u32, struct ls_limits),
+	MAP(inflight, ARRAY, __u32, struct ls_inflight),
+	MAP(flows, HASH, struct ls_flow_key, struct ls_flow),
+	MAP(handshakes, LRU_HASH, struct ls_flow_key, struct ls_handshake),
+	/* A ring buffer has neither key nor value: sizes 0. */
+	{"aborts", "ls_aborts", offsetof(struct ls_maps, aborts), BPF_MAP_TYPE_RINGBUF, 0, 0},
+	MAP(state, ARRAY, __u32, struct ls_state),
+	MAP(class_stats, PERCPU_ARRAY, __u32, struct ls_class_stats),
+	MAP(latency, PERCPU_ARRAY, __u32, struct ls_latency_hist),
+	MAP(iface_stats, PERCPU_ARRAY, __u32, struct ls_iface_stats),
+	MAP(config, ARRAY, __u32, struct ls_service_meta),
+	MAP(agent, ARRAY, __u32, struct ls_agent_meta),
 };
 #define NR_MAPS (sizeof(map_table) / sizeof(map_table[0]))
 
@@ -68,38 +72,68 @@ static void maps_reset(struct ls_maps *m)
 		*fd_of(m, i) = -1;
 }
 
-static bool value_size_ok(int fd, size_t want)
+/*
+ * The map is the one map_table[i] names: its type, key and value size. A
+ * lookup writes value_size bytes (per CPU, for a per-CPU map) and a walk
+ * key_size bytes per key: a map of another shape is never read.
+ */
+static bool map_ok(int fd, size_t i, struct bpf_map_info *info)
 {
-	struct bpf_map_info info = {};
-	__u32 len = sizeof(info);
+	__u32 len = sizeof(*info);
 
-	if (bpf_obj_get_info_by_fd(fd, &info, &len))
-		return false;
-	/* A ring buffer has no value; its table entry says so with a size of 1. */
-	return info.type == BPF_MAP_TYPE_RINGBUF ? want == 1 : info.value_size == want;
+	memset(info, 0, sizeof(*info));
+	return !bpf_obj_get_info_by_fd(fd, info, &len) && info->type == map_table[i].type &&
+	       info->key_size == map_table[i].key_size &&
+	       info->value_size == map_table[i].value_size;
+}
+
+/*
+ * The version in a layout map, whatever its value size (that of another
+ * build may differ): the first __u32 of entry 0 of an array; 0 if none.
+ */
+static uint32_t layout_version(int fd, const struct bpf_map_info *info)
+{
+	uint32_t version = 0;
+	void *val;
+
+	if (info->type != BPF_MAP_TYPE_ARRAY || info->key_size != sizeof(__u32) ||
+	    info->value_size < sizeof(version))
+		return 0;
+	val = calloc(1, info->value_size);
+	if (val && !lookup(fd, 0, val))
+		memcpy(&version, val, sizeof(version));
+	free(val);
+	return version;
 }
 
 int ls_maps_open(const char *dir, struct ls_maps *m, uint32_t *found_version)
 {
-	struct ls_layout layout = {};
+	struct bpf_map_info info;
+	uint32_t version = 0;
 	char path[256];
 
 	maps_reset(m);
 	if (found_version)
 		*found_version = 0;
 	for (size_t i = 0; i < NR_MAPS; i++) {
+		bool ok;
+
 		snprintf(path, sizeof(path), "%s/%s", dir, map_table[i].pin);
 		*fd_of(m, i) = bpf_obj_get(path);
 		if (*fd_of(m, i) < 0) {
-			int err = errno == ENOENT && i == 0 ? -EPROTO : -errno;
+			/* No layout map: pinned before layouts had versions; others: not ours */
+			int err = errno == ENOENT ? -EPROTO : -errno;
 
 			ls_maps_close(m);
-			return err; /* no layout map: pinned before layouts had versions */
+			return err;
 		}
-		if (i == 0 && !lookup(m->layout, 0, &layout) && found_version)
-			*found_version = layout.version;
-		if ((i == 0 && layout.version != LS_LAYOUT_VERSION) ||
-		    !value_size_ok(*fd_of(m, i), map_table[i].value_size)) {
+		ok = map_ok(*fd_of(m, i), i, &info);
+		if (i == 0) {
+			version = layout_version(m->layout, &info);
+			if (found_version)
+				*found_version = version;
+		}
+		if (!ok || version != LS_LAYOUT_VERSION) {
 			/* Pinned by another build whose structs differ: never misread it. */
 			ls_maps_close(m);
 			return -EPROTO;
@@ -177,9 +211,16 @@ int ls_write_state(const struct ls_maps *m, const struct ls_state *s)
 	return update(m->state, 0, s);
 }
 
+/* A string of a map value ends inside it, whatever was written there. */
+#define TERMINATE(s) ((s)[sizeof(s) - 1] = 0)
+
 int ls_read_agent(const struct ls_maps *m, struct ls_agent_meta *a)
 {
-	return lookup(m->agent, 0, a);
+	int err = lookup(m->agent, 0, a);
+
+	if (!err)
+		TERMINATE(a->config_path);
+	return err;
 }
 
 int ls_write_agent(const struct ls_maps *m, const struct ls_agent_meta *a)
@@ -189,7 +230,16 @@ int ls_write_agent(const struct ls_maps *m, const struct ls_agent_meta *a)
 
 int ls_read_meta(const struct ls_maps *m, uint32_t svc, struct ls_service_meta *meta)
 {
-	return lookup(m->config, svc, meta);
+	int err = lookup(m->config, svc, meta);
+
+	if (err)
+		return err;
+	TERMINATE(meta->name);
+	TERMINATE(meta->algo);
+	TERMINATE(meta->algo_params);
+	for (uint32_t c = 0; c < LS_MAX_CLASSES; c++)
+		TERMINATE(meta->classes[c].name);
+	return 0;
 }
 
 int ls_read_limits(const struct ls_maps *m, uint32_t svc, struct ls_limits *l)

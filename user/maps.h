@@ -33,7 +33,8 @@ struct ls_maps {
 /*
  * Opens every map pinned in dir; on error none is left open. -EPROTO: the
  * maps were pinned by a build of another layout (LS_LAYOUT_VERSION), whose
- * version is then in *found_version (0: older than versions; may be NULL).
+ * version is then in *found_version (0: older than versions; may be NULL),
+ * or a map is missing or not of the type, key or value size this build reads.
  */
 int ls_maps_open(const char *dir, struct ls_maps *m, uint32_t *found_version);
 /* Before load: every pinned map of the skeleton gets its path in dir. */

@@ -139,7 +139,12 @@ int ls_attachment_open(const char *ifname, struct ls_attachment *a, char *err, s
 		return rc;
 	}
 	rc = ls_maps_open(a->dir, &a->maps, &version);
-	if (rc == -EPROTO)
+	if (rc == -EPROTO && version == LS_LAYOUT_VERSION)
+		snprintf(err, errlen,
+			 "%s: a pinned map is missing or not of the type or size layout %u has: "
+			 "detach, then attach again",
+			 ifname, version);
+	else if (rc == -EPROTO)
 		snprintf(err, errlen,
 			 "%s: pinned by a loadshed of layout %u, this one reads layout %u: "
 			 "detach, then attach again",

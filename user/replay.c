@@ -188,17 +188,43 @@ static bool is_skipped(const char *line)
 	return !*line || *line == '#';
 }
 
+/* A sample is under 100 characters; a comment may be long, but not endless. */
+#define LINE_MAX_LEN 4096
+
+/*
+ * Reads a line, without its newline, into buf (LINE_MAX_LEN + 1 bytes):
+ * its length, -1 at the end of the input, or -EMSGSIZE for a longer line,
+ * read no further (the input may be /dev/zero).
+ */
+static int read_line(FILE *in, char *buf)
+{
+	int c, n = 0;
+
+	while ((c = getc(in)) != EOF && c != '\n') {
+		if (n == LINE_MAX_LEN)
+			return -EMSGSIZE;
+		buf[n++] = (char)c;
+	}
+	buf[n] = 0;
+	return c == EOF && !n ? -1 : n;
+}
+
 static int replay_stream(struct replay *r, FILE *in, char *err, size_t errlen)
 {
 	struct ls_algo_sample s;
 	unsigned long lineno = 0;
 	bool seen_data = false;
-	char *buf = NULL, *line;
-	size_t cap = 0;
-	int ret = 0;
+	char buf[LINE_MAX_LEN + 1], *line;
+	int n, ret = 0;
 
-	while (getline(&buf, &cap, in) >= 0) {
+	while ((n = read_line(in, buf)) != -1) {
 		lineno++;
+		if (n < 0) {
+			snprintf(err, errlen, "line %lu: longer than %d characters", lineno,
+				 LINE_MAX_LEN);
+			ret = -EBADMSG;
+			break;
+		}
 		line = ls_trim(buf);
 		if (is_skipped(line))
 			continue;
@@ -218,7 +244,6 @@ static int replay_stream(struct replay *r, FILE *in, char *err, size_t errlen)
 		snprintf(err, errlen, "reading input: %s", strerror(errno));
 		ret = -EIO;
 	}
-	free(buf);
 	return ret;
 }
 

@@ -6,7 +6,8 @@
  *
  * Input, CSV:  start_ns,rtt_ns,inflight,did_drop   (did_drop: 0/1/true/false)
  *   an optional header line (first line starting with a non-digit), blank
- *   lines and lines starting with '#' are skipped.
+ *   lines and lines starting with '#' are skipped; a line is at most 4096
+ *   characters.
  * Output, CSV: start_ns,limit,estimate   (a header, then one line per update
  *   of the algorithm: every sample, or every closed window with --windowed).
  */

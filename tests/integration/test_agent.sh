@@ -119,6 +119,18 @@ test_second_agent_is_refused() {
 	check_eq "a second agent on the same interface is refused" "$?" 1
 }
 
+# An agent started by a prefix of the command ("ag") is recognised as one.
+test_abbreviated_agent_is_recognised() {
+	local pid
+	check "attach without an agent" ls_attach "$SRV_IF" --port $PORT --no-agent
+	bg_srv "$LOADSHED" -v ag "$SRV_IF" 2>"$LS_TMP/agent.log"
+	pid=$!
+	wait_for_line "$LS_TMP/agent.log" "agent running" 10
+	in_srv timeout 10 "$LOADSHED" agent "$SRV_IF" >/dev/null 2>&1
+	check_eq "a second agent beside 'loadshed -v ag IFACE' is refused" "$?" 1
+	check_eq "the first one stays the interface's agent" "$(status_field '.agent.pid')" "$pid"
+}
+
 require_root
 require_cmds jq curl nsenter ip
 suite_setup testbed_up "ag$$"
@@ -126,4 +138,5 @@ run_test "the limit follows the server's capacity" test_limit_follows_the_server
 run_test "a live algorithm change takes effect" test_live_algorithm_change
 run_test "SIGHUP reloads the config" test_sighup_reloads_the_config
 run_test "a second agent is refused" test_second_agent_is_refused
+run_test "an agent started by a prefix is recognised" test_abbreviated_agent_is_recognised
 tap_done

@@ -252,6 +252,150 @@ test_pins_of_another_layout_are_refused() {
 	check "nor an XDP program" no_xdp_on_server_if
 }
 
+# An agent log that cannot be opened fails the attach: the agent never keeps
+# the caller's stderr instead (a $(loadshed attach ... 2>&1) would not return).
+test_agent_log_that_cannot_be_opened() {
+	local rc
+	ls_attach "$SRV_IF" --port $PORT --agent-log "$LS_TMP/no/such/dir/agent.log" \
+		>"$LS_TMP/out" 2>&1
+	rc=$?
+	check_eq "an agent log that cannot be opened fails the attach" "$rc" 1
+	check "and the error names it" \
+		grep -q "no/such/dir/agent.log: No such file or directory" "$LS_TMP/out"
+	check "nothing is left attached" test ! -e "/sys/fs/bpf/loadshed/$SRV_IF"
+	check "nor an XDP program" no_xdp_on_server_if
+}
+
+# Each pinned map is checked for its type, key and value size before it is
+# read: a lookup writes value_size bytes per CPU, a walk key_size per key.
+# A map of another shape is another layout's, refused, and detach removes it.
+refused_then_detached() { # refused_then_detached WHAT MAP CREATE_ARGS...
+	local what=$1 map=$2 out rc dir=/sys/fs/bpf/loadshed/$SRV_IF
+	shift 2
+	ls_attach "$SRV_IF" --port $PORT --limit 4 --no-agent || return 1
+	rm "$dir/$map"
+	bpftool map create "$dir/$map" "$@" name "ls_$map"
+	# shellcheck disable=SC2046 # one word per byte of the value
+	[ "$map" != layout ] || bpftool map update pinned "$dir/layout" key 0 0 0 0 \
+		value 99 0 0 0 $(printf '0 %.0s' $(seq 4092))
+	out=$(ls_srv status "$SRV_IF" 2>&1)
+	rc=$?
+	check_eq "status refuses $what" "$rc:$out" "1:loadshed: $SRV_IF: $EXPECTED"
+	ls_srv limit "$SRV_IF" set 3 >/dev/null 2>&1
+	check_eq "limit set refuses $what" "$?" 1
+	check "detach removes $what" ls_srv detach "$SRV_IF"
+	check "and leaves no pins" test ! -e "$dir"
+	check "nor an XDP program" no_xdp_on_server_if
+}
+
+test_maps_of_another_shape_are_refused() {
+	local layout
+	layout=$("$LOADSHED" -j version | jq .layout)
+	EXPECTED="pinned by a loadshed of layout 99, this one reads layout $layout: detach, then attach again"
+	refused_then_detached "a larger layout map of layout 99" layout \
+		type array key 4 value 4096 entries 1
+	EXPECTED="a pinned map is missing or not of the type or size layout $layout has: detach, then attach again"
+	refused_then_detached "a state map of the right value size but per-CPU" state \
+		type percpu_array key 4 value 24 entries 1
+	refused_then_detached "a flow table with keys of another size" flows \
+		type hash key 64 value 32 entries 1024
+}
+
+# An attachment with a map pin missing is not one this build can read:
+# every command refuses it, and detach still takes it down.
+test_a_missing_map_is_refused_and_detached() {
+	local out rc pid layout dir=/sys/fs/bpf/loadshed/$SRV_IF
+	layout=$("$LOADSHED" -j version | jq .layout)
+	check "attach" ls_attach "$SRV_IF" --port $PORT --limit 4
+	pid=$(ls_srv -j status "$SRV_IF" | jq -r .agent.pid)
+	rm "$dir/limits"
+	out=$(ls_srv status "$SRV_IF" 2>&1)
+	rc=$?
+	check_eq "status refuses an attachment with a map missing" "$rc:$out" \
+		"1:loadshed: $SRV_IF: a pinned map is missing or not of the type or size layout $layout has: detach, then attach again"
+	out=$(ls_srv -j detach "$SRV_IF")
+	check_eq "detach takes it down" "$(jq -r .detached <<<"$out")" true
+	check "and leaves no pins" test ! -e "$dir"
+	check "nor an XDP program" no_xdp_on_server_if
+	for _ in $(seq 30); do
+		[ -d "/proc/$pid" ] || break
+		sleep 0.1
+	done
+	check "its agent stops" test ! -d "/proc/$pid"
+}
+
+# A pin directory that holds any pin is an attachment, whole or not: attach
+# refuses it (rather than load over its maps and, failing, unpin its links).
+test_attach_over_a_partial_attachment_is_refused() {
+	local out rc dir=/sys/fs/bpf/loadshed/$SRV_IF
+	check "attach" ls_attach "$SRV_IF" --port $PORT --limit 4 --no-agent
+	rm "$dir/state"
+	out=$(ls_attach "$SRV_IF" --port $PORT --limit 4 --no-agent 2>&1)
+	rc=$?
+	check_eq "attach over a pin directory with a map missing is refused" "$rc:$out" \
+		"1:loadshed: $SRV_IF: already attached (loadshed detach $SRV_IF first)"
+	check "the links it holds stay pinned" test -e "$dir/link_xdp"
+	check "detach removes it" ls_srv detach "$SRV_IF"
+	check "and leaves no pins" test ! -e "$dir"
+	check "nor an XDP program" no_xdp_on_server_if
+}
+
+# The strings of a map value (names, parameters, the config path) are read
+# as ending inside it, whatever bytes another writer left there.
+test_status_on_a_record_of_garbage() {
+	local out rc dir=/sys/fs/bpf/loadshed/$SRV_IF
+	check "attach" ls_attach "$SRV_IF" --port $PORT --limit 4 --no-agent
+	# shellcheck disable=SC2046 # one word per byte of the value
+	bpftool map update pinned "$dir/config" key 0 0 0 0 \
+		value $(printf '0xff %.0s' $(seq "$(bpftool -j map show pinned "$dir/config" | jq .bytes_value)"))
+	out=$(ls_srv -j status "$SRV_IF" 2>"$LS_TMP/err")
+	rc=$?
+	check_eq "status reads a service record of 0xff bytes, its name cut at 31" \
+		"$rc:$(jq -r '.services[0].name | length' <<<"$out")" "0:31"
+	check "without a sanitizer report" test ! -s "$LS_TMP/err"
+	check "detach" ls_srv detach "$SRV_IF"
+}
+
+# limit algo is checked as the agent will run it: with the service's limits.
+test_limit_algo_is_checked_with_the_service_limits() {
+	local out rc
+	check "attach with min_limit 50" ls_attach "$SRV_IF" --port $PORT --min-limit 50 --no-agent
+	out=$(ls_srv limit "$SRV_IF" algo aimd max_limit=30 2>&1)
+	rc=$?
+	check_eq "limit algo refuses a max_limit below the service's min_limit" "$rc:$out" \
+		"2:loadshed: service main: aimd: min_limit 50 is above max_limit 30"
+	check_eq "and changes nothing" \
+		"$(ls_srv -j status "$SRV_IF" | jq -r '.services[0].algorithm')" gradient2
+}
+
+# The pin directory is loadshed's: detach removes it whole, a pin it did not
+# make included, so that attach finds it free again.
+test_detach_removes_a_foreign_pin_too() {
+	local out dir=/sys/fs/bpf/loadshed/$SRV_IF
+	check "attach" ls_attach "$SRV_IF" --port $PORT --limit 4 --no-agent
+	bpftool map create "$dir/foreign" type array key 4 value 4 entries 1 name foreign
+	out=$(ls_srv -j detach "$SRV_IF")
+	check_eq "detach" "$(jq -r .detached <<<"$out")" true
+	check "leaves no pin directory" test ! -e "$dir"
+	check "attach works again at once" ls_attach "$SRV_IF" --port $PORT --limit 4 --no-agent
+}
+
+# SIGHUP reloads the config file by the absolute path recorded at attach; a
+# path too long for that record is refused before anything is attached.
+test_config_path_too_long_to_record() {
+	local d out rc name
+	name=$(printf 'd%.0s' $(seq 60))
+	d=$LS_TMP/$name/$name/$name/$name/$name
+	mkdir -p "$d"
+	printf '[service main]\nlisten = *:%s\n' $PORT >"$d/p.conf"
+	out=$(ls_attach "$SRV_IF" --config "$d/p.conf" --no-agent 2>&1)
+	rc=$?
+	check_eq "a config path over 255 bytes is a usage error, said so" "$rc:${out##*: }" \
+		"2:a path over 255 bytes cannot be recorded for reload"
+	check "and nothing is attached" test ! -e "/sys/fs/bpf/loadshed/$SRV_IF"
+	check "nor an XDP program" no_xdp_on_server_if
+}
+
 run_test "rejected attaches change nothing" test_rejected_attaches_change_nothing
 run_test "a fixed limit sheds each class its way" test_fixed_limit_sheds_each_class_its_way
 run_test "a policy reload keeps flows and counters" test_policy_reload_keeps_flows_and_counters
@@ -261,4 +405,12 @@ run_test "closing connections ends every flow" test_closing_connections_ends_eve
 run_test "IPv6 is limited and classified" test_ipv6_is_limited_and_classified
 run_test "detach leaves nothing and re-attach works" test_detach_leaves_nothing_and_reattach_works
 run_test "pins of another layout are refused, and detach removes them" test_pins_of_another_layout_are_refused
+run_test "maps of another type or size are refused, and detach removes them" test_maps_of_another_shape_are_refused
+run_test "a map missing is refused, and detach removes the rest" test_a_missing_map_is_refused_and_detached
+run_test "attach over a partial attachment is refused" test_attach_over_a_partial_attachment_is_refused
+run_test "status reads a service record of garbage bytes" test_status_on_a_record_of_garbage
+run_test "limit algo is checked with the service's limits" test_limit_algo_is_checked_with_the_service_limits
+run_test "detach removes a pin it did not make too" test_detach_removes_a_foreign_pin_too
+run_test "a config path too long to record is refused up front" test_config_path_too_long_to_record
+run_test "an agent log that cannot be opened fails the attach" test_agent_log_that_cannot_be_opened
 tap_done

@@ -15,6 +15,7 @@ setup_suite() {
 	printf '[service main]\nlisten = *:8080\n' >"$TMP/good.conf"
 	printf '[service main]\nlisten = *:70000\n' >"$TMP/bad.conf"
 	printf 'start_ns,rtt_ns,inflight,did_drop\n1,x,2,0\n' >"$TMP/bad.csv"
+	head -c 100000 /dev/zero >"$TMP/zeros.csv" # one endless line, as /dev/zero
 }
 
 # jerr EXPECTED_RC ARGS...: under -j, ARGS fails with EXPECTED_RC and prints
@@ -87,6 +88,7 @@ t_json_errors() {
 	jerr 2 replay --window-size 9
 	jerr 2 replay notaparam
 	STDIN=$TMP/bad.csv jerr 2 replay --algo aimd
+	STDIN=$TMP/zeros.csv jerr 2 replay --algo aimd
 	jerr 2 version extra
 	jerr 2 completion
 	jerr 2 completion zsh
@@ -106,6 +108,34 @@ t_json_errors() {
 		"$(jq -c '{detached, ifname}' <<<"$out" 2>&1)" "{\"detached\":false,\"ifname\":\"$NOIF\"}"
 	out=$("$LOADSHED" -j)
 	check_eq "-j with no command is a JSON error" "$(jq -r '.error | length > 0' <<<"$out" 2>&1)" true
+}
+
+# utf8_json NAME ARGS...: under -j, ARGS prints one JSON document, and it is UTF-8.
+utf8_json() {
+	local name=$1 out
+	shift
+	out=$("$LOADSHED" -j "$@" 2>/dev/null </dev/null)
+	if iconv -f UTF-8 -t UTF-8 <<<"$out" >/dev/null 2>&1 &&
+		[ "$(jq -s 'length' <<<"$out" 2>/dev/null)" = 1 ]; then
+		ok "$name"
+	else
+		not_ok "$name" "stdout: ${out:0:300}"
+	fi
+}
+
+# JSON is UTF-8 (RFC 8259), whatever bytes the arguments carry.
+t_json_is_utf8() {
+	local e
+	e=$(printf 'é%.0s' $(seq 600))
+	utf8_json "-j: a command word that is not UTF-8" $'\xff'
+	utf8_json "-j: an interface name that is not UTF-8" status $'\xff\xfe'
+	utf8_json "-j: detach of an interface name that is not UTF-8" detach $'\xc3'
+	utf8_json "-j: a file name that is not UTF-8" policy "$NOIF" reload "$TMP/"$'\xe2\x82'
+	# One of the two is cut inside a character by the message's bound.
+	utf8_json "-j: a long message cut (1)" policy "$NOIF" reload "$TMP/a$e"
+	utf8_json "-j: a long message cut (2)" policy "$NOIF" reload "$TMP/aa$e"
+	check_eq "-j: a byte that is not UTF-8 becomes U+FFFD" \
+		"$("$LOADSHED" -j status $'x\xffy')" '{"error":"x�y: not attached"}'
 }
 
 t_prefixes() {
@@ -132,7 +162,7 @@ t_prefixes() {
 }
 
 t_help_everywhere() {
-	local path bad=()
+	local path out bad=()
 	while read -r path; do
 		# shellcheck disable=SC2086 # word splitting of the command path is wanted
 		if ! "$LOADSHED" $path help 2>&1 | grep -q '^Usage: loadshed'; then
@@ -161,6 +191,12 @@ version
 completion
 EOF
 	check_eq "help and --help answer at every level" "${bad[*]}" ""
+	for path in -h --help; do
+		if ! out=$("$LOADSHED" "$path" 2>&1) || ! grep -q '^Usage: loadshed \[-j' <<<"$out"; then
+			bad+=("$path")
+		fi
+	done
+	check_eq "-h and --help answer at the top level too, exit 0" "${bad[*]}" ""
 	check "'loadshed help limit' is the limit command's help" \
 		bash -c "'$LOADSHED' help limit | grep -q 'Usage: loadshed limit IFACE {set|auto|algo}'"
 }
@@ -211,9 +247,10 @@ t_completion() {
 }
 
 require_root
-require_cmds jq
+require_cmds jq iconv
 suite_setup setup_suite
 run_test "every command's errors are JSON under -j" t_json_errors
+run_test "-j prints UTF-8, whatever bytes the arguments carry" t_json_is_utf8
 run_test "prefixes: unambiguous ones run, others are refused" t_prefixes
 run_test "help answers at every level" t_help_everywhere
 run_test "version names loadshed's and libbpf's" t_version

@@ -692,6 +692,22 @@ static void params_are_checked_for_syntax_and_by_the_algorithm(void **state)
 		   "t.conf:4: service web: min_limit is given both as a key and in params");
 }
 
+/* The agent runs the algorithm with the service's limits in its params: so is it checked. */
+static void limit_keys_are_checked_with_the_algorithm(void **state)
+{
+	struct ls_config *c =
+		load_ok(SVC_WEB "algorithm = aimd\nmin_limit = 50\nmax_limit = 500\n");
+
+	(void)state;
+	ls_config_free(&c);
+	load_fails(SVC_WEB "algorithm = aimd\nmin_limit = 500\n",
+		   "t.conf:4: service web: limits for aimd: aimd: min_limit 500 is above max_limit "
+		   "200");
+	load_fails(SVC_WEB "min_limit = 50\nparams = max_limit=30\n",
+		   "t.conf:3: service web: limits for gradient2: gradient2: min_limit 50 is above "
+		   "max_limit 30");
+}
+
 static void booleans_take_every_documented_spelling(void **state)
 {
 	static const char *const yes[] = {"true", "yes", "on", "1", "TRUE"};
@@ -990,6 +1006,7 @@ int main(void)
 		cmocka_unit_test(more_than_32_rules_are_rejected),
 		cmocka_unit_test(limits_must_be_ordered_min_initial_max),
 		cmocka_unit_test(limit_is_auto_or_pinned),
+		cmocka_unit_test(limit_keys_are_checked_with_the_algorithm),
 		cmocka_unit_test(unknown_algorithm_is_rejected),
 		cmocka_unit_test(params_are_checked_for_syntax_and_by_the_algorithm),
 		cmocka_unit_test(booleans_take_every_documented_spelling),

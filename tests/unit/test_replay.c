@@ -54,6 +54,33 @@ static void replay_prints_header_and_limit_after_each_sample(void **state)
 	free(r.out);
 }
 
+/* A line is read up to a bound, never whole: the input may be /dev/zero. */
+static void replay_refuses_a_line_past_its_bound(void **state)
+{
+	static char zeros[65536], comment[10002];
+	struct ls_replay_opts opts;
+	struct run r = {0};
+	char err[256] = "", *out = NULL;
+	size_t out_len = 0;
+	FILE *in = fmemopen(zeros, sizeof(zeros), "r"), *o = open_memstream(&out, &out_len);
+
+	(void)state;
+	assert_non_null(in);
+	assert_non_null(o);
+	ls_replay_opts_default(&opts);
+	assert_int_equal(ls_replay_run(in, o, &opts, err, sizeof(err)), -EBADMSG);
+	assert_string_equal(err, "line 1: longer than 4096 characters");
+	fclose(in);
+	fclose(o);
+	free(out);
+	memset(comment, 'x', sizeof(comment) - 1);
+	comment[0] = '#';
+	replay(&r, comment, NULL, NULL, false);
+	assert_int_equal(r.ret, -EBADMSG);
+	assert_string_equal(r.err, "line 1: longer than 4096 characters");
+	free(r.out);
+}
+
 static void replay_prints_vegas_estimate_next_to_limit(void **state)
 {
 	struct run r = {0};
@@ -251,6 +278,7 @@ int main(void)
 		cmocka_unit_test(replay_prints_vegas_estimate_next_to_limit),
 		cmocka_unit_test(replay_skips_header_comments_blank_lines_and_crlf),
 		cmocka_unit_test(replay_malformed_line_names_its_number),
+		cmocka_unit_test(replay_refuses_a_line_past_its_bound),
 		cmocka_unit_test(replay_text_after_data_is_malformed_not_a_header),
 		cmocka_unit_test(replay_rejects_wrong_field_count_and_drop_value),
 		cmocka_unit_test(replay_bad_parameter_fails_before_any_output),
