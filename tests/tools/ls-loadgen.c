@@ -112,7 +112,8 @@ struct pool_stats {
 	uint64_t initial_ok;	  /* of the first `conns` opens, established */
 	uint64_t ready_ns;	  /* when all the first ones were (0: never) */
 	uint64_t failed[OUT_NR];  /* connects that failed, by outcome */
-	uint64_t closed_timeout;  /* closed by us: a request on it timed out */
+	uint64_t timed_out_busy;  /* requests that timed out on a connection (kept) */
+	uint64_t late_answers;	  /* their answers, read and dropped */
 	uint64_t lost;		  /* closed or reset by the peer */
 	uint64_t min_established; /* fewest established once ready */
 };
@@ -139,6 +140,7 @@ struct cls {
 	struct list_head pending;    /* keep-alive requests waiting for a connection */
 	struct list_head idle;	     /* keep-alive connections ready for a request */
 	struct list_head connecting; /* prewarmed pool connections not yet established */
+	struct list_head orphans;    /* pooled connections awaiting a timed-out request's answer */
 	unsigned int nconns;	     /* keep-alive connections open or opening */
 	unsigned int nestab;	     /* connections established and still open */
 	uint64_t refill_at_ns;	     /* prewarm: no pool connect before this */
@@ -731,6 +733,9 @@ static void response_complete(struct conn *cn, uint64_t now)
 
 		/* An answer that came after the deadline but before its timer ran is late. */
 		attempt_done(r, now > r->deadline_ns ? OUT_TIMEOUT : o, now);
+	} else if (cn->pooled) {
+		c->pool.late_answers++;
+		list_del(&cn->node); /* off the orphans */
 	}
 	if (c->mode == MODE_CLOSE || cn->server_close) {
 		if (c->mode == MODE_KEEPALIVE) {
@@ -868,10 +873,13 @@ static void expire_deadlines(struct cls *c, uint64_t now)
 
 		if (r->deadline_ns > now)
 			return;
-		if (cn) {
+		if (cn && cn->pooled) {
+			/* Kept open: its answer is awaited, dropped, and it is idle again. */
 			cn->req = NULL;
-			if (cn->pooled)
-				c->pool.closed_timeout++;
+			c->pool.timed_out_busy++;
+			list_add_tail(&cn->node, &c->orphans);
+		} else if (cn) {
+			cn->req = NULL;
 			conn_close(cn, opt.timeout_close == CLOSE_RST);
 		}
 		attempt_done(r, OUT_TIMEOUT, now);
@@ -987,7 +995,8 @@ static void json_pool(struct jsonw *w, const struct cls *c)
 	}
 	jsonw_u64(w, "total", failed);
 	jsonw_obj_close(w);
-	jsonw_u64(w, "closed_timeout", p->closed_timeout);
+	jsonw_u64(w, "timed_out_busy", p->timed_out_busy);
+	jsonw_u64(w, "late_answers", p->late_answers);
 	jsonw_u64(w, "lost", p->lost);
 	if (p->ready_ns)
 		jsonw_u64(w, "min_established", p->min_established);
@@ -1077,10 +1086,11 @@ static void print_pool(const struct cls *c)
 	for (int o = 0; o < OUT_NR; o++)
 		failed += p->failed[o];
 	printf("pool %s: %llu of %u opened at start, %llu reconnects, %llu connects failed, "
-	       "%llu closed after a timeout, %llu lost",
+	       "%llu lost, %llu requests timed out on a connection (%llu late answers)",
 	       c->name, (unsigned long long)p->initial_ok, c->pool_max,
 	       (unsigned long long)(p->connects - p->initial_ok), (unsigned long long)failed,
-	       (unsigned long long)p->closed_timeout, (unsigned long long)p->lost);
+	       (unsigned long long)p->lost, (unsigned long long)p->timed_out_busy,
+	       (unsigned long long)p->late_answers);
 	if (p->ready_ns)
 		printf(", fewest established %llu\n", (unsigned long long)p->min_established);
 	else
@@ -1150,6 +1160,8 @@ static void settle_all(uint64_t now)
 			conn_close(list_first_entry(&c->idle, struct conn, node), false);
 		while (!list_empty(&c->connecting))
 			conn_close(list_first_entry(&c->connecting, struct conn, node), true);
+		while (!list_empty(&c->orphans))
+			conn_close(list_first_entry(&c->orphans, struct conn, node), true);
 	}
 	while (!list_empty(&g.draining))
 		conn_close(list_first_entry(&g.draining, struct conn, node), false);
@@ -1470,6 +1482,7 @@ static int parse_class(struct cls *c, const char *spec, int idx)
 	list_init(&c->pending);
 	list_init(&c->idle);
 	list_init(&c->connecting);
+	list_init(&c->orphans);
 	return 0;
 }
 
@@ -1524,7 +1537,8 @@ static int parse_args(int argc, char **argv)
 			 "overflow)"},
 		{.name = "timeout-close", .arg = "fin|rst",
 		 .type = OPT_CHOICE, .dest = &opt.timeout_close, .choices = closes,
-		 .help = "how a timed-out connection is closed (default fin)"},
+		 .help = "how a timed-out connection is closed (default fin;\n"
+			 "prewarmed pools keep theirs)"},
 		{.name = "seed", .arg = "N",
 		 .type = OPT_U64, .dest = &opt.seed, .min = 0, .max = UINT64_MAX,
 		 .help = "PRNG seed (default: from the clock)"},
@@ -1553,11 +1567,14 @@ static int parse_args(int argc, char **argv)
 			"  conns=N               keep-alive pool size (default 0: as many as "
 			"needed)\n"
 			"  prewarm=0|1           1: open the whole pool at start and keep it "
-			"open\n"
-			"                        (a lost connection is replaced at once, 100 "
-			"ms after\n"
-			"                        a failed connect); requests only wait for "
-			"idle ones\n"
+			"open:\n"
+			"                        a request that times out leaves its "
+			"connection open\n"
+			"                        (the late answer is dropped), a lost one is "
+			"replaced\n"
+			"                        at once (100 ms after a failed connect); "
+			"requests\n"
+			"                        only wait for idle pooled connections\n"
 			"  path=/P               request path (default /)\n"
 			"  host=H                Host header (default x)\n",
 		.opts = opts,

@@ -290,23 +290,51 @@ test_prewarm_opens_the_whole_pool_at_start() {
 		"$(awk -F, 'NR == 2 { print $16 }' "$LS_TMP/pw.csv")" 12
 }
 
-# Under overload the pool stays at its size: a connection closed after a
-# request timed out on it is replaced, and requests wait for idle ones.
-test_prewarm_keeps_the_pool_at_its_size() {
-	local pool
+# Under overload the pool stays what it is: a request that times out leaves
+# its connection open (its late answer is dropped), and requests wait for
+# idle connections rather than open new ones.
+test_prewarm_keeps_the_pool_open_under_overload() {
+	local acc0 acc pool
 	start_queue_server || return 1
+	acc0=$(stats_of srv accepted)
 	loadgen --class "name=o,target=127.0.0.1:$(port_of srv 4),rate=1200,deadline_ms=300,mode=keepalive,conns=8,prewarm=1" \
 		--duration 2 --json "$LS_TMP/pwo.json"
+	acc=$(($(stats_of srv accepted) - acc0))
 	pool=$(jqv "$LS_TMP/pwo.json" '.classes.o.pool')
 	check_cmp "prewarm overload: requests timed out" "$(jqv "$LS_TMP/pwo.json" '.classes.o.timeout')" -gt 0
-	check_cmp "prewarm overload: connections closed after a timeout" \
-		"$(jqr "$pool" .closed_timeout)" -gt 0
-	check_cmp "prewarm overload: closed connections are replaced" "$(jqr "$pool" .reconnects)" -gt 0
-	# After the last arrival nothing is replaced: at most the 8 open then.
-	check_cmp "prewarm overload: each connection closed while arrivals last is replaced" \
-		"$(jqr "$pool" .reconnects)" -ge "$(jqr "$pool" '.closed_timeout + .lost - 8')"
+	check_cmp "prewarm overload: some timed out on a busy connection" "$(jqr "$pool" .timed_out_busy)" -gt 0
+	check_cmp "prewarm overload: late answers were read on the kept connections" \
+		"$(jqr "$pool" .late_answers)" -gt 0
+	check_eq "prewarm overload: no connection replaced, none lost" \
+		"$(jqr "$pool" '"\(.reconnects) \(.lost)"')" "0 0"
+	check_eq "prewarm overload: the server accepted exactly the pool" "$acc" 8
 	check_cmp "prewarm overload: never more sockets than the pool" \
 		"$(jqv "$LS_TMP/pwo.json" .max_open_sockets)" -le 8
+}
+
+# The server goes away and comes back on the same port: the pool loses every
+# connection, retries, and is whole again once the server is back.
+test_prewarm_replaces_lost_connections() {
+	local port pool
+	start_server hold -l 127.0.0.1:0 --hold || { not_ok "the hold server starts"; return 1; }
+	port=$(port_of hold 4)
+	"$TOOLS/ls-loadgen" --seed 7 --duration 3 --json "$LS_TMP/pwl.json" --csv "$LS_TMP/pwl.csv" \
+		--class "name=l,target=127.0.0.1:$port,rate=50,deadline_ms=200,mode=keepalive,conns=6,prewarm=1" \
+		>"$LS_TMP/pwl.out" 2>&1 &
+	track_pid $!
+	local lg=$!
+	sleep 0.8
+	stop_server
+	sleep 0.5
+	start_server hold2 -l "127.0.0.1:$port" --hold || { not_ok "the hold server restarts on $port"; return 1; }
+	wait "$lg"
+	pool=$(jqv "$LS_TMP/pwl.json" '.classes.l.pool')
+	check_eq "prewarm lost: every connection was lost with the server" "$(jqr "$pool" .lost)" 6
+	check_cmp "prewarm lost: connects were refused while it was gone" \
+		"$(jqr "$pool" .connect_failed.refused)" -gt 0
+	check_cmp "prewarm lost: the pool was opened again" "$(jqr "$pool" .reconnects)" -ge 6
+	check_eq "prewarm lost: the pool is whole at the last full second" \
+		"$(awk -F, 'NR > 1 && $1 == 2 { print $16 }' "$LS_TMP/pwl.csv")" 6
 }
 
 # A pool whose connects are refused retries after a pause, not in a loop,
@@ -423,7 +451,8 @@ run_test "an unprotected server times out under overload" \
 run_test "the admin listener changes the service time" test_admin_service_ms_changes_latency
 run_test "keep-alive over IPv6 reuses connections" test_keepalive_ipv6_reuses_connections
 run_test "prewarm opens the whole pool at start" test_prewarm_opens_the_whole_pool_at_start
-run_test "prewarm keeps the pool at its size under overload" test_prewarm_keeps_the_pool_at_its_size
+run_test "prewarm keeps the pool open under overload" test_prewarm_keeps_the_pool_open_under_overload
+run_test "prewarm replaces lost connections" test_prewarm_replaces_lost_connections
 run_test "prewarm paces failed connects" test_prewarm_paces_failed_connects
 run_test "prewarm needs a keep-alive pool" test_prewarm_needs_a_keepalive_pool
 run_test "a stopped server gives refused, and retries count" \
