@@ -9,6 +9,13 @@
 #               surge      0.7x capacity, 2.5x for 5 s from a third of the run on, with
 #                          clients that retry with exponential back-off (metastable failure)
 #               synflood   0.7x capacity while a SYN flood comes from 10.201.0.4/30
+#               keepalive  3x capacity, 20 % high / 80 % low, open-loop keep-alive clients:
+#                          each class sends only over a pool of POOL (64) connections
+#                          opened at start and kept open (ls-loadgen prewarm=1)
+#               keepalive-attach
+#                          the same, but the protection is put in front ATTACH_AT (8) s
+#                          into the overload, with every pool already open; also reports
+#                          each class's success from 2 s after the attach on
 #   PROTECTION  none       nothing in front of the server
 #               iptables   a hand-tuned connlimit: SYNs over IPT_LIMIT established
 #                          connections get a TCP reset (the best static cap we found)
@@ -20,6 +27,15 @@
 # from 10.201.0.2, class low from 10.201.0.3, every request with a deadline of
 # DEADLINE_MS; ok means a 200 answer within the deadline.
 #
+# Keep-alive and iptables: iptables judges SYNs and counts connections; it
+# cannot see a request on an open connection, so with keep-alive connlimit
+# caps connections, which bounds the server's concurrent requests (one per
+# HTTP/1.1 connection) but shares the cap first come, first served among the
+# pools' connects, whatever their class; and it never counts connections
+# opened before the rule (keepalive-attach): they keep running until they end.
+# The scenarios use the same total cap as the others (IPT_LIMIT); a per-class
+# cap would need each class's rate known in advance.
+#
 # Writes to DIR (default results/scenario/SCENARIO-PROTECTION):
 #   loadgen.csv, loadgen.json   the load generator's per-second rows and totals
 #   samples.csv                 10 Hz: t_s,limit,inflight,high_inflight,low_inflight,
@@ -28,19 +44,28 @@
 #   summary.json                the numbers the demo and bench tables are made of
 #   loadshed.conf, status-end.json, server.log, ...
 # and prints one summary line. A run takes SECONDS plus a few seconds (default 20;
-# the surge scenario at least 24).
+# the surge scenario at least 24, keepalive-attach at least ATTACH_AT + 6).
 #
 # Tunables (environment): WORKERS (16), SERVICE_MS (40), DEADLINE_MS (1000),
 # IPT_LIMIT (WORKERS*5/4), LS_MIN_LIMIT (WORKERS), LS_MAX_LIMIT (WORKERS*8),
 # LS_INITIAL_LIMIT (WORKERS), LS_ALGO (gradient2), LS_PARAMS (smoothing=0.2),
 # WARMUP_S (3: unmeasured load at half capacity first, so the agent learns
-# the unloaded latency as in a service that ran before the overload),
+# the unloaded latency as in a service that ran before the overload; 0 for
+# keepalive-attach, where nothing is attached yet),
 # HIGH_SHARE (100), LOW_SHARE (0), LS_ACTION (reset), FLOOD_PPS (50000),
 # FLOODER (xdp: ls-xdpflood; raw: ls-synflood), LOADSHED (build/loadshed),
 # LS_AGENT (foreground: `attach --no-agent` plus `loadshed agent` as our child;
 # attach: the agent `attach` starts in the background), SERVER (ls-server, or
 # nginx: nginx-light answering every request itself, for a check that loadshed
-# works in front of a real server; it is too fast to be overloaded here).
+# works in front of a real server; it is too fast to be overloaded here),
+# POOL (64), ATTACH_AT (8).
+#
+# Request mode: LS_ADMIT=requests|connections is loadshed's `admit` (in-flight
+# counts outstanding requests on keep-alive connections, or connections).
+# It defaults to requests for keepalive and keepalive-attach when
+# this loadshed has it (`attach help` lists --admit), else to connections;
+# with requests, LS_REQUEST_ACTION (defer) is both classes' request_action and
+# LS_MAX_CONNECTIONS (unset) the service's max_connections.
 #
 # Everything the run starts is stopped on exit, also on failure or ^C: the
 # processes it started (by PID), loadshed's attachment, its iptables rules,
@@ -55,6 +80,7 @@ TB_LOADSHED=${LOADSHED:-$TB_LOADSHED}
 
 usage() { sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//p}' "$0"; }
 
+SCENARIOS="unloaded|steady|slowdown|surge|synflood|keepalive|keepalive-attach"
 SCENARIO=${1:-}
 PROTECTION=${2:-}
 case $SCENARIO in -h | --help | help | '')
@@ -77,8 +103,8 @@ while [ $# -gt 0 ]; do
 	*) echo "scenario: unknown argument '$1'" >&2; exit 2 ;;
 	esac
 done
-case $SCENARIO in unloaded | steady | slowdown | surge | synflood) ;; *)
-	echo "scenario: unknown scenario '$SCENARIO' (unloaded|steady|slowdown|surge|synflood)" >&2
+case "|$SCENARIOS|" in *"|$SCENARIO|"*) ;; *)
+	echo "scenario: unknown scenario '$SCENARIO' ($SCENARIOS)" >&2
 	exit 2
 	;;
 esac
@@ -92,6 +118,11 @@ if [ "$(id -u)" -ne 0 ]; then
 	exit 1
 fi
 
+case $SCENARIO in
+keepalive | keepalive-attach) REQUEST_SCENARIO=1 ;;
+*) REQUEST_SCENARIO=0 ;;
+esac
+
 WORKERS=${WORKERS:-16}
 SERVICE_MS=${SERVICE_MS:-40}
 DEADLINE_MS=${DEADLINE_MS:-1000}
@@ -102,6 +133,8 @@ LS_INITIAL_LIMIT=${LS_INITIAL_LIMIT:-$WORKERS}
 LS_ALGO=${LS_ALGO:-gradient2}
 LS_PARAMS=${LS_PARAMS:-smoothing=0.2}
 LS_ACTION=${LS_ACTION:-reset}
+LS_REQUEST_ACTION=${LS_REQUEST_ACTION:-defer}
+LS_MAX_CONNECTIONS=${LS_MAX_CONNECTIONS:-}
 HIGH_SHARE=${HIGH_SHARE:-100}
 LOW_SHARE=${LOW_SHARE:-0}
 FLOOD_PPS=${FLOOD_PPS:-50000}
@@ -109,7 +142,35 @@ FLOODER=${FLOODER:-xdp}
 LS_AGENT=${LS_AGENT:-attach}
 SERVER=${SERVER:-ls-server}
 case $SERVER in ls-server | nginx) ;; *) echo "scenario: SERVER is ls-server or nginx" >&2; exit 2 ;; esac
+POOL=${POOL:-64}
+ATTACH_AT=${ATTACH_AT:-8}
 SEED=${SEED:-$((RANDOM * 32768 + RANDOM))}
+if [ "$SCENARIO" = keepalive-attach ]; then
+	WARMUP_S=${WARMUP_S:-0}
+else
+	WARMUP_S=${WARMUP_S:-3}
+fi
+
+# loadshed's admission unit. Request mode is the default of the keep-alive
+# scenarios as soon as this loadshed has it.
+LS_HAS_REQUESTS=0
+if [ -x "$TB_LOADSHED" ] && "$TB_LOADSHED" attach help 2>/dev/null | grep -q -- '--admit'; then
+	LS_HAS_REQUESTS=1
+fi
+if [ -z "${LS_ADMIT:-}" ]; then
+	LS_ADMIT=connections
+	[ "$REQUEST_SCENARIO" = 1 ] && [ "$LS_HAS_REQUESTS" = 1 ] && LS_ADMIT=requests
+fi
+case $LS_ADMIT in
+connections) ;;
+requests)
+	if [ "$PROTECTION" = loadshed ] && [ "$LS_HAS_REQUESTS" = 0 ]; then
+		echo "scenario: LS_ADMIT=requests, but $TB_LOADSHED has no request mode (attach has no --admit)" >&2
+		exit 2
+	fi
+	;;
+*) echo "scenario: LS_ADMIT is requests or connections" >&2; exit 2 ;;
+esac
 
 if [ -z "$SECONDS_RUN" ]; then
 	case $SCENARIO in
@@ -124,6 +185,9 @@ if ! [[ $SECONDS_RUN =~ ^[0-9]+$ ]] || [ "$SECONDS_RUN" -lt 3 ] || [ "$SECONDS_R
 fi
 if [ "$SCENARIO" = surge ] && [ "$SECONDS_RUN" -lt 24 ]; then
 	SECONDS_RUN=24
+fi
+if [ "$SCENARIO" = keepalive-attach ] && [ "$SECONDS_RUN" -lt $((ATTACH_AT + 6)) ]; then
+	SECONDS_RUN=$((ATTACH_AT + 6))
 fi
 OUT=${OUT:-$TB_ROOT/results/scenario/$SCENARIO-$PROTECTION}
 mkdir -p "$OUT"
@@ -189,6 +253,7 @@ HALF=$((SECONDS_RUN / 2))
 SURGE_AT=$((SECONDS_RUN / 3))
 SURGE_END=$((SURGE_AT + 5))
 RETRY=none
+MODE=mode=close
 case $SCENARIO in
 unloaded) SCHED_TOTAL=("0.3@0") ;;
 steady) SCHED_TOTAL=("3@0") ;;
@@ -198,6 +263,10 @@ surge)
 	RETRY=backoff:3:100:2000
 	;;
 synflood) SCHED_TOTAL=("0.7@0") ;;
+keepalive | keepalive-attach)
+	SCHED_TOTAL=("3@0")
+	MODE="mode=keepalive,conns=$POOL,prewarm=1"
+	;;
 esac
 # schedule SHARE: the class's rate schedule, SHARE of the total.
 schedule() {
@@ -210,8 +279,8 @@ schedule() {
 	echo "$out"
 }
 TARGET="$TB_SRV_IP:$TB_PORT"
-CLASS_HIGH="name=high,src=$TB_HIGH_IP,target=$TARGET,rate=$(schedule 0.2),deadline_ms=$DEADLINE_MS,retry=$RETRY,mode=close"
-CLASS_LOW="name=low,src=$TB_LOW_IP,target=$TARGET,rate=$(schedule 0.8),deadline_ms=$DEADLINE_MS,retry=$RETRY,mode=close"
+CLASS_HIGH="name=high,src=$TB_HIGH_IP,target=$TARGET,rate=$(schedule 0.2),deadline_ms=$DEADLINE_MS,retry=$RETRY,$MODE"
+CLASS_LOW="name=low,src=$TB_LOW_IP,target=$TARGET,rate=$(schedule 0.8),deadline_ms=$DEADLINE_MS,retry=$RETRY,$MODE"
 
 # --- the server ------------------------------------------------------------------
 if [ "$SERVER" = nginx ]; then
@@ -257,58 +326,71 @@ fi
 
 # --- the protection --------------------------------------------------------------
 STATIC_LIMIT=
-case $PROTECTION in
-none) ;;
-iptables)
-	tb_srv iptables -A "${IPT_RULE[@]}"
-	IPT_ADDED=1
-	STATIC_LIMIT=$IPT_LIMIT
-	;;
-loadshed)
-	cat >"$OUT/loadshed.conf" <<-EOF
-		# loadshed for ls-server ($WORKERS workers, $SERVICE_MS ms a request)
-		[agent]
-		interval = 100ms
+ATTACHED_MS=
+# protect: puts the protection in front of the server.
+protect() {
+	local agent_opt=() admit_svc="" admit_cls=""
+	case $PROTECTION in
+	none) ;;
+	iptables)
+		tb_srv iptables -A "${IPT_RULE[@]}"
+		IPT_ADDED=1
+		STATIC_LIMIT=$IPT_LIMIT
+		;;
+	loadshed)
+		if [ "$LS_ADMIT" = requests ]; then
+			admit_svc="admit = requests"
+			[ -n "$LS_MAX_CONNECTIONS" ] && admit_svc+=$'\n'"max_connections = $LS_MAX_CONNECTIONS"
+			admit_cls="request_action = $LS_REQUEST_ACTION"
+		fi
+		cat >"$OUT/loadshed.conf" <<-EOF
+			# loadshed for the $SCENARIO scenario ($WORKERS workers, $SERVICE_MS ms a request)
+			[agent]
+			interval = 100ms
 
-		[service web]
-		listen = *:$TB_PORT
-		algorithm = $LS_ALGO
-		params = $LS_PARAMS
-		min_limit = $LS_MIN_LIMIT
-		max_limit = $LS_MAX_LIMIT
-		initial_limit = $LS_INITIAL_LIMIT
+			[service web]
+			listen = *:$TB_PORT
+			algorithm = $LS_ALGO
+			params = $LS_PARAMS
+			min_limit = $LS_MIN_LIMIT
+			max_limit = $LS_MAX_LIMIT
+			initial_limit = $LS_INITIAL_LIMIT
+			$admit_svc
 
-		[class web.high]
-		share = $HIGH_SHARE%
-		action = $LS_ACTION
-		match = src $TB_HIGH_IP/32
+			[class web.high]
+			share = $HIGH_SHARE%
+			action = $LS_ACTION
+			match = src $TB_HIGH_IP/32
+			$admit_cls
 
-		[class web.low]
-		share = $LOW_SHARE%
-		action = $LS_ACTION
-		match = src $TB_LOW_IP/32
-	EOF
-	# The agent runs in the foreground as our child (systemd-style) unless
-	# LS_AGENT=attach: stopping it is then immediate and its log is kept.
-	AGENT_OPT=()
-	[ "$LS_AGENT" = foreground ] && AGENT_OPT=(--no-agent)
-	if ! tb_ls attach "$SRV_IF" --config "$OUT/loadshed.conf" "${AGENT_OPT[@]}" >"$OUT/attach.log" 2>&1; then
-		echo "scenario: loadshed attach failed:" >&2
-		cat "$OUT/attach.log" >&2
-		exit 1
-	fi
-	if [ "$LS_AGENT" = foreground ]; then
-		tb_spawn agent srv "$OUT/agent.log" "$TB_LOADSHED" agent "$SRV_IF"
-	fi
-	;;
-esac
+			[class web.low]
+			share = $LOW_SHARE%
+			action = $LS_ACTION
+			match = src $TB_LOW_IP/32
+			$admit_cls
+		EOF
+		# The agent runs in the foreground as our child (systemd-style) unless
+		# LS_AGENT=attach: stopping it is then immediate and its log is kept.
+		[ "$LS_AGENT" = foreground ] && agent_opt=(--no-agent)
+		if ! tb_ls attach "$SRV_IF" --config "$OUT/loadshed.conf" "${agent_opt[@]}" >"$OUT/attach.log" 2>&1; then
+			echo "scenario: loadshed attach failed:" >&2
+			cat "$OUT/attach.log" >&2
+			exit 1
+		fi
+		if [ "$LS_AGENT" = foreground ]; then
+			tb_spawn agent srv "$OUT/agent.log" "$TB_LOADSHED" agent "$SRV_IF"
+		fi
+		;;
+	esac
+}
+[ "$SCENARIO" = keepalive-attach ] || protect
 
 # --- warm-up: the service at half its capacity before the measured run --------------
 # A protected service normally runs for a while before an overload arrives:
 # the agent learns its unloaded latency then. Same for every protection; not
 # measured. WARMUP_S=0 skips it.
-if [ "${WARMUP_S:-3}" -gt 0 ]; then
-	tb_cli "$TB_TOOLS/ls-loadgen" --duration "${WARMUP_S:-3}" --seed "$SEED" --drain-s 2 \
+if [ "$WARMUP_S" -gt 0 ]; then
+	tb_cli "$TB_TOOLS/ls-loadgen" --duration "$WARMUP_S" --seed "$SEED" --drain-s 2 \
 		--class "name=warmup,src=$TB_HIGH_IP,target=$TARGET,rate=$((CAPACITY / 2)),deadline_ms=$DEADLINE_MS,mode=close" \
 		>"$OUT/warmup.log" 2>&1 || true
 fi
@@ -372,6 +454,11 @@ tb_spawn loadgen cli "$OUT/loadgen.log" "$TB_TOOLS/ls-loadgen" --duration "$SECO
 	--csv "$OUT/loadgen.csv" --json "$OUT/loadgen.json" --seed "$SEED" \
 	--class "$CLASS_HIGH" --class "$CLASS_LOW"
 LOADGEN_PID=$TB_PID
+if [ "$SCENARIO" = keepalive-attach ]; then
+	sleep_until "$ATTACH_AT"
+	protect
+	ATTACHED_MS=$(($(date +%s%N) / 1000000 - T0_MS))
+fi
 if [ "$SCENARIO" = synflood ]; then
 	sleep_until "$FLOOD_FROM"
 	tb_spawn flood cli "$OUT/flood.log" "${FLOOD_CMD[@]}"
@@ -397,8 +484,9 @@ tb_kill flood
 
 # --- the numbers ---------------------------------------------------------------------
 # samples.csv: one row per sample, t_s from the load generator's start.
-awk -F'\t' -v t0="$T0_MS" -v lim="$STATIC_LIMIT" 'BEGIN { OFS = "\t" }
-	NF == 3 { print ($1 - t0) / 1000, lim, $2, $3 }' "$OUT/samples.raw" |
+# (The static cap only from when it was put in front: keepalive-attach.)
+awk -F'\t' -v t0="$T0_MS" -v lim="$STATIC_LIMIT" -v att="${ATTACHED_MS:-0}" 'BEGIN { OFS = "\t" }
+	NF == 3 { t = $1 - t0; print t / 1000, (t >= att ? lim : ""), $2, $3 }' "$OUT/samples.raw" |
 	jq -R -r 'split("\t") as $f
 		| (try ($f[2] | fromjson) catch null) as $ls
 		| (try ($f[3] | fromjson) catch null) as $sv
@@ -459,6 +547,34 @@ if [ -f "$OUT/flood.log" ]; then
 	FLOOD_SENT=${FLOOD_SENT:-null}
 fi
 
+# Success per class from FROM_S s on (keepalive-attach: 2 s after the attach).
+AFTER_JSON=null
+if [ "$SCENARIO" = keepalive-attach ]; then
+	AFTER_FROM=$(((ATTACHED_MS + 999) / 1000 + 2))
+	AFTER_JSON=$(awk -F, -v from="$AFTER_FROM" -v until="$SECONDS_RUN" -v at="$ATTACHED_MS" '
+		NR > 1 && $1 >= from && $1 < until {
+			ok[$2] += $4; n[$2] += $4 + $5 + $6 + $7 + $12 + $13 + $14
+		}
+		END {
+			printf "{\"attached_at_s\": %.2f, \"from_s\": %d, \"until_s\": %d", at / 1000, from, until
+			for (c in n)
+				printf ", \"%s\": {\"ok\": %d, \"ended\": %d, \"ok_pct\": %.2f}", c, ok[c], n[c],
+					n[c] ? 100 * ok[c] / n[c] : 0
+			print "}"
+		}' "$OUT/loadgen.csv")
+fi
+
+# loadshed's counters per class at the end (those this loadshed has; null otherwise).
+LS_JSON=null
+if [ "$PROTECTION" = loadshed ] && [ -s "$OUT/status-end.json" ]; then
+	LS_JSON=$(jq -c '.services[0] as $s
+		| {admit: ($s.admit // null), limit: $s.limit,
+		   classes: ([$s.classes[] | {key: (.name | sub("^.*\\."; "")), value:
+			{admitted, shed, syns, requests, deferred: (.deferred // null), aborted: (.aborted // null),
+			 stalled: (.stalled // null), adopted: (.adopted // null)}}] | from_entries)}' \
+		"$OUT/status-end.json" 2>/dev/null || echo null)
+fi
+
 jq -n --slurpfile lg "$OUT/loadgen.json" \
 	--arg scenario "$SCENARIO" --arg protection "$PROTECTION" \
 	--argjson seconds "$SECONDS_RUN" --argjson workers "$WORKERS" \
@@ -466,22 +582,27 @@ jq -n --slurpfile lg "$OUT/loadgen.json" \
 	--argjson deadline_ms "$DEADLINE_MS" --argjson seed "$SEED" \
 	--argjson recovery_s "$RECOVERY_S" --argjson settle_s "$SETTLE_S" \
 	--argjson mean_limit "$MEAN_LIMIT" --argjson flood_sent "$FLOOD_SENT" \
-	--arg static_limit "$STATIC_LIMIT" --arg algo "$LS_ALGO" \
+	--arg static_limit "$STATIC_LIMIT" --arg algo "$LS_ALGO" --arg admit "$LS_ADMIT" \
+	--argjson after "$AFTER_JSON" \
+	--argjson ls "$LS_JSON" \
 	'$lg[0] as $l
-	| def c($n): $l.classes[$n] | {offered, ok, ok_pct, refused, reset, timeout, retries,
-		p50_ms, p90_ms, p99_ms, goodput_rps};
+	| def c($n): $l.classes[$n] | if . == null then null else {offered, ok, ok_pct, refused, reset,
+		timeout, retries, p50_ms, p90_ms, p99_ms, goodput_rps, pool: (.pool // null)} end;
 	{scenario: $scenario, protection: $protection, seconds: $seconds, seed: $seed,
 	 workers: $workers, service_ms: $service_ms, capacity_rps: $capacity_rps,
 	 deadline_ms: $deadline_ms,
 	 limit: (if $protection == "iptables" then ($static_limit | tonumber)
 		elif $protection == "loadshed" then $algo else null end),
+	 admit: (if $protection == "loadshed" then $admit else null end),
 	 mean_limit: $mean_limit,
 	 high: c("high"), low: c("low"),
 	 offered_rps: ($l.total.offered / $seconds),
 	 goodput_rps: $l.total.goodput_rps,
 	 goodput_pct: ($l.total.goodput_rps * 100 / $capacity_rps),
-	 recovery_s: $recovery_s, settle_s: $settle_s, flood_sent: $flood_sent}' >"$OUT/summary.json"
+	 recovery_s: $recovery_s, settle_s: $settle_s, flood_sent: $flood_sent,
+	 after_attach: $after, loadshed: $ls}' >"$OUT/summary.json"
 
-jq -r '"\(.scenario)/\(.protection): high ok \(.high.ok_pct | . * 10 | round / 10)% p99 \(.high.p99_ms | round) ms, low ok \(.low.ok_pct | . * 10 | round / 10)%, goodput \(.goodput_rps | round) rps (\(.goodput_pct | round)% of \(.capacity_rps))"
+jq -r '"\(.scenario)/\(.protection)\(if .admit != null and (.scenario | test("keepalive")) then " (" + .admit + ")" else "" end): high ok \(.high.ok_pct | . * 10 | round / 10)% p99 \(.high.p99_ms | round) ms, low ok \(.low.ok_pct | . * 10 | round / 10)%, goodput \(.goodput_rps | round) rps (\(.goodput_pct | round)% of \(.capacity_rps))"
 	+ (if .recovery_s != null then ", recovered in \(.recovery_s) s" elif .scenario == "surge" then ", not recovered" else "" end)
-	+ (if .settle_s != null then ", limit settled in \(.settle_s) s" else "" end)' "$OUT/summary.json"
+	+ (if .settle_s != null then ", limit settled in \(.settle_s) s" else "" end)
+	+ (if .after_attach != null then ", from \(.after_attach.from_s) s (attached at \(.after_attach.attached_at_s) s): high ok \(.after_attach.high.ok_pct // 0 | . * 10 | round / 10)%, low ok \(.after_attach.low.ok_pct // 0 | . * 10 | round / 10)%" else "" end)' "$OUT/summary.json"
