@@ -9,6 +9,13 @@
 #               surge      0.7x capacity, 2.5x for 5 s from a third of the run on, with
 #                          clients that retry with exponential back-off (metastable failure)
 #               synflood   0.7x capacity while a SYN flood comes from 10.201.0.4/30
+#               synflood-full
+#                          0.6x capacity (a connection per request) while a SYN flood at
+#                          the generator's full rate (FLOOD_PPS=0, every CPU) comes from
+#                          10.201.0.4/30, sources that never answer, in the default
+#                          class; also reports loadshed's flow table fill (flows of
+#                          max_flows, from `loadshed -j status` at 10 Hz) and the host's
+#                          CPU use (/proc/stat) over the flood
 #               keepalive  3x capacity, 20 % high / 80 % low, open-loop keep-alive clients:
 #                          each class sends only over a pool of POOL (64) connections
 #                          opened at start and kept open (ls-loadgen prewarm=1)
@@ -39,8 +46,8 @@
 # Writes to DIR (default results/scenario/SCENARIO-PROTECTION):
 #   loadgen.csv, loadgen.json   the load generator's per-second rows and totals
 #   samples.csv                 10 Hz: t_s,limit,inflight,high_inflight,low_inflight,
-#                               shed,queue_len,busy_workers (limit: loadshed's, or the
-#                               static cap of iptables)
+#                               shed,queue_len,busy_workers,flows (limit: loadshed's, or
+#                               the static cap of iptables)
 #   summary.json                the numbers the demo and bench tables are made of
 #   loadshed.conf, status-end.json, server.log, ...
 # and prints one summary line. A run takes SECONDS plus a few seconds (default 20;
@@ -52,13 +59,14 @@
 # WARMUP_S (3: unmeasured load at half capacity first, so the agent learns
 # the unloaded latency as in a service that ran before the overload; 0 for
 # keepalive-attach, where nothing is attached yet),
-# HIGH_SHARE (100), LOW_SHARE (0), LS_ACTION (reset), FLOOD_PPS (50000),
-# FLOODER (xdp: ls-xdpflood; raw: ls-synflood), LOADSHED (build/loadshed),
-# LS_AGENT (foreground: `attach --no-agent` plus `loadshed agent` as our child;
-# attach: the agent `attach` starts in the background), SERVER (ls-server, or
-# nginx: nginx-light answering every request itself, for a check that loadshed
-# works in front of a real server; it is too fast to be overloaded here),
-# POOL (64), ATTACH_AT (8).
+# HIGH_SHARE (100), LOW_SHARE (0), LS_ACTION (reset), FLOOD_PPS (50000; 0 for
+# synflood-full: as fast as the generator goes), FLOOD_THREADS (1; every CPU
+# for synflood-full), FLOODER (xdp: ls-xdpflood; raw: ls-synflood), LOADSHED
+# (build/loadshed), LS_AGENT (foreground: `attach --no-agent` plus `loadshed
+# agent` as our child; attach: the agent `attach` starts in the background),
+# SERVER (ls-server, or nginx: nginx-light answering every request itself, for
+# a check that loadshed works in front of a real server; it is too fast to be
+# overloaded here), POOL (64), ATTACH_AT (8).
 #
 # Request mode: LS_ADMIT=requests|connections is loadshed's `admit` (in-flight
 # counts outstanding requests on keep-alive connections, or connections).
@@ -80,7 +88,7 @@ TB_LOADSHED=${LOADSHED:-$TB_LOADSHED}
 
 usage() { sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//p}' "$0"; }
 
-SCENARIOS="unloaded|steady|slowdown|surge|synflood|keepalive|keepalive-attach"
+SCENARIOS="unloaded|steady|slowdown|surge|synflood|synflood-full|keepalive|keepalive-attach"
 SCENARIO=${1:-}
 PROTECTION=${2:-}
 case $SCENARIO in -h | --help | help | '')
@@ -137,7 +145,13 @@ LS_REQUEST_ACTION=${LS_REQUEST_ACTION:-defer}
 LS_MAX_CONNECTIONS=${LS_MAX_CONNECTIONS:-}
 HIGH_SHARE=${HIGH_SHARE:-100}
 LOW_SHARE=${LOW_SHARE:-0}
-FLOOD_PPS=${FLOOD_PPS:-50000}
+if [ "$SCENARIO" = synflood-full ]; then
+	FLOOD_PPS=${FLOOD_PPS:-0}
+	FLOOD_THREADS=${FLOOD_THREADS:-$(nproc)}
+else
+	FLOOD_PPS=${FLOOD_PPS:-50000}
+	FLOOD_THREADS=${FLOOD_THREADS:-1}
+fi
 FLOODER=${FLOODER:-xdp}
 LS_AGENT=${LS_AGENT:-attach}
 SERVER=${SERVER:-ls-server}
@@ -189,10 +203,13 @@ fi
 if [ "$SCENARIO" = keepalive-attach ] && [ "$SECONDS_RUN" -lt $((ATTACH_AT + 6)) ]; then
 	SECONDS_RUN=$((ATTACH_AT + 6))
 fi
+if [ "$SCENARIO" = synflood-full ] && [ "$SECONDS_RUN" -lt 8 ]; then
+	SECONDS_RUN=8
+fi
 OUT=${OUT:-$TB_ROOT/results/scenario/$SCENARIO-$PROTECTION}
 mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
-rm -f "$OUT"/{loadgen.csv,loadgen.json,samples.csv,samples.jsonl,summary.json,status-end.json}
+rm -f "$OUT"/{loadgen.csv,loadgen.json,samples.csv,samples.jsonl,summary.json,status-end.json,cpu.txt}
 
 for f in "$TB_TOOLS/ls-server" "$TB_TOOLS/ls-loadgen"; do
 	[ -x "$f" ] || { echo "scenario: $f is missing (run make)" >&2; exit 1; }
@@ -263,6 +280,7 @@ surge)
 	RETRY=backoff:3:100:2000
 	;;
 synflood) SCHED_TOTAL=("0.7@0") ;;
+synflood-full) SCHED_TOTAL=("0.6@0") ;;
 keepalive | keepalive-attach)
 	SCHED_TOTAL=("3@0")
 	MODE="mode=keepalive,conns=$POOL,prewarm=1"
@@ -396,9 +414,9 @@ if [ "$WARMUP_S" -gt 0 ]; then
 fi
 
 # --- the flood ---------------------------------------------------------------------
-if [ "$SCENARIO" = synflood ]; then
-	FLOOD_FROM=3
-	FLOOD_S=$((SECONDS_RUN - 6))
+FLOOD_FROM=3
+FLOOD_S=$((SECONDS_RUN - 6))
+if [ "$SCENARIO" = synflood ] || [ "$SCENARIO" = synflood-full ]; then
 	tb_cli iptables -t raw -A "${FLOOD_RULE[@]}"
 	FLOOD_RULE_ADDED=1
 	if [ "$FLOODER" = xdp ]; then
@@ -409,11 +427,12 @@ if [ "$SCENARIO" = synflood ]; then
 			SRV_XDP_ADDED=1
 		fi
 		FLOOD_CMD=("$TB_TOOLS/ls-xdpflood" --dev "$CLI_IF" --dst-mac "$SRV_MAC" --src "$FLOOD_SRC"
-			--dst "$TARGET" --rate "$FLOOD_PPS" --duration "$FLOOD_S")
+			--dst "$TARGET" --rate "$FLOOD_PPS" --duration "$FLOOD_S" --threads "$FLOOD_THREADS")
 	else
 		[ -x "$TB_TOOLS/ls-synflood" ] || { echo "scenario: $TB_TOOLS/ls-synflood is missing" >&2; exit 1; }
 		FLOOD_CMD=("$TB_TOOLS/ls-synflood" --src "$FLOOD_SRC" --dst "$TARGET" --rate "$FLOOD_PPS"
-			--duration "$FLOOD_S" --count $((FLOOD_PPS * FLOOD_S)))
+			--duration "$FLOOD_S")
+		[ "$FLOOD_PPS" -gt 0 ] && FLOOD_CMD+=(--count $((FLOOD_PPS * FLOOD_S)))
 	fi
 fi
 
@@ -449,6 +468,9 @@ sleep_until() {
 		sleep "$(awk -v ms=$((T0_MS + $1 * 1000 - now_ms)) 'BEGIN { printf "%.3f", ms / 1000 }')"
 	fi
 }
+# cpu_snap: the host's CPU time counters (the first line of /proc/stat).
+cpu_snap() { head -n1 /proc/stat; }
+
 T0_MS=$(($(date +%s%N) / 1000000))
 tb_spawn loadgen cli "$OUT/loadgen.log" "$TB_TOOLS/ls-loadgen" --duration "$SECONDS_RUN" \
 	--csv "$OUT/loadgen.csv" --json "$OUT/loadgen.json" --seed "$SEED" \
@@ -459,9 +481,12 @@ if [ "$SCENARIO" = keepalive-attach ]; then
 	protect
 	ATTACHED_MS=$(($(date +%s%N) / 1000000 - T0_MS))
 fi
-if [ "$SCENARIO" = synflood ]; then
+if [ "$SCENARIO" = synflood ] || [ "$SCENARIO" = synflood-full ]; then
 	sleep_until "$FLOOD_FROM"
+	cpu_snap >"$OUT/cpu.txt"
 	tb_spawn flood cli "$OUT/flood.log" "${FLOOD_CMD[@]}"
+	sleep_until $((FLOOD_FROM + FLOOD_S))
+	cpu_snap >>"$OUT/cpu.txt"
 fi
 if [ "$SCENARIO" = slowdown ]; then
 	sleep_until "$HALF"
@@ -495,9 +520,9 @@ awk -F'\t' -v t0="$T0_MS" -v lim="$STATIC_LIMIT" -v att="${ATTACHED_MS:-0}" 'BEG
 		[ ($f[0] | tonumber), (if $s then $s.limit else ($f[1] | if . == "" then null else tonumber end) end),
 		  $s.inflight, cls("high").inflight, cls("low").inflight,
 		  (if $s then ([$s.classes[]?.shed] | add) else null end),
-		  $sv.queue_len, $sv.busy_workers ]
+		  $sv.queue_len, $sv.busy_workers, $ls.flows ]
 		| map(if . == null then "" else tostring end) | join(",")' |
-	{ echo "t_s,limit,inflight,high_inflight,low_inflight,shed,queue_len,busy_workers"; sort -t, -k1,1g; } \
+	{ echo "t_s,limit,inflight,high_inflight,low_inflight,shed,queue_len,busy_workers,flows"; sort -t, -k1,1g; } \
 		>"$OUT/samples.csv"
 
 # Per-second success of all classes: ok / outcomes (in the second they happened).
@@ -547,6 +572,32 @@ if [ -f "$OUT/flood.log" ]; then
 	FLOOD_SENT=${FLOOD_SENT:-null}
 fi
 
+# The flood window: the host's CPU use and loadshed's flow table.
+CPU_JSON=null
+FLOWS_JSON=null
+if [ -f "$OUT/cpu.txt" ] && [ "$(wc -l <"$OUT/cpu.txt")" -eq 2 ]; then
+	# user nice system idle iowait irq softirq steal: busy is all but idle and iowait.
+	CPU_JSON=$(awk -v s="$FLOOD_S" '
+		{ for (i = 2; i <= 9; i++) v[NR, i] = $i }
+		END {
+			for (i = 2; i <= 9; i++) { d[i] = v[2, i] - v[1, i]; tot += d[i] }
+			if (tot <= 0) { print "null"; exit }
+			printf "{\"seconds\": %d, \"busy_pct\": %.1f, \"softirq_pct\": %.1f, \"system_pct\": %.1f, \"user_pct\": %.1f}\n",
+				s, 100 * (tot - d[5] - d[6]) / tot, 100 * d[8] / tot, 100 * d[4] / tot,
+				100 * (d[2] + d[3]) / tot
+		}' "$OUT/cpu.txt")
+	if [ "$PROTECTION" = loadshed ]; then
+		MAX_FLOWS=$(jq -r '.max_flows // empty' "$OUT/status-end.json" 2>/dev/null || true)
+		FLOWS_JSON=$(awk -F, -v from="$FLOOD_FROM" -v until=$((FLOOD_FROM + FLOOD_S)) -v mf="${MAX_FLOWS:-null}" '
+			NR > 1 && $9 != "" && $1 >= from && $1 < until { s += $9; n++; if ($9 > m) m = $9 }
+			END {
+				if (!n) { print "null"; exit }
+				printf "{\"samples\": %d, \"max\": %d, \"mean\": %.1f, \"max_flows\": %s, \"max_fill_pct\": %s}\n",
+					n, m, s / n, mf, (mf == "null" ? "null" : sprintf("%.2f", 100 * m / mf))
+			}' "$OUT/samples.csv")
+	fi
+fi
+
 # Success per class from FROM_S s on (keepalive-attach: 2 s after the attach).
 AFTER_JSON=null
 if [ "$SCENARIO" = keepalive-attach ]; then
@@ -583,7 +634,7 @@ jq -n --slurpfile lg "$OUT/loadgen.json" \
 	--argjson recovery_s "$RECOVERY_S" --argjson settle_s "$SETTLE_S" \
 	--argjson mean_limit "$MEAN_LIMIT" --argjson flood_sent "$FLOOD_SENT" \
 	--arg static_limit "$STATIC_LIMIT" --arg algo "$LS_ALGO" --arg admit "$LS_ADMIT" \
-	--argjson after "$AFTER_JSON" \
+	--argjson cpu "$CPU_JSON" --argjson flows "$FLOWS_JSON" --argjson after "$AFTER_JSON" \
 	--argjson ls "$LS_JSON" \
 	'$lg[0] as $l
 	| def c($n): $l.classes[$n] | if . == null then null else {offered, ok, ok_pct, refused, reset,
@@ -600,9 +651,11 @@ jq -n --slurpfile lg "$OUT/loadgen.json" \
 	 goodput_rps: $l.total.goodput_rps,
 	 goodput_pct: ($l.total.goodput_rps * 100 / $capacity_rps),
 	 recovery_s: $recovery_s, settle_s: $settle_s, flood_sent: $flood_sent,
-	 after_attach: $after, loadshed: $ls}' >"$OUT/summary.json"
+	 after_attach: $after, flows: $flows, cpu: $cpu, loadshed: $ls}' >"$OUT/summary.json"
 
 jq -r '"\(.scenario)/\(.protection)\(if .admit != null and (.scenario | test("keepalive")) then " (" + .admit + ")" else "" end): high ok \(.high.ok_pct | . * 10 | round / 10)% p99 \(.high.p99_ms | round) ms, low ok \(.low.ok_pct | . * 10 | round / 10)%, goodput \(.goodput_rps | round) rps (\(.goodput_pct | round)% of \(.capacity_rps))"
 	+ (if .recovery_s != null then ", recovered in \(.recovery_s) s" elif .scenario == "surge" then ", not recovered" else "" end)
 	+ (if .settle_s != null then ", limit settled in \(.settle_s) s" else "" end)
-	+ (if .after_attach != null then ", from \(.after_attach.from_s) s (attached at \(.after_attach.attached_at_s) s): high ok \(.after_attach.high.ok_pct // 0 | . * 10 | round / 10)%, low ok \(.after_attach.low.ok_pct // 0 | . * 10 | round / 10)%" else "" end)' "$OUT/summary.json"
+	+ (if .after_attach != null then ", from \(.after_attach.from_s) s (attached at \(.after_attach.attached_at_s) s): high ok \(.after_attach.high.ok_pct // 0 | . * 10 | round / 10)%, low ok \(.after_attach.low.ok_pct // 0 | . * 10 | round / 10)%" else "" end)
+	+ (if .flows != null then ", flows max \(.flows.max) of \(.flows.max_flows)" else "" end)
+	+ (if .cpu != null then ", host CPU \(.cpu.busy_pct)% busy (softirq \(.cpu.softirq_pct)%)" else "" end)' "$OUT/summary.json"
