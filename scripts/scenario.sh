@@ -23,6 +23,11 @@
 #                          the same, but the protection is put in front ATTACH_AT (8) s
 #                          into the overload, with every pool already open; also reports
 #                          each class's success from 2 s after the attach on
+#               wrk        Debian's wrk (closed loop, HTTP/1.1 keep-alive, WRK_CONNS (8)
+#                          connections from 10.201.0.2: the high class) next to the low
+#                          class at 2.4x capacity over a prewarmed pool of POOL; reports
+#                          wrk's requests, socket errors (connect, read, write, timeout),
+#                          non-2xx answers and latency
 #   PROTECTION  none       nothing in front of the server
 #               iptables   a hand-tuned connlimit: SYNs over IPT_LIMIT established
 #                          connections get a TCP reset (the best static cap we found)
@@ -49,7 +54,7 @@
 #                               shed,queue_len,busy_workers,flows (limit: loadshed's, or
 #                               the static cap of iptables)
 #   summary.json                the numbers the demo and bench tables are made of
-#   loadshed.conf, status-end.json, server.log, ...
+#   loadshed.conf, status-end.json, server.log, ...; wrk.json, wrk.txt (wrk)
 # and prints one summary line. A run takes SECONDS plus a few seconds (default 20;
 # the surge scenario at least 24, keepalive-attach at least ATTACH_AT + 6).
 #
@@ -66,11 +71,11 @@
 # agent` as our child; attach: the agent `attach` starts in the background),
 # SERVER (ls-server, or nginx: nginx-light answering every request itself, for
 # a check that loadshed works in front of a real server; it is too fast to be
-# overloaded here), POOL (64), ATTACH_AT (8).
+# overloaded here), POOL (64), ATTACH_AT (8), WRK_CONNS (8), WRK_THREADS (2).
 #
 # Request mode: LS_ADMIT=requests|connections is loadshed's `admit` (in-flight
 # counts outstanding requests on keep-alive connections, or connections).
-# It defaults to requests for keepalive and keepalive-attach when
+# It defaults to requests for keepalive, keepalive-attach and wrk when
 # this loadshed has it (`attach help` lists --admit), else to connections;
 # with requests, LS_REQUEST_ACTION (defer) is both classes' request_action and
 # LS_MAX_CONNECTIONS (unset) the service's max_connections.
@@ -88,7 +93,7 @@ TB_LOADSHED=${LOADSHED:-$TB_LOADSHED}
 
 usage() { sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//p}' "$0"; }
 
-SCENARIOS="unloaded|steady|slowdown|surge|synflood|synflood-full|keepalive|keepalive-attach"
+SCENARIOS="unloaded|steady|slowdown|surge|synflood|synflood-full|keepalive|keepalive-attach|wrk"
 SCENARIO=${1:-}
 PROTECTION=${2:-}
 case $SCENARIO in -h | --help | help | '')
@@ -126,8 +131,13 @@ if [ "$(id -u)" -ne 0 ]; then
 	exit 1
 fi
 
+# What kind of load: ls-loadgen alone, or wrk next to it.
 case $SCENARIO in
-keepalive | keepalive-attach) REQUEST_SCENARIO=1 ;;
+wrk) KIND=wrk ;;
+*) KIND=loadgen ;;
+esac
+case $SCENARIO in
+keepalive | keepalive-attach | wrk) REQUEST_SCENARIO=1 ;;
 *) REQUEST_SCENARIO=0 ;;
 esac
 
@@ -158,6 +168,8 @@ SERVER=${SERVER:-ls-server}
 case $SERVER in ls-server | nginx) ;; *) echo "scenario: SERVER is ls-server or nginx" >&2; exit 2 ;; esac
 POOL=${POOL:-64}
 ATTACH_AT=${ATTACH_AT:-8}
+WRK_CONNS=${WRK_CONNS:-8}
+WRK_THREADS=${WRK_THREADS:-2}
 SEED=${SEED:-$((RANDOM * 32768 + RANDOM))}
 if [ "$SCENARIO" = keepalive-attach ]; then
 	WARMUP_S=${WARMUP_S:-0}
@@ -209,7 +221,8 @@ fi
 OUT=${OUT:-$TB_ROOT/results/scenario/$SCENARIO-$PROTECTION}
 mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
-rm -f "$OUT"/{loadgen.csv,loadgen.json,samples.csv,samples.jsonl,summary.json,status-end.json,cpu.txt}
+rm -f "$OUT"/{loadgen.csv,loadgen.json,samples.csv,samples.jsonl,summary.json,status-end.json} \
+	"$OUT"/{wrk.json,wrk.txt,cpu.txt}
 
 for f in "$TB_TOOLS/ls-server" "$TB_TOOLS/ls-loadgen"; do
 	[ -x "$f" ] || { echo "scenario: $f is missing (run make)" >&2; exit 1; }
@@ -217,6 +230,9 @@ done
 if [ "$PROTECTION" = loadshed ] && [ ! -x "$TB_LOADSHED" ]; then
 	echo "scenario: $TB_LOADSHED is missing (run make)" >&2
 	exit 1
+fi
+if [ "$KIND" = wrk ]; then
+	command -v wrk >/dev/null || { echo "scenario: wrk is missing (scripts/install-deps.sh)" >&2; exit 1; }
 fi
 
 tb_names "$ID"
@@ -234,7 +250,7 @@ FLOOD_RULE=(PREROUTING -d "$FLOOD_SRC" -p tcp --tcp-flags "SYN,ACK" "SYN,ACK" -j
 IPT_ADDED=0
 FLOOD_RULE_ADDED=0
 SRV_XDP_ADDED=0
-RUN_PROCS=(loadgen sampler flood agent server)
+RUN_PROCS=(loadgen sampler flood agent wrk server)
 
 cleanup() {
 	local rc=$? p
@@ -281,7 +297,7 @@ surge)
 	;;
 synflood) SCHED_TOTAL=("0.7@0") ;;
 synflood-full) SCHED_TOTAL=("0.6@0") ;;
-keepalive | keepalive-attach)
+keepalive | keepalive-attach | wrk)
 	SCHED_TOTAL=("3@0")
 	MODE="mode=keepalive,conns=$POOL,prewarm=1"
 	;;
@@ -472,10 +488,25 @@ sleep_until() {
 cpu_snap() { head -n1 /proc/stat; }
 
 T0_MS=$(($(date +%s%N) / 1000000))
-tb_spawn loadgen cli "$OUT/loadgen.log" "$TB_TOOLS/ls-loadgen" --duration "$SECONDS_RUN" \
-	--csv "$OUT/loadgen.csv" --json "$OUT/loadgen.json" --seed "$SEED" \
-	--class "$CLASS_HIGH" --class "$CLASS_LOW"
-LOADGEN_PID=$TB_PID
+case $KIND in
+loadgen)
+	tb_spawn loadgen cli "$OUT/loadgen.log" "$TB_TOOLS/ls-loadgen" --duration "$SECONDS_RUN" \
+		--csv "$OUT/loadgen.csv" --json "$OUT/loadgen.json" --seed "$SEED" \
+		--class "$CLASS_HIGH" --class "$CLASS_LOW"
+	WAIT_PIDS=("$TB_PID")
+	;;
+wrk)
+	# The low class's pool opens first; wrk's connections come half a second
+	# later and it runs SECONDS_RUN s, inside the low class's load.
+	tb_spawn loadgen cli "$OUT/loadgen.log" "$TB_TOOLS/ls-loadgen" --duration $((SECONDS_RUN + 1)) \
+		--csv "$OUT/loadgen.csv" --json "$OUT/loadgen.json" --seed "$SEED" --class "$CLASS_LOW"
+	WAIT_PIDS=("$TB_PID")
+	sleep 0.5
+	tb_spawn wrk cli "$OUT/wrk.txt" env WRK_JSON="$OUT/wrk.json" wrk -s "$TB_ROOT/scripts/wrk-report.lua" \
+		-t "$WRK_THREADS" -c "$WRK_CONNS" -d "${SECONDS_RUN}s" --timeout 10s --latency "http://$TARGET/"
+	WAIT_PIDS+=("$TB_PID")
+	;;
+esac
 if [ "$SCENARIO" = keepalive-attach ]; then
 	sleep_until "$ATTACH_AT"
 	protect
@@ -493,8 +524,20 @@ if [ "$SCENARIO" = slowdown ]; then
 	tb_admin "/admin/service-ms?value=$((SERVICE_MS * 2))" >"$OUT/slowdown.log" 2>&1 ||
 		echo "scenario: could not change the service time" >&2
 fi
-wait "$LOADGEN_PID" || { echo "scenario: ls-loadgen failed:" >&2; tail -n 20 "$OUT/loadgen.log" >&2; exit 1; }
-tb_kill loadgen
+# Every load process. A failed wrk is a result (its log says why: say, a
+# connection refused at start), not a failed run; ls-loadgen is not.
+LOAD_RC=()
+for pid in "${WAIT_PIDS[@]}"; do
+	rc=0
+	wait "$pid" || rc=$?
+	LOAD_RC+=("$rc")
+	if [ "$rc" -ne 0 ] && [ "${#LOAD_RC[@]}" = 1 ]; then
+		echo "scenario: ls-loadgen failed (exit status $rc):" >&2
+		tail -n 20 "$OUT/loadgen.log" >&2
+		exit 1
+	fi
+done
+for p in loadgen wrk; do tb_kill "$p"; done
 if [ "$PROTECTION" = loadshed ]; then
 	# Every request has ended: give the last FINs a moment to pass, then keep
 	# loadshed's final counters (in-flight should be back to 0).
@@ -626,6 +669,18 @@ if [ "$PROTECTION" = loadshed ] && [ -s "$OUT/status-end.json" ]; then
 		"$OUT/status-end.json" 2>/dev/null || echo null)
 fi
 
+WRK_JSON=null
+if [ "$KIND" = wrk ]; then
+	WRK_JSON=$(jq -c --argjson rc "${LOAD_RC[1]}" '{exit_status: $rc, requests, seconds: (.duration_us / 1e6),
+		rps: (.requests / (.duration_us / 1e6)), errors,
+		socket_errors: (.errors.connect + .errors.read + .errors.write + .errors.timeout),
+		p50_ms: (.latency_us.p50 / 1000), p90_ms: (.latency_us.p90 / 1000),
+		p99_ms: (.latency_us.p99 / 1000), mean_ms: (.latency_us.mean / 1000),
+		max_ms: (.latency_us.max / 1000)}' "$OUT/wrk.json" 2>/dev/null) ||
+		WRK_JSON=$(jq -n -c --argjson rc "${LOAD_RC[1]}" --arg why "$(head -n1 "$OUT/wrk.txt")" \
+			'{exit_status: $rc, requests: 0, error: $why}')
+fi
+
 jq -n --slurpfile lg "$OUT/loadgen.json" \
 	--arg scenario "$SCENARIO" --arg protection "$PROTECTION" \
 	--argjson seconds "$SECONDS_RUN" --argjson workers "$WORKERS" \
@@ -635,7 +690,7 @@ jq -n --slurpfile lg "$OUT/loadgen.json" \
 	--argjson mean_limit "$MEAN_LIMIT" --argjson flood_sent "$FLOOD_SENT" \
 	--arg static_limit "$STATIC_LIMIT" --arg algo "$LS_ALGO" --arg admit "$LS_ADMIT" \
 	--argjson cpu "$CPU_JSON" --argjson flows "$FLOWS_JSON" --argjson after "$AFTER_JSON" \
-	--argjson ls "$LS_JSON" \
+	--argjson ls "$LS_JSON" --argjson wrk "$WRK_JSON" \
 	'$lg[0] as $l
 	| def c($n): $l.classes[$n] | if . == null then null else {offered, ok, ok_pct, refused, reset,
 		timeout, retries, p50_ms, p90_ms, p99_ms, goodput_rps, pool: (.pool // null)} end;
@@ -651,8 +706,14 @@ jq -n --slurpfile lg "$OUT/loadgen.json" \
 	 goodput_rps: $l.total.goodput_rps,
 	 goodput_pct: ($l.total.goodput_rps * 100 / $capacity_rps),
 	 recovery_s: $recovery_s, settle_s: $settle_s, flood_sent: $flood_sent,
-	 after_attach: $after, flows: $flows, cpu: $cpu, loadshed: $ls}' >"$OUT/summary.json"
+	 after_attach: $after, flows: $flows, cpu: $cpu, wrk: $wrk, loadshed: $ls}' >"$OUT/summary.json"
 
+if [ "$KIND" = wrk ]; then
+	jq -r '"\(.scenario)/\(.protection)\(if .admit then " (" + .admit + ")" else "" end): "
+		+ (.wrk | if .error then "wrk failed (exit \(.exit_status)): \(.error)" else "wrk \(.requests) requests (\(.rps | round) rps), socket errors \(.socket_errors) (connect \(.errors.connect), read \(.errors.read), write \(.errors.write), timeout \(.errors.timeout)), non-2xx \(.errors.status), p50 \(.p50_ms | round) ms p99 \(.p99_ms | round) ms" end)
+		+ ", low ok \(.low.ok_pct | . * 10 | round / 10)%"' "$OUT/summary.json"
+	exit 0
+fi
 jq -r '"\(.scenario)/\(.protection)\(if .admit != null and (.scenario | test("keepalive")) then " (" + .admit + ")" else "" end): high ok \(.high.ok_pct | . * 10 | round / 10)% p99 \(.high.p99_ms | round) ms, low ok \(.low.ok_pct | . * 10 | round / 10)%, goodput \(.goodput_rps | round) rps (\(.goodput_pct | round)% of \(.capacity_rps))"
 	+ (if .recovery_s != null then ", recovered in \(.recovery_s) s" elif .scenario == "surge" then ", not recovered" else "" end)
 	+ (if .settle_s != null then ", limit settled in \(.settle_s) s" else "" end)

@@ -185,6 +185,21 @@ tb_down() {
 	rm -rf "${TB_PIN_ROOT:?}/$SRV_IF" "${TB_STATE:?}"
 }
 
+# --- wrk -------------------------------------------------------------------------------
+
+# tb_wrk JSON ARGS...: Debian's wrk in the client namespace (connecting from
+# the primary client address, 10.201.0.2), with wrk's text report on stdout
+# and its totals in JSON (scripts/wrk-report.lua): requests, duration_us,
+# bytes, errors {connect, read, write, status, timeout}, latency_us {min,
+# mean, max, p50, p90, p99}. Returns wrk's exit status; wrk is stopped after
+# TB_WRK_TIMEOUT (120) s whatever its -d.
+tb_wrk() {
+	local json=$1
+	shift
+	rm -f "$json"
+	WRK_JSON=$json tb_cli timeout "${TB_WRK_TIMEOUT:-120}" wrk -s "$TB_ROOT/scripts/wrk-report.lua" "$@"
+}
+
 tb_env() {
 	echo "TB_ID=$TB_ID"
 	echo "SRV_NS=$SRV_NS"
