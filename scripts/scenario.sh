@@ -28,6 +28,12 @@
 #                          class at 2.4x capacity over a prewarmed pool of POOL; reports
 #                          wrk's requests, socket errors (connect, read, write, timeout),
 #                          non-2xx answers and latency
+#               pgbench    PostgreSQL (a throwaway cluster in the server namespace) under
+#                          3x its capacity from two pgbench runs, high from 10.201.0.2 and
+#                          low from 10.201.0.3, each -c PGB_CLIENTS (32) -j 2 -R RATE
+#                          --latency-limit PG_LATENCY_MS; reports per class transactions
+#                          done, on time, late and skipped, and whether every connection
+#                          opened at start (protections: none, loadshed)
 #   PROTECTION  none       nothing in front of the server
 #               iptables   a hand-tuned connlimit: SYNs over IPT_LIMIT established
 #                          connections get a TCP reset (the best static cap we found)
@@ -48,13 +54,29 @@
 # The scenarios use the same total cap as the others (IPT_LIMIT); a per-class
 # cap would need each class's rate known in advance.
 #
+# PostgreSQL's capacity (pgbench): WORKERS (16) slots of SERVICE_MS (40) ms.
+# Each transaction is one statement, SELECT work(SERVICE_MS, WORKERS): a
+# PL/pgSQL function that queues FIFO on an advisory lock (the gate), takes one
+# of WORKERS advisory-lock slots, releases the gate and sleeps SERVICE_MS ms
+# holding its slot to the end of the transaction. So the server runs at most
+# WORKERS transactions at once, queues the rest in arrival order and does
+# WORKERS * 1000 / SERVICE_MS transactions/s (400), as ls-server does requests:
+# the bound is the slots, not the 2 CPUs (the work is a sleep).
+# max_connections (PG_MAX_CONNECTIONS, 100) leaves room for both pools. Each
+# run first measures it: PG_PROBE_S (3) s of closed-loop pgbench with
+# 2 * PGB_CLIENTS clients, before any protection (measured_capacity_tps).
+# pgbench cannot bind a source address: each class runs as its own uid, whose
+# connections leave from its address by policy routing (testbed.sh,
+# tb_src_route).
+#
 # Writes to DIR (default results/scenario/SCENARIO-PROTECTION):
 #   loadgen.csv, loadgen.json   the load generator's per-second rows and totals
 #   samples.csv                 10 Hz: t_s,limit,inflight,high_inflight,low_inflight,
 #                               shed,queue_len,busy_workers,flows (limit: loadshed's, or
 #                               the static cap of iptables)
 #   summary.json                the numbers the demo and bench tables are made of
-#   loadshed.conf, status-end.json, server.log, ...; wrk.json, wrk.txt (wrk)
+#   loadshed.conf, status-end.json, server.log, ...; wrk.json, wrk.txt (wrk);
+#   pgbench-high.log, pgbench-low.log, pg-conns.csv, postgres.log (pgbench)
 # and prints one summary line. A run takes SECONDS plus a few seconds (default 20;
 # the surge scenario at least 24, keepalive-attach at least ATTACH_AT + 6).
 #
@@ -71,19 +93,22 @@
 # agent` as our child; attach: the agent `attach` starts in the background),
 # SERVER (ls-server, or nginx: nginx-light answering every request itself, for
 # a check that loadshed works in front of a real server; it is too fast to be
-# overloaded here), POOL (64), ATTACH_AT (8), WRK_CONNS (8), WRK_THREADS (2).
+# overloaded here), POOL (64), ATTACH_AT (8), WRK_CONNS (8), WRK_THREADS (2),
+# PGB_CLIENTS (32), PG_LATENCY_MS (100), PG_MAX_CONNECTIONS (100),
+# PG_PROBE_S (3).
 #
 # Request mode: LS_ADMIT=requests|connections is loadshed's `admit` (in-flight
 # counts outstanding requests on keep-alive connections, or connections).
-# It defaults to requests for keepalive, keepalive-attach and wrk when
+# It defaults to requests for keepalive, keepalive-attach, wrk and pgbench when
 # this loadshed has it (`attach help` lists --admit), else to connections;
 # with requests, LS_REQUEST_ACTION (defer) is both classes' request_action and
 # LS_MAX_CONNECTIONS (unset) the service's max_connections.
 #
 # Everything the run starts is stopped on exit, also on failure or ^C: the
 # processes it started (by PID), loadshed's attachment, its iptables rules,
-# the server-side XDP_PASS it adds for the live-frame flood; and the testbed
-# itself when this run brought it up.
+# the server-side XDP_PASS it adds for the live-frame flood, the PostgreSQL
+# cluster and its directory, the uid routes; and the testbed itself when this
+# run brought it up.
 set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -93,7 +118,7 @@ TB_LOADSHED=${LOADSHED:-$TB_LOADSHED}
 
 usage() { sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//p}' "$0"; }
 
-SCENARIOS="unloaded|steady|slowdown|surge|synflood|synflood-full|keepalive|keepalive-attach|wrk"
+SCENARIOS="unloaded|steady|slowdown|surge|synflood|synflood-full|keepalive|keepalive-attach|wrk|pgbench"
 SCENARIO=${1:-}
 PROTECTION=${2:-}
 case $SCENARIO in -h | --help | help | '')
@@ -126,18 +151,25 @@ case $PROTECTION in none | iptables | loadshed) ;; *)
 	exit 2
 	;;
 esac
+if [ "$SCENARIO" = pgbench ] && [ "$PROTECTION" = iptables ]; then
+	# A connection cap under the pools' 64 connections only makes pgbench
+	# fail at start; above it, it does nothing.
+	echo "scenario: pgbench runs against none or loadshed" >&2
+	exit 2
+fi
 if [ "$(id -u)" -ne 0 ]; then
 	echo "scenario: needs root (network namespaces, XDP)" >&2
 	exit 1
 fi
 
-# What kind of load: ls-loadgen alone, or wrk next to it.
+# What kind of load: ls-loadgen alone, wrk next to it, or pgbench.
 case $SCENARIO in
 wrk) KIND=wrk ;;
+pgbench) KIND=pgbench ;;
 *) KIND=loadgen ;;
 esac
 case $SCENARIO in
-keepalive | keepalive-attach | wrk) REQUEST_SCENARIO=1 ;;
+keepalive | keepalive-attach | wrk | pgbench) REQUEST_SCENARIO=1 ;;
 *) REQUEST_SCENARIO=0 ;;
 esac
 
@@ -170,6 +202,10 @@ POOL=${POOL:-64}
 ATTACH_AT=${ATTACH_AT:-8}
 WRK_CONNS=${WRK_CONNS:-8}
 WRK_THREADS=${WRK_THREADS:-2}
+PGB_CLIENTS=${PGB_CLIENTS:-32}
+PG_LATENCY_MS=${PG_LATENCY_MS:-100}
+PG_MAX_CONNECTIONS=${PG_MAX_CONNECTIONS:-100}
+PG_PROBE_S=${PG_PROBE_S:-3}
 SEED=${SEED:-$((RANDOM * 32768 + RANDOM))}
 if [ "$SCENARIO" = keepalive-attach ]; then
 	WARMUP_S=${WARMUP_S:-0}
@@ -222,7 +258,7 @@ OUT=${OUT:-$TB_ROOT/results/scenario/$SCENARIO-$PROTECTION}
 mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
 rm -f "$OUT"/{loadgen.csv,loadgen.json,samples.csv,samples.jsonl,summary.json,status-end.json} \
-	"$OUT"/{wrk.json,wrk.txt,cpu.txt}
+	"$OUT"/{wrk.json,wrk.txt,pgbench-high.log,pgbench-low.log,pg-conns.csv,cpu.txt}
 
 for f in "$TB_TOOLS/ls-server" "$TB_TOOLS/ls-loadgen"; do
 	[ -x "$f" ] || { echo "scenario: $f is missing (run make)" >&2; exit 1; }
@@ -234,6 +270,9 @@ fi
 if [ "$KIND" = wrk ]; then
 	command -v wrk >/dev/null || { echo "scenario: wrk is missing (scripts/install-deps.sh)" >&2; exit 1; }
 fi
+if [ "$KIND" = pgbench ]; then
+	PG_BIN=$(tb_pg_bin) || { echo "scenario: PostgreSQL is missing (scripts/install-deps.sh)" >&2; exit 1; }
+fi
 
 tb_names "$ID"
 OWN_TESTBED=0
@@ -241,7 +280,9 @@ if ! tb_healthy; then
 	OWN_TESTBED=1
 fi
 
-IPT_RULE=(INPUT -p tcp --syn --dport "$TB_PORT" -m connlimit --connlimit-above "$IPT_LIMIT"
+SERVICE_PORT=$TB_PORT
+[ "$KIND" = pgbench ] && SERVICE_PORT=$TB_PG_PORT
+IPT_RULE=(INPUT -p tcp --syn --dport "$SERVICE_PORT" -m connlimit --connlimit-above "$IPT_LIMIT"
 	--connlimit-mask 0 -j REJECT --reject-with tcp-reset)
 # The flood's sources answer nothing, like spoofed ones: their SYN-ACKs are
 # dropped on arrival in the client namespace (not by the server under test).
@@ -250,10 +291,12 @@ FLOOD_RULE=(PREROUTING -d "$FLOOD_SRC" -p tcp --tcp-flags "SYN,ACK" "SYN,ACK" -j
 IPT_ADDED=0
 FLOOD_RULE_ADDED=0
 SRV_XDP_ADDED=0
-RUN_PROCS=(loadgen sampler flood agent wrk server)
+SRC_ROUTES=()
+PGB_DIR=
+RUN_PROCS=(loadgen sampler pgsampler flood agent wrk pgbench_high pgbench_low server)
 
 cleanup() {
-	local rc=$? p
+	local rc=$? p a
 	trap - EXIT INT TERM
 	for p in "${RUN_PROCS[@]}"; do tb_kill "$p"; done
 	if tb_exists; then
@@ -261,6 +304,11 @@ cleanup() {
 		[ "$IPT_ADDED" = 1 ] && tb_srv iptables -D "${IPT_RULE[@]}" 2>/dev/null
 		[ "$FLOOD_RULE_ADDED" = 1 ] && tb_cli iptables -t raw -D "${FLOOD_RULE[@]}" 2>/dev/null
 		[ "$SRV_XDP_ADDED" = 1 ] && ip -n "$SRV_NS" link set dev "$SRV_IF" xdp off 2>/dev/null
+		for a in "${SRC_ROUTES[@]}"; do tb_src_unroute "$a"; done
+	fi
+	if [ "$KIND" = pgbench ]; then
+		tb_pg_stop
+		[ -n "$PGB_DIR" ] && rm -rf "$PGB_DIR"
 	fi
 	[ "$OWN_TESTBED" = 1 ] && tb_down
 	exit "$rc"
@@ -289,7 +337,7 @@ RETRY=none
 MODE=mode=close
 case $SCENARIO in
 unloaded) SCHED_TOTAL=("0.3@0") ;;
-steady) SCHED_TOTAL=("3@0") ;;
+steady | pgbench) SCHED_TOTAL=("3@0") ;;
 slowdown) SCHED_TOTAL=("1.5@0") ;;
 surge)
 	SCHED_TOTAL=("0.7@0" "2.5@$SURGE_AT" "0.7@$SURGE_END")
@@ -317,7 +365,38 @@ CLASS_HIGH="name=high,src=$TB_HIGH_IP,target=$TARGET,rate=$(schedule 0.2),deadli
 CLASS_LOW="name=low,src=$TB_LOW_IP,target=$TARGET,rate=$(schedule 0.8),deadline_ms=$DEADLINE_MS,retry=$RETRY,$MODE"
 
 # --- the server ------------------------------------------------------------------
-if [ "$SERVER" = nginx ]; then
+if [ "$KIND" = pgbench ]; then
+	# A throwaway cluster in the server namespace and the function that gives
+	# it WORKERS slots of SERVICE_MS ms (see above).
+	tb_pg_start "$OUT/postgres.log" "$PG_MAX_CONNECTIONS" ||
+		{ echo "scenario: PostgreSQL did not start" >&2; exit 1; }
+	tb_psql <<-'EOF' || { echo "scenario: could not create work()" >&2; exit 1; }
+		CREATE FUNCTION work(ms float8, slots int) RETURNS int LANGUAGE plpgsql AS $$
+		DECLARE k int;
+		BEGIN
+			PERFORM pg_advisory_lock(20100, 0);
+			LOOP
+				FOR k IN 1..slots LOOP
+					IF pg_try_advisory_xact_lock(20100, k) THEN
+						PERFORM pg_advisory_unlock(20100, 0);
+						PERFORM pg_sleep(ms / 1000.0);
+						RETURN k;
+					END IF;
+				END LOOP;
+				PERFORM pg_sleep(0.0005);
+			END LOOP;
+		END $$;
+	EOF
+	# The clients' files, readable by their uids.
+	PGB_DIR=$(mktemp -d /tmp/ls-pgbench.XXXXXX)
+	chmod 0755 "$PGB_DIR"
+	echo "SELECT work(:ms, :slots);" >"$PGB_DIR/work.sql"
+	chmod 0644 "$PGB_DIR/work.sql"
+	for a in "$TB_HIGH_IP" "$TB_LOW_IP"; do
+		SRC_ROUTES+=("$a")
+		tb_src_route "$a" || { echo "scenario: no source route for $a" >&2; exit 1; }
+	done
+elif [ "$SERVER" = nginx ]; then
 	# A real Debian server: nginx answering every request itself. Far faster
 	# than ls-server, so the load here does not overload it; this checks that
 	# loadshed works in front of it (capacity figures then mean ls-server's).
@@ -358,6 +437,25 @@ else
 	grep -q listening "$OUT/server.log" || { echo "scenario: ls-server did not start:" >&2; cat "$OUT/server.log" >&2; exit 1; }
 fi
 
+# pgbench_cmd ADDR CLIENTS ARGS...: pgbench of the class at ADDR (its uid,
+# its source address) against the cluster, with the work script.
+pgbench_cmd() {
+	local uid
+	uid=$(tb_uid_of "$1")
+	PGBENCH=(setpriv --reuid="$uid" --regid="$uid" --clear-groups "$PG_BIN/pgbench"
+		-h "$TB_SRV_IP" -p "$TB_PG_PORT" -U postgres -n -f "$PGB_DIR/work.sql"
+		-D ms="$SERVICE_MS" -D slots="$WORKERS" -c "$2" -j 2 "${@:3}" postgres)
+}
+
+# --- PostgreSQL's capacity, measured before anything is in front ------------------
+MEASURED_TPS=null
+if [ "$KIND" = pgbench ] && [ "$PG_PROBE_S" -gt 0 ]; then
+	pgbench_cmd "$TB_HIGH_IP" $((2 * PGB_CLIENTS)) -T "$PG_PROBE_S"
+	tb_cli "${PGBENCH[@]}" >"$OUT/pgbench-capacity.log" 2>&1 || true
+	MEASURED_TPS=$(sed -n 's/^tps = \([0-9.]*\) .*/\1/p' "$OUT/pgbench-capacity.log")
+	MEASURED_TPS=${MEASURED_TPS:-null}
+fi
+
 # --- the protection --------------------------------------------------------------
 STATIC_LIMIT=
 ATTACHED_MS=
@@ -383,7 +481,7 @@ protect() {
 			interval = 100ms
 
 			[service web]
-			listen = *:$TB_PORT
+			listen = *:$SERVICE_PORT
 			algorithm = $LS_ALGO
 			params = $LS_PARAMS
 			min_limit = $LS_MIN_LIMIT
@@ -424,9 +522,14 @@ protect() {
 # the agent learns its unloaded latency then. Same for every protection; not
 # measured. WARMUP_S=0 skips it.
 if [ "$WARMUP_S" -gt 0 ]; then
-	tb_cli "$TB_TOOLS/ls-loadgen" --duration "$WARMUP_S" --seed "$SEED" --drain-s 2 \
-		--class "name=warmup,src=$TB_HIGH_IP,target=$TARGET,rate=$((CAPACITY / 2)),deadline_ms=$DEADLINE_MS,mode=close" \
-		>"$OUT/warmup.log" 2>&1 || true
+	if [ "$KIND" = pgbench ]; then
+		pgbench_cmd "$TB_HIGH_IP" 4 -T "$WARMUP_S" -R $((CAPACITY / 2))
+		tb_cli "${PGBENCH[@]}" >"$OUT/warmup.log" 2>&1 || true
+	else
+		tb_cli "$TB_TOOLS/ls-loadgen" --duration "$WARMUP_S" --seed "$SEED" --drain-s 2 \
+			--class "name=warmup,src=$TB_HIGH_IP,target=$TARGET,rate=$((CAPACITY / 2)),deadline_ms=$DEADLINE_MS,mode=close" \
+			>"$OUT/warmup.log" 2>&1 || true
+	fi
 fi
 
 # --- the flood ---------------------------------------------------------------------
@@ -462,7 +565,7 @@ SAMPLER='
 		st=null
 		if [ "$ls" != - ]; then st=$("$ls" -j status "$ifc" 2>/dev/null | tr -d "\n") || st=null; fi
 		sv=null
-		if exec 3<>"/dev/tcp/127.0.0.1/$port"; then
+		if [ "$port" != - ] && exec 3<>"/dev/tcp/127.0.0.1/$port"; then
 			printf "GET /admin/stats HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n" >&3
 			sv=$(sed "1,/^\r$/d" <&3 | tr -d "\n")
 			exec 3<&-
@@ -472,8 +575,25 @@ SAMPLER='
 	done'
 LS_FOR_SAMPLER=-
 [ "$PROTECTION" = loadshed ] && LS_FOR_SAMPLER=$TB_LOADSHED
+ADMIN_FOR_SAMPLER=$TB_ADMIN_PORT
+[ "$KIND" = pgbench ] && ADMIN_FOR_SAMPLER=-
 tb_spawn sampler srv "$OUT/samples.raw" bash -c "$SAMPLER" _ "$LS_FOR_SAMPLER" "$SRV_IF" \
-	"$TB_ADMIN_PORT" $((SECONDS_RUN + 70))
+	"$ADMIN_FOR_SAMPLER" $((SECONDS_RUN + 70))
+if [ "$KIND" = pgbench ]; then
+	# 2 Hz: the cluster's client connections from each class (over its Unix socket).
+	# shellcheck disable=SC2016 # expanded by the inner bash
+	tb_spawn pgsampler host "$OUT/pg-conns.raw" bash -c '
+		end=$(( ${EPOCHSECONDS} + $1 )); shift
+		while [ "${EPOCHSECONDS}" -lt "$end" ]; do
+			t=${EPOCHREALTIME/./}
+			c=$("$@" -F, -c "SELECT count(*) FILTER (WHERE client_addr = '"'$TB_HIGH_IP'"'),
+				count(*) FILTER (WHERE client_addr = '"'$TB_LOW_IP'"')
+				FROM pg_stat_activity WHERE backend_type = '"'client backend'"'" 2>/dev/null) &&
+				echo "$((t / 1000)),$c"
+			sleep 0.5
+		done' _ $((SECONDS_RUN + 30)) "$PG_BIN/psql" -h "$TB_PG_DIR" -p "$TB_PG_PORT" -U postgres \
+		-d postgres -X -q -A -t
+fi
 
 # --- the run -------------------------------------------------------------------------
 # sleep_until S: sleeps until S seconds after the load generator started.
@@ -506,6 +626,18 @@ wrk)
 		-t "$WRK_THREADS" -c "$WRK_CONNS" -d "${SECONDS_RUN}s" --timeout 10s --latency "http://$TARGET/"
 	WAIT_PIDS+=("$TB_PID")
 	;;
+pgbench)
+	PGB_HIGH_RATE=$(awk -v c="$CAPACITY" 'BEGIN { printf "%.0f", c * 3 * 0.2 }')
+	PGB_LOW_RATE=$(awk -v c="$CAPACITY" 'BEGIN { printf "%.0f", c * 3 * 0.8 }')
+	pgbench_cmd "$TB_HIGH_IP" "$PGB_CLIENTS" -T "$SECONDS_RUN" -R "$PGB_HIGH_RATE" \
+		--latency-limit "$PG_LATENCY_MS" -P 1
+	tb_spawn pgbench_high cli "$OUT/pgbench-high.log" "${PGBENCH[@]}"
+	WAIT_PIDS=("$TB_PID")
+	pgbench_cmd "$TB_LOW_IP" "$PGB_CLIENTS" -T "$SECONDS_RUN" -R "$PGB_LOW_RATE" \
+		--latency-limit "$PG_LATENCY_MS" -P 1
+	tb_spawn pgbench_low cli "$OUT/pgbench-low.log" "${PGBENCH[@]}"
+	WAIT_PIDS+=("$TB_PID")
+	;;
 esac
 if [ "$SCENARIO" = keepalive-attach ]; then
 	sleep_until "$ATTACH_AT"
@@ -524,20 +656,20 @@ if [ "$SCENARIO" = slowdown ]; then
 	tb_admin "/admin/service-ms?value=$((SERVICE_MS * 2))" >"$OUT/slowdown.log" 2>&1 ||
 		echo "scenario: could not change the service time" >&2
 fi
-# Every load process. A failed wrk is a result (its log says why: say, a
-# connection refused at start), not a failed run; ls-loadgen is not.
+# Every load process. A failed pgbench or wrk is a result (its log says why:
+# say, a connection refused at start), not a failed run; ls-loadgen is not.
 LOAD_RC=()
 for pid in "${WAIT_PIDS[@]}"; do
 	rc=0
 	wait "$pid" || rc=$?
 	LOAD_RC+=("$rc")
-	if [ "$rc" -ne 0 ] && [ "${#LOAD_RC[@]}" = 1 ]; then
+	if [ "$rc" -ne 0 ] && [ "$KIND" != pgbench ] && [ "${#LOAD_RC[@]}" = 1 ]; then
 		echo "scenario: ls-loadgen failed (exit status $rc):" >&2
 		tail -n 20 "$OUT/loadgen.log" >&2
 		exit 1
 	fi
 done
-for p in loadgen wrk; do tb_kill "$p"; done
+for p in loadgen wrk pgbench_high pgbench_low; do tb_kill "$p"; done
 if [ "$PROTECTION" = loadshed ]; then
 	# Every request has ended: give the last FINs a moment to pass, then keep
 	# loadshed's final counters (in-flight should be back to 0).
@@ -548,6 +680,7 @@ if [ "$PROTECTION" = loadshed ]; then
 	done
 fi
 tb_kill sampler
+tb_kill pgsampler
 tb_kill flood
 
 # --- the numbers ---------------------------------------------------------------------
@@ -667,6 +800,56 @@ if [ "$PROTECTION" = loadshed ] && [ -s "$OUT/status-end.json" ]; then
 			{admitted, shed, syns, requests, deferred: (.deferred // null), aborted: (.aborted // null),
 			 stalled: (.stalled // null), adopted: (.adopted // null)}}] | from_entries)}' \
 		"$OUT/status-end.json" 2>/dev/null || echo null)
+fi
+
+# pgbench_class LOG RC RATE ADDR: one class's pgbench results as JSON.
+pgbench_class() {
+	local log=$1 rc=$2 rate=$3 addr=$4 conns_max
+	conns_max=$(awk -F, -v col="$([ "$addr" = "$TB_HIGH_IP" ] && echo 2 || echo 3)" \
+		'$col + 0 > m { m = $col + 0 } END { print m + 0 }' "$OUT/pg-conns.raw" 2>/dev/null || echo 0)
+	awk -v rc="$rc" -v rate="$rate" -v clients="$PGB_CLIENTS" -v cm="$conns_max" '
+		/^number of transactions actually processed:/ { processed = $6 }
+		/^number of failed transactions:/ { failed = $5 }
+		/^number of transactions skipped:/ { skipped = $5 }
+		/^number of transactions above the .* latency limit:/ { split($(NF - 1), a, "/"); late = a[1] }
+		/^latency average = / { lat = $4 }
+		/^tps = / { tps = $3 }
+		/^initial connection time = / { connected = 1 }
+		/could not create connection/ { connfail++ }
+		END {
+			processed += 0; skipped += 0; late += 0; failed += 0
+			ontime = processed - late
+			sched = processed + skipped
+			printf "{\"rate_tps\": %d, \"clients\": %d, \"exit_status\": %d, ", rate, clients, rc
+			printf "\"connected_all\": %s, \"server_conns_max\": %d, ", (connected && !connfail && cm >= clients) ? "true" : "false", cm
+			printf "\"processed\": %d, \"failed\": %d, \"skipped\": %d, \"late\": %d, \"on_time\": %d, ", processed, failed, skipped, late, ontime
+			printf "\"on_time_pct\": %.2f, \"latency_avg_ms\": %s, \"tps\": %s}\n", sched ? 100 * ontime / sched : 0,
+				lat == "" ? "null" : lat, tps == "" ? "null" : tps
+		}' "$log"
+}
+
+if [ "$KIND" = pgbench ]; then
+	tr -d ' ' <"$OUT/pg-conns.raw" 2>/dev/null | awk -F, -v t0="$T0_MS" 'NF == 3 { printf "%.1f,%s,%s\n", ($1 - t0) / 1000, $2, $3 }' |
+		{ echo "t_s,high_conns,low_conns"; cat; } >"$OUT/pg-conns.csv"
+	jq -n --arg scenario "$SCENARIO" --arg protection "$PROTECTION" \
+		--argjson seconds "$SECONDS_RUN" --argjson workers "$WORKERS" \
+		--argjson service_ms "$SERVICE_MS" --argjson capacity "$CAPACITY" \
+		--argjson measured "$MEASURED_TPS" --argjson latency_limit_ms "$PG_LATENCY_MS" \
+		--argjson high "$(pgbench_class "$OUT/pgbench-high.log" "${LOAD_RC[0]}" "$PGB_HIGH_RATE" "$TB_HIGH_IP")" \
+		--argjson low "$(pgbench_class "$OUT/pgbench-low.log" "${LOAD_RC[1]}" "$PGB_LOW_RATE" "$TB_LOW_IP")" \
+		--argjson ls "$LS_JSON" --argjson mean_limit "$MEAN_LIMIT" --arg algo "$LS_ALGO" \
+		--arg admit "$LS_ADMIT" --arg version "$("$PG_BIN/postgres" --version)" \
+		'{scenario: $scenario, protection: $protection, seconds: $seconds,
+		  server: $version, workers: $workers, service_ms: $service_ms,
+		  capacity_tps: $capacity, measured_capacity_tps: $measured,
+		  latency_limit_ms: $latency_limit_ms,
+		  limit: (if $protection == "loadshed" then $algo else null end),
+		  admit: (if $protection == "loadshed" then $admit else null end),
+		  mean_limit: $mean_limit, high: $high, low: $low, loadshed: $ls}' >"$OUT/summary.json"
+	jq -r '"\(.scenario)/\(.protection)\(if .admit then " (" + .admit + ")" else "" end): capacity \(.capacity_tps) tps (measured \(.measured_capacity_tps | if . then round else "-" end)); "
+		+ ([("high", "low") as $c | .[$c] | "\($c) \(.processed) done, \(.on_time) on time (\(.on_time_pct | round)%), \(.late) late, \(.skipped) skipped, connections \(if .connected_all then "all open" else "NOT all open (exit \(.exit_status))" end)"] | join("; "))' \
+		"$OUT/summary.json"
+	exit 0
 fi
 
 WRK_JSON=null
