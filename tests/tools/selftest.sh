@@ -329,7 +329,8 @@ test_prewarm_replaces_lost_connections() {
 	start_server hold2 -l "127.0.0.1:$port" --hold || { not_ok "the hold server restarts on $port"; return 1; }
 	wait "$lg"
 	pool=$(jqv "$LS_TMP/pwl.json" '.classes.l.pool')
-	check_eq "prewarm lost: every connection was lost with the server" "$(jqr "$pool" .lost)" 6
+	# (More than 6 when a replacement got in while the dying server still listened.)
+	check_cmp "prewarm lost: every connection was lost with the server" "$(jqr "$pool" .lost)" -ge 6
 	check_cmp "prewarm lost: connects were refused while it was gone" \
 		"$(jqr "$pool" .connect_failed.refused)" -gt 0
 	check_cmp "prewarm lost: the pool was opened again" "$(jqr "$pool" .reconnects)" -ge 6
