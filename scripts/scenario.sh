@@ -370,7 +370,7 @@ if [ "$KIND" = pgbench ]; then
 	# it WORKERS slots of SERVICE_MS ms (see above).
 	tb_pg_start "$OUT/postgres.log" "$PG_MAX_CONNECTIONS" ||
 		{ echo "scenario: PostgreSQL did not start" >&2; exit 1; }
-	tb_psql <<-'EOF' || { echo "scenario: could not create work()" >&2; exit 1; }
+	tb_psql -f - <<-'EOF' || { echo "scenario: could not create work()" >&2; exit 1; }
 		CREATE FUNCTION work(ms float8, slots int) RETURNS int LANGUAGE plpgsql AS $$
 		DECLARE k int;
 		BEGIN
