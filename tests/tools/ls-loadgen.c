@@ -186,7 +186,7 @@ struct conn {
 	bool initial;		   /* one of the pool's first `conns` connections */
 	uint64_t drain_until_ns;   /* C_DRAINING: when to give up on the FIN */
 	uint64_t connect_until_ns; /* a pooled C_CONNECTING: its connect timeout */
-	struct list_head node;	   /* connecting, idle, draining or graveyard list */
+	struct list_head node;	   /* connecting, idle, orphans, draining or graveyard list */
 };
 
 struct timer {
