@@ -9,6 +9,9 @@ PKGS=(
 	libinih-dev libjson-c-dev libcmocka-dev
 	iproute2 iptables procps jq util-linux curl
 	gnuplot-nox man-db groff-base
+	# The request workloads (scenario.sh pgbench and wrk, test_requests.sh):
+	# each run makes its own throwaway cluster; the system's is not used.
+	postgresql-15 wrk
 )
 # nginx-light is needed only for `SERVER=nginx scripts/scenario.sh …`.
 if [ "${LS_WITH_NGINX:-0}" = 1 ]; then

@@ -8,6 +8,15 @@
 #
 # Usage: scripts/testbed.sh up|down|env|status [--id ID]   (ID: 1-10 of [a-z0-9], default tb)
 #
+# Clients that cannot bind a source address (libpq, wrk) get one by policy
+# routing on their user id: after tb_src_route 10.201.0.N, processes of uid
+# 64200+N in the client namespace connect from 10.201.0.N (tb_cli_as runs
+# one so). A throwaway PostgreSQL cluster can run in the server namespace
+# (tb_pg_start, tb_pg_stop): initdb into a temporary directory as the
+# postgres user, listening on 10.201.0.1:TB_PG_PORT (5432) with trust
+# authentication for 10.201.0.0/24 and its Unix socket in that directory; no
+# systemd, and the system's own clusters are not touched.
+#
 # `up` is idempotent and prints the names as KEY=VALUE lines (eval-able);
 # `down` removes everything `up` and the scripts using it made: processes
 # started through tb_spawn (tracked by PID and start time, never by name),
@@ -37,6 +46,8 @@ TB_HIGH_IP=10.201.0.2
 TB_LOW_IP=10.201.0.3
 TB_PORT=${TB_PORT:-8080}
 TB_ADMIN_PORT=${TB_ADMIN_PORT:-9090}
+TB_PG_PORT=${TB_PG_PORT:-5432}
+TB_UID_BASE=64200
 
 # tb_names ID: sets the names of testbed ID.
 tb_names() {
@@ -173,6 +184,7 @@ tb_admin() {
 
 tb_down() {
 	local pid st name
+	tb_pg_stop
 	if [ -f "$TB_STATE/pids" ]; then
 		while read -r pid st name; do
 			tb_stop_pid "$pid" "$st"
@@ -183,6 +195,142 @@ tb_down() {
 	ip netns del "$SRV_NS" 2>/dev/null || true
 	ip netns del "$CLI_NS" 2>/dev/null || true
 	rm -rf "${TB_PIN_ROOT:?}/$SRV_IF" "${TB_STATE:?}"
+}
+
+# --- clients from a chosen source address -----------------------------------------
+
+# tb_uid_of ADDR: the uid whose connections leave from 10.201.0.N (64200+N).
+tb_uid_of() {
+	local n=${1##*.}
+	[[ $1 =~ ^10\.201\.0\.[2-9]$ ]] || { echo "testbed: no client address $1" >&2; return 2; }
+	echo $((TB_UID_BASE + n))
+}
+
+# tb_src_route ADDR: processes of uid tb_uid_of(ADDR) in the client namespace
+# connect from ADDR (a uid rule and a routing table of their own). Idempotent.
+tb_src_route() {
+	local uid table
+	uid=$(tb_uid_of "$1") || return 2
+	table=$uid
+	tb_cli ip route replace 10.201.0.0/24 dev "$CLI_IF" src "$1" table "$table" || return 1
+	tb_cli ip rule show uidrange "$uid-$uid" 2>/dev/null | grep -q "lookup $table" ||
+		tb_cli ip rule add uidrange "$uid-$uid" lookup "$table" priority $((uid - TB_UID_BASE + 1000))
+}
+
+# tb_src_unroute ADDR: undoes tb_src_route.
+tb_src_unroute() {
+	local uid
+	uid=$(tb_uid_of "$1") || return 2
+	tb_cli ip rule del uidrange "$uid-$uid" lookup "$uid" 2>/dev/null
+	tb_cli ip route flush table "$uid" 2>/dev/null
+	return 0
+}
+
+# tb_cli_as ADDR CMD...: CMD in the client namespace as the uid of ADDR
+# (tb_src_route first), without privileges or supplementary groups.
+tb_cli_as() {
+	local uid
+	uid=$(tb_uid_of "$1") || return 2
+	shift
+	tb_cli setpriv --reuid="$uid" --regid="$uid" --clear-groups "$@"
+}
+
+# --- wrk -------------------------------------------------------------------------------
+
+# tb_wrk JSON ARGS...: Debian's wrk in the client namespace (connecting from
+# the primary client address, 10.201.0.2), with wrk's text report on stdout
+# and its totals in JSON (scripts/wrk-report.lua): requests, duration_us,
+# bytes, errors {connect, read, write, status, timeout}, latency_us {min,
+# mean, max, p50, p90, p99}. Returns wrk's exit status; wrk is stopped after
+# TB_WRK_TIMEOUT (120) s whatever its -d.
+tb_wrk() {
+	local json=$1
+	shift
+	rm -f "$json"
+	WRK_JSON=$json tb_cli timeout "${TB_WRK_TIMEOUT:-120}" wrk -s "$TB_ROOT/scripts/wrk-report.lua" "$@"
+}
+
+# --- PostgreSQL in the server namespace --------------------------------------------------
+
+# tb_pg_bin: the programs of the newest installed PostgreSQL (TB_PG_BIN overrides).
+tb_pg_bin() {
+	local d
+	if [ -n "${TB_PG_BIN:-}" ]; then
+		echo "$TB_PG_BIN"
+		return 0
+	fi
+	d=$(find /usr/lib/postgresql -mindepth 2 -maxdepth 2 -name bin -type d 2>/dev/null | sort -V | tail -n1)
+	[ -n "$d" ] && [ -x "$d/postgres" ] && [ -x "$d/initdb" ] && echo "$d"
+}
+
+# tb_psql ARGS...: psql as postgres over the cluster's Unix socket.
+tb_psql() {
+	"$TB_PG_BIN_DIR/psql" -h "$TB_PG_DIR" -p "$TB_PG_PORT" -U postgres -d postgres -X -q -A -t \
+		-v ON_ERROR_STOP=1 "$@"
+}
+
+# tb_pg_start LOG [MAX_CONNECTIONS] [-c NAME=VALUE ...]: a new cluster in a
+# temporary directory, started in the server namespace; the server's log goes
+# to LOG. Sets TB_PG_DIR (the data and socket directory) and TB_PG_BIN_DIR;
+# tb_pg_stop (and tb_down) stop it and remove the directory.
+tb_pg_start() {
+	local log=$1 maxc=${2:-100} dir pid i
+	shift 2 || shift $#
+	TB_PG_BIN_DIR=$(tb_pg_bin) || { echo "testbed: PostgreSQL is missing (scripts/install-deps.sh)" >&2; return 1; }
+	id postgres >/dev/null 2>&1 || { echo "testbed: no postgres user" >&2; return 1; }
+	tb_pg_stop
+	mkdir -p "$TB_STATE"
+	dir=$(mktemp -d /tmp/ls-pg-"$TB_ID".XXXXXX) || return 1
+	TB_PG_DIR=$dir
+	# Recorded before anything can fail, so that tb_pg_stop removes it.
+	echo "0 0 $dir" >"$TB_STATE/pg"
+	chown postgres:postgres "$dir"
+	chmod 0700 "$dir"
+	if ! setpriv --reuid=postgres --regid=postgres --init-groups "$TB_PG_BIN_DIR/initdb" \
+		-D "$dir/data" -U postgres -A trust -E UTF8 --locale=C --no-sync >"$dir/initdb.log" 2>&1; then
+		echo "testbed: initdb failed:" >&2
+		cat "$dir/initdb.log" >&2
+		return 1
+	fi
+	echo "host all all 10.201.0.0/24 trust" >>"$dir/data/pg_hba.conf"
+	# A throwaway cluster: nothing is made durable.
+	nsenter --net="/run/netns/$SRV_NS" setpriv --reuid=postgres --regid=postgres --init-groups \
+		"$TB_PG_BIN_DIR/postgres" -D "$dir/data" -c listen_addresses="$TB_SRV_IP" \
+		-c port="$TB_PG_PORT" -c unix_socket_directories="$dir" -c max_connections="$maxc" \
+		-c shared_buffers=32MB -c fsync=off -c synchronous_commit=off -c full_page_writes=off \
+		-c huge_pages=off "$@" >"$log" 2>&1 </dev/null &
+	pid=$!
+	echo "$pid $(tb_starttime "$pid" || echo 0) $dir" >"$TB_STATE/pg"
+	for i in $(seq 100); do
+		"$TB_PG_BIN_DIR/pg_isready" -q -h "$dir" -p "$TB_PG_PORT" && return 0
+		tb_alive "$pid" "$(cut -d' ' -f2 "$TB_STATE/pg")" || break
+		sleep 0.1
+	done
+	: "$i"
+	echo "testbed: PostgreSQL did not start:" >&2
+	tail -n 20 "$log" >&2
+	return 1
+}
+
+# tb_pg_stop: a fast shutdown (SIGINT: sessions are ended), up to 10 s, then
+# SIGKILL; removes the cluster's directory.
+tb_pg_stop() {
+	local pid st dir i
+	[ -f "$TB_STATE/pg" ] || return 0
+	read -r pid st dir <"$TB_STATE/pg"
+	if [ "${pid:-0}" -gt 1 ] && tb_alive "$pid" "$st"; then
+		kill -INT "$pid" 2>/dev/null
+		for i in $(seq 100); do
+			tb_alive "$pid" "$st" || break
+			sleep 0.1
+		done
+		: "$i"
+		tb_alive "$pid" "$st" && kill -KILL "$pid" 2>/dev/null
+		wait "$pid" 2>/dev/null
+	fi
+	case $dir in /tmp/ls-pg-*) rm -rf "$dir" ;; esac
+	rm -f "$TB_STATE/pg"
+	return 0
 }
 
 tb_env() {

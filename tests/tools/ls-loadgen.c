@@ -52,6 +52,7 @@
 #define ARRIVALS_PER_SPIN 20000
 #define DRAIN_FIN_WAIT_NS (1 * NSEC_PER_SEC)
 #define ERRNO_SLOTS	  160
+#define POOL_RETRY_NS	  (100 * NSEC_PER_MSEC)
 
 enum outcome {
 	OUT_OK,
@@ -104,6 +105,19 @@ struct counters {
 	struct latency lat;
 };
 
+/* A prewarmed keep-alive pool: how its connections fared. */
+struct pool_stats {
+	uint64_t opens;		  /* connects started by the pool */
+	uint64_t connects;	  /* of them, established */
+	uint64_t initial_ok;	  /* of the first `conns` opens, established */
+	uint64_t ready_ns;	  /* when all the first ones were (0: never) */
+	uint64_t failed[OUT_NR];  /* connects that failed, by outcome */
+	uint64_t timed_out_busy;  /* requests that timed out on a connection (kept) */
+	uint64_t late_answers;	  /* their answers, read and dropped */
+	uint64_t lost;		  /* closed or reset by the peer */
+	uint64_t min_established; /* fewest established once ready */
+};
+
 struct cls {
 	char name[64];
 	struct sockaddr_storage src, dst;
@@ -114,6 +128,7 @@ struct cls {
 	uint64_t deadline_ns;
 	enum conn_mode mode;
 	unsigned int pool_max;
+	bool prewarm; /* the whole pool opened at start and kept open */
 	struct retry_policy retry;
 	char path[256];
 	char host[128];
@@ -121,12 +136,17 @@ struct cls {
 	size_t request_len;
 
 	uint64_t next_arrival_ns;
-	struct list_head deadlines; /* requests with an attempt running, by deadline */
-	struct list_head pending;   /* keep-alive requests waiting for a connection */
-	struct list_head idle;	    /* keep-alive connections ready for a request */
-	unsigned int nconns;	    /* keep-alive connections open or opening */
-	uint64_t active;	    /* requests not yet finished */
+	struct list_head deadlines;  /* requests with an attempt running, by deadline */
+	struct list_head pending;    /* keep-alive requests waiting for a connection */
+	struct list_head idle;	     /* keep-alive connections ready for a request */
+	struct list_head connecting; /* prewarmed pool connections not yet established */
+	struct list_head orphans;    /* pooled connections awaiting a timed-out request's answer */
+	unsigned int nconns;	     /* keep-alive connections open or opening */
+	unsigned int nestab;	     /* connections established and still open */
+	uint64_t refill_at_ns;	     /* prewarm: no pool connect before this */
+	uint64_t active;	     /* requests not yet finished */
 	struct counters sec, total;
+	struct pool_stats pool;
 };
 
 struct req {
@@ -161,8 +181,12 @@ struct conn {
 	uint64_t body_left;
 	int status;
 	bool server_close;
-	uint64_t drain_until_ns;
-	struct list_head node; /* idle, draining or graveyard list */
+	bool established;
+	bool pooled;		   /* opened by a prewarmed pool */
+	bool initial;		   /* one of the pool's first `conns` connections */
+	uint64_t drain_until_ns;   /* C_DRAINING: when to give up on the FIN */
+	uint64_t connect_until_ns; /* a pooled C_CONNECTING: its connect timeout */
+	struct list_head node;	   /* connecting, idle, orphans, draining or graveyard list */
 };
 
 struct timer {
@@ -202,6 +226,7 @@ static struct {
 	uint64_t errnos[ERRNO_SLOTS];
 	FILE *csv;
 	unsigned int sec;
+	bool settling; /* the run is over: connections are closed on purpose */
 } g;
 
 static volatile sig_atomic_t got_signal;
@@ -316,6 +341,14 @@ static void conn_close(struct conn *cn, bool abort)
 	g.open_sockets--;
 	if (cn->cls->mode == MODE_KEEPALIVE)
 		cn->cls->nconns--;
+	if (cn->established) {
+		struct cls *c = cn->cls;
+
+		c->nestab--;
+		if (c->prewarm && c->pool.ready_ns && !g.settling &&
+		    c->nestab < c->pool.min_established)
+			c->pool.min_established = c->nestab;
+	}
 	list_del(&cn->node);
 	cn->state = C_DEAD;
 	cn->req = NULL;
@@ -504,7 +537,62 @@ static void start_attempt(struct req *r, uint64_t t_start)
 	assign(cn, r, t_start);
 }
 
-/* Hands waiting keep-alive requests to idle connections, opening new ones within the pool. */
+/*
+ * A prewarmed pool keeps `conns` connections open or opening while arrivals
+ * last: it replaces a lost connection at once, and after a connect that
+ * failed waits POOL_RETRY_NS before the next. Returns true if it tried.
+ */
+static bool pool_open_one(struct cls *c, uint64_t now)
+{
+	struct conn *cn;
+	int err;
+
+	if (!c->prewarm || now >= g.end_arrivals_ns || c->nconns >= c->pool_max ||
+	    now < c->refill_at_ns)
+		return false;
+	c->pool.opens++;
+	cn = conn_open(c, &err);
+	if (!cn) {
+		c->pool.failed[outcome_of_errno(-err)]++;
+		c->refill_at_ns = now + POOL_RETRY_NS;
+		return true;
+	}
+	cn->pooled = true;
+	cn->initial = c->pool.opens <= c->pool_max;
+	cn->connect_until_ns = now + c->deadline_ns;
+	list_add_tail(&cn->node, &c->connecting);
+	return true;
+}
+
+static void pool_refill(struct cls *c, uint64_t now)
+{
+	while (pool_open_one(c, now))
+		;
+}
+
+/* Opens every prewarmed pool at start, one connection per class in turn. */
+static void prewarm_all(uint64_t now)
+{
+	bool more = true;
+
+	while (more) {
+		more = false;
+		for (int i = 0; i < opt.ncls; i++)
+			more |= pool_open_one(&opt.cls[i], now);
+	}
+}
+
+/* A pooled connect failed with o (the caller closes the connection). */
+static void pool_connect_failed(struct cls *c, enum outcome o, uint64_t now)
+{
+	c->pool.failed[o]++;
+	c->refill_at_ns = now + POOL_RETRY_NS;
+}
+
+/*
+ * Hands waiting keep-alive requests to idle connections, opening new ones
+ * within the pool; a prewarmed pool's requests only wait for idle ones.
+ */
 static void ka_dispatch(struct cls *c)
 {
 	while (!list_empty(&c->pending)) {
@@ -514,18 +602,20 @@ static void ka_dispatch(struct cls *c)
 
 		if (!list_empty(&c->idle)) {
 			cn = list_first_entry(&c->idle, struct conn, node);
-		} else if (!c->pool_max || c->nconns < c->pool_max) {
+		} else if (!c->prewarm && (!c->pool_max || c->nconns < c->pool_max)) {
 			cn = conn_open(c, &err);
 			if (!cn) {
 				attempt_done(r, outcome_of_errno(-err), now_ns());
 				continue;
 			}
 		} else {
-			return;
+			break;
 		}
 		list_del(&r->pend);
 		assign(cn, r, now_ns());
 	}
+	if (c->prewarm)
+		pool_refill(c, now_ns());
 }
 
 static void new_request(struct cls *c, uint64_t t_sched)
@@ -556,6 +646,10 @@ static void conn_fail(struct conn *cn, enum outcome o, uint64_t now)
 	struct req *r = cn->req;
 	struct cls *c = cn->cls;
 
+	if (cn->pooled && cn->state == C_CONNECTING)
+		pool_connect_failed(c, o, now);
+	else if (cn->pooled)
+		c->pool.lost++;
 	conn_close(cn, false);
 	if (r)
 		attempt_done(r, o, now);
@@ -639,9 +733,14 @@ static void response_complete(struct conn *cn, uint64_t now)
 
 		/* An answer that came after the deadline but before its timer ran is late. */
 		attempt_done(r, now > r->deadline_ns ? OUT_TIMEOUT : o, now);
+	} else if (cn->pooled) {
+		c->pool.late_answers++;
+		list_del(&cn->node); /* off the orphans */
 	}
 	if (c->mode == MODE_CLOSE || cn->server_close) {
 		if (c->mode == MODE_KEEPALIVE) {
+			if (cn->pooled)
+				c->pool.lost++;
 			conn_close(cn, false);
 			ka_dispatch(c);
 			return;
@@ -705,6 +804,22 @@ static void conn_readable(struct conn *cn, uint64_t now)
 	}
 }
 
+static void conn_established(struct conn *cn, uint64_t now)
+{
+	struct cls *c = cn->cls;
+
+	cn->established = true;
+	c->nestab++;
+	if (!cn->pooled)
+		return;
+	list_del(&cn->node); /* off the connecting list */
+	c->pool.connects++;
+	if (cn->initial && ++c->pool.initial_ok == c->pool_max) {
+		c->pool.ready_ns = now;
+		c->pool.min_established = c->nestab;
+	}
+}
+
 static void conn_event(struct conn *cn, uint32_t events, uint64_t now)
 {
 	int err = 0;
@@ -719,11 +834,12 @@ static void conn_event(struct conn *cn, uint32_t events, uint64_t now)
 		}
 		if (!(events & EPOLLOUT))
 			return;
+		conn_established(cn, now);
 		if (cn->req) {
 			conn_send(cn, now);
 			return;
 		}
-		/* A keep-alive connection whose request went elsewhere. */
+		/* A pooled connection, or a keep-alive one whose request went elsewhere. */
 		cn->state = C_IDLE;
 		list_add_tail(&cn->node, &cn->cls->idle);
 		conn_watch(cn, EPOLLIN | EPOLLRDHUP, EPOLL_CTL_MOD);
@@ -757,7 +873,12 @@ static void expire_deadlines(struct cls *c, uint64_t now)
 
 		if (r->deadline_ns > now)
 			return;
-		if (cn) {
+		if (cn && cn->pooled) {
+			/* Kept open: its answer is awaited, dropped, and it is idle again. */
+			cn->req = NULL;
+			c->pool.timed_out_busy++;
+			list_add_tail(&cn->node, &c->orphans);
+		} else if (cn) {
 			cn->req = NULL;
 			conn_close(cn, opt.timeout_close == CLOSE_RST);
 		}
@@ -765,6 +886,19 @@ static void expire_deadlines(struct cls *c, uint64_t now)
 	}
 	if (c->mode == MODE_KEEPALIVE)
 		ka_dispatch(c);
+}
+
+/* Pooled connects still pending after the class's deadline have failed. */
+static void expire_connecting(struct cls *c, uint64_t now)
+{
+	while (!list_empty(&c->connecting)) {
+		struct conn *cn = list_first_entry(&c->connecting, struct conn, node);
+
+		if (cn->connect_until_ns > now)
+			return;
+		pool_connect_failed(c, OUT_TIMEOUT, now);
+		conn_close(cn, opt.timeout_close == CLOSE_RST);
+	}
 }
 
 static void expire_draining(uint64_t now)
@@ -796,14 +930,15 @@ static void csv_row(struct cls *c, unsigned int t_s)
 
 	if (!g.csv)
 		return;
-	fprintf(g.csv, "%u,%s,%llu,%llu,%llu,%llu,%llu,%llu,%.3f,%.3f,%.3f,%llu,%llu,%llu,%llu\n",
-		t_s, c->name, (unsigned long long)s->offered, (unsigned long long)s->out[OUT_OK],
+	fprintf(g.csv,
+		"%u,%s,%llu,%llu,%llu,%llu,%llu,%llu,%.3f,%.3f,%.3f,%llu,%llu,%llu,%llu,%u\n", t_s,
+		c->name, (unsigned long long)s->offered, (unsigned long long)s->out[OUT_OK],
 		(unsigned long long)s->out[OUT_REFUSED], (unsigned long long)s->out[OUT_RESET],
 		(unsigned long long)s->out[OUT_TIMEOUT], (unsigned long long)s->retries,
 		latency_pct_ms(&s->lat, 50), latency_pct_ms(&s->lat, 90),
 		latency_pct_ms(&s->lat, 99), (unsigned long long)s->out[OUT_BAD_STATUS],
 		(unsigned long long)s->out[OUT_OVERFLOW], (unsigned long long)s->out[OUT_ERROR],
-		(unsigned long long)c->active);
+		(unsigned long long)c->active, c->nestab);
 }
 
 static void tick(unsigned int t_s)
@@ -835,7 +970,43 @@ static double pct(uint64_t a, uint64_t b)
 	return b ? 100.0 * (double)a / (double)b : 0;
 }
 
-static void json_counters(struct jsonw *w, const char *name, const struct counters *t)
+static void json_pool(struct jsonw *w, const struct cls *c)
+{
+	const struct pool_stats *p = &c->pool;
+	uint64_t failed = 0;
+
+	jsonw_obj_open(w, "pool");
+	jsonw_u64(w, "size", c->pool_max);
+	jsonw_u64(w, "opened_at_start", p->initial_ok);
+	jsonw_bool(w, "all_opened_at_start", p->initial_ok == c->pool_max);
+	if (p->ready_ns)
+		jsonw_double(w, "ready_ms", (double)(p->ready_ns - g.start_ns) / 1e6);
+	else
+		jsonw_double(w, "ready_ms", NAN);
+	jsonw_u64(w, "opens", p->opens);
+	jsonw_u64(w, "connects", p->connects);
+	jsonw_u64(w, "reconnects", p->connects - p->initial_ok);
+	jsonw_obj_open(w, "connect_failed");
+	for (int o = OUT_REFUSED; o < OUT_NR; o++) {
+		if (o == OUT_BAD_STATUS)
+			continue;
+		jsonw_u64(w, outcome_name[o], p->failed[o]);
+		failed += p->failed[o];
+	}
+	jsonw_u64(w, "total", failed);
+	jsonw_obj_close(w);
+	jsonw_u64(w, "timed_out_busy", p->timed_out_busy);
+	jsonw_u64(w, "late_answers", p->late_answers);
+	jsonw_u64(w, "lost", p->lost);
+	if (p->ready_ns)
+		jsonw_u64(w, "min_established", p->min_established);
+	else
+		jsonw_double(w, "min_established", NAN);
+	jsonw_obj_close(w);
+}
+
+static void json_counters(struct jsonw *w, const char *name, const struct counters *t,
+			  const struct cls *c)
 {
 	jsonw_obj_open(w, name);
 	jsonw_str(w, "name", name);
@@ -851,6 +1022,8 @@ static void json_counters(struct jsonw *w, const char *name, const struct counte
 	jsonw_double(w, "mean_ms", latency_mean_ms(&t->lat));
 	jsonw_double(w, "max_ms", (double)t->lat.max_us / 1000.0);
 	jsonw_double(w, "goodput_rps", (double)t->out[OUT_OK] / opt.duration_s);
+	if (c && c->prewarm)
+		json_pool(w, c);
 	jsonw_obj_close(w);
 }
 
@@ -883,9 +1056,9 @@ static int write_json(const char *path, const struct counters *sum)
 	jsonw_u64(&w, "max_open_sockets", g.max_open_sockets);
 	jsonw_obj_open(&w, "classes");
 	for (int i = 0; i < opt.ncls; i++)
-		json_counters(&w, opt.cls[i].name, &opt.cls[i].total);
+		json_counters(&w, opt.cls[i].name, &opt.cls[i].total, &opt.cls[i]);
 	jsonw_obj_close(&w);
-	json_counters(&w, "total", sum);
+	json_counters(&w, "total", sum, NULL);
 	jsonw_obj_close(&w);
 	return fclose(f) ? -errno : 0;
 }
@@ -901,6 +1074,27 @@ static void print_line(const char *name, const struct counters *t)
 	       (unsigned long long)t->retries, latency_pct_ms(&t->lat, 50),
 	       latency_pct_ms(&t->lat, 90), latency_pct_ms(&t->lat, 99),
 	       (double)t->out[OUT_OK] / opt.duration_s);
+}
+
+static void print_pool(const struct cls *c)
+{
+	const struct pool_stats *p = &c->pool;
+	uint64_t failed = 0;
+
+	if (!c->prewarm)
+		return;
+	for (int o = 0; o < OUT_NR; o++)
+		failed += p->failed[o];
+	printf("pool %s: %llu of %u opened at start, %llu reconnects, %llu connects failed, "
+	       "%llu lost, %llu requests timed out on a connection (%llu late answers)",
+	       c->name, (unsigned long long)p->initial_ok, c->pool_max,
+	       (unsigned long long)(p->connects - p->initial_ok), (unsigned long long)failed,
+	       (unsigned long long)p->lost, (unsigned long long)p->timed_out_busy,
+	       (unsigned long long)p->late_answers);
+	if (p->ready_ns)
+		printf(", fewest established %llu\n", (unsigned long long)p->min_established);
+	else
+		printf("\n");
 }
 
 static void print_summary(const struct counters *sum)
@@ -923,6 +1117,8 @@ static void print_summary(const struct counters *sum)
 		if (g.errnos[e])
 			printf("errors: %s=%llu\n", errno_name(e, buf, sizeof(buf)),
 			       (unsigned long long)g.errnos[e]);
+	for (int i = 0; i < opt.ncls; i++)
+		print_pool(&opt.cls[i]);
 	printf("max_lag_ms=%.1f max_open_sockets=%llu\n", (double)g.max_lag_ns / 1e6,
 	       (unsigned long long)g.max_open_sockets);
 	if (g.max_lag_ns > 50 * NSEC_PER_MSEC)
@@ -940,6 +1136,7 @@ static void on_signal(int sig)
 /* Settles every unfinished request when the run ends. */
 static void settle_all(uint64_t now)
 {
+	g.settling = true;
 	while (g.heap_len) {
 		struct req *r = heap_pop();
 
@@ -961,6 +1158,10 @@ static void settle_all(uint64_t now)
 		}
 		while (!list_empty(&c->idle))
 			conn_close(list_first_entry(&c->idle, struct conn, node), false);
+		while (!list_empty(&c->connecting))
+			conn_close(list_first_entry(&c->connecting, struct conn, node), true);
+		while (!list_empty(&c->orphans))
+			conn_close(list_first_entry(&c->orphans, struct conn, node), true);
 	}
 	while (!list_empty(&g.draining))
 		conn_close(list_first_entry(&g.draining, struct conn, node), false);
@@ -1035,6 +1236,16 @@ static uint64_t next_wakeup(void)
 			if (t < next)
 				next = t;
 		}
+		if (!list_empty(&c->connecting)) {
+			uint64_t t = list_first_entry(&c->connecting, struct conn, node)
+					     ->connect_until_ns;
+
+			if (t < next)
+				next = t;
+		}
+		if (c->prewarm && c->nconns < c->pool_max && c->refill_at_ns < next &&
+		    c->refill_at_ns < g.end_arrivals_ns)
+			next = c->refill_at_ns;
 	}
 	return next;
 }
@@ -1054,8 +1265,11 @@ static void run(void)
 		run_arrivals(now);
 		while (g.heap_len && g.heap[0].when_ns <= now)
 			start_attempt(heap_pop(), now);
-		for (int i = 0; i < opt.ncls; i++)
+		for (int i = 0; i < opt.ncls; i++) {
 			expire_deadlines(&opt.cls[i], now);
+			expire_connecting(&opt.cls[i], now);
+			pool_refill(&opt.cls[i], now);
+		}
 		expire_draining(now);
 		while (now >= g.start_ns + (uint64_t)(g.sec + 1) * NSEC_PER_SEC)
 			tick(g.sec++);
@@ -1176,6 +1390,12 @@ static int class_set(struct cls *c, const char *key, const char *val)
 		c->pool_max = v;
 		return 0;
 	}
+	if (!strcmp(key, "prewarm")) {
+		if (parse_u64(val, 0, 1, &v))
+			return -EINVAL;
+		c->prewarm = v;
+		return 0;
+	}
 	if (!strcmp(key, "path"))
 		return val[0] != '/' || strpbrk(val, " \r\n") ||
 				       snprintf(c->path, sizeof(c->path), "%s", val) >=
@@ -1244,6 +1464,12 @@ static int parse_class(struct cls *c, const char *spec, int idx)
 		fprintf(stderr, "ls-loadgen: class %s: src and target differ in family\n", c->name);
 		return -EINVAL;
 	}
+	if (c->prewarm && (c->mode != MODE_KEEPALIVE || !c->pool_max)) {
+		fprintf(stderr,
+			"ls-loadgen: class %s: prewarm=1 needs mode=keepalive and conns=N\n",
+			c->name);
+		return -EINVAL;
+	}
 	{
 		char req[sizeof(c->request)];
 
@@ -1255,6 +1481,8 @@ static int parse_class(struct cls *c, const char *spec, int idx)
 	list_init(&c->deadlines);
 	list_init(&c->pending);
 	list_init(&c->idle);
+	list_init(&c->connecting);
+	list_init(&c->orphans);
 	return 0;
 }
 
@@ -1297,8 +1525,9 @@ static int parse_args(int argc, char **argv)
 		 .type = OPT_STRING, .dest = &opt.csv_path,
 		 .help = "per-second rows: t_s,class,offered,ok,refused,reset,\n"
 			 "timeout,retries,p50_ms,p90_ms,p99_ms,bad_status,overflow,\n"
-			 "error,active (outcomes and latencies in the second they\n"
-			 "happen; offered in the second of arrival)"},
+			 "error,active,conns (outcomes and latencies in the second\n"
+			 "they happen; offered in the second of arrival; conns:\n"
+			 "connections established at the end of the second)"},
 		{.name = "json", .arg = "FILE",
 		 .type = OPT_STRING, .dest = &opt.json_path,
 		 .help = "per-class totals"},
@@ -1308,7 +1537,8 @@ static int parse_args(int argc, char **argv)
 			 "overflow)"},
 		{.name = "timeout-close", .arg = "fin|rst",
 		 .type = OPT_CHOICE, .dest = &opt.timeout_close, .choices = closes,
-		 .help = "how a timed-out connection is closed (default fin)"},
+		 .help = "how a timed-out connection is closed (default fin;\n"
+			 "prewarmed pools keep theirs)"},
 		{.name = "seed", .arg = "N",
 		 .type = OPT_U64, .dest = &opt.seed, .min = 0, .max = UINT64_MAX,
 		 .help = "PRNG seed (default: from the clock)"},
@@ -1336,6 +1566,15 @@ static int parse_args(int argc, char **argv)
 			"  mode=close | keepalive  a connection per request (default) or a pool\n"
 			"  conns=N               keep-alive pool size (default 0: as many as "
 			"needed)\n"
+			"  prewarm=0|1           1: open the whole pool at start and keep it "
+			"open:\n"
+			"                        a request that times out leaves its "
+			"connection open\n"
+			"                        (the late answer is dropped), a lost one is "
+			"replaced\n"
+			"                        at once (100 ms after a failed connect); "
+			"requests\n"
+			"                        only wait for idle pooled connections\n"
 			"  path=/P               request path (default /)\n"
 			"  host=H                Host header (default x)\n",
 		.opts = opts,
@@ -1387,7 +1626,7 @@ int main(int argc, char **argv)
 			return EXIT_RUNTIME;
 		}
 		fprintf(g.csv, "t_s,class,offered,ok,refused,reset,timeout,retries,p50_ms,p90_ms,"
-			       "p99_ms,bad_status,overflow,error,active\n");
+			       "p99_ms,bad_status,overflow,error,active,conns\n");
 	}
 	g.epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (g.epfd < 0) {
@@ -1406,6 +1645,7 @@ int main(int argc, char **argv)
 	g.hard_end_ns = g.end_arrivals_ns + (uint64_t)(opt.drain_s * 1e9);
 	for (int i = 0; i < opt.ncls; i++)
 		opt.cls[i].next_arrival_ns = next_arrival(&opt.cls[i], g.start_ns);
+	prewarm_all(g.start_ns);
 
 	run();
 

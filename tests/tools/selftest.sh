@@ -134,7 +134,8 @@ every_option() {
 	ls-server-long) echo "--listen 127.0.0.1:0 --workers 2 --service-ms 1.5 --service-dist exp" \
 		"--admin 127.0.0.1:0 --control 127.0.0.1:0 --hold --backlog 16 --idle-s 5" ;;
 	ls-server-short) echo "-l 127.0.0.1:0 -w 2 -s 1.5 -a 127.0.0.1:0" ;;
-	ls-loadgen-long) echo "--class name=a,target=127.0.0.1:1,rate=1 --duration 1 --drain-s 1" \
+	ls-loadgen-long) echo "--class name=a,target=127.0.0.1:1,rate=1,mode=keepalive,conns=2,prewarm=1" \
+		"--duration 1 --drain-s 1" \
 		"--csv /dev/null --json /dev/null --max-sockets 10 --timeout-close rst --seed 1" \
 		"--progress" ;;
 	ls-loadgen-short) echo "-c name=a,target=127.0.0.1:1,rate=1 -d 1" ;;
@@ -266,6 +267,103 @@ test_keepalive_ipv6_reuses_connections() {
 	check_cmp "keepalive_ipv6_reuses_connections" "$acc" -lt 50
 }
 
+# stats_of NAME FIELD: one field of the server's /admin/stats.
+stats_of() { http_get "$(admin_of "$1")" /admin/stats | jq -r ".$2"; }
+
+# prewarm=1 opens the whole pool at start, even at a rate that on demand
+# would need one or two connections, and sends every request on it.
+test_prewarm_opens_the_whole_pool_at_start() {
+	local acc0 acc okp
+	start_queue_server || return 1
+	acc0=$(stats_of srv accepted)
+	loadgen --class "name=p,target=127.0.0.1:$(port_of srv 4),rate=20,mode=keepalive,conns=12,prewarm=1" \
+		--duration 2 --json "$LS_TMP/pw.json" --csv "$LS_TMP/pw.csv"
+	acc=$(($(stats_of srv accepted) - acc0))
+	okp=$(jqv "$LS_TMP/pw.json" '.classes.p.ok_pct')
+	check "prewarm: at least 95 % ok" ge "$okp" 95
+	check_eq "prewarm: the server accepted exactly the pool" "$acc" 12
+	check_eq "prewarm: every connection opened at start" \
+		"$(jqv "$LS_TMP/pw.json" '.classes.p.pool | "\(.opened_at_start) \(.all_opened_at_start)"')" "12 true"
+	check_eq "prewarm: no reconnect, no failed connect, none lost" \
+		"$(jqv "$LS_TMP/pw.json" '.classes.p.pool | "\(.reconnects) \(.connect_failed.total) \(.lost)"')" "0 0 0"
+	check_eq "prewarm: the csv's conns column shows the pool open" \
+		"$(awk -F, 'NR == 2 { print $16 }' "$LS_TMP/pw.csv")" 12
+}
+
+# Under overload the pool stays what it is: a request that times out leaves
+# its connection open (its late answer is dropped), and requests wait for
+# idle connections rather than open new ones.
+test_prewarm_keeps_the_pool_open_under_overload() {
+	local acc0 acc pool
+	start_queue_server || return 1
+	acc0=$(stats_of srv accepted)
+	loadgen --class "name=o,target=127.0.0.1:$(port_of srv 4),rate=1200,deadline_ms=300,mode=keepalive,conns=8,prewarm=1" \
+		--duration 2 --json "$LS_TMP/pwo.json"
+	acc=$(($(stats_of srv accepted) - acc0))
+	pool=$(jqv "$LS_TMP/pwo.json" '.classes.o.pool')
+	check_cmp "prewarm overload: requests timed out" "$(jqv "$LS_TMP/pwo.json" '.classes.o.timeout')" -gt 0
+	check_cmp "prewarm overload: some timed out on a busy connection" "$(jqr "$pool" .timed_out_busy)" -gt 0
+	check_cmp "prewarm overload: late answers were read on the kept connections" \
+		"$(jqr "$pool" .late_answers)" -gt 0
+	check_eq "prewarm overload: no connection replaced, none lost" \
+		"$(jqr "$pool" '"\(.reconnects) \(.lost)"')" "0 0"
+	check_eq "prewarm overload: the server accepted exactly the pool" "$acc" 8
+	check_cmp "prewarm overload: never more sockets than the pool" \
+		"$(jqv "$LS_TMP/pwo.json" .max_open_sockets)" -le 8
+}
+
+# The server goes away and comes back on the same port: the pool loses every
+# connection, retries, and is whole again once the server is back.
+test_prewarm_replaces_lost_connections() {
+	local port pool
+	start_server hold -l 127.0.0.1:0 --hold || { not_ok "the hold server starts"; return 1; }
+	port=$(port_of hold 4)
+	"$TOOLS/ls-loadgen" --seed 7 --duration 3 --json "$LS_TMP/pwl.json" --csv "$LS_TMP/pwl.csv" \
+		--class "name=l,target=127.0.0.1:$port,rate=50,deadline_ms=200,mode=keepalive,conns=6,prewarm=1" \
+		>"$LS_TMP/pwl.out" 2>&1 &
+	track_pid $!
+	local lg=$!
+	sleep 0.8
+	stop_server
+	sleep 0.5
+	start_server hold2 -l "127.0.0.1:$port" --hold || { not_ok "the hold server restarts on $port"; return 1; }
+	wait "$lg"
+	pool=$(jqv "$LS_TMP/pwl.json" '.classes.l.pool')
+	# (More than 6 when a replacement got in while the dying server still listened.)
+	check_cmp "prewarm lost: every connection was lost with the server" "$(jqr "$pool" .lost)" -ge 6
+	check_cmp "prewarm lost: connects were refused while it was gone" \
+		"$(jqr "$pool" .connect_failed.refused)" -gt 0
+	check_cmp "prewarm lost: the pool was opened again" "$(jqr "$pool" .reconnects)" -ge 6
+	check_eq "prewarm lost: the pool is whole at the last full second" \
+		"$(awk -F, 'NR > 1 && $1 == 2 { print $16 }' "$LS_TMP/pwl.csv")" 6
+}
+
+# A pool whose connects are refused retries after a pause, not in a loop,
+# and its requests wait (and time out) rather than open connections.
+test_prewarm_paces_failed_connects() {
+	local p4
+	start_queue_server || return 1
+	p4=$(port_of srv 4)
+	stop_server
+	loadgen --class "name=r,target=127.0.0.1:$p4,rate=50,mode=keepalive,conns=4,prewarm=1" \
+		--duration 1 --json "$LS_TMP/pwr.json"
+	check_eq "prewarm refused: nothing opened at start" \
+		"$(jqv "$LS_TMP/pwr.json" '.classes.r.pool.all_opened_at_start')" false
+	check_cmp "prewarm refused: refused connects counted" \
+		"$(jqv "$LS_TMP/pwr.json" '.classes.r.pool.connect_failed.refused')" -ge 4
+	check_cmp "prewarm refused: retried after a pause (at most 4 x 12 opens in 1 s)" \
+		"$(jqv "$LS_TMP/pwr.json" '.classes.r.pool.opens')" -le 48
+	check_eq "prewarm refused: every request timed out waiting" \
+		"$(jqv "$LS_TMP/pwr.json" '.classes.r | .timeout == .offered and .refused == 0')" true
+}
+
+test_prewarm_needs_a_keepalive_pool() {
+	check "prewarm without mode=keepalive is a usage error" expect 2 '' 'prewarm=1 needs' \
+		"$TOOLS/ls-loadgen" --duration 1 --class target=127.0.0.1:1,rate=1,conns=4,prewarm=1
+	check "prewarm without conns is a usage error" expect 2 '' 'prewarm=1 needs' \
+		"$TOOLS/ls-loadgen" --duration 1 --class target=127.0.0.1:1,rate=1,mode=keepalive,prewarm=1
+}
+
 # The server is gone: every connect is answered with a RST.
 test_stopped_server_gives_refused_and_retries_count() {
 	local p4 p6 off ref ret retb offb
@@ -353,6 +451,11 @@ run_test "an unprotected server times out under overload" \
 	test_unprotected_server_times_out_under_overload
 run_test "the admin listener changes the service time" test_admin_service_ms_changes_latency
 run_test "keep-alive over IPv6 reuses connections" test_keepalive_ipv6_reuses_connections
+run_test "prewarm opens the whole pool at start" test_prewarm_opens_the_whole_pool_at_start
+run_test "prewarm keeps the pool open under overload" test_prewarm_keeps_the_pool_open_under_overload
+run_test "prewarm replaces lost connections" test_prewarm_replaces_lost_connections
+run_test "prewarm paces failed connects" test_prewarm_paces_failed_connects
+run_test "prewarm needs a keep-alive pool" test_prewarm_needs_a_keepalive_pool
 run_test "a stopped server gives refused, and retries count" \
 	test_stopped_server_gives_refused_and_retries_count
 run_test "ls-conn holds connections on a hold server" test_conn_holds_connections_on_a_hold_server
