@@ -538,6 +538,10 @@ static __always_inline int ls_shed_request(struct xdp_md *ctx, const struct ls_p
 {
 	barrier_var(cls);
 	if (cls < LS_MAX_CLASSES && pol->classes[cls].req_action != LS_REQ_ABORT) {
+		__u32 now_ms = (__u32)(bpf_ktime_get_coarse_ns() / 1000000);
+
+		if (READ_ONCE(f->state) != LS_FLOW_DEFERRED)
+			WRITE_ONCE(f->defer_ms, now_ms);
 		if (st)
 			st->deferred++;
 		WRITE_ONCE(f->defer_seq, p->seq);
@@ -599,6 +603,17 @@ static __always_inline int ls_on_payload(struct xdp_md *ctx, const struct ls_pkt
 	inf = bpf_map_lookup_elem(&ls_inflight, &key);
 	if (!pol || !lim || !inf)
 		return XDP_PASS;
+	/*
+	 * Waited outside past max_defer: its client has most likely given up,
+	 * and serving it now would spend the server on an answer nobody reads.
+	 */
+	if (READ_ONCE(f->state) == LS_FLOW_DEFERRED && pol->max_defer_ms &&
+	    (__u32)(bpf_ktime_get_coarse_ns() / 1000000) - READ_ONCE(f->defer_ms) >
+		    pol->max_defer_ms) {
+		if (st)
+			st->expired++;
+		return ls_abort_flow(ctx, p, f);
+	}
 	if (ls_failing_open(s, now)) {
 		if (st)
 			st->fail_open++;

@@ -108,6 +108,7 @@ struct ls_class_policy {
 struct ls_service_policy {
 	__u32 flags;
 	__u32 max_connections; /* 0: no cap on tracked connections */
+	__u32 max_defer_ms;    /* a request deferred longer is aborted, not served; 0: never */
 	__u16 nr_rules;
 	__u8 default_class; /* class of traffic no rule matches */
 	__u8 admit;	    /* enum ls_admit */
@@ -243,7 +244,9 @@ struct ls_flow {
 	__u8 cls;
 	__u8 state; /* enum ls_flow_state */
 	__u8 pad;
-	__u32 flags; /* LS_FLOW_*; 32 bits for atomic or/and */
+	__u32 flags;	/* LS_FLOW_*; 32 bits for atomic or/and */
+	__u32 defer_ms; /* LS_FLOW_DEFERRED: when the request was first deferred (ms, wrapping) */
+	__u32 pad2;
 };
 
 /*
@@ -283,6 +286,7 @@ struct ls_class_stats {
 	__u64 deferred;	    /* request starts shed by defer (each retransmission again) */
 	__u64 aborted;	    /* requests shed by abort */
 	__u64 abandoned;    /* deferred requests whose client closed: never served */
+	__u64 expired;	    /* deferred requests aborted after max_defer: never served late */
 	__u64 stalled;	    /* requests whose slot a stall timeout released */
 	__u64 pipelined;    /* request starts before the client acknowledged the last answer */
 	__u64 server_first; /* answers with no request outstanding: the server spoke first */
@@ -493,17 +497,17 @@ static inline __u64 ls_hist_bucket_hi_us(__u32 idx)
  */
 _Static_assert(sizeof(struct ls_rule) == 8, "ls_rule");
 _Static_assert(sizeof(struct ls_class_policy) == 4, "ls_class_policy");
-_Static_assert(sizeof(struct ls_service_policy) == 340, "ls_service_policy");
+_Static_assert(sizeof(struct ls_service_policy) == 344, "ls_service_policy");
 _Static_assert(sizeof(struct ls_port) == 4, "ls_port");
 _Static_assert(sizeof(struct ls_svc_addr_key) == 24, "ls_svc_addr_key");
 _Static_assert(sizeof(struct ls_prefix_key) == 24, "ls_prefix_key");
 _Static_assert(sizeof(struct ls_limits) == 76, "ls_limits");
 _Static_assert(sizeof(struct ls_inflight) == 80, "ls_inflight");
 _Static_assert(sizeof(struct ls_flow_key) == 36, "ls_flow_key");
-_Static_assert(sizeof(struct ls_flow) == 56, "ls_flow");
+_Static_assert(sizeof(struct ls_flow) == 64, "ls_flow");
 _Static_assert(sizeof(struct ls_handshake) == 16, "ls_handshake");
 _Static_assert(sizeof(struct ls_state) == 24, "ls_state");
-_Static_assert(sizeof(struct ls_class_stats) == 22 * 8, "ls_class_stats: u64 counters only");
+_Static_assert(sizeof(struct ls_class_stats) == 23 * 8, "ls_class_stats: u64 counters only");
 _Static_assert(sizeof(struct ls_iface_stats) == 6 * 8, "ls_iface_stats: u64 counters only");
 _Static_assert(sizeof(struct ls_tick) == 9 * 8, "ls_tick");
 _Static_assert(sizeof(struct ls_latency_hist) == (4 + LS_HIST_BUCKETS) * 8, "ls_latency_hist");

@@ -473,6 +473,7 @@ protect() {
 		if [ "$LS_ADMIT" = requests ]; then
 			admit_svc="admit = requests"
 			[ -n "$LS_MAX_CONNECTIONS" ] && admit_svc+=$'\n'"max_connections = $LS_MAX_CONNECTIONS"
+			[ -n "${LS_MAX_DEFER:-}" ] && admit_svc+=$'\n'"max_defer = $LS_MAX_DEFER"
 			admit_cls="request_action = $LS_REQUEST_ACTION"
 		fi
 		cat >"$OUT/loadshed.conf" <<-EOF

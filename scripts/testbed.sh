@@ -157,10 +157,20 @@ tb_kill() {
 	fi
 }
 
+# tb_pin_dir: the server interface's pin directory (attachments are kept per
+# network namespace, by its cookie); empty when the namespace is gone.
+tb_pin_dir() {
+	local ns
+	tb_exists || return 0
+	ns=$(tb_ls -j list 2>/dev/null | jq -r '.netns // empty' 2>/dev/null) || ns=
+	[ -n "$ns" ] && echo "$TB_PIN_ROOT/net$ns/$SRV_IF"
+}
+
 # tb_detach: removes loadshed from the server interface (and its agent).
 tb_detach() {
-	local js pid
-	[ -e "$TB_PIN_ROOT/$SRV_IF" ] || return 0
+	local js pid dir
+	dir=$(tb_pin_dir)
+	[ -n "$dir" ] && [ -e "$dir" ] || return 0
 	js=$(tb_ls -j status "$SRV_IF" 2>/dev/null) || js=
 	pid=$(jq -r '.agent.pid // empty' <<<"$js" 2>/dev/null) || pid=
 	tb_exists && tb_ls detach "$SRV_IF" >/dev/null 2>&1
@@ -169,7 +179,7 @@ tb_detach() {
 		# The agent of this attachment, named by loadshed itself.
 		kill -TERM "$pid" 2>/dev/null || true
 	fi
-	rm -rf "${TB_PIN_ROOT:?}/$SRV_IF"
+	rm -rf "${dir:?}"
 }
 
 # tb_admin PATH: one GET to the test server's admin listener (server
@@ -194,7 +204,7 @@ tb_down() {
 	tb_detach
 	ip netns del "$SRV_NS" 2>/dev/null || true
 	ip netns del "$CLI_NS" 2>/dev/null || true
-	rm -rf "${TB_PIN_ROOT:?}/$SRV_IF" "${TB_STATE:?}"
+	rm -rf "${TB_STATE:?}"
 }
 
 # --- clients from a chosen source address -----------------------------------------

@@ -300,6 +300,10 @@ ls_attach() {
 	ls_srv attach "$@"
 }
 
+# pin_dir IFACE: IFACE's pin directory in the server namespace (attachments
+# are kept per network namespace, by its cookie).
+pin_dir() { echo "/sys/fs/bpf/loadshed/net$(ls_srv -j list | jq -r .netns)/$1"; }
+
 # wait_for_line FILE PATTERN [TIMEOUT_S]
 wait_for_line() {
 	local i

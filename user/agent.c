@@ -13,7 +13,10 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <net/if.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <math.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -58,6 +61,7 @@ struct agent {
 	size_t inflight_len;
 	struct svc_ctl svc[LS_MAX_SERVICES];
 	int tick_fd;		    /* the pinned tick program */
+	int life_lock;		    /* held for the agent's life: its liveness */
 	struct ring_buffer *aborts; /* aborted requests, whose sockets the agent closes */
 	uint64_t next_sweep_ns;
 	double log_change; /* log a limit change larger than this fraction */
@@ -348,6 +352,16 @@ static int agent_round(struct agent *ag)
 		return err;
 	}
 	ag->log_change = am.log_change_ppm / 1e6;
+	if (am.ifindex && if_nametoindex(ag->ifname) != am.ifindex) {
+		/* The kernel detached the programs with the device: what is left is pins. */
+		pr_warn("%s: the interface is gone (ifindex %u no longer has this name): "
+			"detaching",
+			ag->ifname, am.ifindex);
+		ls_dataplane_detach(ag->dir, &am);
+		ls_dataplane_unpin(ag->dir);
+		ls_unlock(&lock);
+		return -ENOENT;
+	}
 	for (uint32_t s = 0; s < LS_MAX_SERVICES; s++) {
 		err = svc_round(ag, s, now);
 		if (err && !first)
@@ -421,61 +435,68 @@ static void agent_close(struct agent *ag)
 	ls_maps_close(&ag->maps);
 }
 
-/* Reads /proc/PID/WHAT into buf, NUL-terminated; its length, or -1. */
-static ssize_t read_proc(pid_t pid, const char *what, char *buf, size_t len)
+/*
+ * The agent holds an exclusive flock on /run/loadshed/netN/IFACE.agent for
+ * its whole life, with its pid in the file: liveness is the lock, so no
+ * recorded pid, reused or stale, and no command line can mislead it, and a
+ * second agent of the interface cannot start.
+ */
+static int agent_lock_open(const char *ifname, int flags)
 {
-	char path[64];
+	char path[256];
+	int err, fd;
+
+	err = ls_run_path(ifname, ".agent", path, sizeof(path));
+	if (err)
+		return err;
+	fd = open(path, flags | O_CLOEXEC, 0600);
+	return fd < 0 ? -errno : fd;
+}
+
+/* Takes the agent lock of ifname and writes our pid in it: its fd, -EEXIST, or -errno. */
+static int agent_lock_take(const char *ifname)
+{
+	char buf[32];
+	int fd, n;
+
+	fd = agent_lock_open(ifname, O_RDWR | O_CREAT);
+	if (fd < 0)
+		return fd;
+	if (flock(fd, LOCK_EX | LOCK_NB)) {
+		int err = errno == EWOULDBLOCK ? -EEXIST : -errno;
+
+		close(fd);
+		return err;
+	}
+	n = snprintf(buf, sizeof(buf), "%d\n", (int)getpid());
+	if (ftruncate(fd, 0) || pwrite(fd, buf, (size_t)n, 0) != n) {
+		int err = -errno;
+
+		close(fd);
+		return err;
+	}
+	return fd;
+}
+
+pid_t ls_agent_pid(const char *ifname)
+{
+	char buf[32] = "";
 	ssize_t n;
 	int fd;
 
-	snprintf(path, sizeof(path), "/proc/%d/%s", (int)pid, what);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	fd = agent_lock_open(ifname, O_RDONLY);
 	if (fd < 0)
-		return -1;
-	n = read(fd, buf, len - 1);
-	close(fd);
-	if (n <= 0)
-		return -1;
-	buf[n] = 0;
-	return n;
-}
-
-bool ls_agent_alive(pid_t pid, const char *ifname)
-{
-	char buf[512], *p;
-	bool agent = false;
-	ssize_t n;
-
-	if (pid <= 0 || kill(pid, 0))
-		return false;
-	/* Not a zombie whose parent never reaped it. */
-	if (read_proc(pid, "stat", buf, sizeof(buf)) < 0)
-		return false;
-	p = strrchr(buf, ')');
-	if (!p || p[1] != ' ' || p[2] == 'Z' || p[2] == 'X')
-		return false;
-	/*
-	 * And an agent of this interface, not whoever got the pid since: the
-	 * command word as the CLI takes it ("agent" or a prefix, "ag"), then
-	 * the interface, global options (-v) perhaps between.
-	 */
-	n = read_proc(pid, "cmdline", buf, sizeof(buf));
-	for (p = buf; n > 0 && p < buf + n; p += strlen(p) + 1) {
-		const char *q = p + strlen(p) + 1;
-
-		if (!*p || strlen(p) > strlen("agent") || strncmp(p, "agent", strlen(p)))
-			continue;
-		while (q < buf + n && *q == '-')
-			q += strlen(q) + 1;
-		agent |= q < buf + n && !strcmp(q, ifname);
+		return 0; /* never ran here */
+	if (!flock(fd, LOCK_SH | LOCK_NB)) {
+		close(fd); /* nobody holds it: no agent */
+		return 0;
 	}
-	return agent;
+	n = pread(fd, buf, sizeof(buf) - 1, 0);
+	close(fd);
+	return n > 0 ? (pid_t)atoi(buf) : 0;
 }
 
-/*
- * Records this agent's pid, under the lock, unless another live agent of
- * the interface is recorded there: -EEXIST. With pid 0, clears ours.
- */
+/* Records this agent's pid in the maps (for status), or clears it. */
 static int agent_set_pid(struct agent *ag, pid_t pid)
 {
 	struct ls_agent_meta am = {};
@@ -484,10 +505,7 @@ static int agent_set_pid(struct agent *ag, pid_t pid)
 	if (lock < 0)
 		return lock;
 	err = ls_read_agent(&ag->maps, &am);
-	if (!err && pid && am.agent_pid && am.agent_pid != (__u32)pid &&
-	    ls_agent_alive((pid_t)am.agent_pid, ag->ifname)) {
-		err = -EEXIST;
-	} else if (!err && (pid || am.agent_pid == (__u32)getpid())) {
+	if (!err) {
 		am.agent_pid = (__u32)pid;
 		err = ls_write_agent(&ag->maps, &am);
 	}
@@ -505,14 +523,18 @@ int ls_agent_run(const char *ifname, int (*reload)(const char *ifname))
 
 	if (!ag)
 		return -ENOMEM;
-	err = agent_open(ag, ifname);
-	if (err) {
+	ag->life_lock = agent_lock_take(ifname);
+	if (ag->life_lock < 0) {
+		err = ag->life_lock;
 		free(ag);
 		return err;
 	}
-	err = agent_set_pid(ag, getpid());
+	err = agent_open(ag, ifname);
+	if (!err)
+		err = agent_set_pid(ag, getpid());
 	if (err) {
 		agent_close(ag);
+		close(ag->life_lock);
 		free(ag);
 		return err;
 	}
@@ -560,27 +582,43 @@ int ls_agent_run(const char *ifname, int (*reload)(const char *ifname))
 		agent_set_pid(ag, 0);
 	pr_info("%s: agent stopped", ifname);
 	agent_close(ag);
+	close(ag->life_lock); /* last: until here, this is the interface's agent */
 	free(ag);
 	return 0;
 }
 
-/* Asks a running agent to stop and waits for it (up to 5 s), then kills it. */
-void ls_agent_stop(pid_t pid, const char *ifname)
+static int pidfd_open_(pid_t pid)
 {
-	struct timespec tick = {.tv_nsec = 20 * 1000 * 1000};
-
-	/* A stale pid may belong to another process by now: check it is ours. */
-	if (!ls_agent_alive(pid, ifname) || kill(pid, SIGTERM))
-		return;
-	for (int i = 0; i < 250; i++) {
-		if (!ls_agent_alive(pid, ifname))
-			return;
-		nanosleep(&tick, NULL);
-	}
-	kill(pid, SIGKILL);
+	return (int)syscall(SYS_pidfd_open, pid, 0);
 }
 
-#define LS_RUN_DIR "/run/loadshed"
+/* Asks ifname's agent to stop and waits for it (up to 5 s), then kills it. */
+void ls_agent_stop(const char *ifname)
+{
+	struct timespec tick = {.tv_nsec = 20 * 1000 * 1000};
+	pid_t pid = ls_agent_pid(ifname);
+	int pidfd;
+
+	if (pid <= 0)
+		return;
+	/*
+	 * The pidfd names the process for good; the lock, checked again after
+	 * it is open, says that process is still the agent: no signal can
+	 * reach a process that took the pid since.
+	 */
+	pidfd = pidfd_open_(pid);
+	if (pidfd < 0 || ls_agent_pid(ifname) != pid) {
+		if (pidfd >= 0)
+			close(pidfd);
+		return;
+	}
+	syscall(SYS_pidfd_send_signal, pidfd, SIGTERM, NULL, 0);
+	for (int i = 0; i < 250 && ls_agent_pid(ifname) == pid; i++)
+		nanosleep(&tick, NULL);
+	if (ls_agent_pid(ifname) == pid)
+		syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0);
+	close(pidfd);
+}
 
 /* Waits (up to 3 s) until the agent has written its first heartbeat. */
 static int wait_heartbeat(const char *ifname, pid_t pid)
@@ -611,13 +649,16 @@ static int wait_heartbeat(const char *ifname, pid_t pid)
 
 int ls_agent_spawn(const char *ifname, const char *log_path, char *err, size_t errlen)
 {
-	char path[128];
+	char path[256];
 	pid_t pid;
 	int fd, log_fd, e;
 
 	if (!log_path) {
-		mkdir(LS_RUN_DIR, 0700);
-		snprintf(path, sizeof(path), "%s/%s.log", LS_RUN_DIR, ifname);
+		e = -ls_run_path(ifname, ".log", path, sizeof(path));
+		if (e) {
+			snprintf(err, errlen, "%s/...: %s", LS_RUN_ROOT, strerror(e));
+			return -e;
+		}
 		log_path = path;
 	}
 	/* Opened here: an agent without its log would keep the caller's stderr open. */

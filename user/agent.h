@@ -17,11 +17,11 @@
  */
 int ls_agent_run(const char *ifname, int (*reload)(const char *ifname));
 
-/* pid is a live (not zombie) `loadshed agent IFNAME` process. */
-bool ls_agent_alive(pid_t pid, const char *ifname);
+/* The pid of ifname's running agent (it holds the agent lock), or 0. */
+pid_t ls_agent_pid(const char *ifname);
 
-/* Asks a running agent to stop and waits for it (up to 5 s), then kills it. */
-void ls_agent_stop(pid_t pid, const char *ifname);
+/* Asks ifname's agent, if one runs, to stop; waits for it (up to 5 s), then kills it. */
+void ls_agent_stop(const char *ifname);
 
 /*
  * Starts the agent of ifname in the background, its log in log_path (NULL:

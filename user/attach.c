@@ -240,7 +240,12 @@ static void remove_dir(const char *dir)
 	if (d)
 		closedir(d);
 	rmdir(dir);
-	rmdir(LS_PIN_ROOT); /* only when no other attachment is left */
+	/* The namespace's directory and the root, when no other attachment is left. */
+	snprintf(path, sizeof(path), "%s", dir);
+	if (strrchr(path, '/'))
+		*strrchr(path, '/') = 0;
+	rmdir(path);
+	rmdir(LS_PIN_ROOT);
 }
 
 void ls_dataplane_teardown(const char *dir)

@@ -232,7 +232,7 @@ int ls_cli_dispatch(const struct ls_cmd *const *table, int argc, char **argv)
 {
 	struct ls_call call = {};
 	const struct ls_cmd *cmd;
-	char path[128], names[256], dir[128], what[64];
+	char path[128], names[256], what[64];
 	int rc;
 
 	if (argc < 1)
@@ -256,7 +256,7 @@ int ls_cli_dispatch(const struct ls_cmd *const *table, int argc, char **argv)
 		if (!argc || argv[0][0] == '-')
 			return ls_fail(LS_EXIT_USAGE, "usage: %s IFACE ... (try '%s help')", path,
 				       path);
-		if (ls_pin_dir(argv[0], dir, sizeof(dir)))
+		if (!ls_ifname_ok(argv[0]))
 			return ls_fail(LS_EXIT_USAGE, "'%s' is not an interface name", argv[0]);
 		call.ifname = argv[0];
 		argc--;

@@ -29,8 +29,8 @@ static int run_agent(const struct ls_call *call)
 	ls_attachment_close(&a);
 	rc = ls_agent_run(call->ifname, ls_policy_reload_saved);
 	if (rc == -EEXIST)
-		return ls_fail(LS_EXIT_RUNTIME, "%s: an agent already runs (pid %u)", call->ifname,
-			       am.agent_pid);
+		return ls_fail(LS_EXIT_RUNTIME, "%s: an agent already runs (pid %d)", call->ifname,
+			       (int)ls_agent_pid(call->ifname));
 	if (rc)
 		return ls_fail(LS_EXIT_RUNTIME, "%s: agent: %s", call->ifname, strerror(-rc));
 	return LS_EXIT_OK;

@@ -90,7 +90,7 @@ static const struct ls_opt attach_opts[] = {
 	 "heartbeat age after which everything is admitted, or off"},
 	{"no-agent", 0, false, OPT_NO_AGENT, NULL, "static limits, no control loop"},
 	{"agent-log", 0, true, OPT_AGENT_LOG, "FILE",
-	 "the agent's log (default /run/loadshed/IFACE.log)", "file"},
+	 "the agent's log (default /run/loadshed/netN/IFACE.log)", "file"},
 	{NULL},
 };
 
@@ -273,6 +273,24 @@ static bool attached(const char *dir)
 	return any;
 }
 
+/*
+ * An attachment whose interface is gone, or was deleted and made again
+ * (another ifindex, and the kernel detached the programs with the old
+ * device): its pins are left over. Its maps say which ifindex it was made
+ * on; a directory whose maps cannot be read is not judged stale.
+ */
+static bool stale(const char *dir, const char *ifname)
+{
+	struct ls_agent_meta am = {};
+	struct ls_maps m;
+
+	if (ls_maps_open(dir, &m, NULL))
+		return false;
+	ls_read_agent(&m, &am);
+	ls_maps_close(&m);
+	return am.ifindex && am.ifindex != if_nametoindex(ifname);
+}
+
 /* Fills the maps, attaches, records the attachment. Lock held. */
 static int attach_locked(const char *dir, const struct attach_opts *o, const struct ls_config *cfg,
 			 const struct ls_policy_image *img, struct ls_agent_meta *am, char *errbuf,
@@ -386,6 +404,19 @@ static int run_attach(const struct ls_call *call)
 		rc = ls_fail(LS_EXIT_RUNTIME, "%s: %s", dir, strerror(-lock));
 		goto out;
 	}
+	if (attached(dir) && stale(dir, o.ifname)) {
+		pr_warn("%s: the interface of the last attachment is gone: removing its pins",
+			o.ifname);
+		ls_dataplane_teardown(dir);
+		/* Its agent, if one is left, stops at its next round: the directory is gone. */
+		ls_unlock(&lock);
+		ls_agent_stop(o.ifname);
+		lock = ls_lock(o.ifname, true);
+		if (lock < 0) {
+			rc = ls_fail(LS_EXIT_RUNTIME, "%s: %s", dir, strerror(-lock));
+			goto out;
+		}
+	}
 	if (attached(dir)) {
 		rc = ls_fail(LS_EXIT_RUNTIME, "%s: already attached (loadshed detach %s first)",
 			     o.ifname, o.ifname);
@@ -425,7 +456,7 @@ const struct ls_cmd ls_cmd_attach = {
 	.args = "{--config FILE | --port PORT [SERVICE_OPTIONS]} [ATTACH_OPTIONS]",
 	.summary = "load and attach the dataplane, pin its maps, start the agent",
 	.help = "Loads the dataplane on IFACE (XDP ingress, TC egress), pins its maps under\n"
-		"/sys/fs/bpf/loadshed/IFACE and starts the agent that adapts the limits.\n"
+		"/sys/fs/bpf/loadshed/netN/IFACE and starts the agent that adapts the limits.\n"
 		"The service options build one service named \"" ONE_LINE_SERVICE "\" from the\n"
 		"command line; --config reads services and classes from a file instead.\n"
 		"Everything is validated before anything is written; on any failure\n"

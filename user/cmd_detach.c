@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <net/if.h>
 
 #include "agent.h"
 #include "attach.h"
@@ -60,7 +61,7 @@ static int run_detach(const struct ls_call *call)
 	ls_read_agent(&a.maps, &am);
 	/* The agent finishes its round under the lock: stop it without holding it. */
 	ls_attachment_close(&a);
-	ls_agent_stop((pid_t)am.agent_pid, ifname);
+	ls_agent_stop(ifname);
 	rc = ls_attachment_open(ifname, &a, err, sizeof(err));
 	if (rc == -ENOENT) {
 		print_detached(ifname, true, NULL); /* another detach finished it meanwhile */
@@ -86,29 +87,74 @@ const struct ls_cmd ls_cmd_detach = {
 	.run = run_detach,
 };
 
+/*
+ * The interface an attachment of this namespace was made on: its ifindex
+ * recorded at attach against the name's now. 1: the same; 0: gone or
+ * replaced (a stale attachment); -1: unknown (pins unreadable).
+ */
+static int same_interface(const char *ifname, uint32_t *ifindex)
+{
+	struct ls_agent_meta am = {};
+	struct ls_maps m;
+	char dir[128];
+
+	*ifindex = 0;
+	if (ls_pin_dir(ifname, dir, sizeof(dir)) || ls_maps_open(dir, &m, NULL))
+		return -1;
+	ls_read_agent(&m, &am);
+	ls_maps_close(&m);
+	*ifindex = am.ifindex;
+	return if_nametoindex(ifname) == am.ifindex;
+}
+
 static int run_list(const struct ls_call *call)
 {
-	char names[64][IF_NAMESIZE];
+	struct ls_listed l[256];
 	json_object *arr;
 	int n;
 
 	if (call->argc)
 		return ls_fail(LS_EXIT_USAGE, "usage: loadshed list");
-	n = ls_list(names, 64);
-	if (!ls_json) {
-		for (int i = 0; i < n; i++)
-			printf("%s\n", names[i]);
-		return LS_EXIT_OK;
-	}
+	n = ls_list(l, 256);
 	arr = json_object_new_array();
-	for (int i = 0; i < n; i++)
-		json_object_array_add(arr, json_object_new_string(names[i]));
-	ls_json_print(arr);
+	for (int i = 0; i < n; i++) {
+		json_object *o = json_object_new_object();
+		uint32_t ifindex = 0;
+		int same = l[i].here ? same_interface(l[i].ifname, &ifindex) : -1;
+
+		json_object_object_add(o, "ifname", json_object_new_string(l[i].ifname));
+		json_object_object_add(o, "netns", json_object_new_uint64(l[i].netns));
+		json_object_object_add(o, "here", json_object_new_boolean(l[i].here));
+		if (l[i].here) {
+			json_object_object_add(o, "ifindex", json_object_new_uint64(ifindex));
+			json_object_object_add(o, "stale", json_object_new_boolean(same == 0));
+		}
+		json_object_array_add(arr, o);
+		if (ls_json)
+			continue;
+		printf("%-16s netns %llu%s%s\n", l[i].ifname, (unsigned long long)l[i].netns,
+		       l[i].here ? " (this namespace)" : "",
+		       same == 0 ? ": stale, the interface is gone (detach it)" : "");
+	}
+	if (ls_json) {
+		json_object *o = json_object_new_object();
+		uint64_t here = 0;
+
+		ls_netns_cookie(&here);
+		json_object_object_add(o, "netns", json_object_new_uint64(here));
+		json_object_object_add(o, "attachments", arr);
+		ls_json_print(o);
+	} else {
+		json_object_put(arr);
+	}
 	return LS_EXIT_OK;
 }
 
 const struct ls_cmd ls_cmd_list = {
 	.name = "list",
-	.summary = "every interface loadshed is attached to",
+	.summary = "every attachment, of every network namespace",
+	.help = "Attachments are kept per network namespace (an interface name means\n"
+		"something only in its own); commands act on those of the namespace they\n"
+		"run in. An attachment whose interface was deleted is marked stale.\n",
 	.run = run_list,
 };

@@ -47,12 +47,12 @@ static const struct {
 	const char *name;
 	size_t off;
 } class_counters[] = {
-	COUNTER(packets),      COUNTER(syns),	   COUNTER(handshakes), COUNTER(admitted),
-	COUNTER(adopted),      COUNTER(shed_drop), COUNTER(shed_reset), COUNTER(would_shed),
-	COUNTER(fail_open),    COUNTER(untracked), COUNTER(requests),	COUNTER(deferred),
-	COUNTER(aborted),      COUNTER(abandoned), COUNTER(stalled),	COUNTER(pipelined),
-	COUNTER(server_first), COUNTER(ended_fin), COUNTER(ended_rst),	COUNTER(ended_reused),
-	COUNTER(ended_idle),   COUNTER(untrusted),
+	COUNTER(packets),      COUNTER(syns),	      COUNTER(handshakes), COUNTER(admitted),
+	COUNTER(adopted),      COUNTER(shed_drop),    COUNTER(shed_reset), COUNTER(would_shed),
+	COUNTER(fail_open),    COUNTER(untracked),    COUNTER(requests),   COUNTER(deferred),
+	COUNTER(aborted),      COUNTER(abandoned),    COUNTER(expired),	   COUNTER(stalled),
+	COUNTER(pipelined),    COUNTER(server_first), COUNTER(ended_fin),  COUNTER(ended_rst),
+	COUNTER(ended_reused), COUNTER(ended_idle),   COUNTER(untrusted),
 };
 _Static_assert(sizeof(class_counters) / sizeof(class_counters[0]) ==
 		       sizeof(struct ls_class_stats) / sizeof(__u64),
@@ -124,8 +124,8 @@ static json_object *service_json(const struct ls_maps *m, uint32_t svc, uint32_t
 	return o;
 }
 
-static json_object *status_json(const char *ifname, const struct ls_maps *m, long nr_flows,
-				uint64_t kernel_now_ns)
+static json_object *status_json(const char *ifname, const char *pin_dir, const struct ls_maps *m,
+				long nr_flows, uint64_t kernel_now_ns)
 {
 	json_object *o = json_object_new_object(), *svcs = json_object_new_array(), *ag;
 	struct ls_agent_meta am = {};
@@ -138,6 +138,7 @@ static json_object *status_json(const char *ifname, const struct ls_maps *m, lon
 	ls_read_agent(m, &am);
 	ls_read_iface_stats(m, &is);
 	json_object_object_add(o, "ifname", json_object_new_string(ifname));
+	json_object_object_add(o, "pin_dir", json_object_new_string(pin_dir));
 	json_object_object_add(o, "xdp_mode",
 			       json_object_new_string(ls_xdp_mode_name(am.xdp_mode)));
 	json_object_object_add(o, "tc_mode", json_object_new_string(ls_tc_mode_name(am.tc_mode)));
@@ -231,7 +232,8 @@ static void print_text(json_object *o)
 		       get_str(s, "algorithm"),
 		       json_object_get_boolean(json_object_object_get(s, "shadow")) ? ", SHADOW"
 										    : "");
-		/* Under admit = requests the work is requests: show those, and how they were shed. */
+		/* Under admit = requests the work is requests: show those, and how they were shed.
+		 */
 		requests = !strcmp(get_str(s, "admit"), "requests");
 		printf("  %-16s %6s %6s %5s %8s %10s %10s %10s %9s %9s %8s %8s\n", "class", "share",
 		       requests ? "reqact" : "action", "guar", "inflight",
@@ -290,7 +292,7 @@ static int run_status(const struct ls_call *call)
 		return ls_fail(LS_EXIT_RUNTIME, "%s: reading the dataplane's clock: %s",
 			       call->ifname, strerror(-rc));
 	}
-	o = status_json(call->ifname, &a.maps, flows, now);
+	o = status_json(call->ifname, a.dir, &a.maps, flows, now);
 	ls_attachment_close(&a);
 	if (ls_json)
 		ls_json_print(o);

@@ -31,6 +31,8 @@
  *   admit = connections         what L counts: connections (each admitted when its
  *                               handshake completes), or requests outstanding on
  *                               persistent connections, each admitted when it starts
+ *   max_defer = 1s              admit = requests: a request deferred this long is
+ *                               aborted, not served late; 10ms..1h, or off
  *   max_connections = N         optional cap on the service's tracked connections,
  *                               enforced at the SYN and the handshake; 1..16777216
  *   default_class = NAME        class of traffic no rule matches. Without it a
@@ -91,6 +93,8 @@
 #define MIN_IDLE_TIMEOUT_NS   (1 * NS_PER_S)
 #define MAX_IDLE_TIMEOUT_NS   (24 * 3600 * NS_PER_S)
 #define MIN_STALL_TIMEOUT_NS  (1 * NS_PER_S)
+#define MIN_MAX_DEFER_NS      (10 * NS_PER_MS)
+#define MAX_MAX_DEFER_NS      (3600 * NS_PER_S)
 #define MAX_STALL_TIMEOUT_NS  (3600 * NS_PER_S)
 #define MAX_FAILOPEN_AFTER_NS (3600 * NS_PER_S)
 #define MIN_MAX_FLOWS	      1024u
@@ -124,6 +128,7 @@ static void service_defaults(struct ls_service_conf *s, const char *name, int li
 	s->min_limit = 0;
 	s->max_limit = 0;
 	s->shadow = false;
+	s->max_defer_ms = 1000;
 	s->line = line;
 }
 
@@ -626,6 +631,20 @@ static int set_admit(struct set_ctx *x, const char *v)
 	return 0;
 }
 
+static int set_max_defer(struct set_ctx *x, const char *v)
+{
+	uint64_t ns;
+
+	if (!strcmp(v, "off")) {
+		ns = 0;
+	} else if (set_duration(x, v, MIN_MAX_DEFER_NS, MAX_MAX_DEFER_NS, &ns)) {
+		return -EINVAL;
+	}
+	x->svc->max_defer_ms = (uint32_t)(ns / NS_PER_MS);
+	x->svc->max_defer_given = true;
+	return 0;
+}
+
 static int set_max_connections(struct set_ctx *x, const char *v)
 {
 	if (parse_u32_range(v, 1, MAX_MAX_FLOWS, &x->svc->max_connections))
@@ -821,6 +840,7 @@ static const struct key_def service_keys[] = {
 	{"rtt", set_rtt},
 	{"admit", set_admit},
 	{"max_connections", set_max_connections},
+	{"max_defer", set_max_defer},
 	{"default_class", set_default_class},
 	{NULL},
 };
@@ -1310,6 +1330,9 @@ static int check_service(const struct ls_config *c, const struct ls_service_conf
 	if (!s->nr_listen)
 		return errorf(err, errlen, c, s->line,
 			      "service %s: no listen address (listen = *:PORT)", s->name);
+	if (s->max_defer_given && s->admit != LS_ADMIT_REQUESTS)
+		return errorf(err, errlen, c, service_key_line(s, "max_defer"),
+			      "service %s: max_defer applies only to admit = requests", s->name);
 	if (check_classes(c, s, err, errlen) || check_rules(c, s, err, errlen) ||
 	    check_limits(c, s, err, errlen) || check_algorithm(c, s, err, errlen))
 		return -EINVAL;

@@ -80,8 +80,10 @@ struct ls_service_conf {
 	uint32_t min_limit;	/* 0: the algorithm's default */
 	uint32_t max_limit;	/* 0: the algorithm's default */
 	bool shadow;
-	uint8_t admit;		   /* enum ls_admit */
-	uint32_t max_connections;  /* 0: no cap */
+	uint8_t admit;		  /* enum ls_admit */
+	uint32_t max_connections; /* 0: no cap */
+	uint32_t max_defer_ms;	  /* 0: a deferred request never expires */
+	bool max_defer_given;
 	uint32_t rtt_quantile_ppm; /* 0: a window's RTT is the mean, else this quantile */
 	char default_class_name[LS_NAME_LEN];	      /* "": none given */
 	uint8_t default_class;			      /* slot, set by validation */

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/socket.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
@@ -30,14 +31,64 @@ int ls_bpffs_ensure(void)
 	return 0;
 }
 
-int ls_pin_dir(const char *ifname, char *buf, size_t len)
+bool ls_ifname_ok(const char *ifname)
 {
 	size_t n = strlen(ifname);
 
-	if (!n || n >= IF_NAMESIZE || strchr(ifname, '/') || !strcmp(ifname, ".") ||
-	    !strcmp(ifname, ".."))
+	return n && n < IF_NAMESIZE && !strchr(ifname, '/') && strcmp(ifname, ".") &&
+	       strcmp(ifname, "..");
+}
+
+int ls_netns_cookie(uint64_t *cookie)
+{
+	socklen_t len = sizeof(*cookie);
+	int fd, err = 0;
+
+	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		fd = socket(AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (getsockopt(fd, SOL_SOCKET, SO_NETNS_COOKIE, cookie, &len))
+		err = -errno;
+	close(fd);
+	return err;
+}
+
+int ls_pin_dir(const char *ifname, char *buf, size_t len)
+{
+	uint64_t ns;
+	int err;
+
+	if (!ls_ifname_ok(ifname))
 		return -EINVAL;
-	if ((size_t)snprintf(buf, len, "%s/%s", LS_PIN_ROOT, ifname) >= len)
+	err = ls_netns_cookie(&ns);
+	if (err)
+		return err;
+	if ((size_t)snprintf(buf, len, "%s/net%llu/%s", LS_PIN_ROOT, (unsigned long long)ns,
+			     ifname) >= len)
+		return -ENAMETOOLONG;
+	return 0;
+}
+
+int ls_run_path(const char *ifname, const char *suffix, char *buf, size_t len)
+{
+	uint64_t ns;
+	int err;
+
+	if (!ls_ifname_ok(ifname))
+		return -EINVAL;
+	err = ls_netns_cookie(&ns);
+	if (err)
+		return err;
+	if (mkdir(LS_RUN_ROOT, 0700) && errno != EEXIST)
+		return -errno;
+	if ((size_t)snprintf(buf, len, "%s/net%llu", LS_RUN_ROOT, (unsigned long long)ns) >= len)
+		return -ENAMETOOLONG;
+	if (mkdir(buf, 0700) && errno != EEXIST)
+		return -errno;
+	if ((size_t)snprintf(buf, len, "%s/net%llu/%s%s", LS_RUN_ROOT, (unsigned long long)ns,
+			     ifname, suffix) >= len)
 		return -ENAMETOOLONG;
 	return 0;
 }
@@ -62,8 +113,15 @@ int ls_lock(const char *ifname, bool create)
 	if (err)
 		return err;
 	if (create) {
+		char *slash = strrchr(dir, '/');
+
 		if (mkdir(LS_PIN_ROOT, 0700) && errno != EEXIST)
 			return -errno;
+		*slash = 0; /* the namespace's directory */
+		err = mkdir(dir, 0700) && errno != EEXIST ? -errno : 0;
+		*slash = '/';
+		if (err)
+			return err;
 		if (mkdir(dir, 0700) && errno != EEXIST)
 			return -errno;
 	}
@@ -91,29 +149,52 @@ void ls_unlock(int *lock_fd)
 	*lock_fd = -1;
 }
 
-static int cmp_names(const void *a, const void *b)
+static int cmp_listed(const void *a, const void *b)
 {
-	return strcmp(a, b);
+	const struct ls_listed *x = a, *y = b;
+
+	if (x->here != y->here)
+		return x->here ? -1 : 1;
+	if (x->netns != y->netns)
+		return x->netns < y->netns ? -1 : 1;
+	return strcmp(x->ifname, y->ifname);
 }
 
-int ls_list(char (*names)[IF_NAMESIZE], int max)
+int ls_list(struct ls_listed *out, int max)
 {
-	struct dirent *de;
-	DIR *d;
+	struct dirent *nd, *de;
+	char path[256];
+	uint64_t here = 0;
+	DIR *root, *d;
 	int n = 0;
 
 	if (ls_bpffs_ensure())
 		return 0;
-	d = opendir(LS_PIN_ROOT);
-	if (!d)
+	ls_netns_cookie(&here);
+	root = opendir(LS_PIN_ROOT);
+	if (!root)
 		return 0;
-	while ((de = readdir(d)) && n < max) {
-		if (de->d_name[0] == '.' || strlen(de->d_name) >= IF_NAMESIZE)
+	while ((nd = readdir(root)) && n < max) {
+		unsigned long long ns;
+		char tail;
+
+		if (sscanf(nd->d_name, "net%llu%c", &ns, &tail) != 1)
 			continue;
-		snprintf(names[n++], IF_NAMESIZE, "%s", de->d_name);
+		snprintf(path, sizeof(path), "%s/net%llu", LS_PIN_ROOT, ns);
+		d = opendir(path);
+		while (d && (de = readdir(d)) && n < max) {
+			if (!ls_ifname_ok(de->d_name) || de->d_name[0] == '.')
+				continue;
+			snprintf(out[n].ifname, IF_NAMESIZE, "%.15s", de->d_name);
+			out[n].netns = ns;
+			out[n].here = ns == here;
+			n++;
+		}
+		if (d)
+			closedir(d);
 	}
-	closedir(d);
-	qsort(names, n, IF_NAMESIZE, cmp_names);
+	closedir(root);
+	qsort(out, n, sizeof(*out), cmp_listed);
 	return n;
 }
 

@@ -65,7 +65,7 @@ setup_suite() {
 test_rejected_attaches_change_nothing() {
 	ls_attach nosuchif0 --port $PORT --limit 4 >/dev/null 2>&1
 	check_eq "attach to a missing interface fails with a runtime error" "$?" 1
-	check "a failed attach leaves no pin directory" test ! -e /sys/fs/bpf/loadshed/nosuchif0
+	check "a failed attach leaves no pin directory" test ! -e "$(pin_dir nosuchif0)"
 
 	ls_attach "$SRV_IF" --port $PORT --limit 4 --class high=20%,drop,src=10.1.0.0/33 >/dev/null 2>&1
 	check_eq "a bad prefix is a usage error" "$?" 2
@@ -75,17 +75,18 @@ test_rejected_attaches_change_nothing() {
 	check_eq "an unknown option is a usage error" "$?" 2
 	ls_attach "$SRV_IF" --port 70000 >/dev/null 2>&1
 	check_eq "a port out of range is a usage error" "$?" 2
-	check "rejected attaches leave nothing on the interface" test ! -e "/sys/fs/bpf/loadshed/$SRV_IF"
+	check "rejected attaches leave nothing on the interface" test ! -e "$(pin_dir "$SRV_IF")"
 	check "no XDP program after rejected attaches" no_xdp_on_server_if
 }
 
 test_fixed_limit_sheds_each_class_its_way() {
 	local js dump low_slot bt_admitted
 	attach_two_classes
-	check "the pin directory is private (0700)" test "$(stat -c %a "/sys/fs/bpf/loadshed/$SRV_IF")" = 700
+	check "the pin directory is private (0700)" test "$(stat -c %a "$(pin_dir "$SRV_IF")")" = 700
 	ls_srv attach "$SRV_IF" --port $PORT --limit 4 >/dev/null 2>&1
 	check_eq "attaching twice is an error" "$?" 1
-	check "list shows the interface" bash -c "nsenter --net=/run/netns/$SRV_NS $LOADSHED list | grep -qx $SRV_IF"
+	check "list shows the interface, in this namespace" \
+		bash -c "nsenter --net=/run/netns/$SRV_NS $LOADSHED -j list | jq -e '.attachments[] | select(.ifname == \"$SRV_IF\" and .here and (.stale | not))'"
 
 	hold_four_low
 	check_eq "the 5th low connection is dropped: connect times out" "$(conn $LOW 10.201.0.1:$PORT 1)" \
@@ -105,14 +106,14 @@ test_fixed_limit_sheds_each_class_its_way() {
 		"$(jq -r '.services[0].limit,.services[0].pinned' <<<"$js" | tr '\n' ' ')" "4 true "
 
 	# The same numbers through bpftool, from the BTF-typed pinned maps.
-	dump=$(bpftool -j map dump pinned "/sys/fs/bpf/loadshed/$SRV_IF/class_stats")
+	dump=$(bpftool -j map dump pinned "$(pin_dir "$SRV_IF")/class_stats")
 	low_slot=$(class_field "$js" low slot)
 	bt_admitted=$(jq -r --argjson k "$low_slot" \
 		'[.[] | select(.formatted.key == $k) | .formatted.values[].value.admitted] | add' <<<"$dump")
 	check_eq "bpftool's class_stats dump names fields and matches status" \
 		"$bt_admitted" "$(class_field "$js" low admitted)"
 	check "bpftool shows the inflight map with field names" \
-		bash -c "bpftool map dump pinned /sys/fs/bpf/loadshed/$SRV_IF/inflight | grep -q '\"total\": 6'"
+		bash -c "bpftool map dump pinned $(pin_dir "$SRV_IF")/inflight | grep -q '\"total\": 6'"
 }
 
 # Live policy reload keeps the flows and counters: shares change, in-flight stays.
@@ -207,11 +208,11 @@ test_detach_leaves_nothing_and_reattach_works() {
 	attach_two_classes
 	# The programs attach loaded, by id, must be gone once detach returns.
 	prog_ids=$(for l in link_xdp link_tc; do
-		bpftool -j link show pinned "/sys/fs/bpf/loadshed/$SRV_IF/$l" | jq -r .prog_id
+		bpftool -j link show pinned "$(pin_dir "$SRV_IF")/$l" | jq -r .prog_id
 	done)
 	check_cmp "the links name their programs" "$(wc -w <<<"$prog_ids")" -eq 2
 	check "detach" ls_srv detach "$SRV_IF"
-	check "detach leaves no pins" test ! -e "/sys/fs/bpf/loadshed/$SRV_IF"
+	check "detach leaves no pins" test ! -e "$(pin_dir "$SRV_IF")"
 	progs=1
 	for _ in $(seq 40); do
 		progs=0
@@ -236,7 +237,7 @@ require_cmds jq bpftool nsenter ip tc
 suite_setup setup_suite
 # Pins of another layout version are never read, only taken down.
 test_pins_of_another_layout_are_refused() {
-	local out rc dir=/sys/fs/bpf/loadshed/$SRV_IF
+	local out rc dir=$(pin_dir "$SRV_IF")
 	check "attach" ls_attach "$SRV_IF" --port $PORT --limit 4
 	check "the layout version is pinned with the maps" \
 		bash -c "bpftool -j map dump pinned $dir/layout | jq -e '.[0].formatted.value.version == $("$LOADSHED" -j version | jq .layout)'"
@@ -262,7 +263,7 @@ test_agent_log_that_cannot_be_opened() {
 	check_eq "an agent log that cannot be opened fails the attach" "$rc" 1
 	check "and the error names it" \
 		grep -q "no/such/dir/agent.log: No such file or directory" "$LS_TMP/out"
-	check "nothing is left attached" test ! -e "/sys/fs/bpf/loadshed/$SRV_IF"
+	check "nothing is left attached" test ! -e "$(pin_dir "$SRV_IF")"
 	check "nor an XDP program" no_xdp_on_server_if
 }
 
@@ -270,7 +271,7 @@ test_agent_log_that_cannot_be_opened() {
 # read: a lookup writes value_size bytes per CPU, a walk key_size per key.
 # A map of another shape is another layout's, refused, and detach removes it.
 refused_then_detached() { # refused_then_detached WHAT MAP CREATE_ARGS...
-	local what=$1 map=$2 out rc dir=/sys/fs/bpf/loadshed/$SRV_IF
+	local what=$1 map=$2 out rc dir=$(pin_dir "$SRV_IF")
 	shift 2
 	ls_attach "$SRV_IF" --port $PORT --limit 4 --no-agent || return 1
 	rm "$dir/$map"
@@ -304,7 +305,7 @@ test_maps_of_another_shape_are_refused() {
 # An attachment with a map pin missing is not one this build can read:
 # every command refuses it, and detach still takes it down.
 test_a_missing_map_is_refused_and_detached() {
-	local out rc pid layout dir=/sys/fs/bpf/loadshed/$SRV_IF
+	local out rc pid layout dir=$(pin_dir "$SRV_IF")
 	layout=$("$LOADSHED" -j version | jq .layout)
 	check "attach" ls_attach "$SRV_IF" --port $PORT --limit 4
 	pid=$(ls_srv -j status "$SRV_IF" | jq -r .agent.pid)
@@ -327,7 +328,7 @@ test_a_missing_map_is_refused_and_detached() {
 # A pin directory that holds any pin is an attachment, whole or not: attach
 # refuses it (rather than load over its maps and, failing, unpin its links).
 test_attach_over_a_partial_attachment_is_refused() {
-	local out rc dir=/sys/fs/bpf/loadshed/$SRV_IF
+	local out rc dir=$(pin_dir "$SRV_IF")
 	check "attach" ls_attach "$SRV_IF" --port $PORT --limit 4 --no-agent
 	rm "$dir/state"
 	out=$(ls_attach "$SRV_IF" --port $PORT --limit 4 --no-agent 2>&1)
@@ -343,7 +344,7 @@ test_attach_over_a_partial_attachment_is_refused() {
 # The strings of a map value (names, parameters, the config path) are read
 # as ending inside it, whatever bytes another writer left there.
 test_status_on_a_record_of_garbage() {
-	local out rc dir=/sys/fs/bpf/loadshed/$SRV_IF
+	local out rc dir=$(pin_dir "$SRV_IF")
 	check "attach" ls_attach "$SRV_IF" --port $PORT --limit 4 --no-agent
 	# shellcheck disable=SC2046 # one word per byte of the value
 	bpftool map update pinned "$dir/config" key 0 0 0 0 \
@@ -371,7 +372,7 @@ test_limit_algo_is_checked_with_the_service_limits() {
 # The pin directory is loadshed's: detach removes it whole, a pin it did not
 # make included, so that attach finds it free again.
 test_detach_removes_a_foreign_pin_too() {
-	local out dir=/sys/fs/bpf/loadshed/$SRV_IF
+	local out dir=$(pin_dir "$SRV_IF")
 	check "attach" ls_attach "$SRV_IF" --port $PORT --limit 4 --no-agent
 	bpftool map create "$dir/foreign" type array key 4 value 4 entries 1 name foreign
 	out=$(ls_srv -j detach "$SRV_IF")
@@ -392,7 +393,7 @@ test_config_path_too_long_to_record() {
 	rc=$?
 	check_eq "a config path over 255 bytes is a usage error, said so" "$rc:${out##*: }" \
 		"2:a path over 255 bytes cannot be recorded for reload"
-	check "and nothing is attached" test ! -e "/sys/fs/bpf/loadshed/$SRV_IF"
+	check "and nothing is attached" test ! -e "$(pin_dir "$SRV_IF")"
 	check "nor an XDP program" no_xdp_on_server_if
 }
 

@@ -78,7 +78,7 @@ test_loadshed_sheds_low_far_more_than_high() {
 test_loadshed_leaves_nothing_behind() {
 	check_eq "in-flight is back to 0 after the load" \
 		"$(jq -r '.services[0].inflight' "$RUNS/loadshed/status-end.json" 2>/dev/null)" 0
-	check "the run leaves no pins behind" test ! -e "/sys/fs/bpf/loadshed/$SRV_IF"
+	check "the run leaves no pins behind" test ! -e "$(pin_dir "$SRV_IF")"
 }
 
 require_root
