@@ -207,7 +207,7 @@ static void concurrent_handshakes_admit_exactly_the_limit(void **state)
 	free(acks);
 }
 
-#define SLOT_RACES 3000
+#define SLOT_RACES 10000
 
 struct slot_racer {
 	struct t *t;
@@ -289,7 +289,7 @@ static void concurrent_handshakes_for_the_last_slot_admit_exactly_one(void **sta
 
 /* ---- one handshake, completed twice at once ------------------------------------ */
 
-#define DUP_RACES 3000
+#define DUP_RACES 50000
 
 struct dup_racer {
 	struct t *t;
@@ -470,7 +470,7 @@ static void concurrent_request_starts_and_flow_ends_release_each_slot_once(void 
 
 /* ---- the sweep against the dataplane ----------------------------------------------- */
 
-#define SWEEP_ROUNDS 20
+#define SWEEP_ROUNDS 60
 #define SWEEP_FLOWS  200
 
 struct sweeper {
