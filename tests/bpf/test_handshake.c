@@ -186,6 +186,32 @@ static void retransmitted_synack_keeps_the_entry(void **state)
 	assert_int_equal(stats(t, CLS_DEFAULT).admitted, 1);
 }
 
+/* A completed handshake's SYN-ACK, retransmitted, does not open it again. */
+static void retransmitted_synack_keeps_a_used_entry_used(void **state)
+{
+	struct t *t = *state;
+	struct ls_handshake h;
+	struct pkt_spec ack;
+	struct conn c;
+
+	one_class_service(t, 10, LS_ACT_DROP, 0);
+	conn_n(t, 0, &c);
+	connect_ok(t, &c);
+	srv_send(t, &c, PKT_RST | PKT_ACK, 0);
+	assert_nothing_in_flight(t);
+	send_synack(t, &c);
+	assert_true(hs_entry(t, &c, &h));
+	assert_int_equal(h.isn, c.isn);
+	assert_int_equal(h.used, 1);
+	cli_seg(&c, PKT_ACK, 0, &ack);
+	ack.ack = c.isn + 1;
+	assert_int_equal(xdp(t, &ack, NULL), XDP_PASS);
+	assert_int_equal(flows(t), 0);
+	assert_nothing_in_flight(t);
+	assert_int_equal(stats(t, CLS_DEFAULT).admitted, 1);
+	assert_int_equal(stats(t, CLS_DEFAULT).handshakes, 1);
+}
+
 /* A handshake shed with drop, its SYN-ACK retransmitted: still decided again. */
 static void retransmitted_synack_of_a_dropped_handshake_keeps_it_open(void **state)
 {
@@ -433,6 +459,7 @@ int main(void)
 		TEST(ack_with_syn_or_rst_completes_nothing),
 		TEST(handshake_is_completed_once),
 		TEST(retransmitted_synack_keeps_the_entry),
+		TEST(retransmitted_synack_keeps_a_used_entry_used),
 		TEST(retransmitted_synack_of_a_dropped_handshake_keeps_it_open),
 		TEST_V(retransmitted_synack_of_an_admitted_handshake_keeps_its_flow, V4),
 		TEST(synack_with_a_new_isn_replaces_the_entry),
