@@ -1,22 +1,32 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
- * Classification (DESIGN.md section 2): a SYN's class comes from ordered
- * rules on the source prefix (LPM), the destination port and the DSCP;
- * the first rule that matches wins, none gives the default class. A
- * policy generation flip takes effect at once; a service bound to an
- * address ignores the others. IPv4 and IPv6, untagged, VLAN and QinQ.
- * Needs root.
+ * Classification: a connection's class comes from ordered rules on the
+ * source prefix (LPM), the destination port and the DSCP; the first rule
+ * that matches wins, none gives the default class. The SYN is classified
+ * for its read-only check and counters, the ACK that completes the
+ * handshake for the admission: both must agree. A policy generation flip
+ * takes effect at once; a service bound to an address ignores the others.
+ * IPv4 and IPv6, untagged, VLAN and QinQ. Needs root.
  */
+#include <string.h>
 #include "lib/fixture.h"
 
-/* The flow of syn was admitted into class cls. */
+/* The handshake of syn was admitted into class cls, and its SYN counted there. */
 static void assert_classified(struct t *t, const struct pkt_spec *syn, __u32 cls)
 {
+	struct ls_class_stats before = stats(t, cls), after;
 	struct ls_flow f;
+	struct conn c;
 
-	assert_int_equal(xdp(t, syn, NULL), XDP_PASS);
-	assert_true(tracked(t, syn, &f));
+	conn_of_syn(syn, SRV_ISN(syn->sport), &c);
+	assert_int_equal(handshake(t, &c, NULL), XDP_PASS);
+	assert_true(tracked(t, &c, &f));
 	assert_int_equal(f.cls, cls);
+	assert_int_equal(ls_slot_cls(f.slot), cls);
+	after = stats(t, cls);
+	assert_int_equal(after.syns, before.syns + 1);
+	assert_int_equal(after.handshakes, before.handshakes + 1);
+	assert_int_equal(after.admitted, before.admitted + 1);
 }
 
 static void write_rules(struct t *t, const struct ls_service_policy *pol)
@@ -193,12 +203,39 @@ static void policy_generation_flip_takes_effect_at_once(void **state)
 	assert_classified(t, &s, CLS_LO);
 }
 
+/* The admission classifies the ACK: a flip between the SYN and the ACK decides by the new rules. */
+static void class_is_decided_again_at_the_ack(void **state)
+{
+	struct t *t = *state;
+	struct ls_service_policy pol;
+	struct ls_flow f;
+	struct conn c;
+
+	dp_policy_init(&pol, LS_SVC_ACTIVE, CLS_DEFAULT);
+	write_rules(t, &pol);
+	dp_policy_init(&pol, LS_SVC_ACTIVE, CLS_LO);
+	assert_int_equal(dp_policy(&t->dp, 1, SVC, &pol), 0);
+	assert_int_equal(dp_port_any(&t->dp, 1, PORT, SVC), 0);
+
+	conn_n(t, 0, &c);
+	assert_int_equal(send_syn(t, &c, NULL), XDP_PASS);
+	send_synack(t, &c);
+	assert_int_equal(dp_state(&t->dp, 1, 0, 0), 0);
+	assert_int_equal(send_ack(t, &c, 0, NULL), XDP_PASS);
+	assert_true(tracked(t, &c, &f));
+	assert_int_equal(f.cls, CLS_LO);
+	assert_inflight(t, 1, CLS_LO, 1);
+	assert_int_equal(stats(t, CLS_DEFAULT).syns, 1);
+	assert_int_equal(stats(t, CLS_LO).handshakes, 1);
+}
+
 static void address_bound_service_ignores_other_addresses(void **state)
 {
 	struct t *t = *state;
 	struct ls_service_policy pol;
 	struct pkt_spec s;
 	struct frame f;
+	struct conn c;
 
 	dp_policy_init(&pol, LS_SVC_ACTIVE, CLS_DEFAULT);
 	assert_int_equal(dp_port_addr(&t->dp, 0, PORT, server_addr(t->v), SVC), 0);
@@ -213,7 +250,14 @@ static void address_bound_service_ignores_other_addresses(void **state)
 	tag(t->v, &s);
 	build(&s, &f);
 	xdp_passes_untouched(t, &f);
+	/* Its handshake is no service's either: nothing admitted, nothing counted. */
+	conn_of_syn(&s, 5000, &c);
+	send_synack(t, &c);
+	assert_int_equal(send_ack(t, &c, 10, NULL), XDP_PASS);
+	assert_int_equal(flows(t), 0);
+	assert_nothing_in_flight(t);
 	assert_int_equal(stats(t, CLS_DEFAULT).syns, 1);
+	assert_int_equal(stats(t, CLS_DEFAULT).handshakes, 0);
 }
 
 int main(void)
@@ -226,6 +270,7 @@ int main(void)
 		TEST_ALL_VARIANTS(nested_prefixes_match_every_enclosing_rule_in_order),
 		TEST(prefix_of_another_generation_or_service_does_not_match),
 		TEST(policy_generation_flip_takes_effect_at_once),
+		TEST(class_is_decided_again_at_the_ack),
 		TEST_V(address_bound_service_ignores_other_addresses, V4),
 		TEST_V(address_bound_service_ignores_other_addresses, V6_VLAN),
 	};

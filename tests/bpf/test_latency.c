@@ -1,57 +1,17 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
- * Latency observation (DESIGN.md section 5): a request starts with the
- * first client payload of an admitted flow that has none outstanding (XDP)
- * and ends with the first server payload (TC egress); one sample per
- * request goes into the class's histogram, count, sum, min and max. The
- * samples are checked against a sleep as a lower bound only, never as a
- * timing figure. Needs root.
+ * Latency observation (issue 9): a request starts with client payload the
+ * server has not acknowledged while none is outstanding (XDP) and ends with
+ * the first server payload after it (TC egress); its sample runs from the
+ * request's last client payload (what the server controls) to that first
+ * answer, and goes into its class's histogram: count, sum, min, max and a
+ * bucket. Server payload with no request ever is counted as server_first.
+ * Samples are checked against sleeps and clock readings around the runs,
+ * never as timing figures. Needs root.
  */
-#include <errno.h>
-#include <time.h>
 #include "lib/fixture.h"
 
-#define SLEEP_NS 5000000ull
-
-static void sleep_ns(__u64 ns)
-{
-	struct timespec ts = {.tv_sec = (time_t)(ns / 1000000000ull),
-			      .tv_nsec = (long)(ns % 1000000000ull)};
-
-	while (nanosleep(&ts, &ts) && errno == EINTR)
-		;
-}
-
-/* Opens a hi flow and completes the handshake. */
-static void open_hi_flow(struct t *t, struct pkt_spec *syn)
-{
-	struct pkt_spec s;
-
-	dscp_classes_service(t, 10, 1, 0);
-	syn_dscp(t, 0, DSCP_EF, syn);
-	admit(t, syn);
-	server_seg(syn, PKT_SYN | PKT_ACK, 0, &s);
-	s.seq = 5000;
-	assert_int_equal(tc(t, &s), TC_ACT_OK);
-	client_seg(syn, PKT_ACK, 0, &s);
-	assert_int_equal(xdp(t, &s, NULL), XDP_PASS);
-}
-
-static void request(struct t *t, const struct pkt_spec *syn)
-{
-	struct pkt_spec s;
-
-	client_seg(syn, PKT_PSH | PKT_ACK, 100, &s);
-	assert_int_equal(xdp(t, &s, NULL), XDP_PASS);
-}
-
-static void response(struct t *t, const struct pkt_spec *syn)
-{
-	struct pkt_spec s;
-
-	server_seg(syn, PKT_PSH | PKT_ACK, 1000, &s);
-	assert_int_equal(tc(t, &s), TC_ACT_OK);
-}
+#define SLEEP_NS (20 * NS_PER_MS)
 
 static struct ls_latency_hist *latency(struct t *t, __u32 cls)
 {
@@ -71,82 +31,125 @@ static __u64 bucket_total(const struct ls_latency_hist *h)
 	return n;
 }
 
+/* A hi connection, its handshake admitted. */
+static void open_hi(struct t *t, struct conn *c)
+{
+	dscp_classes_service(t, 10, 1, 0);
+	conn_dscp(t, 0, DSCP_EF, c);
+	connect_ok(t, c);
+}
+
 static void request_response_records_one_latency_sample(void **state)
 {
 	struct t *t = *state;
 	struct ls_latency_hist *h;
-	struct pkt_spec syn;
 	struct ls_flow f;
+	struct conn c;
+	__u64 before, after;
 	__u32 b;
 
-	open_hi_flow(t, &syn);
-	request(t, &syn);
-	assert_true(tracked(t, &syn, &f));
-	assert_int_not_equal(f.req_start_ns, 0);
-	assert_int_equal(f.state, LS_FLOW_ESTABLISHED);
+	open_hi(t, &c);
+	before = dp_now_ns();
+	assert_int_equal(request(t, &c, 100, NULL), XDP_PASS);
+	assert_true(tracked(t, &c, &f));
+	assert_int_equal(f.state, LS_FLOW_REQUEST);
+	assert_true(f.req_last_ns >= before && f.req_last_ns <= dp_now_ns());
 	assert_int_equal(stats(t, CLS_HI).requests, 1);
 	sleep_ns(SLEEP_NS);
-	response(t, &syn);
+	respond(t, &c, 1000);
+	after = dp_now_ns();
 
 	h = latency(t, CLS_HI);
 	assert_int_equal(h->count, 1);
 	assert_true(h->sum_ns >= SLEEP_NS);
-	assert_true(h->sum_ns < 10 * 1000000000ull);
+	assert_true(h->sum_ns <= after - before);
 	assert_int_equal(h->min_ns, h->sum_ns);
 	assert_int_equal(h->max_ns, h->sum_ns);
 	b = ls_hist_bucket(h->sum_ns);
-	assert_true(b >= ls_hist_bucket(SLEEP_NS));
 	assert_int_equal(h->buckets[b], 1);
 	assert_int_equal(bucket_total(h), 1);
 	assert_int_equal(latency(t, CLS_DEFAULT)->count, 0);
-	assert_true(tracked(t, &syn, &f));
-	assert_int_equal(f.req_start_ns, 0);
+	assert_true(tracked(t, &c, &f));
+	assert_int_equal(f.req, 0);
+	assert_int_equal(f.state, LS_FLOW_RESPONSE);
 }
 
-static void server_payload_without_request_adds_no_sample(void **state)
+/* A request in two segments with a pause: the sample starts at the second. */
+static void latency_runs_from_the_last_client_payload(void **state)
 {
 	struct t *t = *state;
-	struct pkt_spec syn;
+	struct ls_latency_hist *h;
+	struct conn c;
+	__u64 t_a, t_b;
 
-	open_hi_flow(t, &syn);
-	response(t, &syn); /* server speaks first: no request to end */
+	open_hi(t, &c);
+	assert_int_equal(request(t, &c, 100, NULL), XDP_PASS);
+	sleep_ns(SLEEP_NS);
+	t_a = dp_now_ns();
+	assert_int_equal(request(t, &c, 100, NULL), XDP_PASS);
+	respond(t, &c, 1000);
+	t_b = dp_now_ns();
+
+	h = latency(t, CLS_HI);
+	assert_int_equal(h->count, 1);
+	assert_true(h->sum_ns <= t_b - t_a);
+	assert_true(h->sum_ns < SLEEP_NS);
+	assert_int_equal(stats(t, CLS_HI).requests, 1);
+}
+
+static void server_payload_without_request_is_server_first_and_no_sample(void **state)
+{
+	struct t *t = *state;
+	struct conn c;
+
+	open_hi(t, &c);
+	respond(t, &c, 100); /* a greeting: nobody asked */
+	respond(t, &c, 100);
 	assert_int_equal(latency(t, CLS_HI)->count, 0);
-	request(t, &syn);
-	response(t, &syn);
-	response(t, &syn); /* second chunk of the same response */
+	assert_int_equal(stats(t, CLS_HI).server_first, 1);
+	assert_int_equal(request(t, &c, 100, NULL), XDP_PASS);
+	respond(t, &c, 100);
+	respond(t, &c, 100); /* second chunk of the same response */
 	assert_int_equal(latency(t, CLS_HI)->count, 1);
 	assert_int_equal(bucket_total(latency(t, CLS_HI)), 1);
-}
-
-static void request_while_one_is_outstanding_keeps_the_first_start(void **state)
-{
-	struct t *t = *state;
-	struct pkt_spec syn;
-
-	open_hi_flow(t, &syn);
-	request(t, &syn);
-	sleep_ns(SLEEP_NS);
-	request(t, &syn); /* pipelined: the clock keeps running from the first */
-	response(t, &syn);
+	assert_int_equal(stats(t, CLS_HI).server_first, 1);
 	assert_int_equal(stats(t, CLS_HI).requests, 1);
-	assert_int_equal(latency(t, CLS_HI)->count, 1);
-	assert_true(latency(t, CLS_HI)->min_ns >= SLEEP_NS);
 }
 
 static void each_request_after_a_response_gets_its_own_sample(void **state)
 {
 	struct t *t = *state;
-	struct pkt_spec syn;
+	struct conn c;
 	int i;
 
-	open_hi_flow(t, &syn);
+	open_hi(t, &c);
 	for (i = 0; i < 3; i++) {
-		request(t, &syn);
-		response(t, &syn);
+		assert_int_equal(request(t, &c, 100, NULL), XDP_PASS);
+		respond(t, &c, 100);
 	}
 	assert_int_equal(stats(t, CLS_HI).requests, 3);
 	assert_int_equal(latency(t, CLS_HI)->count, 3);
 	assert_int_equal(bucket_total(latency(t, CLS_HI)), 3);
+}
+
+/* Samples go to the class of their flow, not another. */
+static void each_class_gets_its_own_samples(void **state)
+{
+	struct t *t = *state;
+	struct conn h, l;
+
+	open_hi(t, &h);
+	conn_dscp(t, 1, DSCP_AF11, &l);
+	connect_ok(t, &l);
+	assert_int_equal(request(t, &l, 100, NULL), XDP_PASS);
+	respond(t, &l, 100);
+	assert_int_equal(request(t, &l, 100, NULL), XDP_PASS);
+	respond(t, &l, 100);
+	assert_int_equal(request(t, &h, 100, NULL), XDP_PASS);
+	respond(t, &h, 100);
+	assert_int_equal(latency(t, CLS_LO)->count, 2);
+	assert_int_equal(latency(t, CLS_HI)->count, 1);
+	assert_int_equal(latency(t, CLS_DEFAULT)->count, 0);
 }
 
 /*
@@ -157,31 +160,62 @@ static void each_request_after_a_response_gets_its_own_sample(void **state)
 static void server_response_with_fin_records_sample_and_ends_flow(void **state)
 {
 	struct t *t = *state;
-	struct pkt_spec syn, s;
+	struct conn c;
 
-	open_hi_flow(t, &syn);
-	request(t, &syn);
+	open_hi(t, &c);
+	assert_int_equal(request(t, &c, 100, NULL), XDP_PASS);
 	sleep_ns(SLEEP_NS);
-	server_seg(&syn, PKT_FIN | PKT_PSH | PKT_ACK, 300, &s);
-	assert_int_equal(tc(t, &s), TC_ACT_OK);
+	srv_send(t, &c, PKT_FIN | PKT_PSH | PKT_ACK, 300);
 	assert_int_equal(latency(t, CLS_HI)->count, 1);
 	assert_true(latency(t, CLS_HI)->min_ns >= SLEEP_NS);
 	assert_int_equal(stats(t, CLS_HI).ended_fin, 1);
-	assert_int_equal(inflight(t).total, 0);
+	assert_nothing_in_flight(t);
 	assert_int_equal(flows(t), 0);
 }
 
 static void client_ack_without_payload_starts_no_request(void **state)
 {
 	struct t *t = *state;
-	struct pkt_spec syn, s;
+	struct conn c;
 
-	open_hi_flow(t, &syn);
-	client_seg(&syn, PKT_ACK, 0, &s);
-	assert_int_equal(xdp(t, &s, NULL), XDP_PASS);
-	response(t, &syn);
+	open_hi(t, &c);
+	assert_int_equal(cli_send(t, &c, PKT_ACK, 0, NULL), XDP_PASS);
+	respond(t, &c, 100);
 	assert_int_equal(stats(t, CLS_HI).requests, 0);
 	assert_int_equal(latency(t, CLS_HI)->count, 0);
+}
+
+/*
+ * TODO(product bug, bpf/tick.bpf.c ls_sweep_one): the stall timeout is an
+ * admit = requests setting ("a request outstanding this long gives its
+ * slot back", user/config.c), but the sweep releases the outstanding
+ * request of every flow, also under admit = connections, where the
+ * request's word holds no slot. It counts a stall there and takes the word,
+ * so the response that follows finds no request and records no sample:
+ * every request slower than stall_timeout (10 s by default) is missing
+ * from the latency the limit is computed from, and those are the overload
+ * signal. Under admit = connections the sweep should leave the request
+ * alone and the response should record its sample.
+ */
+static void slow_request_under_admit_connections_keeps_its_sample_through_a_sweep(void **state)
+{
+	struct t *t = *state;
+	struct ls_tick k;
+	struct conn c;
+
+	open_hi(t, &c);
+	assert_int_equal(request(t, &c, 100, NULL), XDP_PASS);
+	sleep_ns(SLEEP_NS);
+	/* The agent's sweep, with a stall timeout the request has outlived. */
+	k = sweep(t, 300 * NS_PER_S, SLEEP_NS / 4, 3 * NS_PER_S);
+	assert_int_equal(k.ended, 0);
+	respond(t, &c, 100);
+	if (latency(t, CLS_HI)->count != 1)
+		fail_because("a sweep's stall timeout took the latency sample of a request under "
+			     "admit = connections (stalled %llu)",
+			     (unsigned long long)stats(t, CLS_HI).stalled);
+	assert_int_equal(stats(t, CLS_HI).stalled, 0);
+	assert_inflight(t, 1, CLS_HI, 1);
 }
 
 int main(void)
@@ -189,12 +223,14 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		TEST_V(request_response_records_one_latency_sample, V4),
 		TEST_V(request_response_records_one_latency_sample, V6_QINQ),
-		TEST(server_payload_without_request_adds_no_sample),
-		TEST(request_while_one_is_outstanding_keeps_the_first_start),
+		TEST(latency_runs_from_the_last_client_payload),
+		TEST(server_payload_without_request_is_server_first_and_no_sample),
 		TEST(each_request_after_a_response_gets_its_own_sample),
+		TEST(each_class_gets_its_own_samples),
 		TEST(client_ack_without_payload_starts_no_request),
 		TEST_V(server_response_with_fin_records_sample_and_ends_flow, V4),
 		TEST_V(server_response_with_fin_records_sample_and_ends_flow, V6_VLAN),
+		TEST(slow_request_under_admit_connections_keeps_its_sample_through_a_sweep),
 	};
 
 	return DP_TESTS_MAIN(tests);

@@ -1,13 +1,12 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
- * Malformed frames (DESIGN.md section 3: every packet that is not a SYN
- * to a service passes), as one table: each row a frame builder and what
- * the dataplane must make of the frame, run by one test function and
- * reported as its own test. Truncated, inconsistent or fragmented headers
- * pass unchanged, are counted once as a parse error and leave no trace;
- * next to them, the longest headers within the parser's bounds, which must
- * still be parsed. The service sheds every SYN it parses with a RST (limit
- * 0, action reset), so a malformed frame taken for a SYN shows. Needs root.
+ * Malformed frames (a packet loadshed cannot parse passes), as one table:
+ * each row a frame builder and what the dataplane must make of the frame,
+ * run by one test function and reported as its own test. Truncated, inconsistent or fragmented
+ * headers pass unchanged, are counted once as a parse error and leave no trace; next to them, the
+ * longest headers within the parser's bounds, which must still be parsed. The service sheds every
+ * SYN it parses with a RST (limit 0, action reset), so a malformed frame taken for a SYN shows.
+ * Needs root.
  */
 #include <string.h>
 #include "lib/fixture.h"
@@ -356,7 +355,8 @@ static void check_frame_case(void **state)
 		assert_int_equal(run_frame(t, 0, &f, NULL), TC_ACT_OK);
 
 	assert_int_equal(flows(t), 0);
-	assert_inflight(t, 0, CLS_DEFAULT, 0);
+	assert_int_equal(handshakes(t), 0);
+	assert_nothing_in_flight(t);
 	is = iface(t);
 	assert_int_equal(is.untracked_packets, 0);
 	assert_int_equal(is.tx_errors, 0);
@@ -371,26 +371,60 @@ static void check_frame_case(void **state)
 	}
 }
 
-/* A FIN of a malformed frame must not end the tracked flow it resembles. */
-static void malformed_fin_does_not_end_a_flow(void **state)
+/* A FIN or RST of a malformed frame must not end the tracked flow it resembles. */
+static void malformed_fin_or_rst_does_not_end_a_flow(void **state)
 {
 	struct t *t = *state;
-	struct pkt_spec syn, fin;
+	struct pkt_spec s;
 	struct frame f;
+	struct conn c;
 
 	one_class_service(t, 4, LS_ACT_DROP, 0);
-	syn_n(t, 0, &syn);
-	admit(t, &syn);
-	client_seg(&syn, PKT_FIN | PKT_ACK, 0, &fin);
-	fin.doff = 4;
-	build(&fin, &f);
+	conn_n(t, 0, &c);
+	connect_ok(t, &c);
+	cli_seg(&c, PKT_RST, 0, &s);
+	s.doff = 4;
+	build(&s, &f);
 	xdp_passes_untouched(t, &f);
-	server_seg(&syn, PKT_FIN | PKT_ACK, 0, &fin);
-	fin.doff = 4;
-	build(&fin, &f);
+	srv_seg(&c, PKT_FIN | PKT_ACK, 0, &s);
+	s.doff = 4;
+	build(&s, &f);
+	assert_int_equal(run_frame(t, 0, &f, NULL), TC_ACT_OK);
+	srv_seg(&c, PKT_RST | PKT_ACK, 0, &s);
+	s.tot_len = 1000;
+	build(&s, &f);
 	assert_int_equal(run_frame(t, 0, &f, NULL), TC_ACT_OK);
 	assert_inflight(t, 1, CLS_DEFAULT, 1);
 	assert_int_equal(flows(t), 1);
+	assert_int_equal(iface(t).parse_errors, 1); /* counted at XDP only */
+}
+
+/* A malformed SYN-ACK notes no ISN; a malformed ACK of a noted one completes nothing. */
+static void malformed_handshake_segments_complete_nothing(void **state)
+{
+	struct t *t = *state;
+	struct pkt_spec s;
+	struct frame f;
+	struct conn c;
+
+	one_class_service(t, 4, LS_ACT_DROP, 0);
+	conn_n(t, 0, &c);
+	assert_int_equal(send_syn(t, &c, NULL), XDP_PASS);
+	synack_of(&c, &s);
+	s.doff = 15;
+	build(&s, &f);
+	assert_int_equal(run_frame(t, 0, &f, NULL), TC_ACT_OK);
+	assert_int_equal(handshakes(t), 0);
+
+	send_synack(t, &c);
+	cli_seg(&c, PKT_ACK, 0, &s);
+	s.frag_off = 0x2000; /* more fragments */
+	build(&s, &f);
+	xdp_passes_untouched(t, &f);
+	assert_int_equal(flows(t), 0);
+	assert_nothing_in_flight(t);
+	assert_int_equal(stats(t, CLS_DEFAULT).handshakes, 0);
+	assert_int_equal(iface(t).parse_errors, 1);
 }
 
 /* What a row proves, from what it expects. */
@@ -405,11 +439,12 @@ static const char *behaviour(const struct frame_case *c)
 
 int main(void)
 {
-	static struct CMUnitTest tests[1 + ARRAY_LEN(cases)];
+	static struct CMUnitTest tests[2 + ARRAY_LEN(cases)];
 	static char names[ARRAY_LEN(cases)][128];
 	size_t i, n = 0;
 
-	tests[n++] = (struct CMUnitTest)TEST(malformed_fin_does_not_end_a_flow);
+	tests[n++] = (struct CMUnitTest)TEST(malformed_fin_or_rst_does_not_end_a_flow);
+	tests[n++] = (struct CMUnitTest)TEST(malformed_handshake_segments_complete_nothing);
 	for (i = 0; i < ARRAY_LEN(cases); i++) {
 		snprintf(names[i], sizeof(names[i]), "%s/%s", behaviour(&cases[i]), cases[i].name);
 		tests[n++] = (struct CMUnitTest){names[i], check_frame_case, setup_param, teardown,

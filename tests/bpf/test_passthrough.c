@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
- * Traffic that is not a service's TCP (DESIGN.md section 2) passes
- * untouched, uncounted and untracked: another port, UDP to the service
- * port, ARP, an IPv6 extension chain that ends in UDP. A limit of 0 with
- * the reset or drop action would shed any of them taken for a SYN to the
+ * Traffic that is not a service's TCP passes untouched, uncounted and
+ * untracked, in both directions: a whole connection to another port (no
+ * handshake noted at TC, nothing adopted at XDP), UDP to the service port,
+ * ARP, an IPv6 extension chain that ends in UDP. A limit of 0 with the
+ * reset or drop action would shed any of them taken for a SYN to the
  * service. Needs root.
  */
 #include "lib/fixture.h"
@@ -15,18 +16,30 @@ static void non_service_port_passes_untouched(void **state)
 	struct ls_iface_stats is;
 	struct pkt_spec s;
 	struct frame f;
+	struct conn c;
 	char client[64];
 
 	one_class_service(t, 0, LS_ACT_RESET, 0);
 	client_addr(t->v, 0, client, sizeof(client));
 	syn_from(t->v, &s, client, 40000, 9999);
+	conn_of_syn(&s, 5000, &c);
 	build(&s, &f);
 	xdp_passes_untouched(t, &f);
-	s.flags = PKT_FIN | PKT_ACK;
+	send_synack(t, &c);
+	cli_seg(&c, PKT_ACK, 0, &s);
 	build(&s, &f);
 	xdp_passes_untouched(t, &f);
+	cli_seg(&c, PKT_PSH | PKT_ACK, 100, &s);
+	build(&s, &f);
+	xdp_passes_untouched(t, &f);
+	respond(t, &c, 100);
+	cli_seg(&c, PKT_FIN | PKT_ACK, 0, &s);
+	build(&s, &f);
+	xdp_passes_untouched(t, &f);
+	srv_send(t, &c, PKT_FIN | PKT_ACK, 0);
 
 	assert_int_equal(flows(t), 0);
+	assert_int_equal(handshakes(t), 0);
 	assert_no_class_counted(t);
 	is = iface(t);
 	assert_memory_equal(&is, &zero, sizeof(zero));

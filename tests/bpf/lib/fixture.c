@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include "lib/fixture.h"
 
@@ -54,7 +55,7 @@ int teardown(void **state)
 	return 0;
 }
 
-/* ---- traffic ------------------------------------------------------------ */
+/* ---- frames --------------------------------------------------------------- */
 
 const __u8 some_bytes[1400] = {'G', 'E', 'T', ' ', '/', ' ', 'H', 'T', 'T', 'P'};
 
@@ -95,33 +96,10 @@ void syn_n(const struct t *t, int n, struct pkt_spec *s)
 	s->seq = 1000 + (__u32)n;
 }
 
-void syn_dscp(struct t *t, int n, __u8 dscp, struct pkt_spec *s)
+void syn_dscp(const struct t *t, int n, __u8 dscp, struct pkt_spec *s)
 {
 	syn_n(t, n, s);
 	s->tos = (__u8)(dscp << 2);
-}
-
-void client_seg(const struct pkt_spec *syn, __u8 flags, int payload_len, struct pkt_spec *out)
-{
-	*out = *syn;
-	out->flags = flags;
-	out->seq = syn->seq + 1;
-	out->ack = 5001;
-	out->tcp_opts_len = 0;
-	out->payload = some_bytes;
-	out->payload_len = payload_len;
-}
-
-void server_seg(const struct pkt_spec *syn, __u8 flags, int payload_len, struct pkt_spec *out)
-{
-	*out = *syn;
-	pkt_reverse(out);
-	out->flags = flags;
-	out->seq = 5001;
-	out->ack = syn->seq + 1;
-	out->tcp_opts_len = 0;
-	out->payload = some_bytes;
-	out->payload_len = payload_len;
 }
 
 void build(const struct pkt_spec *s, struct frame *f)
@@ -167,12 +145,165 @@ void xdp_passes_untouched(struct t *t, const struct frame *f)
 	assert_memory_equal(r.out, f->buf, f->len);
 }
 
-void admit(struct t *t, const struct pkt_spec *syn)
+/* ---- connections ---------------------------------------------------------- */
+
+void conn_of_syn(const struct pkt_spec *syn, __u32 isn, struct conn *c)
 {
-	assert_int_equal(xdp(t, syn, NULL), XDP_PASS);
+	c->syn = *syn;
+	c->isn = isn;
+	c->cli_seq = syn->seq + 1;
+	c->srv_seq = isn + 1;
 }
 
-/* ---- policy ------------------------------------------------------------- */
+void conn_n(const struct t *t, int n, struct conn *c)
+{
+	struct pkt_spec syn;
+
+	syn_n(t, n, &syn);
+	conn_of_syn(&syn, SRV_ISN(n), c);
+}
+
+void conn_dscp(const struct t *t, int n, __u8 dscp, struct conn *c)
+{
+	struct pkt_spec syn;
+
+	syn_dscp(t, n, dscp, &syn);
+	conn_of_syn(&syn, SRV_ISN(n), c);
+}
+
+void conn_key(const struct conn *c, struct ls_flow_key *key)
+{
+	pkt_flow_key(&c->syn, 1, key);
+}
+
+static int clamp_len(int len)
+{
+	return len < 0 ? 0 : len > (int)sizeof(some_bytes) ? (int)sizeof(some_bytes) : len;
+}
+
+void cli_seg(const struct conn *c, __u8 flags, int payload_len, struct pkt_spec *out)
+{
+	*out = c->syn;
+	out->flags = flags;
+	out->seq = c->cli_seq;
+	out->ack = c->srv_seq;
+	out->tcp_opts_len = 0;
+	out->payload = some_bytes;
+	out->payload_len = clamp_len(payload_len);
+}
+
+void srv_seg(const struct conn *c, __u8 flags, int payload_len, struct pkt_spec *out)
+{
+	*out = c->syn;
+	pkt_reverse(out);
+	out->tos = 0;
+	out->flags = flags;
+	out->seq = c->srv_seq;
+	out->ack = c->cli_seq;
+	out->tcp_opts_len = 0;
+	out->payload = some_bytes;
+	out->payload_len = clamp_len(payload_len);
+}
+
+void synack_of(const struct conn *c, struct pkt_spec *out)
+{
+	struct conn at_isn = *c;
+
+	at_isn.srv_seq = c->isn;
+	at_isn.cli_seq = c->syn.seq + 1;
+	srv_seg(&at_isn, PKT_SYN | PKT_ACK, 0, out);
+}
+
+__u32 send_syn(struct t *t, const struct conn *c, struct dp_run *r)
+{
+	return xdp(t, &c->syn, r);
+}
+
+void send_synack(struct t *t, struct conn *c)
+{
+	struct pkt_spec s;
+
+	synack_of(c, &s);
+	assert_int_equal(tc(t, &s), TC_ACT_OK);
+	c->srv_seq = c->isn + 1;
+}
+
+__u32 send_ack(struct t *t, struct conn *c, int payload_len, struct dp_run *r)
+{
+	struct pkt_spec s;
+
+	cli_seg(c, payload_len ? PKT_PSH | PKT_ACK : PKT_ACK, payload_len, &s);
+	s.ack = c->isn + 1;
+	c->cli_seq += (__u32)s.payload_len;
+	return xdp(t, &s, r);
+}
+
+__u32 handshake(struct t *t, struct conn *c, struct dp_run *r)
+{
+	assert_int_equal(send_syn(t, c, NULL), XDP_PASS);
+	send_synack(t, c);
+	return send_ack(t, c, 0, r);
+}
+
+void connect_ok(struct t *t, struct conn *c)
+{
+	assert_int_equal(handshake(t, c, NULL), XDP_PASS);
+	assert_true(tracked(t, c, NULL));
+}
+
+__u32 cli_send(struct t *t, struct conn *c, __u8 flags, int payload_len, struct dp_run *r)
+{
+	struct pkt_spec s;
+
+	cli_seg(c, flags, payload_len, &s);
+	c->cli_seq += (__u32)s.payload_len + (flags & PKT_FIN ? 1 : 0);
+	return xdp(t, &s, r);
+}
+
+__u32 request(struct t *t, struct conn *c, int payload_len, struct dp_run *r)
+{
+	return cli_send(t, c, PKT_PSH | PKT_ACK, payload_len, r);
+}
+
+__u32 cli_data_at(struct t *t, const struct conn *c, __u32 seq, int payload_len, struct dp_run *r)
+{
+	struct pkt_spec s;
+
+	cli_seg(c, PKT_PSH | PKT_ACK, payload_len, &s);
+	s.seq = seq;
+	return xdp(t, &s, r);
+}
+
+__u32 cli_rst_at(struct t *t, const struct conn *c, __u32 seq)
+{
+	struct pkt_spec s;
+
+	cli_seg(c, PKT_RST, 0, &s);
+	s.seq = seq;
+	s.ack = 0;
+	return xdp(t, &s, NULL);
+}
+
+void srv_send(struct t *t, struct conn *c, __u8 flags, int payload_len)
+{
+	struct pkt_spec s;
+
+	srv_seg(c, flags, payload_len, &s);
+	assert_int_equal(tc(t, &s), TC_ACT_OK);
+	c->srv_seq += (__u32)s.payload_len + (flags & PKT_FIN ? 1 : 0);
+}
+
+void respond(struct t *t, struct conn *c, int payload_len)
+{
+	srv_send(t, c, PKT_PSH | PKT_ACK, payload_len);
+}
+
+void srv_ack(struct t *t, struct conn *c)
+{
+	srv_send(t, c, PKT_ACK, 0);
+}
+
+/* ---- policy --------------------------------------------------------------- */
 
 void set_limits(struct t *t, __u32 limit, __u32 g_hi, __u32 g_lo)
 {
@@ -190,36 +321,81 @@ void no_agent(struct t *t)
 	assert_int_equal(dp_state(&t->dp, 0, 0, 0), 0);
 }
 
+void stale_heartbeat(struct t *t)
+{
+	__u64 now = dp_now_ns();
+
+	assert_int_equal(
+		dp_state(&t->dp, 0, now > 60 * NS_PER_S ? now - 60 * NS_PER_S : 0, NS_PER_S), 0);
+}
+
+void future_heartbeat(struct t *t)
+{
+	assert_int_equal(dp_state(&t->dp, 0, dp_now_ns() + 3600 * NS_PER_S, NS_PER_S), 0);
+}
+
+void write_policy(struct t *t)
+{
+	assert_int_equal(dp_policy(&t->dp, 0, SVC, &t->pol), 0);
+}
+
 void one_class_service(struct t *t, __u32 limit, __u8 action, __u32 flags)
 {
-	struct ls_service_policy pol;
-
-	dp_policy_init(&pol, LS_SVC_ACTIVE | flags, CLS_DEFAULT);
-	dp_policy_class(&pol, CLS_DEFAULT, action);
+	dp_policy_init(&t->pol, LS_SVC_ACTIVE | flags, CLS_DEFAULT);
+	dp_policy_class(&t->pol, CLS_DEFAULT, action);
 	assert_int_equal(dp_port_any(&t->dp, 0, PORT, SVC), 0);
-	assert_int_equal(dp_policy(&t->dp, 0, SVC, &pol), 0);
+	write_policy(t);
 	set_limits(t, limit, 0, 0);
 	no_agent(t);
 }
 
+void request_service(struct t *t, __u32 limit, __u8 req_action, __u32 flags)
+{
+	one_class_service(t, limit, LS_ACT_DROP, flags);
+	t->pol.admit = LS_ADMIT_REQUESTS;
+	dp_policy_req_action(&t->pol, CLS_DEFAULT, req_action);
+	write_policy(t);
+}
+
 void dscp_classes_service(struct t *t, __u32 limit, __u32 g_hi, __u32 g_lo)
 {
-	struct ls_service_policy pol;
-
-	dp_policy_init(&pol, LS_SVC_ACTIVE, CLS_DEFAULT);
-	dp_policy_class(&pol, CLS_HI, LS_ACT_DROP);
-	dp_policy_class(&pol, CLS_LO, LS_ACT_DROP);
-	dp_policy_class(&pol, CLS_BYPASS, LS_ACT_BYPASS);
-	dp_policy_rule(&pol, CLS_HI, 0, 0, 0, DSCP_EF);
-	dp_policy_rule(&pol, CLS_LO, 0, 0, 0, DSCP_AF11);
-	dp_policy_rule(&pol, CLS_BYPASS, 0, 0, 0, DSCP_CS6);
+	dp_policy_init(&t->pol, LS_SVC_ACTIVE, CLS_DEFAULT);
+	dp_policy_class(&t->pol, CLS_HI, LS_ACT_DROP);
+	dp_policy_class(&t->pol, CLS_LO, LS_ACT_DROP);
+	dp_policy_class(&t->pol, CLS_BYPASS, LS_ACT_BYPASS);
+	dp_policy_rule(&t->pol, CLS_HI, 0, 0, 0, DSCP_EF);
+	dp_policy_rule(&t->pol, CLS_LO, 0, 0, 0, DSCP_AF11);
+	dp_policy_rule(&t->pol, CLS_BYPASS, 0, 0, 0, DSCP_CS6);
 	assert_int_equal(dp_port_any(&t->dp, 0, PORT, SVC), 0);
-	assert_int_equal(dp_policy(&t->dp, 0, SVC, &pol), 0);
+	write_policy(t);
 	set_limits(t, limit, g_hi, g_lo);
 	no_agent(t);
 }
 
-/* ---- reading the maps --------------------------------------------------- */
+/* ---- the tick ------------------------------------------------------------- */
+
+struct ls_tick sweep(struct t *t, __u64 idle_ns, __u64 stall_ns, __u64 suspect_ns)
+{
+	struct ls_tick k;
+
+	memset(&k, 0, sizeof(k));
+	k.idle_timeout_ns = idle_ns;
+	k.stall_timeout_ns = stall_ns;
+	k.suspect_ns = suspect_ns;
+	k.sweep = 1;
+	assert_int_equal(dp_tick(&t->dp, &k), 0);
+	return k;
+}
+
+void sleep_ns(__u64 ns)
+{
+	struct timespec ts = {.tv_sec = (time_t)(ns / NS_PER_S), .tv_nsec = (long)(ns % NS_PER_S)};
+
+	while (nanosleep(&ts, &ts) && errno == EINTR)
+		;
+}
+
+/* ---- reading the maps ----------------------------------------------------- */
 
 struct ls_inflight inflight(struct t *t)
 {
@@ -253,13 +429,30 @@ long flows(struct t *t)
 	return n;
 }
 
-int tracked(struct t *t, const struct pkt_spec *syn, struct ls_flow *out)
+long handshakes(struct t *t)
+{
+	long n = dp_count_handshakes(&t->dp);
+
+	assert_true(n >= 0);
+	return n;
+}
+
+int tracked(struct t *t, const struct conn *c, struct ls_flow *out)
 {
 	struct ls_flow_key key;
 	struct ls_flow f;
 
-	pkt_flow_key(syn, 1, &key);
+	conn_key(c, &key);
 	return dp_flow(&t->dp, &key, out ? out : &f) == 0;
+}
+
+int hs_entry(struct t *t, const struct conn *c, struct ls_handshake *out)
+{
+	struct ls_flow_key key;
+	struct ls_handshake h;
+
+	conn_key(c, &key);
+	return dp_handshake(&t->dp, &key, out ? out : &h) == 0;
 }
 
 void assert_inflight(struct t *t, int total, int cls, int in_cls)
@@ -268,6 +461,27 @@ void assert_inflight(struct t *t, int total, int cls, int in_cls)
 
 	assert_int_equal(in.total, total);
 	assert_int_equal(in.cls[cls], in_cls);
+}
+
+void assert_conns(struct t *t, int conns)
+{
+	assert_int_equal(inflight(t).conns, conns);
+}
+
+void assert_nothing_in_flight(struct t *t)
+{
+	static const struct ls_inflight zero;
+	struct ls_inflight in = inflight(t);
+
+	if (memcmp(&in, &zero, sizeof(zero))) {
+		__u32 c;
+
+		printf("# in flight: total %d, conns %d\n", in.total, in.conns);
+		for (c = 0; c < LS_MAX_CLASSES; c++)
+			if (in.cls[c])
+				printf("# in flight: class %u: %d\n", c, in.cls[c]);
+		fail_because("something is still in flight");
+	}
 }
 
 void assert_no_class_counted(struct t *t)
@@ -280,6 +494,17 @@ void assert_no_class_counted(struct t *t)
 
 		assert_memory_equal(&st, &zero, sizeof(zero));
 	}
+}
+
+void assert_rst_answers(const struct pkt_spec *seg, const struct dp_run *r)
+{
+	char why[160] = "";
+	int bad = seg->flags & PKT_SYN
+			  ? pkt_check_rst(seg, r->out, r->len, why, sizeof(why))
+			  : pkt_check_rst_of_segment(seg, r->out, r->len, why, sizeof(why));
+
+	if (bad)
+		fail_because("not the RST answering the segment: %s", why);
 }
 
 /* ---- running ------------------------------------------------------------ */

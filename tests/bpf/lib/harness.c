@@ -52,6 +52,7 @@ int dp_open(struct dp *dp, __u32 max_flows)
 		goto fail;
 	dp->xdp_fd = bpf_program__fd(dp->skel->progs.ls_xdp_ingress);
 	dp->tc_fd = bpf_program__fd(dp->skel->progs.ls_tc_egress);
+	dp->tick_fd = bpf_program__fd(dp->skel->progs.ls_tick);
 	return 0;
 fail:
 	loadshed_bpf__destroy(dp->skel);
@@ -61,6 +62,8 @@ fail:
 
 void dp_close(struct dp *dp)
 {
+	ring_buffer__free(dp->aborts);
+	dp->aborts = NULL;
 	loadshed_bpf__destroy(dp->skel);
 	dp->skel = NULL;
 }
@@ -192,6 +195,12 @@ void dp_policy_class(struct ls_service_policy *pol, __u8 cls, __u8 action)
 	pol->classes[cls].action = action;
 }
 
+void dp_policy_req_action(struct ls_service_policy *pol, __u8 cls, __u8 req_action)
+{
+	pol->classes[cls].in_use = 1;
+	pol->classes[cls].req_action = req_action;
+}
+
 void dp_policy_rule(struct ls_service_policy *pol, __u8 cls, int has_prefix, __u16 port_lo,
 		    __u16 port_hi, __u8 dscp)
 {
@@ -228,6 +237,15 @@ int dp_run(int prog_fd, const void *frame, size_t len, __u32 repeat, struct dp_r
 	r->len = opts.data_size_out;
 	r->duration_ns = opts.duration;
 	return 0;
+}
+
+int dp_tick(struct dp *dp, struct ls_tick *t)
+{
+	LIBBPF_OPTS(bpf_test_run_opts, opts, .ctx_in = t, .ctx_size_in = sizeof(*t));
+
+	if (bpf_prog_test_run_opts(dp->tick_fd, &opts))
+		return -errno;
+	return (int)opts.retval;
 }
 
 int dp_xdp(struct dp *dp, const void *frame, size_t len, struct dp_run *r)
@@ -314,10 +332,9 @@ int dp_inflight(struct dp *dp, __u32 svc, struct ls_inflight *out)
 	return bpf_map_lookup_elem(fd_of(dp->skel->maps.ls_inflight), &svc, out) ? -errno : 0;
 }
 
-long dp_count_flows(struct dp *dp)
+static long count_keys(int fd)
 {
 	struct ls_flow_key key, next;
-	int fd = fd_of(dp->skel->maps.ls_flows);
 	long n = 0;
 	void *prev = NULL;
 
@@ -329,7 +346,73 @@ long dp_count_flows(struct dp *dp)
 	return errno == ENOENT ? n : -errno;
 }
 
+long dp_count_flows(struct dp *dp)
+{
+	return count_keys(fd_of(dp->skel->maps.ls_flows));
+}
+
+long dp_count_handshakes(struct dp *dp)
+{
+	return count_keys(fd_of(dp->skel->maps.ls_handshakes));
+}
+
 int dp_flow(struct dp *dp, const struct ls_flow_key *key, struct ls_flow *out)
 {
 	return bpf_map_lookup_elem(fd_of(dp->skel->maps.ls_flows), key, out) ? -errno : 0;
+}
+
+int dp_flow_put(struct dp *dp, const struct ls_flow_key *key, const struct ls_flow *f)
+{
+	return update(dp->skel->maps.ls_flows, key, f);
+}
+
+int dp_handshake(struct dp *dp, const struct ls_flow_key *key, struct ls_handshake *out)
+{
+	return bpf_map_lookup_elem(fd_of(dp->skel->maps.ls_handshakes), key, out) ? -errno : 0;
+}
+
+int dp_state_get(struct dp *dp, struct ls_state *out)
+{
+	__u32 key = 0;
+
+	return bpf_map_lookup_elem(fd_of(dp->skel->maps.ls_state), &key, out) ? -errno : 0;
+}
+
+struct abort_reader {
+	struct ls_flow_key *keys;
+	int max;
+	int n;
+	int bad; /* records of another size */
+};
+
+static int on_abort(void *ctx, void *data, size_t len)
+{
+	struct abort_reader *r = ((struct dp *)ctx)->abort_sink;
+
+	if (len != sizeof(struct ls_flow_key)) {
+		r->bad++;
+		return 0;
+	}
+	if (r->n < r->max)
+		memcpy(&r->keys[r->n], data, sizeof(struct ls_flow_key));
+	r->n++;
+	return 0;
+}
+
+int dp_aborts(struct dp *dp, struct ls_flow_key *keys, int max)
+{
+	struct abort_reader r = {.keys = keys, .max = max};
+	int err;
+
+	if (!dp->aborts) {
+		dp->aborts = ring_buffer__new(fd_of(dp->skel->maps.ls_aborts), on_abort, dp, NULL);
+		if (!dp->aborts)
+			return -errno ? -errno : -EINVAL;
+	}
+	dp->abort_sink = &r;
+	err = ring_buffer__consume(dp->aborts);
+	dp->abort_sink = NULL;
+	if (err < 0)
+		return err;
+	return r.bad ? -EPROTO : r.n;
 }

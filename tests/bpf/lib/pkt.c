@@ -319,12 +319,13 @@ __attribute__((format(printf, 3, 4))) static int mismatch(char *why, size_t n, c
 	return -1;
 }
 
-int pkt_check_rst(const struct pkt_spec *syn, const void *frame, size_t len, char *why,
-		  size_t why_len)
+/* The RST|ACK answering spec syn (a SYN or a later segment), with want_seq and want_ack. */
+static int check_rst(const struct pkt_spec *syn, __u32 want_seq, __u32 want_ack, const void *frame,
+		     size_t len, char *why, size_t why_len)
 {
 	const __u8 *f = frame;
 	size_t off = 12, l3, l4, want_len;
-	__u32 want_ack, sum;
+	__u32 sum;
 	__u8 hdr[IP4_HLEN > TCP_HLEN ? IP4_HLEN : TCP_HLEN];
 	int i;
 
@@ -333,9 +334,11 @@ int pkt_check_rst(const struct pkt_spec *syn, const void *frame, size_t len, cha
 		return mismatch(why, why_len, "RST is %zu bytes, expected %zu", len, want_len);
 
 	if (memcmp(f, syn->src_mac, 6))
-		return mismatch(why, why_len, "destination MAC is not the SYN's source MAC");
+		return mismatch(why, why_len,
+				"destination MAC is not the refused segment's source MAC");
 	if (memcmp(f + 6, syn->dst_mac, 6))
-		return mismatch(why, why_len, "source MAC is not the SYN's destination MAC");
+		return mismatch(why, why_len,
+				"source MAC is not the refused segment's destination MAC");
 	for (i = 0; i < syn->nr_vlans; i++, off += 4) {
 		if (get16(f + off) != syn->vlan[i].tpid || get16(f + off + 2) != syn->vlan[i].tci)
 			return mismatch(why, why_len,
@@ -386,17 +389,15 @@ int pkt_check_rst(const struct pkt_spec *syn, const void *frame, size_t len, cha
 	if (get16(f + l4) != syn->dport || get16(f + l4 + 2) != syn->sport)
 		return mismatch(why, why_len, "ports %u -> %u, expected %u -> %u", get16(f + l4),
 				get16(f + l4 + 2), syn->dport, syn->sport);
-	if (get32(f + l4 + 4) != 0)
-		return mismatch(why, why_len, "seq %u, expected 0", get32(f + l4 + 4));
-	/* RFC 9293 3.10.7.1: the SYN and its data each take sequence space. */
-	want_ack = syn->seq + 1 + (__u32)syn->payload_len;
+	if (get32(f + l4 + 4) != want_seq)
+		return mismatch(why, why_len, "seq %u, expected %u", get32(f + l4 + 4), want_seq);
 	if (get32(f + l4 + 8) != want_ack)
 		return mismatch(why, why_len, "ack %u, expected %u", get32(f + l4 + 8), want_ack);
 	if (f[l4 + 12] != 5 << 4)
 		return mismatch(why, why_len, "data offset byte %02x, expected 50", f[l4 + 12]);
 	if (f[l4 + 13] != (PKT_RST | PKT_ACK))
 		return mismatch(why, why_len, "flags %02x, expected RST|ACK (14)", f[l4 + 13]);
-	/* The pseudo-header from the SYN's addresses, not from the RST's own. */
+	/* The pseudo-header from the refused segment's addresses, not from the RST's own. */
 	sum = pseudo_sum(syn->ipv6, syn->daddr, syn->saddr, IPPROTO_TCP, TCP_HLEN);
 	memcpy(hdr, f + l4, TCP_HLEN);
 	put16(hdr + 16, 0);
@@ -404,4 +405,18 @@ int pkt_check_rst(const struct pkt_spec *syn, const void *frame, size_t len, cha
 		return mismatch(why, why_len, "TCP checksum %04x, expected %04x",
 				get16(f + l4 + 16), pkt_csum(hdr, TCP_HLEN, sum));
 	return 0;
+}
+
+int pkt_check_rst(const struct pkt_spec *syn, const void *frame, size_t len, char *why,
+		  size_t why_len)
+{
+	/* RFC 9293 3.10.7.1: the SYN and its data each take sequence space. */
+	return check_rst(syn, 0, syn->seq + 1 + (__u32)syn->payload_len, frame, len, why, why_len);
+}
+
+int pkt_check_rst_of_segment(const struct pkt_spec *seg, const void *frame, size_t len, char *why,
+			     size_t why_len)
+{
+	return check_rst(seg, seg->ack, seg->seq + (__u32)seg->payload_len, frame, len, why,
+			 why_len);
 }

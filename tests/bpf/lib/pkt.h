@@ -129,4 +129,13 @@ __u16 pkt_csum(const void *buf, size_t len, __u32 sum);
 int pkt_check_rst(const struct pkt_spec *syn, const void *frame, size_t len, char *why,
 		  size_t why_len);
 
+/*
+ * The same checks for the RST|ACK answering seg, a segment of a connection
+ * the client holds established (a handshake's ACK, a request): seq = the
+ * segment's acknowledgment number (what the client expects next, so that
+ * it takes the RST) and ack = its seq + payload.
+ */
+int pkt_check_rst_of_segment(const struct pkt_spec *seg, const void *frame, size_t len, char *why,
+			     size_t why_len);
+
 #endif /* LS_TEST_PKT_H */

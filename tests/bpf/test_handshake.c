@@ -1,0 +1,475 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * The handshake as proof (issue 9): TC egress notes each SYN-ACK's ISN in
+ * the LRU table ls_handshakes; only an ACK (no SYN, no RST) on a tuple with
+ * no flow that acknowledges ISN + 1 completes it, once (the entry is then
+ * used), so a spoofed source, which never sees the ISN, can complete
+ * nothing. A retransmitted SYN-ACK keeps its entry; one with a new ISN
+ * replaces it and ends a flow left on the tuple. The table is bounded: it
+ * evicts, and a handshake noted last still completes. Needs root.
+ */
+#define _GNU_SOURCE /* sched_setaffinity */
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+#include "lib/fixture.h"
+
+static void synack_is_noted_with_its_isn(void **state)
+{
+	struct t *t = *state;
+	struct ls_handshake h;
+	struct conn c;
+	__u64 before = dp_now_ns();
+
+	one_class_service(t, 10, LS_ACT_DROP, 0);
+	conn_n(t, 0, &c);
+	assert_int_equal(send_syn(t, &c, NULL), XDP_PASS);
+	assert_int_equal(handshakes(t), 0);
+	send_synack(t, &c);
+	assert_int_equal(handshakes(t), 1);
+	assert_true(hs_entry(t, &c, &h));
+	assert_int_equal(h.isn, c.isn);
+	assert_int_equal(h.used, 0);
+	/* The coarse clock: at most a few ticks behind. */
+	assert_true(h.sent_ns <= dp_now_ns());
+	assert_true(h.sent_ns + 100 * NS_PER_MS >= before);
+	assert_int_equal(flows(t), 0);
+	assert_nothing_in_flight(t);
+}
+
+static void ack_of_the_isn_completes_the_handshake(void **state)
+{
+	struct t *t = *state;
+	struct ls_handshake h;
+	struct ls_flow f;
+	struct conn c;
+	__u32 ack_seq;
+
+	one_class_service(t, 10, LS_ACT_DROP, 0);
+	conn_n(t, 0, &c);
+	ack_seq = c.cli_seq;
+	assert_int_equal(handshake(t, &c, NULL), XDP_PASS);
+	assert_true(hs_entry(t, &c, &h));
+	assert_int_equal(h.used, 1);
+	assert_int_equal(h.isn, c.isn);
+	assert_true(tracked(t, &c, &f));
+	assert_int_equal(f.srv_next, c.isn + 1);
+	assert_int_equal(f.cli_next, ack_seq);
+	assert_int_equal(f.cli_acked, ack_seq);
+	assert_int_equal(f.state, LS_FLOW_IDLE);
+	assert_int_equal(f.flags, 0);
+	assert_int_equal(stats(t, CLS_DEFAULT).handshakes, 1);
+	assert_int_equal(stats(t, CLS_DEFAULT).admitted, 1);
+}
+
+/* Anything but ISN + 1 proves nothing: the entry stays unused, nothing is tracked. */
+static void ack_of_another_number_completes_nothing(void **state)
+{
+	struct t *t = *state;
+	struct ls_handshake h;
+	struct conn c;
+	const __u32 wrong[] = {0, 2, 0x80000001u, 0x12345u}; /* added to the ISN: never 1 */
+	size_t i;
+
+	one_class_service(t, 10, LS_ACT_DROP, 0);
+	conn_n(t, 0, &c);
+	assert_int_equal(send_syn(t, &c, NULL), XDP_PASS);
+	send_synack(t, &c);
+	for (i = 0; i < ARRAY_LEN(wrong); i++) {
+		struct pkt_spec ack;
+
+		cli_seg(&c, PKT_ACK, 0, &ack);
+		ack.ack = c.isn + wrong[i];
+		assert_int_equal(xdp(t, &ack, NULL), XDP_PASS);
+	}
+	assert_int_equal(flows(t), 0);
+	assert_nothing_in_flight(t);
+	assert_true(hs_entry(t, &c, &h));
+	assert_int_equal(h.used, 0);
+	assert_int_equal(iface(t).untracked_packets, ARRAY_LEN(wrong));
+	assert_int_equal(stats(t, CLS_DEFAULT).handshakes, 0);
+	assert_int_equal(stats(t, CLS_DEFAULT).packets, 1); /* the SYN */
+
+	/* The right one still completes it. */
+	assert_int_equal(send_ack(t, &c, 0, NULL), XDP_PASS);
+	assert_true(tracked(t, &c, NULL));
+}
+
+/* A blind ACK (no SYN-ACK was ever sent on the tuple) completes nothing. */
+static void ack_without_a_synack_completes_nothing(void **state)
+{
+	struct t *t = *state;
+	struct conn c;
+	int i;
+
+	one_class_service(t, 10, LS_ACT_DROP, 0);
+	for (i = 0; i < 10; i++) {
+		conn_n(t, i, &c);
+		if (i & 1)
+			assert_int_equal(send_syn(t, &c, NULL), XDP_PASS);
+		assert_int_equal(send_ack(t, &c, i < 5 ? 0 : 100, NULL), XDP_PASS);
+	}
+	assert_int_equal(flows(t), 0);
+	assert_int_equal(handshakes(t), 0);
+	assert_nothing_in_flight(t);
+	assert_int_equal(iface(t).untracked_packets, 10);
+	assert_int_equal(stats(t, CLS_DEFAULT).handshakes, 0);
+}
+
+/* Only a plain ACK completes: RST|ACK or SYN|ACK acknowledging the ISN do not. */
+static void ack_with_syn_or_rst_completes_nothing(void **state)
+{
+	static const __u8 flags[] = {PKT_RST | PKT_ACK, PKT_SYN | PKT_ACK,
+				     PKT_SYN | PKT_RST | PKT_ACK};
+	struct t *t = *state;
+	struct ls_handshake h;
+	struct conn c;
+	size_t i;
+
+	one_class_service(t, 10, LS_ACT_DROP, 0);
+	conn_n(t, 0, &c);
+	assert_int_equal(send_syn(t, &c, NULL), XDP_PASS);
+	send_synack(t, &c);
+	for (i = 0; i < ARRAY_LEN(flags); i++) {
+		struct pkt_spec s;
+
+		cli_seg(&c, flags[i], 0, &s);
+		assert_int_equal(xdp(t, &s, NULL), XDP_PASS);
+	}
+	assert_int_equal(flows(t), 0);
+	assert_true(hs_entry(t, &c, &h));
+	assert_int_equal(h.used, 0);
+	assert_int_equal(stats(t, CLS_DEFAULT).handshakes, 0);
+}
+
+/* An ACK replayed after its flow ended does not complete the used handshake again. */
+static void handshake_is_completed_once(void **state)
+{
+	struct t *t = *state;
+	struct ls_class_stats st;
+	struct pkt_spec ack;
+	struct conn c;
+
+	one_class_service(t, 10, LS_ACT_DROP, 0);
+	conn_n(t, 0, &c);
+	connect_ok(t, &c);
+	srv_send(t, &c, PKT_RST | PKT_ACK, 0);
+	assert_int_equal(flows(t), 0);
+	cli_seg(&c, PKT_ACK, 0, &ack);
+	ack.ack = c.isn + 1;
+	assert_int_equal(xdp(t, &ack, NULL), XDP_PASS);
+	assert_int_equal(flows(t), 0);
+	assert_nothing_in_flight(t);
+	st = stats(t, CLS_DEFAULT);
+	assert_int_equal(st.handshakes, 1);
+	assert_int_equal(st.admitted, 1);
+	assert_int_equal(iface(t).untracked_packets, 1);
+}
+
+static void retransmitted_synack_keeps_the_entry(void **state)
+{
+	struct t *t = *state;
+	struct ls_handshake h;
+	struct conn c;
+	int i;
+
+	one_class_service(t, 10, LS_ACT_DROP, 0);
+	conn_n(t, 0, &c);
+	assert_int_equal(send_syn(t, &c, NULL), XDP_PASS);
+	for (i = 0; i < 3; i++)
+		send_synack(t, &c);
+	assert_int_equal(handshakes(t), 1);
+	assert_true(hs_entry(t, &c, &h));
+	assert_int_equal(h.isn, c.isn);
+	assert_int_equal(h.used, 0);
+	assert_int_equal(send_ack(t, &c, 0, NULL), XDP_PASS);
+	assert_int_equal(stats(t, CLS_DEFAULT).admitted, 1);
+}
+
+/* A completed handshake's SYN-ACK, retransmitted, does not open it again. */
+static void retransmitted_synack_keeps_a_used_entry_used(void **state)
+{
+	struct t *t = *state;
+	struct ls_handshake h;
+	struct pkt_spec ack;
+	struct conn c;
+
+	one_class_service(t, 10, LS_ACT_DROP, 0);
+	conn_n(t, 0, &c);
+	connect_ok(t, &c);
+	srv_send(t, &c, PKT_RST | PKT_ACK, 0);
+	assert_nothing_in_flight(t);
+	send_synack(t, &c);
+	assert_true(hs_entry(t, &c, &h));
+	assert_int_equal(h.isn, c.isn);
+	assert_int_equal(h.used, 1);
+	cli_seg(&c, PKT_ACK, 0, &ack);
+	ack.ack = c.isn + 1;
+	assert_int_equal(xdp(t, &ack, NULL), XDP_PASS);
+	assert_int_equal(flows(t), 0);
+	assert_nothing_in_flight(t);
+	assert_int_equal(stats(t, CLS_DEFAULT).admitted, 1);
+	assert_int_equal(stats(t, CLS_DEFAULT).handshakes, 1);
+}
+
+/* A handshake shed with drop, its SYN-ACK retransmitted: still decided again. */
+static void retransmitted_synack_of_a_dropped_handshake_keeps_it_open(void **state)
+{
+	struct t *t = *state;
+	struct ls_handshake h;
+	struct conn a, b;
+
+	one_class_service(t, 1, LS_ACT_DROP, 0);
+	conn_n(t, 0, &a);
+	conn_n(t, 1, &b);
+	assert_int_equal(send_syn(t, &b, NULL), XDP_PASS);
+	send_synack(t, &b);
+	connect_ok(t, &a);
+	assert_int_equal(send_ack(t, &b, 0, NULL), XDP_DROP);
+	send_synack(t, &b);
+	assert_true(hs_entry(t, &b, &h));
+	assert_int_equal(h.used, 0);
+	srv_send(t, &a, PKT_FIN | PKT_ACK, 0);
+	assert_int_equal(send_ack(t, &b, 0, NULL), XDP_PASS);
+	assert_true(tracked(t, &b, NULL));
+}
+
+/*
+ * TODO(product bug, bpf/tc_egress.bpf.c ls_on_synack): the server
+ * retransmits its SYN-ACK, same ISN, after the ACK that completed the
+ * handshake passed XDP and was admitted: Linux does so when it drops that
+ * ACK because the listener's accept queue is full (tcp_abort_on_overflow
+ * = 0, the default), i.e. under overload. ls_on_synack ends the tuple's
+ * flow (ended_reused) before it sees that the SYN-ACK is a retransmission
+ * of the noted handshake (same ISN), and keeps that entry used: the
+ * admitted connection's slot is given back, the client's ACK of the
+ * retransmission completes nothing (untracked_packets), and the connection
+ * the kernel then accepts is tracked by no one (or adopted later, counted
+ * without a decision), so L can be exceeded. A SYN-ACK with the noted ISN
+ * should leave the flow alone; only a new ISN means a new connection.
+ */
+static void retransmitted_synack_of_an_admitted_handshake_keeps_its_flow(void **state)
+{
+	struct t *t = *state;
+	struct ls_class_stats st;
+	struct ls_handshake h;
+	struct conn c;
+
+	one_class_service(t, 10, LS_ACT_DROP, 0);
+	conn_n(t, 0, &c);
+	connect_ok(t, &c);
+	send_synack(t, &c);
+	assert_true(hs_entry(t, &c, &h));
+	assert_int_equal(h.used, 1);
+	st = stats(t, CLS_DEFAULT);
+	if (st.ended_reused || !tracked(t, &c, NULL))
+		fail_because("a retransmitted SYN-ACK (same ISN) ended the flow its handshake "
+			     "admitted (ended_reused %llu)",
+			     (unsigned long long)st.ended_reused);
+	assert_inflight(t, 1, CLS_DEFAULT, 1);
+	assert_conns(t, 1);
+}
+
+/* A new ISN is a new handshake: the old ISN proves nothing any more. */
+static void synack_with_a_new_isn_replaces_the_entry(void **state)
+{
+	struct t *t = *state;
+	struct ls_handshake h;
+	struct pkt_spec ack;
+	struct conn c;
+
+	one_class_service(t, 10, LS_ACT_DROP, 0);
+	conn_n(t, 0, &c);
+	assert_int_equal(send_syn(t, &c, NULL), XDP_PASS);
+	send_synack(t, &c);
+	cli_seg(&c, PKT_ACK, 0, &ack); /* acknowledges the first ISN */
+	c.isn += 0x10000;
+	send_synack(t, &c);
+	assert_int_equal(handshakes(t), 1);
+	assert_true(hs_entry(t, &c, &h));
+	assert_int_equal(h.isn, c.isn);
+	assert_int_equal(xdp(t, &ack, NULL), XDP_PASS);
+	assert_int_equal(flows(t), 0);
+	assert_int_equal(send_ack(t, &c, 0, NULL), XDP_PASS);
+	assert_true(tracked(t, &c, NULL));
+}
+
+/* The kernel let the old connection go and starts a new one on the tuple. */
+static void synack_with_a_new_isn_ends_the_flow_of_its_tuple(void **state)
+{
+	struct t *t = *state;
+	struct ls_class_stats st;
+	struct conn c;
+
+	one_class_service(t, 2, LS_ACT_DROP, 0);
+	conn_n(t, 0, &c);
+	connect_ok(t, &c);
+	assert_int_equal(request(t, &c, 100, NULL), XDP_PASS);
+
+	/* A SYN on the live tuple ends nothing by itself. */
+	c.syn.seq += 1000000;
+	assert_int_equal(send_syn(t, &c, NULL), XDP_PASS);
+	assert_true(tracked(t, &c, NULL));
+	assert_inflight(t, 1, CLS_DEFAULT, 1);
+
+	c.isn += 0x10000;
+	c.cli_seq = c.syn.seq + 1;
+	send_synack(t, &c);
+	assert_false(tracked(t, &c, NULL));
+	assert_nothing_in_flight(t);
+	st = stats(t, CLS_DEFAULT);
+	assert_int_equal(st.ended_reused, 1);
+	assert_int_equal(st.ended_fin + st.ended_rst + st.ended_idle, 0);
+
+	assert_int_equal(send_ack(t, &c, 0, NULL), XDP_PASS);
+	assert_true(tracked(t, &c, NULL));
+	assert_inflight(t, 1, CLS_DEFAULT, 1);
+	assert_int_equal(stats(t, CLS_DEFAULT).admitted, 2);
+}
+
+static void handshake_whose_isn_wraps_completes(void **state)
+{
+	struct t *t = *state;
+	struct ls_flow f;
+	struct conn c;
+
+	one_class_service(t, 10, LS_ACT_DROP, 0);
+	conn_n(t, 0, &c);
+	c.isn = 0xffffffff;
+	c.srv_seq = 0;
+	assert_int_equal(handshake(t, &c, NULL), XDP_PASS);
+	assert_true(tracked(t, &c, &f));
+	assert_int_equal(f.srv_next, 0);
+}
+
+static void synack_of_a_port_of_no_service_is_not_noted(void **state)
+{
+	struct t *t = *state;
+	struct pkt_spec s;
+	struct conn c;
+	char client[64];
+
+	one_class_service(t, 10, LS_ACT_DROP, 0);
+	client_addr(t->v, 0, client, sizeof(client));
+	syn_from(t->v, &s, client, 40000, 9999);
+	conn_of_syn(&s, 5000, &c);
+	send_synack(t, &c);
+	assert_int_equal(handshakes(t), 0);
+	assert_int_equal(send_ack(t, &c, 0, NULL), XDP_PASS);
+	assert_int_equal(flows(t), 0);
+	assert_no_class_counted(t);
+}
+
+/* The handshake's ACK carries the request: both count, the request starts. */
+static void handshake_ack_carrying_a_request_starts_it(void **state)
+{
+	struct t *t = *state;
+	struct ls_flow f;
+	struct conn c;
+	__u32 seq;
+
+	one_class_service(t, 10, LS_ACT_DROP, 0);
+	conn_n(t, 0, &c);
+	assert_int_equal(send_syn(t, &c, NULL), XDP_PASS);
+	send_synack(t, &c);
+	seq = c.cli_seq;
+	assert_int_equal(send_ack(t, &c, 120, NULL), XDP_PASS);
+	assert_true(tracked(t, &c, &f));
+	assert_int_equal(f.state, LS_FLOW_REQUEST);
+	assert_int_not_equal(f.req, 0);
+	assert_int_equal(f.cli_next, seq + 120);
+	assert_int_equal(stats(t, CLS_DEFAULT).requests, 1);
+	assert_int_equal(stats(t, CLS_DEFAULT).admitted, 1);
+	assert_inflight(t, 1, CLS_DEFAULT, 1);
+}
+
+/* ---- a bounded table -------------------------------------------------------- */
+
+#define CHURN (LS_MAX_HANDSHAKES + LS_MAX_HANDSHAKES / 8)
+
+/*
+ * SYN-ACKs the server sends under a SYN flood (cookies, answering every
+ * spoofed SYN) churn the table: it evicts, never refuses, so the handshake
+ * noted last still completes. Run from one CPU, whose share of the
+ * per-CPU LRU lists then overflows too.
+ */
+static void churned_handshake_table_still_completes_the_newest(void **state)
+{
+	struct t *t = *state;
+	struct dp_run *r = malloc(sizeof(*r));
+	cpu_set_t one, all;
+	struct pkt_spec s;
+	struct frame f;
+	struct conn c, first, last;
+	__u32 i;
+	long n;
+
+	assert_non_null(r);
+	assert_int_equal(sched_getaffinity(0, sizeof(all), &all), 0);
+	CPU_ZERO(&one);
+	CPU_SET(sched_getcpu(), &one);
+	assert_int_equal(sched_setaffinity(0, sizeof(one), &one), 0);
+
+	one_class_service(t, 10, LS_ACT_DROP, 0);
+	pkt_tcp(&s, 0, "10.0.0.0", 1, "192.0.2.1", PORT, PKT_SYN);
+	conn_of_syn(&s, 7000, &c);
+	synack_of(&c, &s);
+	build(&s, &f);
+	/* The client address is the IPv4 destination: bytes 30..33. TC checks no sum. */
+	for (i = 0; i < CHURN; i++) {
+		f.buf[f.lay.l3_off + 16] = 10;
+		f.buf[f.lay.l3_off + 17] = (__u8)(i >> 16);
+		f.buf[f.lay.l3_off + 18] = (__u8)(i >> 8);
+		f.buf[f.lay.l3_off + 19] = (__u8)i;
+		assert_int_equal(dp_tc(&t->dp, f.buf, f.len, r), 0);
+		assert_int_equal(r->retval, TC_ACT_OK);
+	}
+	assert_int_equal(sched_setaffinity(0, sizeof(all), &all), 0);
+	free(r);
+
+	n = handshakes(t);
+	assert_true(n > 0);
+	assert_true(n <= LS_MAX_HANDSHAKES);
+	/* The first was evicted; the last is there and completes. */
+	pkt_tcp(&s, 0, "10.0.0.0", 1, "192.0.2.1", PORT, PKT_SYN);
+	conn_of_syn(&s, 7000, &first);
+	assert_false(hs_entry(t, &first, NULL));
+	{
+		char a[32];
+
+		i = CHURN - 1;
+		snprintf(a, sizeof(a), "10.%u.%u.%u", (i >> 16) & 0xff, (i >> 8) & 0xff, i & 0xff);
+		pkt_tcp(&s, 0, a, 1, "192.0.2.1", PORT, PKT_SYN);
+	}
+	conn_of_syn(&s, 7000, &last);
+	assert_true(hs_entry(t, &last, NULL));
+	assert_int_equal(send_ack(t, &last, 0, NULL), XDP_PASS);
+	assert_true(tracked(t, &last, NULL));
+	assert_inflight(t, 1, CLS_DEFAULT, 1);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		TEST_ALL_VARIANTS(synack_is_noted_with_its_isn),
+		TEST_ALL_VARIANTS(ack_of_the_isn_completes_the_handshake),
+		TEST_V(ack_of_another_number_completes_nothing, V4),
+		TEST_V(ack_of_another_number_completes_nothing, V6_QINQ),
+		TEST(ack_without_a_synack_completes_nothing),
+		TEST(ack_with_syn_or_rst_completes_nothing),
+		TEST(handshake_is_completed_once),
+		TEST(retransmitted_synack_keeps_the_entry),
+		TEST(retransmitted_synack_keeps_a_used_entry_used),
+		TEST(retransmitted_synack_of_a_dropped_handshake_keeps_it_open),
+		TEST_V(retransmitted_synack_of_an_admitted_handshake_keeps_its_flow, V4),
+		TEST(synack_with_a_new_isn_replaces_the_entry),
+		TEST_V(synack_with_a_new_isn_ends_the_flow_of_its_tuple, V4),
+		TEST_V(synack_with_a_new_isn_ends_the_flow_of_its_tuple, V6_VLAN),
+		TEST(handshake_whose_isn_wraps_completes),
+		TEST(synack_of_a_port_of_no_service_is_not_noted),
+		TEST(handshake_ack_carrying_a_request_starts_it),
+		TEST(churned_handshake_table_still_completes_the_newest),
+	};
+
+	return DP_TESTS_MAIN(tests);
+}
