@@ -193,7 +193,8 @@ static __always_inline enum ls_parse_result ls_parse(void *data, void *data_end,
 			return LS_PARSE_MALFORMED;
 		nexthdr = ip6->nexthdr;
 		l4_off = off + sizeof(*ip6);
-		if (ls_v4_mapped(ip6->saddr.in6_u.u6_addr8) || ls_v4_mapped(ip6->daddr.in6_u.u6_addr8))
+		if (ls_v4_mapped(ip6->saddr.in6_u.u6_addr8) ||
+		    ls_v4_mapped(ip6->daddr.in6_u.u6_addr8))
 			return LS_PARSE_UNDECIDABLE;
 		ls_put_addr(p, dir, 1, &ip6->saddr, 1);
 		ls_put_addr(p, dir, 0, &ip6->daddr, 1);

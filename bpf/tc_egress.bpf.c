@@ -66,15 +66,21 @@ static __always_inline void ls_on_synack(const struct ls_pkt *p)
 	struct ls_handshake *cur;
 	struct ls_flow *f;
 
-	f = bpf_map_lookup_elem(&ls_flows, &p->key);
-	if (f)
-		ls_flow_end(&p->key, f, LS_END_REUSED);
+	/*
+	 * A retransmitted SYN-ACK (the kernel dropped the ACK, its accept queue
+	 * full, say) is the same handshake, perhaps completed: it ends nothing.
+	 */
 	cur = bpf_map_lookup_elem(&ls_handshakes, &p->key);
 	if (cur && cur->isn == p->seq) {
-		/* A retransmitted SYN-ACK: the same handshake, perhaps completed. */
 		WRITE_ONCE(cur->sent_ns, hs.sent_ns);
 		return;
 	}
+	f = bpf_map_lookup_elem(&ls_flows, &p->key);
+	if (f && READ_ONCE(f->srv_isn) == p->seq && p->seq)
+		return;
+	/* A new handshake on the tuple: the kernel let the old connection go. */
+	if (f)
+		ls_flow_end(&p->key, f, LS_END_REUSED);
 	bpf_map_update_elem(&ls_handshakes, &p->key, &hs, BPF_ANY);
 }
 
@@ -134,8 +140,8 @@ int ls_tc_egress(struct __sk_buff *skb)
 			if (st)
 				st->server_first++;
 		}
-		/* A deferred request stays deferred whatever the server sends meanwhile. */
-		if (state != LS_FLOW_DEFERRED && state != LS_FLOW_RESPONSE)
+		/* A deferred or aborted flow stays so whatever the server sends meanwhile. */
+		if (state == LS_FLOW_IDLE || state == LS_FLOW_REQUEST)
 			WRITE_ONCE(f->state, LS_FLOW_RESPONSE);
 	}
 	if (p.tcp_flags & LS_TCP_FIN)

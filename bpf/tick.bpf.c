@@ -47,8 +47,10 @@ static long ls_sweep_one(struct bpf_map *map, struct ls_flow_key *key, struct ls
 			sw->ended++;
 		return 0;
 	}
+	/* Only a request that holds a slot (admit = requests) stalls: others are measured. */
 	r = READ_ONCE(f->req);
-	if (r && sw->stall_ns && ls_slot_age_us(r, sw->now) > sw->stall_ns / 1000) {
+	if ((r & LS_SLOT_COUNTED) && sw->stall_ns &&
+	    ls_slot_age_us(r, sw->now) > sw->stall_ns / 1000) {
 		r = ls_req_release(f);
 		if (r) {
 			sw->stalled++;

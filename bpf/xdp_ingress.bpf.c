@@ -344,6 +344,7 @@ static __always_inline int ls_track(const struct ls_pkt *p, const struct ls_wher
 		.cli_next = p->seq, /* the segment's own bytes count once it passes */
 		.cli_acked = p->seq,
 		.srv_next = srv_next,
+		.srv_isn = flags & LS_FLOW_ADOPTED ? 0 : srv_next - 1,
 		.svc = w->svc,
 		.cls = w->cls,
 		.state = LS_FLOW_IDLE,
@@ -418,9 +419,15 @@ static __always_inline int ls_on_handshake(struct xdp_md *ctx, const struct ls_p
 		ls_slot_take(inf, w.cls, counted, 1);
 	} else if (!ls_admit(inf, lim, w.svc, w.cls, counted, 1, w.pol->max_connections)) {
 		if (!(w.pol->flags & LS_SVC_SHADOW)) {
-			/* A dropped ACK is decided again when the client sends again. */
-			if (w.pol->classes[w.cls].action != LS_ACT_RESET)
-				WRITE_ONCE(hs->used, 0);
+			/*
+			 * A dropped ACK is decided again when the client sends
+			 * again; after a RST, what the client sent meanwhile (its
+			 * request, already on the wire) gets one too, never the
+			 * server.
+			 */
+			WRITE_ONCE(hs->used, w.pol->classes[w.cls].action == LS_ACT_RESET
+						     ? LS_HS_REFUSED
+						     : LS_HS_OPEN);
 			return ls_shed_conn(ctx, p, &w);
 		}
 		w.stats->would_shed++;
@@ -449,6 +456,11 @@ static __always_inline int ls_adopt(struct xdp_md *ctx, const struct ls_pkt *p,
 	__u32 tlen;
 	int established;
 
+	/* Classified first: a bypass class is never tracked, so never looked up either. */
+	if (ls_resolve(port, p, &w))
+		return -1;
+	if (w.pol->classes[w.cls].action == LS_ACT_BYPASS)
+		return XDP_PASS;
 	if (p->ipv6) {
 		__builtin_memcpy(t.ipv6.saddr, p->key.client, 16);
 		__builtin_memcpy(t.ipv6.daddr, p->key.server, 16);
@@ -467,11 +479,9 @@ static __always_inline int ls_adopt(struct xdp_md *ctx, const struct ls_pkt *p,
 		return -1;
 	established = sk->state == BPF_TCP_ESTABLISHED;
 	bpf_sk_release(sk);
-	if (!established || ls_resolve(port, p, &w))
+	if (!established)
 		return -1;
 	w.stats->packets++;
-	if (w.pol->classes[w.cls].action == LS_ACT_BYPASS)
-		return XDP_PASS;
 	inf = bpf_map_lookup_elem(&ls_inflight, &w.svc);
 	if (!inf)
 		return -1;
@@ -493,8 +503,18 @@ static __always_inline int ls_on_untracked(struct xdp_md *ctx, const struct ls_p
 	struct ls_iface_stats *is;
 	int verdict;
 
-	if (hs && p->ack_seq == hs->isn + 1 && !READ_ONCE(hs->used))
-		return ls_on_handshake(ctx, p, port, hs);
+	if (hs && p->ack_seq == hs->isn + 1) {
+		__u32 used = READ_ONCE(hs->used);
+
+		if (used == LS_HS_OPEN)
+			return ls_on_handshake(ctx, p, port, hs);
+		if (used == LS_HS_REFUSED) {
+			/* The tail of a connection refused at its ACK: a RST again. */
+			if (!ls_send_reset(ctx, p))
+				return XDP_TX;
+			return XDP_DROP;
+		}
+	}
 	if (p->payload_len) {
 		verdict = ls_adopt(ctx, p, port);
 		if (verdict >= 0)
@@ -507,9 +527,11 @@ static __always_inline int ls_on_untracked(struct xdp_md *ctx, const struct ls_p
 }
 
 /*
- * Ends a flow with its request unserved: the client gets a RST at once,
+ * Aborts a flow with its request unserved: the client gets a RST at once,
  * and the agent destroys the server's socket (XDP sends one packet, not
- * two), so the server never works on a request nobody waits for.
+ * two), so the server never works on a request nobody waits for. Until the
+ * server's socket goes (its RST ends the flow at egress), every client
+ * segment still on the wire is dropped: none may reach it.
  */
 static __always_inline int ls_abort_flow(struct xdp_md *ctx, const struct ls_pkt *p,
 					 struct ls_flow *f)
@@ -521,7 +543,8 @@ static __always_inline int ls_abort_flow(struct xdp_md *ctx, const struct ls_pkt
 		if (is)
 			is->abort_lost++;
 	}
-	ls_flow_end(&p->key, f, LS_END_ABORT);
+	ls_req_release(f);
+	WRITE_ONCE(f->state, LS_FLOW_ABORTED);
 	if (!ls_send_reset(ctx, p))
 		return XDP_TX;
 	is = ls_iface_counters();
@@ -577,9 +600,14 @@ static __always_inline int ls_on_payload(struct xdp_md *ctx, const struct ls_pkt
 
 		if (p->seq != dseq)
 			return LS_SEQ_AFTER(end, dseq) ? XDP_DROP : XDP_PASS;
-	} else if (READ_ONCE(f->req)) {
+	} else if (READ_ONCE(f->state) == LS_FLOW_REQUEST) {
+		/*
+		 * More of the outstanding request, also after a stall released
+		 * its slot: only the server's answer opens the next one, so a
+		 * client trickling bytes cannot take a slot again and again.
+		 */
 		WRITE_ONCE(f->req_last_ns, bpf_ktime_get_ns());
-		return XDP_PASS; /* more of the outstanding request */
+		return XDP_PASS;
 	} else if (!LS_SEQ_AFTER(end, READ_ONCE(f->cli_acked))) {
 		return XDP_PASS; /* a retransmission of what the server has */
 	}
@@ -690,6 +718,8 @@ static __always_inline int ls_on_flow(struct xdp_md *ctx, const struct ls_pkt *p
 	if (f->last_seen_ns != now)
 		f->last_seen_ns = now;
 	state = READ_ONCE(f->state);
+	if (state == LS_FLOW_ABORTED)
+		return p->tcp_flags & LS_TCP_RST ? XDP_PASS : XDP_DROP;
 	if (p->tcp_flags & LS_TCP_RST)
 		return ls_on_client_rst(p, f, state, st);
 	if (p->tcp_flags & LS_TCP_SYN)

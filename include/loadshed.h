@@ -184,6 +184,7 @@ enum ls_flow_state {
 	LS_FLOW_REQUEST = 1,  /* a request outstanding: client data, no answer yet */
 	LS_FLOW_RESPONSE = 2, /* the server answers (or spoke first) */
 	LS_FLOW_DEFERRED = 3, /* a request shed by defer: its segments are dropped */
+	LS_FLOW_ABORTED = 4,  /* aborted: client segments dropped until the server's RST */
 };
 
 /* ls_flow.flags */
@@ -246,8 +247,13 @@ struct ls_flow {
 	__u8 pad;
 	__u32 flags;	/* LS_FLOW_*; 32 bits for atomic or/and */
 	__u32 defer_ms; /* LS_FLOW_DEFERRED: when the request was first deferred (ms, wrapping) */
-	__u32 pad2;
+	__u32 srv_isn;	/* the server's ISN (0: adopted, unknown) */
 };
+
+/* ls_handshake.used */
+#define LS_HS_OPEN    0 /* awaiting its ACK */
+#define LS_HS_USED    1 /* its ACK came: the connection was admitted (or passed) */
+#define LS_HS_REFUSED 2 /* its ACK was shed with a RST: later segments get one too */
 
 /*
  * handshakes map value (LRU), key = ls_flow_key: the SYN-ACK the server
@@ -256,7 +262,7 @@ struct ls_flow {
 struct ls_handshake {
 	__u64 sent_ns; /* coarse clock of the last SYN-ACK */
 	__u32 isn;     /* the server's initial sequence number */
-	__u32 used;    /* an ACK completed it (a connection was admitted or shed) */
+	__u32 used;    /* LS_HS_*: an ACK completed it, and how */
 };
 
 /*
@@ -294,7 +300,7 @@ struct ls_class_stats {
 	__u64 ended_rst;    /* flows ended by a RST: the server's, or a client's in sequence */
 	__u64 ended_reused; /* flows ended by a new handshake on the same tuple */
 	__u64 ended_idle;   /* flows idle past the timeout (the agent's sweep) */
-	__u64 untrusted;    /* client FINs and RSTs that could not end a flow */
+	__u64 untrusted;    /* client RSTs that could not end a flow (out of sequence) */
 };
 
 /* iface_stats map value (per CPU, one entry) */

@@ -106,10 +106,29 @@ static void client_rst_in_sequence_after_data_and_fin_ends_the_flow(void **state
 	assert_ended_once(t, 0, 1);
 }
 
+/* A RST within the window of the client's next byte, not at it: a suspect, nothing ends. */
+static void rst_near_the_next_byte_makes_the_flow_a_suspect(void **state)
+{
+	struct t *t = *state;
+	struct ls_flow f;
+	struct conn a;
+
+	one_class_service(t, 4, LS_ACT_DROP, 0);
+	conn_n(t, 0, &a);
+	connect_ok(t, &a);
+	assert_int_equal(cli_rst_at(t, &a, a.cli_seq + 1000), XDP_PASS);
+	f = flow_of(t, &a);
+	assert_true(f.flags & LS_FLOW_RST_SUSPECT);
+	assert_inflight(t, 1, CLS_DEFAULT, 1);
+	assert_int_equal(stats(t, CLS_DEFAULT).untrusted, 1);
+	assert_int_equal(stats(t, CLS_DEFAULT).ended_rst, 0);
+}
+
 /*
  * The issue's escape: at limit 1 an out-of-window RST (seq 0xdead0000)
- * freed the slot and let a second connection in. It ends nothing now; the
- * flow is only suspect, and the limit holds.
+ * freed the slot and let a second connection in. It ends nothing now, not
+ * even a suspicion (it is far from the client's next byte), and the limit
+ * holds.
  */
 static void out_of_window_rst_ends_nothing_and_the_limit_holds(void **state)
 {
@@ -123,7 +142,7 @@ static void out_of_window_rst_ends_nothing_and_the_limit_holds(void **state)
 	connect_ok(t, &a);
 	assert_int_equal(cli_rst_at(t, &a, 0xdead0000u), XDP_PASS);
 	f = flow_of(t, &a);
-	assert_true(f.flags & LS_FLOW_RST_SUSPECT);
+	assert_false(f.flags & LS_FLOW_RST_SUSPECT);
 	assert_inflight(t, 1, CLS_DEFAULT, 1);
 	st = stats(t, CLS_DEFAULT);
 	assert_int_equal(st.untrusted, 1);
@@ -248,7 +267,7 @@ static void server_segment_clears_the_suspect_mark(void **state)
 	one_class_service(t, 4, LS_ACT_DROP, 0);
 	conn_n(t, 0, &c);
 	connect_ok(t, &c);
-	assert_int_equal(cli_rst_at(t, &c, 0xdead0000u), XDP_PASS);
+	assert_int_equal(cli_rst_at(t, &c, c.cli_seq + 1000), XDP_PASS);
 	assert_true(flow_of(t, &c).flags & LS_FLOW_RST_SUSPECT);
 	srv_ack(t, &c);
 	assert_false(flow_of(t, &c).flags & LS_FLOW_RST_SUSPECT);
@@ -322,6 +341,7 @@ int main(void)
 		TEST_ALL_VARIANTS(client_rst_in_sequence_ends_the_flow),
 		TEST(client_rst_in_sequence_after_data_and_fin_ends_the_flow),
 		TEST_ALL_VARIANTS(out_of_window_rst_ends_nothing_and_the_limit_holds),
+		TEST(rst_near_the_next_byte_makes_the_flow_a_suspect),
 		TEST_V(out_of_window_fin_ends_nothing_and_the_limit_holds, V4),
 		TEST_V(out_of_window_fin_ends_nothing_and_the_limit_holds, V6_VLAN),
 		TEST(client_fin_is_a_half_close_and_ends_nothing),

@@ -235,18 +235,11 @@ static void retransmitted_synack_of_a_dropped_handshake_keeps_it_open(void **sta
 }
 
 /*
- * TODO(product bug, bpf/tc_egress.bpf.c ls_on_synack): the server
- * retransmits its SYN-ACK, same ISN, after the ACK that completed the
- * handshake passed XDP and was admitted: Linux does so when it drops that
- * ACK because the listener's accept queue is full (tcp_abort_on_overflow
- * = 0, the default), i.e. under overload. ls_on_synack ends the tuple's
- * flow (ended_reused) before it sees that the SYN-ACK is a retransmission
- * of the noted handshake (same ISN), and keeps that entry used: the
- * admitted connection's slot is given back, the client's ACK of the
- * retransmission completes nothing (untracked_packets), and the connection
- * the kernel then accepts is tracked by no one (or adopted later, counted
- * without a decision), so L can be exceeded. A SYN-ACK with the noted ISN
- * should leave the flow alone; only a new ISN means a new connection.
+ * The server retransmits its SYN-ACK, same ISN, after the ACK that
+ * completed the handshake passed XDP and was admitted: Linux does so when
+ * it drops that ACK because the listener's accept queue is full, i.e.
+ * under overload. The same ISN is the same handshake: the flow stays, its
+ * slot held, and the client's next ACK belongs to it.
  */
 static void retransmitted_synack_of_an_admitted_handshake_keeps_its_flow(void **state)
 {

@@ -186,16 +186,10 @@ static void client_ack_without_payload_starts_no_request(void **state)
 }
 
 /*
- * TODO(product bug, bpf/tick.bpf.c ls_sweep_one): the stall timeout is an
- * admit = requests setting ("a request outstanding this long gives its
- * slot back", user/config.c), but the sweep releases the outstanding
- * request of every flow, also under admit = connections, where the
- * request's word holds no slot. It counts a stall there and takes the word,
- * so the response that follows finds no request and records no sample:
- * every request slower than stall_timeout (10 s by default) is missing
- * from the latency the limit is computed from, and those are the overload
- * signal. Under admit = connections the sweep should leave the request
- * alone and the response should record its sample.
+ * The stall timeout is an admit = requests setting: under admit =
+ * connections the request's word holds no slot, so the sweep leaves the
+ * request alone, and a response slower than the stall timeout still gives
+ * its sample (the overload signal the limit is computed from).
  */
 static void slow_request_under_admit_connections_keeps_its_sample_through_a_sweep(void **state)
 {

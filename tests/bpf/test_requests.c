@@ -236,10 +236,12 @@ static void request_over_the_limit_is_aborted_with_a_rst(void **state)
 	assert_int_equal(xdp(t, &seg, &r), XDP_TX);
 	assert_rst_answers(&seg, &r);
 
-	assert_false(tracked(t, &b, NULL));
-	assert_int_equal(flows(t), 1);
+	/* Kept as aborted until the server's socket goes: what follows never reaches it. */
+	assert_int_equal(flow_of(t, &b).state, LS_FLOW_ABORTED);
+	assert_int_equal(cli_data_at(t, &b, seg.seq + 100, 100, NULL), XDP_DROP);
+	assert_int_equal(flows(t), 2);
 	assert_inflight(t, 1, CLS_DEFAULT, 1);
-	assert_conns(t, 1);
+	assert_conns(t, 2);
 	st = stats(t, CLS_DEFAULT);
 	assert_int_equal(st.aborted, 1);
 	assert_int_equal(st.deferred, 0);
@@ -254,6 +256,10 @@ static void request_over_the_limit_is_aborted_with_a_rst(void **state)
 	assert_memory_equal(&keys[0], &bkey, sizeof(bkey));
 	assert_int_equal(dp_aborts(&t->dp, keys, 4), 0);
 
+	/* The agent destroyed the server's socket: its RST ends the flow. */
+	srv_send(t, &b, PKT_RST | PKT_ACK, 0);
+	assert_false(tracked(t, &b, NULL));
+	assert_conns(t, 1);
 	respond(t, &a, 10);
 	srv_send(t, &a, PKT_FIN | PKT_ACK, 0);
 	assert_nothing_in_flight(t);
@@ -281,6 +287,12 @@ static void aborts_the_agent_cannot_read_are_counted_lost(void **state)
 	assert_true(is.abort_lost > 0);
 	assert_int_equal(read + is.abort_lost, N);
 	assert_int_equal(stats(t, CLS_DEFAULT).aborted, N);
+	/* Each kept, aborted, until its server socket goes. */
+	assert_int_equal(flows(t), N);
+	for (i = 0; i < N; i++) {
+		conn_n(t, i, &c);
+		srv_send(t, &c, PKT_RST | PKT_ACK, 0);
+	}
 	assert_int_equal(flows(t), 0);
 	assert_nothing_in_flight(t);
 }
@@ -507,14 +519,17 @@ static void handshake_ack_carrying_a_request_over_the_limit_is_aborted(void **st
 	cli_seg(&b, PKT_PSH | PKT_ACK, 100, &seg);
 	assert_int_equal(xdp(t, &seg, &r), XDP_TX);
 	assert_rst_answers(&seg, &r);
-	assert_false(tracked(t, &b, NULL));
-	assert_conns(t, 1);
+	assert_int_equal(flow_of(t, &b).state, LS_FLOW_ABORTED);
+	assert_conns(t, 2);
 	assert_inflight(t, 1, CLS_DEFAULT, 1);
 	assert_int_equal(stats(t, CLS_DEFAULT).admitted, 2);
 	assert_int_equal(stats(t, CLS_DEFAULT).aborted, 1);
 	assert_int_equal(dp_aborts(&t->dp, &key, 1), 1);
 	conn_key(&b, &bkey);
 	assert_memory_equal(&key, &bkey, sizeof(key));
+	srv_send(t, &b, PKT_RST | PKT_ACK, 0);
+	assert_false(tracked(t, &b, NULL));
+	assert_conns(t, 1);
 }
 
 /*

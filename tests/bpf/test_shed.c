@@ -184,7 +184,7 @@ static void handshake_ack_over_the_limit_is_shed_with_reset(void **state)
 	assert_conns(t, 1);
 	assert_false(tracked(t, &b, NULL));
 	assert_true(hs_entry(t, &b, &h));
-	assert_int_equal(h.used, 1);
+	assert_int_equal(h.used, LS_HS_REFUSED);
 	st = stats(t, CLS_DEFAULT);
 	assert_int_equal(st.handshakes, 2);
 	assert_int_equal(st.shed_reset, 1);
@@ -260,16 +260,11 @@ static void reset_handshake_is_not_decided_again(void **state)
 }
 
 /*
- * TODO(product bug, bpf/xdp_ingress.bpf.c ls_on_untracked/ls_on_handshake):
- * a client sends its request right behind the ACK that completes the
+ * A client sends its request right behind the ACK that completes the
  * handshake, before any RST can reach it (connect(), then write()). The
- * ACK is shed with reset; the handshake entry stays used, so the request
- * segment (ack = ISN + 1, payload) is neither decided again nor dropped:
- * ls_adopt finds the server's request socket (not ESTABLISHED) and the
- * segment passes as untracked. The server's kernel takes any ACK of its
- * ISN as the end of the handshake, so it accepts the connection and
- * serves the request of a connection loadshed shed, untracked. It should
- * not pass: dropped (or refused with a RST again), leaving nothing in flight.
+ * ACK is shed with reset; the request segment (ack = ISN + 1, payload)
+ * must not reach the server, whose kernel would take any ACK of its ISN as
+ * the end of the handshake: it gets a RST again, and nothing is in flight.
  */
 static void request_behind_a_reset_handshake_ack_does_not_reach_the_server(void **state)
 {
@@ -286,6 +281,8 @@ static void request_behind_a_reset_handshake_ack_does_not_reach_the_server(void 
 	verdict = xdp(t, &seg, &r);
 	if (verdict == XDP_PASS)
 		fail_because("the request behind a handshake shed with reset passed to the server");
+	assert_int_equal(verdict, XDP_TX);
+	assert_rst_answers(&seg, &r);
 	assert_false(tracked(t, &b, NULL));
 	assert_inflight(t, 1, CLS_DEFAULT, 1);
 	assert_int_equal(stats(t, CLS_DEFAULT).admitted, 1);
