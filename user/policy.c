@@ -119,7 +119,7 @@ static void compile_service_policy(const struct ls_service_conf *s, const uint8_
 	p->default_class = cls_slot[s->default_class];
 	p->admit = s->admit;
 	p->max_connections = s->max_connections;
-	p->max_defer_ms = s->max_defer_ms;
+	p->max_defer_ms = s->admit == LS_ADMIT_REQUESTS ? s->max_defer_ms : 0;
 	for (uint32_t r = 0; r < s->nr_rules; r++) {
 		const struct ls_rule_conf *rc = &s->rules[r];
 

@@ -6,10 +6,8 @@
 # timings. About 25 s. Needs root, PostgreSQL and wrk
 # (scripts/install-deps.sh installs both).
 #
-# Request mode is used where this loadshed has it (`attach help` lists
-# --admit): the wrk test then attaches with `--admit requests` and checks that
-# the low class's requests are deferred; otherwise that its connections are
-# shed. The PostgreSQL test runs in the default mode.
+# Everything runs in request mode (`admit = requests`), with the default
+# limits: the point is that a pool opens whole and its requests are decided.
 set -u
 # shellcheck source=tests/lib.sh disable=SC1091
 . "$(dirname "$0")/../lib.sh"
@@ -17,10 +15,6 @@ set -u
 HTTP_PORT=8080
 HIGH=10.201.0.2
 LOW=10.201.0.3
-REQUESTS=0
-if [ -x "$LOADSHED" ] && "$LOADSHED" attach help 2>/dev/null | grep -q -- '--admit'; then
-	REQUESTS=1
-fi
 
 setup_suite() {
 	testbed_up "rq$$" >/dev/null
@@ -82,8 +76,10 @@ test_postgres_pools_through_loadshed() {
 	echo "SELECT work(:ms);" >"$cdir/work.sql"
 	chmod 0644 "$cdir/work.sql"
 
-	check "loadshed attaches in front of it (default mode, limit 96)" ls_attach "$SRV_IF" \
-		--port "$TB_PG_PORT" --limit 96 --class "high=50%,reset,src=$HIGH/32" \
+	# Request mode with the algorithm's defaults (initial limit 20): connection
+	# admission at this limit refused pgbench's 22nd connection at start-up.
+	check "loadshed attaches in front of it (request mode, default limits)" ls_attach "$SRV_IF" \
+		--port "$TB_PG_PORT" --admit requests --class "high=50%,reset,src=$HIGH/32" \
 		--class "low=0%,reset,src=$LOW/32"
 	defer tb_src_unroute "$HIGH"
 	defer tb_src_unroute "$LOW"
@@ -130,8 +126,8 @@ test_postgres_pools_through_loadshed() {
 	js=$(status_json)
 	check_cmp "loadshed admitted the high pool" "$(class_field "$js" high admitted)" -ge 32
 	check_cmp "loadshed admitted the low pool" "$(class_field "$js" low admitted)" -ge 32
-	check_eq "loadshed shed nothing under its limit" \
-		"$(class_field "$js" high shed) $(class_field "$js" low shed)" "0 0"
+	check_eq "loadshed shed no connection and deferred no request under its limit" \
+		"$(class_field "$js" high shed) $(class_field "$js" low shed) $(class_field "$js" high deferred) $(class_field "$js" low deferred)" "0 0 0 0"
 	check_cmp "loadshed saw PostgreSQL requests of high" "$(class_field "$js" high requests)" -gt 0
 	check_cmp "loadshed saw PostgreSQL requests of low" "$(class_field "$js" low requests)" -gt 0
 	check_eq "in-flight is back to 0 once pgbench has closed its pools" "$(wait_inflight_zero)" 0
@@ -146,17 +142,13 @@ test_postgres_pools_through_loadshed() {
 # while the low class, an open-loop keep-alive load at 2.4x capacity over a
 # prewarmed pool of 64, is deferred (request mode) or shed (connection mode).
 test_wrk_served_while_low_is_shed() {
-	local rc js low_item="" admit=() lg
+	local rc js lg
 	bg_srv "$LS_TOOLS/ls-server" --listen "$TB_SRV_IP:$HTTP_PORT" --workers 16 --service-ms 40 \
 		>"$LS_TMP/server.out" 2>&1
 	wait_for_line "$LS_TMP/server.out" '^listening' 5 || { not_ok "ls-server starts"; return 1; }
-	if [ "$REQUESTS" = 1 ]; then
-		admit=(--admit requests)
-		low_item=",defer"
-	fi
-	check "loadshed attaches (limit 16, high 100 %, low 0 %${admit[*]:+, }${admit[*]})" \
-		ls_attach "$SRV_IF" --port "$HTTP_PORT" --limit 16 "${admit[@]}" \
-		--class "high=100%,reset,src=$HIGH/32" --class "low=0%,reset$low_item,src=$LOW/32"
+	check "loadshed attaches (request mode, limit 16, high 100 %, low 0 % deferred)" \
+		ls_attach "$SRV_IF" --port "$HTTP_PORT" --limit 16 --admit requests \
+		--class "high=100%,reset,src=$HIGH/32" --class "low=0%,reset,defer,src=$LOW/32"
 	bg_cli "$LS_TOOLS/ls-loadgen" --duration 6 --seed 9 --json "$LS_TMP/low.json" \
 		--class "name=low,src=$LOW,target=$TB_SRV_IP:$HTTP_PORT,rate=960,mode=keepalive,conns=64,prewarm=1" \
 		>"$LS_TMP/low.out" 2>&1
@@ -175,19 +167,47 @@ test_wrk_served_while_low_is_shed() {
 	js=$(status_json)
 	check_cmp "loadshed admitted wrk's connections" "$(class_field "$js" high admitted)" -ge 8
 	check_eq "loadshed shed nothing of the high class" "$(class_field "$js" high shed)" 0
-	if [ "$REQUESTS" = 1 ]; then
-		check_cmp "low requests were deferred while wrk ran" "$(class_field "$js" low deferred)" -gt 0
-	else
-		check_cmp "low connections were shed while wrk ran" "$(class_field "$js" low shed)" -gt 0
-	fi
+	check_cmp "low requests were deferred while wrk ran" "$(class_field "$js" low deferred)" -gt 0
 	check_cmp "the low class was overloaded (some timed out)" \
 		"$(jq -r .classes.low.timeout "$LS_TMP/low.json")" -gt 0
 }
 
+# A pool opened before loadshed: its connections are adopted at their next
+# request and their requests decided at once; an aborted request's server
+# socket is closed by the agent (sock_diag), so the server holds nothing for it.
+test_pools_opened_before_attach_are_adopted_and_aborts_close_sockets() {
+	local js lg established
+	bg_srv "$LS_TOOLS/ls-server" --listen "$TB_SRV_IP:$HTTP_PORT" --workers 4 --service-ms 20 \
+		>"$LS_TMP/server.out" 2>&1
+	wait_for_line "$LS_TMP/server.out" '^listening' 5 || { not_ok "ls-server starts"; return 1; }
+	bg_cli "$LS_TOOLS/ls-loadgen" --duration 5 --seed 3 --json "$LS_TMP/low.json" \
+		--class "name=low,src=$LOW,target=$TB_SRV_IP:$HTTP_PORT,rate=600,mode=keepalive,conns=16,prewarm=1" \
+		>"$LS_TMP/low.out" 2>&1
+	lg=$!
+	sleep 1
+	check "loadshed attaches while the pool is open (request mode, limit 2, abort)" \
+		ls_attach "$SRV_IF" --port "$HTTP_PORT" --limit 2 --admit requests \
+		--class "low=0%,abort,src=$LOW/32"
+	wait "$lg"
+	js=$(status_json)
+	check_cmp "the pool's connections were adopted" "$(class_field "$js" low adopted)" -ge 16
+	check_cmp "its requests were decided: some aborted" "$(class_field "$js" low aborted)" -gt 0
+	check_eq "no abort was lost" "$(jq -r .abort_lost <<<"$js")" 0
+	check_cmp "the clients saw resets" "$(jq -r .classes.low.reset "$LS_TMP/low.json")" -gt 0
+	sleep 1
+	# Every connection still established at the server is one loadshed tracks.
+	established=$(in_srv ss -Htn state established "( sport = :$HTTP_PORT )" | wc -l)
+	check_eq "the server holds no socket of an aborted request" \
+		"$established" "$(status_json | jq -r '.services[0].connections')"
+	check_eq "in-flight is back to 0" "$(wait_inflight_zero)" 0
+}
+
 require_root
-require_cmds jq nsenter ip wrk setpriv timeout
+require_cmds jq nsenter ip wrk setpriv timeout ss
 suite_setup setup_suite
 run_test "PostgreSQL's pooled pgbench connections run through loadshed" \
 	test_postgres_pools_through_loadshed
-run_test "wrk is served with no socket error while low is shed" test_wrk_served_while_low_is_shed
+run_test "wrk is served with no socket error while low is deferred" test_wrk_served_while_low_is_shed
+run_test "pools opened before attach are adopted; aborts close the server's sockets" \
+	test_pools_opened_before_attach_are_adopted_and_aborts_close_sockets
 tap_done

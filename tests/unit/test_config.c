@@ -157,7 +157,18 @@ static void admit_and_max_connections_are_parsed_and_checked(void **state)
 	assert_int_equal(c->svc[0].max_connections, 64);
 	assert_int_equal(c->svc[0].classes[0].req_action, LS_REQ_ABORT);
 	assert_int_equal(c->svc[0].classes[1].req_action, LS_REQ_DEFER);
+	assert_int_equal(c->svc[0].max_defer_ms, 1000); /* the default */
 	ls_config_free(&c);
+	c = load_ok(SVC_WEB "admit = requests\nmax_defer = 250ms\n");
+	assert_int_equal(c->svc[0].max_defer_ms, 250);
+	ls_config_free(&c);
+	c = load_ok(SVC_WEB "admit = requests\nmax_defer = off\n");
+	assert_int_equal(c->svc[0].max_defer_ms, 0);
+	ls_config_free(&c);
+	load_fails(SVC_WEB "max_defer = 2s\n",
+		   "t.conf:3: service web: max_defer applies only to admit = requests");
+	load_fails(SVC_WEB "admit = requests\nmax_defer = 5ms\n",
+		   "t.conf:4: [service web] max_defer: 5ms is out of range (10ms..3600000ms)");
 	load_fails(SVC_WEB "admit = streams\n",
 		   "t.conf:3: [service web] admit: 'streams' is neither connections nor requests");
 	load_fails(SVC_WEB "max_connections = 0\n",
@@ -232,7 +243,7 @@ static void unknown_key_is_rejected_with_file_and_line(void **state)
 	load_fails(SVC_WEB "\n\nlimt = 5\n",
 		   "t.conf:5: [service web] limt: unknown key (expected one of: listen, "
 		   "algorithm, params, limit, initial_limit, min_limit, max_limit, shadow, "
-		   "rtt, admit, max_connections, default_class)");
+		   "rtt, admit, max_connections, max_defer, default_class)");
 }
 
 static void unknown_section_is_rejected(void **state)
