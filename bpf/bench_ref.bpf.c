@@ -6,6 +6,7 @@
  * accounting add, not how parsing was written.
  */
 #include "parse.h"
+#include <linux/pkt_cls.h>
 #include <bpf/bpf_helpers.h>
 
 /* A flow table of the same key and value types, for the lookup reference. */
@@ -21,6 +22,13 @@ SEC("xdp")
 int ref_xdp_pass(struct xdp_md *ctx)
 {
 	return XDP_PASS;
+}
+
+/* The same floor for the egress program. */
+SEC("tc")
+int ref_tc_pass(struct __sk_buff *skb)
+{
+	return TC_ACT_OK;
 }
 
 SEC("xdp")
@@ -105,6 +113,76 @@ int ref_prelude(struct xdp_md *ctx)
 	}
 	bpf_tail_call(ctx, &next, 0);
 	return XDP_ABORTED;
+}
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PROG_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} next_tc SEC(".maps");
+
+/*
+ * The egress side of a new tuple each repetition: the server's SYN-ACK to
+ * the next IPv4 destination, as ref_prelude's PRELUDE_NEW_SOURCE gives the
+ * clients' packets the next source.
+ */
+SEC("tc")
+int ref_tc_prelude(struct __sk_buff *skb)
+{
+	void *data = (void *)(long)skb->data;
+	void *data_end = (void *)(long)skb->data_end;
+	struct iphdr *ip = data + sizeof(struct ethhdr);
+
+	if (data + PRELUDE_SYN_LEN > data_end)
+		return TC_ACT_SHOT;
+	ip->daddr = bpf_htonl(bpf_ntohl(ip->daddr) + 1);
+	bpf_tail_call(skb, &next_tc, 0);
+	return TC_ACT_SHOT;
+}
+
+/*
+ * Insert references, behind the prelude (a new tuple each repetition):
+ * parse, then one insert of the tuple into a preallocated hash of the flow
+ * table's types (what admitting a connection cannot do without), or into
+ * an LRU hash with per-CPU lists (what noting a SYN-ACK would cost in one).
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__type(key, struct ls_flow_key);
+	__type(value, struct ls_flow);
+	__uint(max_entries, LS_MAX_HANDSHAKES);
+	__uint(map_flags, BPF_F_NO_COMMON_LRU);
+} ref_lru SEC(".maps");
+
+SEC("xdp")
+int ref_parse_insert(struct xdp_md *ctx)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	struct ls_flow f = {};
+	struct ls_pkt p;
+
+	if (ls_parse(data, data_end, data_end - data, LS_DIR_INGRESS, &p) != LS_PARSE_TCP)
+		return XDP_PASS;
+	f.cli_next = p.seq;
+	bpf_map_update_elem(&ref_flows, &p.key, &f, BPF_NOEXIST);
+	return XDP_PASS;
+}
+
+SEC("xdp")
+int ref_parse_lru_insert(struct xdp_md *ctx)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	struct ls_flow f = {};
+	struct ls_pkt p;
+
+	if (ls_parse(data, data_end, data_end - data, LS_DIR_INGRESS, &p) != LS_PARSE_TCP)
+		return XDP_PASS;
+	f.cli_next = p.seq;
+	bpf_map_update_elem(&ref_lru, &p.key, &f, BPF_ANY);
+	return XDP_PASS;
 }
 
 char LICENSE[] SEC("license") = "GPL";

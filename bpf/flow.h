@@ -143,4 +143,29 @@ static __always_inline __u64 ls_flow_end(const struct ls_flow_key *key, struct l
 	return slot;
 }
 
+/* The handshake set of a tuple, its tag in *tag; NULL only if the verifier's view says so. */
+static __always_inline struct ls_hs_set *ls_hs_set_for(const struct ls_flow_key *key, __u32 *tag)
+{
+	__u64 h = ls_hs_hash(key, ls_hs_seed);
+	__u32 idx = ls_hs_set_of(h);
+
+	*tag = ls_hs_tag_of(h);
+	return bpf_map_lookup_elem(&ls_handshakes, &idx);
+}
+
+/* The way of set holding the handshake of tag whose ISN is isn, or NULL. */
+static __always_inline struct ls_handshake *ls_hs_find(struct ls_hs_set *set, __u32 tag, __u32 isn)
+{
+	int i;
+
+#pragma unroll
+	for (i = 0; i < LS_HS_WAYS; i++) {
+		struct ls_handshake *w = &set->way[i];
+
+		if (READ_ONCE(w->tag) == tag && READ_ONCE(w->isn) == isn && READ_ONCE(w->sent_ms))
+			return w;
+	}
+	return NULL;
+}
+
 #endif /* LS_BPF_FLOW_H */

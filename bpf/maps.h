@@ -24,6 +24,13 @@
 #define LS_MAP extern
 #endif
 
+/* The key of the handshake table's hash (ls_hs_hash), random per load. */
+#ifdef LS_MAPS_DEFINE
+const volatile __u64 ls_hs_seed = 0;
+#else
+extern const volatile __u64 ls_hs_seed;
+#endif
+
 /*
  * Destination port -> services on that port, per policy generation. An
  * array so that the test every TCP packet pays is one bounds-checked load:
@@ -119,19 +126,23 @@ LS_MAP struct {
 } ls_flows SEC(".maps");
 
 /*
- * SYN-ACKs the server sent, by tuple, until their ACK. An LRU on purpose:
- * it holds no accounting, and under a spoofed SYN flood the kernel's
- * SYN-ACKs (or cookies) churn it, which only evicts entries older than
- * any real handshake's round trip (262144 entries last ~0.8 s at 340 k
- * SYN-ACKs/s, the kernel's own cookie rate here). Per-CPU LRU lists:
- * inserts come from the CPU that sends, without a shared lock.
+ * SYN-ACKs the server sent, until their ACK: a set-associative table, one
+ * 64-byte set of LS_HS_WAYS ways per hash (ls_hs_hash, keyed with
+ * ls_hs_seed), a way holding a tuple's tag, its ISN and when it was sent.
+ * A SYN-ACK takes its tuple's way, else an empty one, else the oldest: no
+ * insert, no lock, no allocation, one cache line read and written, the
+ * cheapest write the flood path can make. It holds no accounting: a
+ * handshake pushed out before its ACK came leaves that connection to be
+ * adopted at its first request (§4.6). Under a spoofed SYN flood the
+ * kernel's SYN-ACKs (or cookies) keep every set full; at 340 k SYN-ACKs/s,
+ * the kernel's own cookie rate here, a real handshake is pushed out within
+ * a 100 ms round trip with probability 0.2 % (four newer ones in its set).
  */
 LS_MAP struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__type(key, struct ls_flow_key);
-	__type(value, struct ls_handshake);
-	__uint(max_entries, LS_MAX_HANDSHAKES);
-	__uint(map_flags, BPF_F_NO_COMMON_LRU);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, __u32);
+	__type(value, struct ls_hs_set);
+	__uint(max_entries, LS_HS_SETS);
 } ls_handshakes SEC(".maps");
 
 /*

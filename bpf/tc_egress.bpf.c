@@ -59,20 +59,44 @@ static __always_inline enum ls_parse_result ls_parse_skb(struct __sk_buff *skb, 
 			LS_DIR_EGRESS, p);
 }
 
-/* A SYN-ACK: the ISN the handshake's ACK must acknowledge. */
+/*
+ * A SYN-ACK: the ISN the handshake's ACK must acknowledge, in a way of the
+ * tuple's set: the tuple's own, else an empty one, else the oldest.
+ */
 static __always_inline void ls_on_synack(const struct ls_pkt *p)
 {
-	struct ls_handshake hs = {.sent_ns = bpf_ktime_get_coarse_ns(), .isn = p->seq};
-	struct ls_handshake *cur;
+	__u32 now = (__u32)(bpf_ktime_get_coarse_ns() / 1000000) | 1;
+	struct ls_handshake *same = NULL, *victim;
+	__u32 tag, oldest = 0;
+	struct ls_hs_set *set;
 	struct ls_flow *f;
+	int i;
 
+	set = ls_hs_set_for(&p->key, &tag);
+	if (!set)
+		return;
+	victim = &set->way[0];
+#pragma unroll
+	for (i = 0; i < LS_HS_WAYS; i++) {
+		struct ls_handshake *w = &set->way[i];
+		__u32 sent = READ_ONCE(w->sent_ms);
+		__u32 age = sent ? now - sent : 0xffffffff;
+
+		if (sent && READ_ONCE(w->tag) == tag) {
+			same = w;
+			break;
+		}
+		if (age >= oldest) {
+			oldest = age;
+			victim = w;
+		}
+	}
 	/*
 	 * A retransmitted SYN-ACK (the kernel dropped the ACK, its accept queue
 	 * full, say) is the same handshake, perhaps completed: it ends nothing.
 	 */
-	cur = bpf_map_lookup_elem(&ls_handshakes, &p->key);
-	if (cur && cur->isn == p->seq) {
-		WRITE_ONCE(cur->sent_ns, hs.sent_ns);
+	if (same && READ_ONCE(same->isn) == p->seq) {
+		WRITE_ONCE(same->sent_ms, now);
 		return;
 	}
 	f = bpf_map_lookup_elem(&ls_flows, &p->key);
@@ -81,7 +105,19 @@ static __always_inline void ls_on_synack(const struct ls_pkt *p)
 	/* A new handshake on the tuple: the kernel let the old connection go. */
 	if (f)
 		ls_flow_end(&p->key, f, LS_END_REUSED);
-	bpf_map_update_elem(&ls_handshakes, &p->key, &hs, BPF_ANY);
+	if (same)
+		victim = same;
+	/*
+	 * The way is taken over with plain stores: an ACK racing with them may
+	 * read a tag and an ISN that do not belong together, and then finds no
+	 * handshake (its connection is adopted at its first request); it cannot
+	 * find one its client did not complete.
+	 */
+	WRITE_ONCE(victim->sent_ms, 0);
+	WRITE_ONCE(victim->used, LS_HS_OPEN);
+	WRITE_ONCE(victim->isn, p->seq);
+	WRITE_ONCE(victim->tag, tag);
+	WRITE_ONCE(victim->sent_ms, now);
 }
 
 SEC("tc")

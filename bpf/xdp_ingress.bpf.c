@@ -433,7 +433,7 @@ static __always_inline int ls_on_handshake(struct xdp_md *ctx, const struct ls_p
 		w.stats->would_shed++;
 		ls_slot_take(inf, w.cls, counted, 1);
 	}
-	if (ls_track(p, &w, ls_slot_word(now, w.svc, w.cls, counted), hs->isn + 1, 0))
+	if (ls_track(p, &w, ls_slot_word(now, w.svc, w.cls, counted), p->ack_seq, 0))
 		return XDP_PASS;
 	w.stats->admitted++;
 	return p->payload_len ? ls_first_payload(ctx, p) : XDP_PASS;
@@ -499,11 +499,16 @@ static __always_inline int ls_adopt(struct xdp_md *ctx, const struct ls_pkt *p,
 static __always_inline int ls_on_untracked(struct xdp_md *ctx, const struct ls_pkt *p,
 					   const struct ls_port *port)
 {
-	struct ls_handshake *hs = bpf_map_lookup_elem(&ls_handshakes, &p->key);
+	struct ls_handshake *hs = NULL;
 	struct ls_iface_stats *is;
+	struct ls_hs_set *set;
 	int verdict;
+	__u32 tag;
 
-	if (hs && p->ack_seq == hs->isn + 1) {
+	set = ls_hs_set_for(&p->key, &tag);
+	if (set)
+		hs = ls_hs_find(set, tag, p->ack_seq - 1);
+	if (hs) {
 		__u32 used = READ_ONCE(hs->used);
 
 		if (used == LS_HS_OPEN)

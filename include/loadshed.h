@@ -25,7 +25,7 @@
  * must never misread them). Raise it with any change to the structs below
  * or to the set of maps.
  */
-#define LS_LAYOUT_VERSION 2
+#define LS_LAYOUT_VERSION 3
 
 #define LS_MAX_SERVICES 16
 /* 16 configured classes, plus room for an implicit default and a bypass. */
@@ -53,8 +53,13 @@
 
 /* Flow table size when the user does not choose one. */
 #define LS_DEFAULT_MAX_FLOWS 131072
-/* Handshake table size: SYN-ACKs awaiting their ACK (an LRU, see maps.h). */
+/*
+ * Handshake table: SYN-ACKs awaiting their ACK, in sets of LS_HS_WAYS (see
+ * maps.h), LS_MAX_HANDSHAKES in all.
+ */
 #define LS_MAX_HANDSHAKES 262144
+#define LS_HS_WAYS	  4
+#define LS_HS_SETS	  (LS_MAX_HANDSHAKES / LS_HS_WAYS)
 /* Abort records the agent has not yet read (ring buffer bytes). */
 #define LS_ABORT_RING_BYTES (64 * 1024)
 
@@ -256,14 +261,54 @@ struct ls_flow {
 #define LS_HS_REFUSED 2 /* its ACK was shed with a RST: later segments get one too */
 
 /*
- * handshakes map value (LRU), key = ls_flow_key: the SYN-ACK the server
- * sent, so that an ACK acknowledging its ISN proves the client saw it.
+ * One way of a handshake set: a SYN-ACK the server sent, so that an ACK
+ * acknowledging its ISN proves the client saw it. The tuple is known by
+ * its tag, the upper half of its keyed hash (ls_hs_hash).
  */
 struct ls_handshake {
-	__u64 sent_ns; /* coarse clock of the last SYN-ACK */
+	__u32 tag;     /* (ls_hs_hash >> 32) | 1 of the tuple */
 	__u32 isn;     /* the server's initial sequence number */
+	__u32 sent_ms; /* coarse clock in ms (| 1) of the last SYN-ACK; 0: an empty way */
 	__u32 used;    /* LS_HS_*: an ACK completed it, and how */
 };
+
+/*
+ * handshakes map value, key = ls_hs_hash() % LS_HS_SETS: one set, one
+ * cache line. A SYN-ACK takes its tuple's way, else an empty one, else the
+ * oldest.
+ */
+struct ls_hs_set {
+	struct ls_handshake way[LS_HS_WAYS];
+};
+
+/*
+ * The keyed hash of a tuple: multiply-xorshift over its 36 bytes, keyed
+ * with the dataplane's random seed (set at load), so that a sender can
+ * neither tell which tuples share a set nor make a tag match. The low bits
+ * choose the set, the high bits are the tag.
+ */
+static inline __u64 ls_hs_hash(const struct ls_flow_key *k, __u64 seed)
+{
+	__u32 w[sizeof(*k) / 4];
+	__u64 h = seed ^ 0x2545f4914f6cdd1dull;
+
+	__builtin_memcpy(w, k, sizeof(w));
+#define LS_HS_MIX(i) (h = (h ^ w[i]) * 0x9e3779b97f4a7c15ull, h ^= h >> 29)
+	LS_HS_MIX(0), LS_HS_MIX(1), LS_HS_MIX(2), LS_HS_MIX(3), LS_HS_MIX(4);
+	LS_HS_MIX(5), LS_HS_MIX(6), LS_HS_MIX(7), LS_HS_MIX(8);
+#undef LS_HS_MIX
+	return h;
+}
+
+static inline __u32 ls_hs_set_of(__u64 hash)
+{
+	return (__u32)hash & (LS_HS_SETS - 1);
+}
+
+static inline __u32 ls_hs_tag_of(__u64 hash)
+{
+	return (__u32)(hash >> 32) | 1;
+}
 
 /*
  * state map value (one entry). failopen_after_ns == 0 means no agent keeps
@@ -512,6 +557,9 @@ _Static_assert(sizeof(struct ls_inflight) == 80, "ls_inflight");
 _Static_assert(sizeof(struct ls_flow_key) == 36, "ls_flow_key");
 _Static_assert(sizeof(struct ls_flow) == 64, "ls_flow");
 _Static_assert(sizeof(struct ls_handshake) == 16, "ls_handshake");
+_Static_assert(sizeof(struct ls_hs_set) == 64, "ls_hs_set: one cache line");
+_Static_assert(sizeof(struct ls_flow_key) == 9 * 4, "ls_hs_hash hashes nine words");
+_Static_assert((LS_HS_SETS & (LS_HS_SETS - 1)) == 0, "LS_HS_SETS: a power of two");
 _Static_assert(sizeof(struct ls_state) == 24, "ls_state");
 _Static_assert(sizeof(struct ls_class_stats) == 23 * 8, "ls_class_stats: u64 counters only");
 _Static_assert(sizeof(struct ls_iface_stats) == 6 * 8, "ls_iface_stats: u64 counters only");

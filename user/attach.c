@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/random.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <linux/if_link.h>
@@ -69,11 +70,19 @@ int ls_dataplane_load(const char *dir, const struct ls_attach_req *r, struct loa
 		      struct ls_maps *m)
 {
 	struct loadshed_bpf *s;
+	ssize_t n;
 	int err;
 
 	s = loadshed_bpf__open();
 	if (!s)
 		return -errno;
+	/* The handshake table's key: no sender may know which tuples share a slot. */
+	n = getrandom(&s->rodata->ls_hs_seed, sizeof(s->rodata->ls_hs_seed), 0);
+	if (n != (ssize_t)sizeof(s->rodata->ls_hs_seed)) {
+		err = n < 0 ? -errno : -EIO;
+		loadshed_bpf__destroy(s);
+		return err;
+	}
 	err = bpf_map__set_max_entries(s->maps.ls_flows, r->max_flows);
 	if (!err)
 		err = ls_maps_set_pins(s, dir);

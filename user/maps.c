@@ -39,7 +39,7 @@ static const struct {
 	MAP(limits, ARRAY, __u32, struct ls_limits),
 	MAP(inflight, ARRAY, __u32, struct ls_inflight),
 	MAP(flows, HASH, struct ls_flow_key, struct ls_flow),
-	MAP(handshakes, LRU_HASH, struct ls_flow_key, struct ls_handshake),
+	MAP(handshakes, ARRAY, __u32, struct ls_hs_set),
 	/* A ring buffer has neither key nor value: sizes 0. */
 	{"aborts", "ls_aborts", offsetof(struct ls_maps, aborts), BPF_MAP_TYPE_RINGBUF, 0, 0},
 	MAP(state, ARRAY, __u32, struct ls_state),

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <bpf/bpf.h>
@@ -41,6 +42,12 @@ int dp_open(struct dp *dp, __u32 max_flows)
 	dp->skel = loadshed_bpf__open();
 	if (!dp->skel)
 		return -errno ? -errno : -EINVAL;
+	/* A random key for the handshake table, as the loader's (ls_hs_hash). */
+	if (getrandom(&dp->skel->rodata->ls_hs_seed, sizeof(dp->skel->rodata->ls_hs_seed), 0) !=
+	    (ssize_t)sizeof(dp->skel->rodata->ls_hs_seed)) {
+		err = -EIO;
+		goto fail;
+	}
 	/* Nothing is pinned: the loader, not the object, says where maps go. */
 	if (max_flows) {
 		err = bpf_map__set_max_entries(dp->skel->maps.ls_flows, max_flows);
@@ -351,9 +358,29 @@ long dp_count_flows(struct dp *dp)
 	return count_keys(fd_of(dp->skel->maps.ls_flows));
 }
 
+/* Ways that hold a SYN-ACK, read in batches of sets. */
 long dp_count_handshakes(struct dp *dp)
 {
-	return count_keys(fd_of(dp->skel->maps.ls_handshakes));
+	static struct ls_hs_set vals[4096];
+	static __u32 keys[4096];
+	int fd = fd_of(dp->skel->maps.ls_handshakes);
+	__u32 batch, *in = NULL;
+	long n = 0;
+	int err;
+
+	do {
+		LIBBPF_OPTS(bpf_map_batch_opts, opts);
+		__u32 count = 4096, i, w;
+
+		err = bpf_map_lookup_batch(fd, in, &batch, keys, vals, &count, &opts);
+		if (err && errno != ENOENT)
+			return -errno;
+		for (i = 0; i < count; i++)
+			for (w = 0; w < LS_HS_WAYS; w++)
+				n += vals[i].way[w].sent_ms != 0;
+		in = &batch;
+	} while (!err);
+	return n;
 }
 
 int dp_flow(struct dp *dp, const struct ls_flow_key *key, struct ls_flow *out)
@@ -366,9 +393,27 @@ int dp_flow_put(struct dp *dp, const struct ls_flow_key *key, const struct ls_fl
 	return update(dp->skel->maps.ls_flows, key, f);
 }
 
+__u32 dp_hs_set(const struct dp *dp, const struct ls_flow_key *key)
+{
+	return ls_hs_set_of(ls_hs_hash(key, dp->skel->rodata->ls_hs_seed));
+}
+
+/* The SYN-ACK of key in its set; -ENOENT when none of its ways is key's. */
 int dp_handshake(struct dp *dp, const struct ls_flow_key *key, struct ls_handshake *out)
 {
-	return bpf_map_lookup_elem(fd_of(dp->skel->maps.ls_handshakes), key, out) ? -errno : 0;
+	__u64 h = ls_hs_hash(key, dp->skel->rodata->ls_hs_seed);
+	__u32 idx = ls_hs_set_of(h), w;
+	struct ls_hs_set set;
+
+	if (bpf_map_lookup_elem(fd_of(dp->skel->maps.ls_handshakes), &idx, &set))
+		return -errno;
+	for (w = 0; w < LS_HS_WAYS; w++) {
+		if (set.way[w].sent_ms && set.way[w].tag == ls_hs_tag_of(h)) {
+			*out = set.way[w];
+			return 0;
+		}
+	}
+	return -ENOENT;
 }
 
 int dp_state_get(struct dp *dp, struct ls_state *out)

@@ -89,8 +89,10 @@ int dp_flow(struct dp *dp, const struct ls_flow_key *key, struct ls_flow *out);
 int dp_flow_put(struct dp *dp, const struct ls_flow_key *key, const struct ls_flow *f);
 /* Entries in the handshake table, or -errno. */
 long dp_count_handshakes(struct dp *dp);
-/* The handshake entry of key: 0, or -ENOENT when there is none. */
+/* The handshake way of key: 0, or -ENOENT when there is none. */
 int dp_handshake(struct dp *dp, const struct ls_flow_key *key, struct ls_handshake *out);
+/* The handshake set of key under this dataplane's seed. */
+__u32 dp_hs_set(const struct dp *dp, const struct ls_flow_key *key);
 /* The state entry (heartbeat, generation). 0 or -errno. */
 int dp_state_get(struct dp *dp, struct ls_state *out);
 /*
