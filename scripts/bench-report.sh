@@ -11,7 +11,11 @@ BPF_STATUS=${2:-}
 DIR=$(cd "$DIR" && pwd)
 
 # All run summaries in one array; flood.csv as an array of objects.
-RUNS=$(find "$DIR" -mindepth 2 -maxdepth 2 -name summary.json -print0 | sort -z | xargs -0r cat | jq -s .)
+# Each run carries the name of its folder (SCENARIO-PROTECTION, or a variant's name).
+RUNS=$(find "$DIR" -mindepth 2 -maxdepth 2 -name summary.json -print0 | sort -z |
+	while IFS= read -r -d '' f; do
+		jq --arg dir "$(basename "$(dirname "$f")")" '. + {dir: $dir}' "$f"
+	done | jq -s .)
 FLOOD='[]'
 if [ -f "$DIR/flood.csv" ]; then
 	FLOOD=$(awk -F, 'NR > 1 { printf "{\"method\":\"%s\",\"sent\":%s,\"received\":%s,\"seconds\":%s,\"rx_pps\":%s}\n", $1, $2, $3, $4, $5 }' \
@@ -31,7 +35,8 @@ def r2: . * 100 | round / 100;
 def pct: if . == null then "–" else "\(r1) %" end;
 def ms: if . == null then "–" else "\(round) ms" end;
 def num: if . == null then "–" else tostring end;
-def run($s; $p): [$runs[] | select(.scenario == $s and .protection == $p)][0];
+def run($s; $p): [$runs[] | select(.dir == "\($s)-\($p)")][0];
+def named($d): [$runs[] | select(.dir == $d)][0];
 def ratio($a; $b): if $a == null or $b == null or $b == 0 then "–" else "\($a / $b | r2)×" end;
 def row: "| " + join(" | ") + " |";
 
@@ -94,6 +99,63 @@ else "no scenario was run" end),
 "",
 "¹ surge: seconds after the surge ends until every later second has ≥ 99 % of all requests ok. slowdown: seconds after the service time doubled until loadshed'"'"'s limit stays within 25 % of its final value.",
 "",
+"## Work that is not a connection per request",
+"",
+"loadshed runs these with `admit = requests` (in flight = requests outstanding; each request on a keep-alive connection admitted by the partition rule) and `request_action = defer` unless the row says abort; iptables keeps its connection cap, which is all it can see.",
+(named("keepalive-none") // named("keepalive-loadshed") | select(.)
+ | "",
+ "### keepalive: 3× capacity, open-loop clients sending only over a pool of 64 keep-alive connections per class, opened at start",
+ "",
+ "| protection | high ok | low ok | goodput | high p99 | requests deferred / aborted (low) |",
+ "|---|---:|---:|---:|---:|---:|",
+ ([["none", "keepalive-none"], ["iptables", "keepalive-iptables"], ["loadshed (defer)", "keepalive-loadshed"], ["loadshed (abort)", "keepalive-loadshed-abort"]][]
+  | . as [$nm, $d] | named($d) | select(.)
+  | [$nm, (.high.ok_pct | pct), (.low.ok_pct | pct), "\(.goodput_rps | round) req/s (\(.goodput_pct | round) %)",
+     (.high.p99_ms | ms),
+     (if .loadshed then "\(.loadshed.classes.low.deferred // "–") / \(.loadshed.classes.low.aborted // "–")" else "–" end)] | row)),
+(named("keepalive-attach-none") // named("keepalive-attach-loadshed") | select(.)
+ | "",
+ "### keepalive-attach: the same, the protection put in front 8 s into the overload, every pool already open",
+ "",
+ "| protection | high ok from 2 s after the attach | low ok from then | high ok, whole run | goodput, whole run |",
+ "|---|---:|---:|---:|---:|",
+ (["none", "iptables", "loadshed"][] as $p | run("keepalive-attach"; $p) | select(.)
+  | [$p, (.after_attach.high.ok_pct | pct), (.after_attach.low.ok_pct | pct), (.high.ok_pct | pct),
+     "\(.goodput_rps | round) req/s (\(.goodput_pct | round) %)"] | row)),
+(named("wrk-none") // named("wrk-loadshed") | select(.)
+ | "",
+ "### wrk: Debian'"'"'s wrk (closed loop, 8 keep-alive connections, the high class) next to the low class at 2.4× capacity",
+ "",
+ "| protection | wrk requests | wrk req/s | socket errors | non-2xx | wrk p50 | wrk p99 | low ok |",
+ "|---|---:|---:|---:|---:|---:|---:|---:|",
+ (["none", "iptables", "loadshed"][] as $p | run("wrk"; $p) | select(.)
+  | [$p] + (if .wrk.error then ["failed: \(.wrk.error)", "–", "–", "–", "–", "–"]
+            else [(.wrk.requests | tostring), (.wrk.rps | round | tostring), (.wrk.socket_errors | tostring),
+                  (.wrk.errors.status | tostring), (.wrk.p50_ms | ms), (.wrk.p99_ms | ms)] end)
+    + [(.low.ok_pct | pct)] | row)),
+(named("pgbench-none") // named("pgbench-loadshed") | select(.)
+ | "",
+ "### pgbench: PostgreSQL 15 at 3× its capacity (\(.capacity_tps) tps: 16 slots × 40 ms), `pgbench -c 32 -j 2 -R` per class, one-statement script, on time = within \(.latency_limit_ms) ms",
+ "",
+ "| protection | high on time | high done | low on time | low done | every connection opened |",
+ "|---|---:|---:|---:|---:|---|",
+ (["none", "loadshed"][] as $p | run("pgbench"; $p) | select(.)
+  | [$p, (.high.on_time_pct | pct), (.high.processed | tostring), (.low.on_time_pct | pct), (.low.processed | tostring),
+     (if .high.connected_all and .low.connected_all then "yes" else "**no**" end)] | row)),
+(named("synflood-full-none") // named("synflood-full-loadshed") | select(.)
+ | "",
+ "### synflood-full: 0.6× capacity (a connection per request) while ls-xdpflood sends spoofed SYNs from 10.201.0.4/30 as fast as it can on every CPU",
+ "",
+ "| protection | flood | high ok | low ok | goodput | host CPU busy | loadshed flows (max of max_flows) |",
+ "|---|---:|---:|---:|---:|---:|---:|",
+ ([["none", "synflood-full-none"], ["iptables", "synflood-full-iptables"], ["loadshed", "synflood-full-loadshed"],
+   ["none", "synflood-rate-none"], ["loadshed", "synflood-rate-loadshed"]][]
+  | . as [$nm, $d] | named($d) | select(.)
+  | [$nm, (if (.flood_pps // 0) > 0 then "\(.flood_pps / 1000 | round) kpps" else "full rate" end) + " (\(.flood_sent // 0 | . / 1e6 | r1) M sent)",
+     (.high.ok_pct | pct), (.low.ok_pct | pct), "\(.goodput_rps | round) req/s",
+     (if .cpu then "\(.cpu.busy_pct) %" else "–" end),
+     (if .flows then "\(.flows.max) of \(.flows.max_flows)" else "–" end)] | row)),
+"",
 "## SYN flood drop rate",
 "",
 (if ($flood | length) > 0 then
@@ -123,7 +185,8 @@ fi
 
 # Targets of doc/design.md §13, measured, and where loadshed loses.
 jq -n -r --argjson runs "$RUNS" --argjson flood "$FLOOD" '
-def run($s; $p): [$runs[] | select(.scenario == $s and .protection == $p)][0];
+def run($s; $p): [$runs[] | select(.dir == "\($s)-\($p)")][0];
+def named($d): [$runs[] | select(.dir == $d)][0];
 def r1: . * 10 | round / 10;
 def yes($c): if $c == null then "–" elif $c then "yes" else "**no**" end;
 def row: "| " + join(" | ") + " |";
@@ -146,10 +209,23 @@ def row: "| " + join(" | ") + " |";
 (run("surge"; "loadshed") | select(.) | ["surge with retries: ≥ 99 % ok within 2 s after it", (if .recovery_s == null then "not within the run" else "\(.recovery_s) s" end), yes(if .recovery_s == null then false else .recovery_s <= 2 end)] | row),
 (if $lsf and $drop then ["SYN flood: ≥ 80 % of a trivial XDP_DROP", "\($lsf / $drop * 100 | round) %", yes($lsf >= 0.8 * $drop)] | row else empty end),
 (if $lsf and $ipt then ["SYN flood: ≥ 2× iptables raw DROP", "\($lsf / $ipt | . * 100 | round / 100)×", yes($lsf >= 2 * $ipt)] | row else empty end),
+(named("keepalive-loadshed") | select(.) | ["keep-alive pools, 3×, defer: high success ≥ 99 %", "\(.high.ok_pct | r1) %", yes(.high.ok_pct >= 99)] | row),
+(named("keepalive-loadshed") | select(.) | ["keep-alive pools, 3×, defer: goodput ≥ 90 % of capacity", "\(.goodput_pct | round) %", yes(.goodput_pct >= 90)] | row),
+(named("keepalive-loadshed-abort") | select(.) | ["keep-alive pools, 3×, abort: high success ≥ 99 %", "\(.high.ok_pct | r1) %", yes(.high.ok_pct >= 99)] | row),
+(named("keepalive-loadshed-abort") | select(.) | ["keep-alive pools, 3×, abort: goodput ≥ 90 % of capacity", "\(.goodput_pct | round) %", yes(.goodput_pct >= 90)] | row),
+(named("keepalive-attach-loadshed") | select(.) | ["pools opened before attach: high ≥ 99 % from 2 s after it", "\(.after_attach.high.ok_pct | r1) %", yes(.after_attach.high.ok_pct >= 99)] | row),
+(named("wrk-loadshed") | select(.) | ["wrk through request mode: no errors", "\(.wrk.socket_errors // "–") socket errors, \(.wrk.errors.status // "–") non-2xx", yes(.wrk.socket_errors == 0 and .wrk.errors.status == 0)] | row),
+(named("pgbench-loadshed") | select(.) | ["pgbench -R at 3×: high ≥ 95 % on time, every connection opened", "\(.high.on_time_pct | r1) %, \(if .high.connected_all and .low.connected_all then "all opened" else "not all opened" end)", yes(.high.on_time_pct >= 95 and .high.connected_all and .low.connected_all)] | row),
+(named("synflood-full-loadshed") as $l | named("synflood-full-none") as $n | select($l and $n)
+ | ["full-rate SYN flood: every class ≥ 95 % of the unprotected success", "high \($l.high.ok_pct | r1) % vs \($n.high.ok_pct | r1) %, low \($l.low.ok_pct | r1) % vs \($n.low.ok_pct | r1) %",
+    yes($l.high.ok_pct >= 0.95 * $n.high.ok_pct and $l.low.ok_pct >= 0.95 * $n.low.ok_pct)] | row),
+(named("synflood-full-loadshed") | select(.flows) | ["full-rate SYN flood: the flow table never full", "at most \(.flows.max) of \(.flows.max_flows)", yes(.flows.max < .flows.max_flows)] | row),
+(named("synflood-rate-loadshed") as $l | named("synflood-rate-none") as $n | select($l.cpu and $n.cpu)
+ | ["SYN flood with CPU headroom (\($l.flood_pps / 1000 | round) kpps): host CPU ≤ 1.05× none", "\($l.cpu.busy_pct) % vs \($n.cpu.busy_pct) %: \($l.cpu.busy_pct / $n.cpu.busy_pct | . * 100 | round / 100)×", yes($l.cpu.busy_pct <= 1.05 * $n.cpu.busy_pct)] | row),
 "",
 "## Where loadshed loses",
 "",
-([["steady", "slowdown", "surge", "synflood"][] as $s
+([["steady", "slowdown", "surge", "synflood", "keepalive", "keepalive-attach", "synflood-full"][] as $s
   | run($s; "loadshed") as $L | select($L)
   | (["none", "iptables"][] as $p | run($s; $p) as $o | select($o)
      | (if $o.high.ok_pct > $L.high.ok_pct + 0.5 then "- \($s): \($p) has the higher high-priority success (\($o.high.ok_pct | r1) % vs \($L.high.ok_pct | r1) %)." else empty end),

@@ -6,8 +6,13 @@
 #                         [--no-scenarios] [--no-flood] [--flood-seconds S]   (as root; `make bench`)
 #
 #   scenarios    unloaded (the latency floor), then steady, slowdown, surge and
-#                synflood, each against none, iptables (hand-tuned connlimit) and
-#                loadshed: scripts/scenario.sh, about 5 minutes in all
+#                synflood (a connection per request), each against none, iptables
+#                (hand-tuned connlimit) and loadshed; then the work that is not a
+#                connection per request: keepalive (also loadshed with
+#                request_action abort), keepalive-attach, wrk, pgbench (none and
+#                loadshed) and synflood-full (also at FLOOD_RATE_PPS, 100000, none
+#                and loadshed, for the host CPU with headroom): scripts/scenario.sh,
+#                about 15 minutes in all
 #   bpf          scripts/bench-bpf.sh (per-packet cost with BPF_PROG_TEST_RUN),
 #                when present
 #   flood        a live-frame SYN flood (ls-xdpflood, from the client namespace at
@@ -24,7 +29,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 OUT=$ROOT/results/bench
 BUILD=1
-SCENARIOS=(steady slowdown surge synflood)
+SCENARIOS=(steady slowdown surge synflood keepalive keepalive-attach wrk pgbench synflood-full)
 PROTECTIONS=(none iptables loadshed)
 DO_SCENARIOS=1
 DO_FLOOD=1
@@ -70,24 +75,42 @@ mkdir -p "$OUT"
 	echo "date=$(date -u +%Y-%m-%dT%H:%MZ)"
 } >"$OUT/machine.env"
 
-run() { # run SCENARIO PROTECTION
-	echo "bench: $1 against $2"
-	"$ROOT/scripts/scenario.sh" "$1" "$2" --id bench --out "$OUT/$1-$2" | sed 's/^/       /'
+run() { # run SCENARIO PROTECTION [NAME]: into OUT/NAME (default SCENARIO-PROTECTION)
+	local name=${3:-$1-$2}
+	echo "bench: $name"
+	"$ROOT/scripts/scenario.sh" "$1" "$2" --id bench --out "$OUT/$name" | sed 's/^/       /'
 }
+FLOOD_RATE_PPS=${FLOOD_RATE_PPS:-100000}
 
 # --- scenarios ------------------------------------------------------------------------
 if [ "$DO_SCENARIOS" = 1 ]; then
 	run unloaded none
 	for s in "${SCENARIOS[@]}"; do
-		for p in "${PROTECTIONS[@]}"; do
+		prots=("${PROTECTIONS[@]}")
+		[ "$s" = pgbench ] && prots=(none loadshed) # iptables cannot tell pgbench's classes apart
+		for p in "${prots[@]}"; do
 			run "$s" "$p" || echo "bench: $s against $p failed" >&2
 		done
+		case $s in
+		keepalive)
+			LS_REQUEST_ACTION=abort run keepalive loadshed keepalive-loadshed-abort ||
+				echo "bench: keepalive against loadshed (abort) failed" >&2
+			;;
+		synflood-full)
+			for p in none loadshed; do
+				FLOOD_PPS=$FLOOD_RATE_PPS FLOOD_THREADS=1 run synflood-full "$p" "synflood-rate-$p" ||
+					echo "bench: synflood-full at $FLOOD_RATE_PPS pps against $p failed" >&2
+			done
+			;;
+		esac
+		[ "$s" = pgbench ] && continue # no ls-loadgen rows to plot
 		args=()
 		for p in "${PROTECTIONS[@]}"; do
 			[ -f "$OUT/$s-$p/summary.json" ] && args+=("$p=$OUT/$s-$p")
 		done
 		if [ ${#args[@]} -gt 0 ]; then
-			"$ROOT/scripts/plot.sh" "$OUT/$s.png" "$s: $(jq -r '"\(.workers) workers x \(.service_ms) ms, capacity \(.capacity_rps) req/s"' "${args[0]#*=}/summary.json")" "${args[@]}"
+			"$ROOT/scripts/plot.sh" "$OUT/$s.png" "$s: $(jq -r '"\(.workers) workers x \(.service_ms) ms, capacity \(.capacity_rps) req/s"' "${args[0]#*=}/summary.json")" "${args[@]}" ||
+				echo "bench: no plot for $s" >&2
 		fi
 	done
 fi

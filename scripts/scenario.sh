@@ -872,6 +872,7 @@ jq -n --slurpfile lg "$OUT/loadgen.json" \
 	--argjson deadline_ms "$DEADLINE_MS" --argjson seed "$SEED" \
 	--argjson recovery_s "$RECOVERY_S" --argjson settle_s "$SETTLE_S" \
 	--argjson mean_limit "$MEAN_LIMIT" --argjson flood_sent "$FLOOD_SENT" \
+	--argjson flood_pps "${FLOOD_PPS:-null}" --arg request_action "$LS_REQUEST_ACTION" \
 	--arg static_limit "$STATIC_LIMIT" --arg algo "$LS_ALGO" --arg admit "$LS_ADMIT" \
 	--argjson cpu "$CPU_JSON" --argjson flows "$FLOWS_JSON" --argjson after "$AFTER_JSON" \
 	--argjson ls "$LS_JSON" --argjson wrk "$WRK_JSON" \
@@ -884,12 +885,14 @@ jq -n --slurpfile lg "$OUT/loadgen.json" \
 	 limit: (if $protection == "iptables" then ($static_limit | tonumber)
 		elif $protection == "loadshed" then $algo else null end),
 	 admit: (if $protection == "loadshed" then $admit else null end),
+	 request_action: (if $protection == "loadshed" and $admit == "requests" then $request_action else null end),
 	 mean_limit: $mean_limit,
 	 high: c("high"), low: c("low"),
 	 offered_rps: ($l.total.offered / $seconds),
 	 goodput_rps: $l.total.goodput_rps,
 	 goodput_pct: ($l.total.goodput_rps * 100 / $capacity_rps),
 	 recovery_s: $recovery_s, settle_s: $settle_s, flood_sent: $flood_sent,
+	 flood_pps: (if $flood_sent == null then null else $flood_pps end),
 	 after_attach: $after, flows: $flows, cpu: $cpu, wrk: $wrk, loadshed: $ls}' >"$OUT/summary.json"
 
 if [ "$KIND" = wrk ]; then
