@@ -231,9 +231,7 @@ static int svc_round(struct agent *ag, uint32_t svc, uint64_t now_ns)
 	if (win.count >= LS_INTERVAL_MIN_SAMPLES) {
 		struct ls_algo_sample s = {
 			.start_ns = now_ns,
-			.rtt_ns = meta.rtt_quantile_ppm
-					  ? ls_hist_quantile_ns(&win, meta.rtt_quantile_ppm / 1e6)
-					  : win.sum_ns / win.count,
+			.rtt_ns = ls_hist_window_rtt_ns(&win, meta.rtt_quantile_ppm),
 			.inflight = c->max_inflight > 0 ? (uint32_t)c->max_inflight : 0,
 			/*
 			 * Shedding is not a drop: Netflix's limiters give rejected

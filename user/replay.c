@@ -9,6 +9,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "hist.h"
 #include "replay.h"
 
 void ls_replay_opts_default(struct ls_replay_opts *opts)
@@ -107,8 +108,8 @@ struct replay {
 	struct ls_window *window; /* NULL unless windowed */
 	uint64_t interval_ns;	  /* not 0: the agent's interval windows */
 	struct {
-		uint64_t end_ns; /* the open interval ends here */
-		uint64_t count, sum_ns;
+		uint64_t end_ns;	    /* the open interval ends here */
+		struct ls_latency_hist rtt; /* its samples, as the dataplane's histogram */
 		uint32_t max_inflight;
 		bool did_drop;
 	} iv;
@@ -135,11 +136,10 @@ static int interval_close(struct replay *r, uint64_t at_ns)
 		.did_drop = r->iv.did_drop,
 	};
 
-	if (r->iv.count < LS_INTERVAL_MIN_SAMPLES)
+	if (r->iv.rtt.count < LS_INTERVAL_MIN_SAMPLES)
 		return 0;
-	s.rtt_ns = r->iv.sum_ns / r->iv.count;
-	r->iv.count = 0;
-	r->iv.sum_ns = 0;
+	s.rtt_ns = ls_hist_window_rtt_ns(&r->iv.rtt, 0);
+	memset(&r->iv.rtt, 0, sizeof(r->iv.rtt));
 	r->iv.max_inflight = 0;
 	r->iv.did_drop = false;
 	if (s.rtt_ns < LS_INTERVAL_MIN_RTT_NS)
@@ -159,8 +159,7 @@ static int interval_add(struct replay *r, const struct ls_algo_sample *s)
 		ret = interval_close(r, r->iv.end_ns);
 		r->iv.end_ns = (end / r->interval_ns + 1) * r->interval_ns;
 	}
-	r->iv.count++;
-	r->iv.sum_ns += s->rtt_ns;
+	ls_hist_add(&r->iv.rtt, s->rtt_ns);
 	if (s->inflight > r->iv.max_inflight)
 		r->iv.max_inflight = s->inflight;
 	r->iv.did_drop |= s->did_drop;

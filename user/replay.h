@@ -26,8 +26,9 @@ struct ls_replay_opts {
 	struct ls_window_config window;
 	/*
 	 * Not 0: windows as the agent forms them instead: fixed intervals of
-	 * sample end time, fed once they hold LS_INTERVAL_MIN_SAMPLES with a
-	 * mean RTT (the mean) of at least 100 µs, the max in-flight of the window.
+	 * sample end time, fed once they hold LS_INTERVAL_MIN_SAMPLES with an
+	 * RTT (the mean without outliers, ls_hist_robust_mean_ns) of at least
+	 * 100 µs, the max in-flight of the window.
 	 */
 	uint64_t interval_ns;
 };

@@ -224,6 +224,92 @@ static void replay_interval_groups_samples_as_the_agent_does(void **state)
 	free(input);
 }
 
+struct trace_sample {
+	uint64_t start_ns, rtt_ns;
+};
+
+static int by_end(const void *a, const void *b)
+{
+	const struct trace_sample *x = a, *y = b;
+	uint64_t ex = x->start_ns + x->rtt_ns, ey = y->start_ns + y->rtt_ns;
+
+	return ex < ey ? -1 : ex > ey;
+}
+
+/*
+ * seconds of 1 000 requests/s of 10-12 ms, 150 in flight, in end-time order
+ * (as the dataplane records them); with stalls, also one request of 10 s
+ * every 500 ms: a client that sent half a request and stalled, were it
+ * counted, or a request the server parked. Returns gradient2's lowest limit
+ * over the agent's 100 ms windows, from 200.
+ */
+static unsigned int gradient2_over_trace(int seconds, bool stalls)
+{
+	size_t n = (size_t)seconds * 1000 + (size_t)seconds * 2, used = 0, i, out_len = 0;
+	struct trace_sample *t = calloc(n, sizeof(*t));
+	char *input = malloc(n * 48), *out = NULL, *last;
+	struct ls_replay_opts opts;
+	unsigned int limit = 0;
+	char err[256];
+	FILE *in, *o;
+
+	assert_non_null(t);
+	assert_non_null(input);
+	n = 0;
+	for (i = 0; i < (size_t)seconds * 1000; i++)
+		t[n++] = (struct trace_sample){i * 1000000, 10000000 + (i * 7919 % 2000001)};
+	/* Those that end within the trace: the rest had not ended when it did. */
+	if (stalls)
+		for (i = 0; i < (size_t)(seconds - 10) * 2; i++)
+			t[n++] = (struct trace_sample){i * 500000000 + 250000, 10000000000ull};
+	qsort(t, n, sizeof(*t), by_end);
+	for (i = 0; i < n; i++)
+		used += (size_t)sprintf(input + used, "%llu,%llu,150,0\n",
+					(unsigned long long)t[i].start_ns,
+					(unsigned long long)t[i].rtt_ns);
+	ls_replay_opts_default(&opts);
+	opts.algo = "gradient2";
+	opts.params = "initial_limit=200";
+	opts.interval_ns = 100000000;
+	in = fmemopen(input, used, "r");
+	o = open_memstream(&out, &out_len);
+	assert_non_null(in);
+	assert_non_null(o);
+	assert_int_equal(ls_replay_run(in, o, &opts, err, sizeof(err)), 0);
+	fclose(in);
+	fclose(o);
+	/* The lowest limit of the run: lines of start_ns,limit,estimate after the header. */
+	for (last = strchr(out, '\n'); last && last[1]; last = strchr(last + 1, '\n')) {
+		unsigned int l;
+
+		assert_int_equal(sscanf(last + 1, "%*u,%u,", &l), 1);
+		if (!limit || l < limit)
+			limit = l;
+	}
+	free(out);
+	free(input);
+	free(t);
+	return limit;
+}
+
+/*
+ * A few outliers do not move the limit: the agent's window statistic (the
+ * mean without outliers) gives the same limit with one 10 s request every
+ * 500 ms as without (with the plain mean it fell from 200 to 35 in 30 s).
+ */
+static void replay_interval_limit_ignores_a_few_stalled_requests(void **state)
+{
+	unsigned int clean, stalled;
+
+	(void)state;
+	clean = gradient2_over_trace(30, false);
+	stalled = gradient2_over_trace(30, true);
+	print_message("lowest limit: %u without the stalls, %u with them\n", clean, stalled);
+	assert_true(clean >= 150);
+	if (stalled * 10 < clean * 9)
+		fail_msg("limit %u with the stalls, %u without", stalled, clean);
+}
+
 static void replay_is_deterministic(void **state)
 {
 	char *input = malloc(64 * 5000);
@@ -284,6 +370,7 @@ int main(void)
 		cmocka_unit_test(replay_bad_parameter_fails_before_any_output),
 		cmocka_unit_test(replay_windowed_prints_only_full_windows),
 		cmocka_unit_test(replay_interval_groups_samples_as_the_agent_does),
+		cmocka_unit_test(replay_interval_limit_ignores_a_few_stalled_requests),
 		cmocka_unit_test(replay_is_deterministic),
 		cmocka_unit_test(cmd_usage_errors_exit_two),
 	};
