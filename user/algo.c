@@ -137,10 +137,10 @@ static const struct {
 	const char *suffix;
 	double ns;
 } duration_units[] = {
-	{"ns", 1.0}, {"us", 1e3}, {"ms", 1e6}, {"s", 1e9}, {"m", 60e9},
+	{"ns", 1.0}, {"us", 1e3}, {"ms", 1e6}, {"s", 1e9}, {"m", 60e9}, {"h", 3600e9},
 };
 
-/* A non-negative number followed by a unit: 5s, 500ms, 1.5s, 100us. */
+/* A non-negative number followed by a unit: 5s, 500ms, 1.5s, 100us, 5m, 24h. */
 int ls_parse_duration_ns(const char *text, uint64_t *out_ns)
 {
 	const char *unit;
@@ -348,11 +348,84 @@ static int apply_defaults(const struct ls_algo_ops *ops, void *st, char *err, si
 	return 0;
 }
 
-static int configure(const struct ls_algo_ops *ops, void *st, const char *params, char *err,
-		     size_t errlen)
+/* The parameter of ops named exactly name (an alias does not count), or NULL. */
+static const struct ls_algo_param *param_exact(const struct ls_algo_ops *ops, const char *name)
+{
+	const struct ls_algo_param *p;
+
+	for (p = ops->params; p->name; p++)
+		if (!strcmp(p->name, name))
+			return p;
+	return NULL;
+}
+
+static uint32_t *u32_field(void *st, const struct ls_algo_param *p)
+{
+	return p && p->kind == LS_PARAM_UINT ? (uint32_t *)((char *)st + p->offset) : NULL;
+}
+
+/*
+ * The bounds every algorithm shares: min_limit <= initial_limit <=
+ * max_limit where it has them. Each algorithm checks the rest.
+ */
+static int check_limits(const struct ls_algo_ops *ops, void *st, char *err, size_t errlen)
+{
+	uint32_t *init = u32_field(st, param_exact(ops, "initial_limit"));
+	uint32_t *min = u32_field(st, param_exact(ops, "min_limit"));
+	uint32_t *max = u32_field(st, param_exact(ops, "max_limit"));
+
+	if (min && max && *min > *max) {
+		set_err(err, errlen, "%s: min_limit %u is above max_limit %u", ops->name, *min,
+			*max);
+		return -EINVAL;
+	}
+	if (init && min && *init < *min) {
+		set_err(err, errlen, "%s: initial_limit %u is below min_limit %u", ops->name, *init,
+			*min);
+		return -EINVAL;
+	}
+	if (init && max && *init > *max) {
+		set_err(err, errlen, "%s: initial_limit %u is above max_limit %u", ops->name, *init,
+			*max);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/*
+ * The initial limit, when no parameter names it: a limit the service
+ * already has, to resume from (else the default), brought inside the
+ * algorithm's bounds. An algorithm whose limit is a parameter (fixed)
+ * keeps its own.
+ */
+static void start_inside(const struct ls_algo_ops *ops, void *st, const char *params,
+			 uint32_t current)
+{
+	uint32_t *init = u32_field(st, param_exact(ops, "initial_limit"));
+	uint32_t *min = u32_field(st, param_exact(ops, "min_limit"));
+	uint32_t *max = u32_field(st, param_exact(ops, "max_limit"));
+
+	if (!init)
+		return;
+	if (current)
+		*init = current;
+	else if (params && ls_params_have_key(params, "initial_limit"))
+		return; /* the user's: checked, not moved */
+	if (min && *init < *min)
+		*init = *min;
+	if (max && *init > *max)
+		*init = *max;
+}
+
+static int configure(const struct ls_algo_ops *ops, void *st, const char *params, uint32_t current,
+		     char *err, size_t errlen)
 {
 	int ret = apply_params(ops, st, params, err, errlen);
 
+	if (!ret)
+		start_inside(ops, st, params, current);
+	if (!ret)
+		ret = check_limits(ops, st, err, errlen);
 	if (!ret && ops->check)
 		ret = ops->check(st, err, errlen);
 	return ret;
@@ -372,6 +445,12 @@ static void known_algos(char *buf, size_t len)
 
 int ls_algo_create(const char *name, const char *params, struct ls_algo **out, char *err,
 		   size_t errlen)
+{
+	return ls_algo_create_at(name, params, 0, out, err, errlen);
+}
+
+int ls_algo_create_at(const char *name, const char *params, uint32_t current, struct ls_algo **out,
+		      char *err, size_t errlen)
 {
 	const struct ls_algo_ops *ops = ls_algo_find(name);
 	struct ls_algo *algo;
@@ -393,7 +472,7 @@ int ls_algo_create(const char *name, const char *params, struct ls_algo **out, c
 	algo->ops = ops;
 	ret = apply_defaults(ops, algo->state, err, errlen);
 	if (!ret)
-		ret = configure(ops, algo->state, params, err, errlen);
+		ret = configure(ops, algo->state, params, current, err, errlen);
 	if (ret) {
 		ls_algo_destroy(&algo);
 		return ret;
@@ -423,7 +502,7 @@ int ls_algo_retune(struct ls_algo *algo, const char *params, char *err, size_t e
 		return -ENOMEM;
 	}
 	memcpy(copy, algo->state, ops->state_size);
-	ret = configure(ops, copy, params, err, errlen);
+	ret = configure(ops, copy, params, 0, err, errlen);
 	if (!ret) {
 		memcpy(algo->state, copy, ops->state_size);
 		if (ops->retune)

@@ -90,6 +90,14 @@ struct ls_algo;
  */
 int ls_algo_create(const char *name, const char *params, struct ls_algo **out, char *err,
 		   size_t errlen);
+/*
+ * The same, resuming from the limit a service already has (0: none): its
+ * initial limit is current brought inside [min_limit, max_limit], as is a
+ * default initial limit; one params name is refused outside them. An
+ * algorithm whose limit is a parameter (fixed) keeps its own.
+ */
+int ls_algo_create_at(const char *name, const char *params, uint32_t current, struct ls_algo **out,
+		      char *err, size_t errlen);
 void ls_algo_destroy(struct ls_algo **algo);
 
 /* Feeds one sample; returns the new limit (also kept for ls_algo_limit). */

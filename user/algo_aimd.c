@@ -11,6 +11,7 @@
 #include <stdio.h>
 
 #include "algo.h"
+#include "loadshed.h"
 
 struct aimd_state {
 	uint32_t initial_limit;
@@ -23,29 +24,17 @@ struct aimd_state {
 
 static const struct ls_algo_param aimd_params[] = {
 	{"initial_limit", NULL, LS_PARAM_UINT, offsetof(struct aimd_state, initial_limit), "20", 1,
-	 1e9, 0, "limit before the first sample"},
-	{"min_limit", NULL, LS_PARAM_UINT, offsetof(struct aimd_state, min_limit), "20", 0, 1e9, 0,
-	 "the limit never goes below this"},
-	{"max_limit", NULL, LS_PARAM_UINT, offsetof(struct aimd_state, max_limit), "200", 1, 1e9, 0,
-	 "the limit never goes above this"},
+	 LS_MAX_LIMIT, 0, "limit before the first sample"},
+	{"min_limit", NULL, LS_PARAM_UINT, offsetof(struct aimd_state, min_limit), "20", 1,
+	 LS_MAX_LIMIT, 0, "the limit never goes below this"},
+	{"max_limit", NULL, LS_PARAM_UINT, offsetof(struct aimd_state, max_limit), "200", 1,
+	 LS_MAX_LIMIT, 0, "the limit never goes above this"},
 	{"backoff_ratio", NULL, LS_PARAM_REAL, offsetof(struct aimd_state, backoff_ratio), "0.9",
 	 0.5, 1.0, LS_PARAM_MAX_OPEN, "factor applied on a drop or timeout"},
 	{"timeout", NULL, LS_PARAM_DURATION, offsetof(struct aimd_state, timeout_ns), "5s", 1e6,
 	 3600e9, 0, "an RTT above this counts as a drop"},
 	{0},
 };
-
-static int aimd_check(const void *st, char *err, size_t errlen)
-{
-	const struct aimd_state *a = st;
-
-	if (a->min_limit > a->max_limit) {
-		snprintf(err, errlen, "aimd: min_limit %u is above max_limit %u", a->min_limit,
-			 a->max_limit);
-		return -EINVAL;
-	}
-	return 0;
-}
 
 static uint32_t aimd_start(void *st)
 {
@@ -83,7 +72,6 @@ const struct ls_algo_ops ls_algo_aimd_ops = {
 	.summary = "additive increase, multiplicative decrease on drops (Netflix AIMDLimit)",
 	.state_size = sizeof(struct aimd_state),
 	.params = aimd_params,
-	.check = aimd_check,
 	.start = aimd_start,
 	.update = aimd_update,
 };

@@ -7,14 +7,15 @@
 #include <stddef.h>
 
 #include "algo.h"
+#include "loadshed.h"
 
 struct fixed_state {
 	uint32_t limit;
 };
 
 static const struct ls_algo_param fixed_params[] = {
-	{"limit", "initial_limit", LS_PARAM_UINT, offsetof(struct fixed_state, limit), "20", 1, 1e9,
-	 0, "the concurrency limit, never changed by samples"},
+	{"limit", "initial_limit", LS_PARAM_UINT, offsetof(struct fixed_state, limit), "20", 1,
+	 LS_MAX_LIMIT, 0, "the concurrency limit, never changed by samples"},
 	{0},
 };
 

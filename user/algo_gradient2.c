@@ -21,6 +21,7 @@
 #include <stdio.h>
 
 #include "algo.h"
+#include "loadshed.h"
 
 /* Upstream's fixed warm-up of the long RTT average, in samples. */
 #define GRADIENT2_WARMUP_SAMPLES 10
@@ -42,14 +43,14 @@ struct gradient2_state {
 
 static const struct ls_algo_param gradient2_params[] = {
 	{"initial_limit", NULL, LS_PARAM_UINT, offsetof(struct gradient2_state, initial_limit),
-	 "20", 1, 1e9, 0, "limit before the first sample"},
-	{"min_limit", NULL, LS_PARAM_UINT, offsetof(struct gradient2_state, min_limit), "20", 0,
-	 1e9, 0, "the limit never goes below this"},
+	 "20", 1, LS_MAX_LIMIT, 0, "limit before the first sample"},
+	{"min_limit", NULL, LS_PARAM_UINT, offsetof(struct gradient2_state, min_limit), "20", 1,
+	 LS_MAX_LIMIT, 0, "the limit never goes below this"},
 	{"max_limit", "max_concurrency", LS_PARAM_UINT, offsetof(struct gradient2_state, max_limit),
-	 "200", 1, 1e9, 0, "the limit never goes above this"},
+	 "200", 1, LS_MAX_LIMIT, 0, "the limit never goes above this"},
 	{"smoothing", NULL, LS_PARAM_REAL, offsetof(struct gradient2_state, smoothing), "0.2", 0, 1,
 	 LS_PARAM_MIN_OPEN, "weight of a new limit against the old one"},
-	{"queue_size", NULL, LS_PARAM_UINT, offsetof(struct gradient2_state, queue_size), "4", 0,
+	{"queue_size", NULL, LS_PARAM_UINT, offsetof(struct gradient2_state, queue_size), "4", 1,
 	 1e6, 0, "headroom added to the limit each update"},
 	{"long_window", NULL, LS_PARAM_UINT, offsetof(struct gradient2_state, long_window), "600",
 	 1, 1e9, 0, "samples in the long-term RTT average"},
@@ -57,18 +58,6 @@ static const struct ls_algo_param gradient2_params[] = {
 	 "1.5", 1, 1e6, 0, "RTT growth over the long average tolerated before shrinking"},
 	{0},
 };
-
-static int gradient2_check(const void *st, char *err, size_t errlen)
-{
-	const struct gradient2_state *g = st;
-
-	if (g->min_limit > g->max_limit) {
-		snprintf(err, errlen, "gradient2: min_limit %u is above max_limit %u", g->min_limit,
-			 g->max_limit);
-		return -EINVAL;
-	}
-	return 0;
-}
 
 static uint32_t gradient2_start(void *st)
 {
@@ -144,7 +133,6 @@ const struct ls_algo_ops ls_algo_gradient2_ops = {
 	.summary = "RTT gradient against a long-term average (Netflix Gradient2Limit)",
 	.state_size = sizeof(struct gradient2_state),
 	.params = gradient2_params,
-	.check = gradient2_check,
 	.start = gradient2_start,
 	.update = gradient2_update,
 	.estimate = gradient2_estimate,

@@ -21,6 +21,7 @@
 #include <stdio.h>
 
 #include "algo.h"
+#include "loadshed.h"
 
 struct vegas_state {
 	uint32_t initial_limit;
@@ -41,11 +42,11 @@ struct vegas_state {
 
 static const struct ls_algo_param vegas_params[] = {
 	{"initial_limit", NULL, LS_PARAM_UINT, offsetof(struct vegas_state, initial_limit), "20", 1,
-	 1e9, 0, "limit before the first sample"},
-	{"min_limit", NULL, LS_PARAM_UINT, offsetof(struct vegas_state, min_limit), "1", 1, 1e9, 0,
-	 "the limit never goes below this"},
+	 LS_MAX_LIMIT, 0, "limit before the first sample"},
+	{"min_limit", NULL, LS_PARAM_UINT, offsetof(struct vegas_state, min_limit), "1", 1,
+	 LS_MAX_LIMIT, 0, "the limit never goes below this"},
 	{"max_limit", "max_concurrency", LS_PARAM_UINT, offsetof(struct vegas_state, max_limit),
-	 "1000", 1, 1e9, 0, "the limit never goes above this"},
+	 "1000", 1, LS_MAX_LIMIT, 0, "the limit never goes above this"},
 	{"smoothing", NULL, LS_PARAM_REAL, offsetof(struct vegas_state, smoothing), "1.0", 0, 1,
 	 LS_PARAM_MIN_OPEN, "weight of a new limit against the old one"},
 	{"probe_multiplier", NULL, LS_PARAM_UINT, offsetof(struct vegas_state, probe_multiplier),
@@ -58,18 +59,6 @@ static const struct ls_algo_param vegas_params[] = {
 	 "queue above this shrinks the limit; 0: 6*LOG10(L)"},
 	{0},
 };
-
-static int vegas_check(const void *st, char *err, size_t errlen)
-{
-	const struct vegas_state *v = st;
-
-	if (v->min_limit > v->max_limit) {
-		snprintf(err, errlen, "vegas: min_limit %u is above max_limit %u", v->min_limit,
-			 v->max_limit);
-		return -EINVAL;
-	}
-	return 0;
-}
 
 /* splitmix64: tiny, seedable, and good enough to spread probe times. */
 static uint64_t vegas_next_random(struct vegas_state *v)
@@ -196,7 +185,6 @@ const struct ls_algo_ops ls_algo_vegas_ops = {
 	.summary = "TCP Vegas on the queue estimated from the no-load RTT (Netflix VegasLimit)",
 	.state_size = sizeof(struct vegas_state),
 	.params = vegas_params,
-	.check = vegas_check,
 	.start = vegas_start,
 	.update = vegas_update,
 	.estimate = vegas_estimate,

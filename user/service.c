@@ -118,11 +118,10 @@ int ls_service_algo(const struct ls_service_meta *meta, uint32_t current, struct
 	char params[LS_ALGO_PARAMS_LEN * 2];
 
 	snprintf(params, sizeof(params), "%s", meta->algo_params);
-	add_default_param(params, sizeof(params), meta->algo, "initial_limit",
-			  current ? current : meta->initial_limit);
+	add_default_param(params, sizeof(params), meta->algo, "initial_limit", meta->initial_limit);
 	add_default_param(params, sizeof(params), meta->algo, "min_limit", meta->min_limit);
 	add_default_param(params, sizeof(params), meta->algo, "max_limit", meta->max_limit);
-	return ls_algo_create(meta->algo, params, out, err, errlen);
+	return ls_algo_create_at(meta->algo, params, current, out, err, errlen);
 }
 
 uint32_t ls_service_initial_limit(const struct ls_service_meta *meta)

@@ -77,7 +77,7 @@ static void fixed_retune_changes_limit_at_once(void **state)
 
 static void aimd_initial_limit_is_reported_before_any_sample(void **state)
 {
-	struct ls_algo *a = make("aimd", "initial_limit=10");
+	struct ls_algo *a = make("aimd", "initial_limit=10,min_limit=10");
 
 	(void)state;
 	assert_int_equal(ls_algo_limit(a), 10);
@@ -104,7 +104,7 @@ static void aimd_drop_backs_off_by_ratio(void **state)
 
 static void aimd_success_at_max_stays_at_max(void **state)
 {
-	struct ls_algo *a = make("aimd", "initial_limit=21,max_limit=21,min_limit=0");
+	struct ls_algo *a = make("aimd", "initial_limit=21,max_limit=21,min_limit=1");
 
 	(void)state;
 	assert_int_equal(feed(a, 1 * MS_NS, 10, false), 21);
@@ -583,6 +583,9 @@ static void duration_parser_understands_units(void **state)
 	assert_int_equal(ns, 100000);
 	assert_int_equal(ls_parse_duration_ns("2m", &ns), 0);
 	assert_int_equal(ns, 120 * S_NS);
+	assert_int_equal(ls_parse_duration_ns("24h", &ns), 0);
+	assert_int_equal(ns, 24 * 3600 * S_NS);
+	assert_int_equal(ls_parse_duration_ns("5d", &ns), -EINVAL);
 	assert_int_equal(ls_parse_duration_ns("5", &ns), -EINVAL);
 	assert_int_equal(ls_parse_duration_ns("-5s", &ns), -EINVAL);
 	assert_int_equal(ls_parse_duration_ns("s", &ns), -EINVAL);
@@ -599,12 +602,86 @@ static void params_have_key_matches_whole_keys_only(void **state)
 	assert_false(ls_params_have_key("", "limit"));
 }
 
+/* The same bounds in every algorithm: 1 <= min_limit <= initial_limit <= max_limit <= 10^6. */
+static void limits_outside_their_bounds_are_refused(void **state)
+{
+	static const char *const bad[][2] = {
+		{"gradient2", "min_limit=0"},
+		{"gradient2", "min_limit=0,queue_size=0"},
+		{"gradient2", "queue_size=0"},
+		{"gradient2", "initial_limit=10"}, /* below the default min_limit 20 */
+		{"gradient2", "initial_limit=300"}, /* above the default max_limit 200 */
+		{"gradient2", "min_limit=50,max_limit=40"},
+		{"gradient2", "max_limit=1000001"},
+		{"aimd", "min_limit=0"},
+		{"aimd", "initial_limit=201"},
+		{"vegas", "initial_limit=2000"},
+		{"vegas", "min_limit=0"},
+		{"fixed", "limit=0"},
+		{"fixed", "limit=1000001"},
+	};
+	struct ls_algo *a;
+	char err[256];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		err[0] = 0;
+		if (ls_algo_create(bad[i][0], bad[i][1], &a, err, sizeof(err)) != -EINVAL)
+			fail_msg("%s with '%s' was accepted", bad[i][0], bad[i][1]);
+		assert_null(a);
+		assert_true(strlen(err) > 0);
+	}
+}
+
+/* A default initial limit follows raised bounds instead of refusing them. */
+static void default_initial_limit_moves_inside_the_bounds(void **state)
+{
+	struct ls_algo *a = make("gradient2", "min_limit=50");
+
+	(void)state;
+	assert_int_equal(ls_algo_limit(a), 50);
+	ls_algo_destroy(&a);
+	a = make("aimd", "max_limit=10,min_limit=5");
+	assert_int_equal(ls_algo_limit(a), 10);
+	ls_algo_destroy(&a);
+}
+
+/* A service's limit resumed by a new instance is brought inside the algorithm's bounds. */
+static void resumed_limit_is_brought_inside_the_bounds(void **state)
+{
+	struct ls_algo *a;
+	char err[256];
+
+	(void)state;
+	assert_int_equal(ls_algo_create_at("gradient2", NULL, 1000000, &a, err, sizeof(err)), 0);
+	assert_int_equal(ls_algo_limit(a), 200);
+	ls_algo_destroy(&a);
+	assert_int_equal(ls_algo_create_at("gradient2", "min_limit=16", 3, &a, err, sizeof(err)), 0);
+	assert_int_equal(ls_algo_limit(a), 16);
+	ls_algo_destroy(&a);
+	assert_int_equal(ls_algo_create_at("vegas", NULL, 77, &a, err, sizeof(err)), 0);
+	assert_int_equal(ls_algo_limit(a), 77);
+	ls_algo_destroy(&a);
+	/* A resumed limit wins over a configured initial one: it is where the service is. */
+	assert_int_equal(
+		ls_algo_create_at("gradient2", "initial_limit=30", 100, &a, err, sizeof(err)), 0);
+	assert_int_equal(ls_algo_limit(a), 100);
+	ls_algo_destroy(&a);
+	/* fixed's limit is its parameter: nothing resumes it. */
+	assert_int_equal(ls_algo_create_at("fixed", "limit=50", 500, &a, err, sizeof(err)), 0);
+	assert_int_equal(ls_algo_limit(a), 50);
+	ls_algo_destroy(&a);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(params_have_key_matches_whole_keys_only),
 		cmocka_unit_test(fixed_limit_ignores_samples),
 		cmocka_unit_test(fixed_retune_changes_limit_at_once),
+		cmocka_unit_test(limits_outside_their_bounds_are_refused),
+		cmocka_unit_test(default_initial_limit_moves_inside_the_bounds),
+		cmocka_unit_test(resumed_limit_is_brought_inside_the_bounds),
 		cmocka_unit_test(aimd_initial_limit_is_reported_before_any_sample),
 		cmocka_unit_test(aimd_success_with_half_inflight_grows_by_one),
 		cmocka_unit_test(aimd_drop_backs_off_by_ratio),
