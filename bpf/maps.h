@@ -178,6 +178,14 @@ LS_MAP struct {
 	__uint(max_entries, LS_NR_CLASS_SLOTS);
 } ls_latency SEC(".maps");
 
+/* Per-service latencies of requests admitted since a probe began (ls_probe). */
+LS_MAP struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__type(key, __u32);
+	__type(value, struct ls_probe);
+	__uint(max_entries, LS_MAX_SERVICES);
+} ls_probe SEC(".maps");
+
 /* Counters that belong to no class (parse errors, stray packets). */
 LS_MAP struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);

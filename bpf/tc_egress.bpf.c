@@ -21,16 +21,10 @@
 /* Enough for Ethernet, two tags, IPv6 with extension headers and TCP. */
 #define LS_PULL_LEN 256
 
-static __always_inline void ls_record_latency(__u32 svc, __u32 cls, __u64 ns)
+static __always_inline void ls_hist_add(struct ls_latency_hist *h, __u64 ns)
 {
-	__u32 idx = ls_class_index(svc, cls), b;
-	struct ls_latency_hist *h;
+	__u32 b;
 
-	if (svc >= LS_MAX_SERVICES || cls >= LS_MAX_CLASSES)
-		return;
-	h = bpf_map_lookup_elem(&ls_latency, &idx);
-	if (!h)
-		return;
 	h->count++;
 	h->sum_ns += ns;
 	if (!h->min_ns || ns < h->min_ns)
@@ -42,6 +36,32 @@ static __always_inline void ls_record_latency(__u32 svc, __u32 cls, __u64 ns)
 	barrier_var(b);
 	if (b < LS_HIST_BUCKETS)
 		h->buckets[b]++;
+}
+
+/*
+ * A request's latency into its class's histogram, and into its service's
+ * probe histogram when a probe runs and the request was admitted since it
+ * began (one admitted before saw the limit the probe replaced).
+ */
+static __always_inline void ls_record_latency(__u64 req, __u64 now, __u64 ns)
+{
+	__u32 svc = ls_slot_svc(req), cls = ls_slot_cls(req);
+	__u32 idx = ls_class_index(svc, cls);
+	struct ls_latency_hist *h;
+	struct ls_probe *pr;
+	__u64 epoch;
+
+	if (svc >= LS_MAX_SERVICES || cls >= LS_MAX_CLASSES)
+		return;
+	h = bpf_map_lookup_elem(&ls_latency, &idx);
+	if (h)
+		ls_hist_add(h, ns);
+	pr = bpf_map_lookup_elem(&ls_probe, &svc);
+	if (!pr)
+		return;
+	epoch = READ_ONCE(pr->epoch_ns);
+	if (epoch && ls_slot_since(req, epoch, now))
+		ls_hist_add(&pr->hist, ns);
 }
 
 static __always_inline enum ls_parse_result ls_parse_skb(struct __sk_buff *skb, struct ls_pkt *p)
@@ -166,9 +186,10 @@ int ls_tc_egress(struct __sk_buff *skb)
 		if (LS_SEQ_AFTER(end, READ_ONCE(f->srv_next)))
 			WRITE_ONCE(f->srv_next, end);
 		req = ls_req_release(f);
-		if (req)
-			ls_record_latency(ls_slot_svc(req), ls_slot_cls(req),
-					  bpf_ktime_get_ns() - READ_ONCE(f->req_last_ns));
+		if (req) {
+			now = bpf_ktime_get_ns();
+			ls_record_latency(req, now, now - READ_ONCE(f->req_last_ns));
+		}
 		state = READ_ONCE(f->state);
 		if (!req && state == LS_FLOW_IDLE) {
 			/* Nobody asked: a server that speaks first. */

@@ -25,7 +25,7 @@
  * must never misread them). Raise it with any change to the structs below
  * or to the set of maps.
  */
-#define LS_LAYOUT_VERSION 3
+#define LS_LAYOUT_VERSION 4
 
 #define LS_MAX_SERVICES 16
 /* 16 configured classes, plus room for an implicit default and a bypass. */
@@ -233,6 +233,14 @@ static inline __u64 ls_slot_age_us(__u64 w, __u64 now_ns)
 	       ((1ull << (64 - LS_SLOT_US_SHIFT)) - 1);
 }
 
+/* Whether the slot of w was taken at or after epoch_ns (both no older than 2^40 us). */
+static inline int ls_slot_since(__u64 w, __u64 epoch_ns, __u64 now_ns)
+{
+	__u64 epoch_age = ((now_ns - epoch_ns) / 1000) & ((1ull << (64 - LS_SLOT_US_SHIFT)) - 1);
+
+	return now_ns >= epoch_ns && ls_slot_age_us(w, now_ns) <= epoch_age;
+}
+
 /*
  * flows map value, key = ls_flow_key. A connection whose handshake the
  * server completed (or, adopted, that the kernel holds established).
@@ -396,6 +404,20 @@ struct ls_latency_hist {
 	__u64 min_ns; /* 0: no sample yet */
 	__u64 max_ns;
 	__u64 buckets[LS_HIST_BUCKETS];
+};
+
+/*
+ * probe map value (per CPU), key = service: the latencies of the requests
+ * admitted at or after epoch_ns (the dataplane's clock), while the agent
+ * measures the no-load latency with the limit pinned low (design §7.4).
+ * epoch_ns == 0: no probe, nothing recorded. The agent writes a new epoch
+ * and an empty histogram on every CPU when a probe starts, and 0 when it
+ * ends.
+ */
+struct ls_probe {
+	__u64 epoch_ns;
+	__u64 pad;
+	struct ls_latency_hist hist;
 };
 
 /*
@@ -565,6 +587,7 @@ _Static_assert(sizeof(struct ls_class_stats) == 23 * 8, "ls_class_stats: u64 cou
 _Static_assert(sizeof(struct ls_iface_stats) == 6 * 8, "ls_iface_stats: u64 counters only");
 _Static_assert(sizeof(struct ls_tick) == 9 * 8, "ls_tick");
 _Static_assert(sizeof(struct ls_latency_hist) == (4 + LS_HIST_BUCKETS) * 8, "ls_latency_hist");
+_Static_assert(sizeof(struct ls_probe) == (6 + LS_HIST_BUCKETS) * 8, "ls_probe");
 _Static_assert(sizeof(struct ls_class_meta) == 40, "ls_class_meta");
 _Static_assert(sizeof(struct ls_service_meta) == 944, "ls_service_meta");
 _Static_assert(sizeof(struct ls_agent_meta) == 320, "ls_agent_meta");

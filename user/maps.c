@@ -45,6 +45,7 @@ static const struct {
 	MAP(state, ARRAY, __u32, struct ls_state),
 	MAP(class_stats, PERCPU_ARRAY, __u32, struct ls_class_stats),
 	MAP(latency, PERCPU_ARRAY, __u32, struct ls_latency_hist),
+	MAP(probe, PERCPU_ARRAY, __u32, struct ls_probe),
 	MAP(iface_stats, PERCPU_ARRAY, __u32, struct ls_iface_stats),
 	MAP(config, ARRAY, __u32, struct ls_service_meta),
 	MAP(agent, ARRAY, __u32, struct ls_agent_meta),
@@ -286,10 +287,31 @@ int ls_read_iface_stats(const struct ls_maps *m, struct ls_iface_stats *out)
 	return sum_percpu(m->iface_stats, 0, (__u64 *)out, sizeof(*out) / sizeof(__u64));
 }
 
-/* min and max do not sum: take the least non-zero minimum and the greatest maximum. */
-int ls_read_latency(const struct ls_maps *m, uint32_t idx, struct ls_latency_hist *out)
+/* One histogram from per-CPU copies: min and max do not sum (least non-zero, greatest). */
+static void sum_hists(const void *vals, size_t stride, int ncpu, struct ls_latency_hist *out)
 {
 	const size_t n = sizeof(*out) / sizeof(__u64);
+
+	memset(out, 0, sizeof(*out));
+	for (int c = 0; c < ncpu; c++) {
+		const struct ls_latency_hist *h =
+			(const struct ls_latency_hist *)((const char *)vals + (size_t)c * stride);
+		const __u64 *v = (const __u64 *)h;
+		__u64 *o = (__u64 *)out;
+
+		for (size_t i = 0; i < n; i++)
+			if (i != offsetof(struct ls_latency_hist, min_ns) / sizeof(__u64) &&
+			    i != offsetof(struct ls_latency_hist, max_ns) / sizeof(__u64))
+				o[i] += v[i];
+		if (h->min_ns && (!out->min_ns || h->min_ns < out->min_ns))
+			out->min_ns = h->min_ns;
+		if (h->max_ns > out->max_ns)
+			out->max_ns = h->max_ns;
+	}
+}
+
+int ls_read_latency(const struct ls_maps *m, uint32_t idx, struct ls_latency_hist *out)
+{
 	int ncpu = libbpf_num_possible_cpus();
 	struct ls_latency_hist *vals;
 	int err;
@@ -300,24 +322,44 @@ int ls_read_latency(const struct ls_maps *m, uint32_t idx, struct ls_latency_his
 	if (!vals)
 		return -ENOMEM;
 	err = lookup(m->latency, idx, vals);
-	memset(out, 0, sizeof(*out));
-	for (int c = 0; !err && c < ncpu; c++) {
-		const __u64 *v = (const __u64 *)&vals[c];
-		__u64 *o = (__u64 *)out;
+	if (!err)
+		sum_hists(vals, sizeof(*vals), ncpu, out);
+	free(vals);
+	return err;
+}
 
-		for (size_t i = 0; i < n; i++)
-			o[i] += v[i];
-	}
-	if (!err) {
-		out->min_ns = 0;
-		out->max_ns = 0;
-		for (int c = 0; c < ncpu; c++) {
-			if (vals[c].min_ns && (!out->min_ns || vals[c].min_ns < out->min_ns))
-				out->min_ns = vals[c].min_ns;
-			if (vals[c].max_ns > out->max_ns)
-				out->max_ns = vals[c].max_ns;
-		}
-	}
+int ls_probe_set(const struct ls_maps *m, uint32_t svc, uint64_t epoch_ns)
+{
+	int ncpu = libbpf_num_possible_cpus();
+	struct ls_probe *vals;
+	int err;
+
+	if (ncpu <= 0)
+		return -EINVAL;
+	vals = calloc((size_t)ncpu, sizeof(*vals));
+	if (!vals)
+		return -ENOMEM;
+	for (int c = 0; c < ncpu; c++)
+		vals[c].epoch_ns = epoch_ns;
+	err = update(m->probe, svc, vals);
+	free(vals);
+	return err;
+}
+
+int ls_read_probe(const struct ls_maps *m, uint32_t svc, struct ls_latency_hist *out)
+{
+	int ncpu = libbpf_num_possible_cpus();
+	struct ls_probe *vals;
+	int err;
+
+	if (ncpu <= 0)
+		return -EINVAL;
+	vals = calloc((size_t)ncpu, sizeof(*vals));
+	if (!vals)
+		return -ENOMEM;
+	err = lookup(m->probe, svc, vals);
+	if (!err)
+		sum_hists(&vals[0].hist, sizeof(*vals), ncpu, out);
 	free(vals);
 	return err;
 }

@@ -25,6 +25,7 @@ struct ls_maps {
 	int state;
 	int class_stats;
 	int latency;
+	int probe;
 	int iface_stats;
 	int config;
 	int agent;
@@ -58,6 +59,13 @@ int ls_read_inflight(const struct ls_maps *m, uint32_t svc, struct ls_inflight *
 /* Sums of the per-CPU values of one class slot. */
 int ls_read_class_stats(const struct ls_maps *m, uint32_t idx, struct ls_class_stats *out);
 int ls_read_latency(const struct ls_maps *m, uint32_t idx, struct ls_latency_hist *out);
+/*
+ * A service's probe (design §7.4): ls_probe_set starts one at epoch_ns (the
+ * dataplane's clock) with an empty histogram on every CPU, or with 0 ends
+ * it; ls_read_probe sums what the dataplane recorded since.
+ */
+int ls_probe_set(const struct ls_maps *m, uint32_t svc, uint64_t epoch_ns);
+int ls_read_probe(const struct ls_maps *m, uint32_t svc, struct ls_latency_hist *out);
 int ls_read_iface_stats(const struct ls_maps *m, struct ls_iface_stats *out);
 
 typedef void (*ls_flow_fn)(const struct ls_flow_key *key, const struct ls_flow *flow, void *ctx);

@@ -212,6 +212,65 @@ static void slow_request_under_admit_connections_keeps_its_sample_through_a_swee
 	assert_inflight(t, 1, CLS_HI, 1);
 }
 
+static __u64 probe_count(struct t *t)
+{
+	struct ls_latency_hist h;
+
+	assert_int_equal(dp_probe_hist(&t->dp, SVC, &h), 0);
+	return h.count;
+}
+
+/*
+ * The probe histogram (design §7.4) takes only requests admitted at or
+ * after its epoch: one admitted before it saw the limit the probe
+ * replaced. Without a probe (epoch 0) it takes nothing.
+ */
+static void probe_takes_only_requests_admitted_since_its_epoch(void **state)
+{
+	struct t *t = *state;
+	struct ls_latency_hist h;
+	struct conn old, young;
+	__u64 epoch;
+
+	dscp_classes_service(t, 10, 1, 0);
+	conn_dscp(t, 0, DSCP_EF, &old);
+	conn_dscp(t, 1, DSCP_EF, &young);
+	connect_ok(t, &old);
+	connect_ok(t, &young);
+
+	/* No probe: a request's sample goes to its class only. */
+	assert_int_equal(request(t, &old, 100, NULL), XDP_PASS);
+	respond(t, &old, 100);
+	assert_int_equal(latency(t, CLS_HI)->count, 1);
+	assert_int_equal(probe_count(t), 0);
+
+	/* A request admitted before the epoch, answered after it: not the probe's. */
+	assert_int_equal(request(t, &old, 100, NULL), XDP_PASS);
+	sleep_ns(2 * NS_PER_MS);
+	epoch = dp_now_ns();
+	assert_int_equal(dp_probe_set(&t->dp, SVC, epoch), 0);
+	respond(t, &old, 100);
+	assert_int_equal(probe_count(t), 0);
+
+	/* One admitted after it: the probe's too. */
+	sleep_ns(2 * NS_PER_MS);
+	assert_int_equal(request(t, &young, 100, NULL), XDP_PASS);
+	sleep_ns(SLEEP_NS);
+	respond(t, &young, 100);
+	assert_int_equal(dp_probe_hist(&t->dp, SVC, &h), 0);
+	assert_int_equal(h.count, 1);
+	assert_true(h.sum_ns >= SLEEP_NS);
+	assert_int_equal(h.buckets[ls_hist_bucket(h.sum_ns)], 1);
+	assert_int_equal(latency(t, CLS_HI)->count, 3);
+
+	/* Ended: nothing more. */
+	assert_int_equal(dp_probe_set(&t->dp, SVC, 0), 0);
+	assert_int_equal(request(t, &young, 100, NULL), XDP_PASS);
+	respond(t, &young, 100);
+	assert_int_equal(probe_count(t), 0);
+	assert_int_equal(latency(t, CLS_HI)->count, 4);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -225,6 +284,8 @@ int main(void)
 		TEST_V(server_response_with_fin_records_sample_and_ends_flow, V4),
 		TEST_V(server_response_with_fin_records_sample_and_ends_flow, V6_VLAN),
 		TEST(slow_request_under_admit_connections_keeps_its_sample_through_a_sweep),
+		TEST_V(probe_takes_only_requests_admitted_since_its_epoch, V4),
+		TEST_V(probe_takes_only_requests_admitted_since_its_epoch, V6_VLAN),
 	};
 
 	return DP_TESTS_MAIN(tests);

@@ -302,6 +302,41 @@ int dp_iface_stats(struct dp *dp, struct ls_iface_stats *out)
 			  sizeof(*out) / sizeof(__u64));
 }
 
+int dp_probe_set(struct dp *dp, __u32 svc, __u64 epoch_ns)
+{
+	struct ls_probe *vals = calloc(dp->nr_cpus, sizeof(*vals));
+	int cpu, err;
+
+	if (!vals)
+		return -ENOMEM;
+	for (cpu = 0; cpu < dp->nr_cpus; cpu++)
+		vals[cpu].epoch_ns = epoch_ns;
+	err = bpf_map_update_elem(fd_of(dp->skel->maps.ls_probe), &svc, vals, BPF_ANY) ? -errno : 0;
+	free(vals);
+	return err;
+}
+
+int dp_probe_hist(struct dp *dp, __u32 svc, struct ls_latency_hist *out)
+{
+	struct ls_probe *vals = calloc(dp->nr_cpus, sizeof(*vals));
+	int cpu, err = 0;
+	__u32 b;
+
+	if (!vals)
+		return -ENOMEM;
+	if (bpf_map_lookup_elem(fd_of(dp->skel->maps.ls_probe), &svc, vals))
+		err = -errno;
+	memset(out, 0, sizeof(*out));
+	for (cpu = 0; !err && cpu < dp->nr_cpus; cpu++) {
+		out->count += vals[cpu].hist.count;
+		out->sum_ns += vals[cpu].hist.sum_ns;
+		for (b = 0; b < LS_HIST_BUCKETS; b++)
+			out->buckets[b] += vals[cpu].hist.buckets[b];
+	}
+	free(vals);
+	return err;
+}
+
 int dp_latency(struct dp *dp, __u32 svc, __u32 cls, struct ls_latency_hist *out)
 {
 	struct ls_latency_hist *vals;

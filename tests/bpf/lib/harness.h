@@ -80,6 +80,10 @@ int dp_class_stats(struct dp *dp, __u32 svc, __u32 cls, struct ls_class_stats *o
 int dp_iface_stats(struct dp *dp, struct ls_iface_stats *out);
 /* count, sum, buckets summed; min the least non-zero min; max the max. */
 int dp_latency(struct dp *dp, __u32 svc, __u32 cls, struct ls_latency_hist *out);
+/* Starts (epoch_ns) or ends (0) a service's probe on every CPU, its histogram empty. */
+int dp_probe_set(struct dp *dp, __u32 svc, __u64 epoch_ns);
+/* The probe histogram of a service, summed over the CPUs. */
+int dp_probe_hist(struct dp *dp, __u32 svc, struct ls_latency_hist *out);
 int dp_inflight(struct dp *dp, __u32 svc, struct ls_inflight *out);
 /* Entries in the flow table, or -errno. */
 long dp_count_flows(struct dp *dp);
