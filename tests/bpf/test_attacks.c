@@ -517,6 +517,37 @@ static void handshake_ack_with_a_bad_checksum_holds_a_slot(void **state)
 	assert_nothing_in_flight(t);
 }
 
+/* FAILS: the phantoms of the test above, one per flow entry, fill the flow
+ * table (max_flows, 131072 by default: 437 spoiled ACKs a second keep them
+ * all fresh). Under admit = requests the SYNs that make them pass (only
+ * max_connections sheds a SYN there). A full table admits every new
+ * connection untracked (section 4.9), its payload then finds no room to be
+ * adopted, and no request of anyone is decided any more. Observed: with
+ * L = 0, a request passes.
+ */
+static void phantom_flows_fill_the_table_and_turn_admission_off(void **state)
+{
+	struct t *t = *state;
+	struct pkt_spec ack;
+	struct conn c, x;
+	int i;
+
+	request_service(t, 0, LS_REQ_DEFER, 0);
+	for (i = 0; i < 4; i++) {
+		conn_n(t, i, &c);
+		assert_int_equal(send_syn(t, &c, NULL), XDP_PASS);
+		send_synack(t, &c);
+		cli_seg(&c, PKT_ACK, 0, &ack);
+		xdp_bad_checksum(t, &ack);
+	}
+	conn_n(t, 10, &x);
+	handshake(t, &x, NULL);
+	if (request(t, &x, 100, NULL) == XDP_PASS)
+		fail_because("with the flow table full of phantoms (%ld flows, none the kernel "
+			     "holds), a request passed undecided at L = 0",
+			     flows(t));
+}
+
 /* FAILS: the same phantom without checksum games. An ACK of ISN + 1 whose
  * sequence number is not the client's ISN + 1 (here 1 GiB off) is
  * admitted; the kernel drops it (tcp_check_req: out of window, "send ACK
@@ -997,6 +1028,48 @@ static void retransmitted_request_bytes_restart_the_latency_clock(void **state)
 			     (unsigned long long)(h.max_ns / 1000));
 }
 
+/* FAILS: a hostile client makes the server look slow. Its request
+ * advertises a zero window: the server has its answer at once but cannot
+ * send it (its persist timer probes the window: a zero-length segment at
+ * snd_una - 1, seen at TC). TC takes the first server byte that leaves
+ * for the answer, so the request holds its slot and its latency sample
+ * grows for as long as the client keeps its window shut. Samples the
+ * client stretches at will push the window's RTT up (the outlier filter
+ * leaves out at most 1 in 20), and gradient2 or vegas lower L: legitimate
+ * requests are then deferred. Expected: the time the client held its
+ * window shut is not in the sample.
+ */
+static void zero_window_stretches_the_latency_sample(void **state)
+{
+	struct t *t = *state;
+	struct ls_latency_hist h;
+	struct pkt_spec s;
+	struct conn a;
+
+	one_class_service(t, 10, LS_ACT_DROP, 0);
+	conn_n(t, 0, &a);
+	connect_ok(t, &a);
+	cli_seg(&a, PKT_PSH | PKT_ACK, 100, &s);
+	s.window = 0;
+	a.cli_seq += 100;
+	assert_int_equal(xdp(t, &s, NULL), XDP_PASS);
+	srv_ack(t, &a);
+	srv_seg(&a, PKT_ACK, 0, &s); /* the server's zero-window probe */
+	s.seq = a.srv_seq - 1;
+	assert_int_equal(tc(t, &s), TC_ACT_OK);
+	sleep_ns(50 * NS_PER_MS);
+	cli_seg(&a, PKT_ACK, 0, &s); /* the window opens */
+	s.window = 65535;
+	assert_int_equal(xdp(t, &s, NULL), XDP_PASS);
+	respond(t, &a, 100);
+	h = latency_of(t, CLS_DEFAULT);
+	assert_int_equal(h.count, 1);
+	if (h.max_ns >= 50 * NS_PER_MS)
+		fail_because("latency sample %llu ms: the 50 ms the client kept its window shut "
+			     "counted as the server's",
+			     (unsigned long long)(h.max_ns / NS_PER_MS));
+}
+
 /* =================================================================================
  * Attacks withstood: these pass.
  * ================================================================================= */
@@ -1356,6 +1429,9 @@ int main(void)
 		TEST(rest_of_a_stalled_request_passes_undecided),
 		TEST_V(handshake_ack_with_a_bad_checksum_holds_a_slot, V4),
 		TEST_V(handshake_ack_with_a_bad_checksum_holds_a_slot, V6_QINQ),
+		{"phantom_flows_fill_the_table_and_turn_admission_off",
+		 phantom_flows_fill_the_table_and_turn_admission_off, setup_small_table, teardown,
+		 NULL},
 		TEST(handshake_ack_out_of_the_server_window_holds_a_slot),
 		TEST_V(ipv6_handshake_ack_the_kernel_discards_holds_a_slot, V6),
 		TEST(data_the_kernel_drops_moves_the_trusted_rst_sequence),
@@ -1369,6 +1445,7 @@ int main(void)
 		TEST(ack_racing_a_shed_ack_of_its_handshake_passes),
 		TEST(syn_with_data_passes_while_requests_are_full),
 		TEST(retransmitted_request_bytes_restart_the_latency_clock),
+		TEST(zero_window_stretches_the_latency_sample),
 		/* Withstood */
 		TEST_V(sprayed_acks_complete_no_handshake, V4),
 		TEST_V(sprayed_acks_complete_no_handshake, V6),
