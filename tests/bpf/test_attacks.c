@@ -302,6 +302,12 @@ static void forged_payload_out_of_window_takes_a_request_slot(void **state)
  * server's socket with SOCK_DESTROY. An off-path forger who knows the
  * 4-tuple (a pooled database connection, say) kills it whenever the
  * service is loaded, without guessing any sequence number.
+ * Seen end to end on the veth testbed (admit = requests, limit 1, abort,
+ * one slow request holding the slot): a raw segment 1 GiB ahead with an
+ * arbitrary ACK on an idle keep-alive connection's tuple drew loadshed's
+ * RST (ignored by the client: its sequence number is the forger's ACK),
+ * then the agent's SOCK_DESTROY made the server send its own RST, in
+ * sequence: the client's next request got ECONNRESET.
  */
 static void forged_payload_out_of_window_aborts_a_live_connection(void **state)
 {
@@ -485,10 +491,15 @@ static void rest_of_a_stalled_request_passes_undecided(void **state)
  * TCP checksum is admitted and tracked (slot taken), and the kernel drops
  * it, so the server never has the connection; its request sock dies
  * silently after the SYN-ACK retries, no FIN or RST ever ends the flow.
- * More spoiled segments keep the flow fresh for the sweep forever. One
+ * More spoiled segments keep the flow fresh for the sweep forever (the
+ * client filters its own kernel's RSTs to the SYN-ACK retries). One
  * host holds all L slots for one packet per slot per idle timeout, and
  * every legitimate SYN is shed. Observed: the phantom flow tracked,
  * surviving an idle sweep, and the next SYN shed.
+ * Seen end to end: a raw SYN, its SYN-ACK, an ACK with a spoiled sum
+ * (and the client's own RSTs filtered), one more every 2 s: after 73 s
+ * the server held no socket at all (SYN-RECV expired), in flight was
+ * still 1 at L = 1, and ls-conn's connect from another address timed out.
  */
 static void handshake_ack_with_a_bad_checksum_holds_a_slot(void **state)
 {
@@ -616,6 +627,10 @@ static void ipv6_handshake_ack_the_kernel_discards_holds_a_slot(void **state)
  * whose ACK acknowledges data never sent (tcp_ack: dropped), or that PAWS
  * rejects. Observed: the flow ended and a second connection admitted at
  * L = 1.
+ * Seen end to end: the kernel's challenge ACK acknowledged the old
+ * rcv_nxt, loadshed's in flight fell to 0 with the connection ESTAB; a
+ * second client was admitted and the first one's next request adopted:
+ * in flight 2 at L = 1.
  */
 static void data_the_kernel_drops_moves_the_trusted_rst_sequence(void **state)
 {
@@ -690,6 +705,10 @@ static void forged_data_overlapping_the_next_byte_lets_a_blind_rst_end_the_flow(
  * here, one 4 KiB before it. A keep-alive connection silent for 3 s (an
  * idle pool, a long computation) then loses its slot, and is adopted again
  * without a decision at its next request.
+ * Seen end to end (agent sweeping, suspect time 3 s): no packet at all
+ * answered the RST 4 KiB below snd_nxt; 7 s later the flow was gone with
+ * the connection ESTAB; a second client was admitted, the first one's next
+ * request adopted: in flight 2 at L = 1.
  */
 static void rst_below_the_window_gets_an_idle_flow_swept(void **state)
 {
@@ -715,6 +734,8 @@ static void rst_below_the_window_gets_an_idle_flow_swept(void **state)
  * (tcp_send_challenge_ack -> tcp_oow_rate_limited, tcp_invalid_ratelimit).
  * A second RST right after the first gets no answer, and the suspect is
  * swept. Two forged RSTs in window suffice.
+ * Seen end to end: one challenge ACK answered the first of two RSTs sent
+ * 50 ms apart, none the second; the flow was swept, the connection ESTAB.
  */
 static void second_rst_inside_the_challenge_ack_rate_limit_gets_the_flow_swept(void **state)
 {
@@ -781,7 +802,9 @@ static void reused_tuple_with_the_same_cookie_isn_skips_admission(void **state)
  * then holds its ACK until four newer SYN-ACKs have pushed its handshake
  * out of its set (at 9 k new connections a second, or a modest spoofed
  * SYN flood, within 30 s: between the server's SYN-ACK retransmissions,
- * or at any time with SYN cookies, which are never retransmitted). Its
+ * or at any time with SYN cookies, which are never retransmitted; the
+ * table is shared by every service port, so any service whose SYNs pass,
+ * a request-mode one say, churns it while this one is full). Its
  * ACK then finds no handshake and passes untracked; its first request
  * finds an ESTABLISHED socket and is adopted, "counted without a
  * decision", past L. The design lists eviction under a flood as a known
@@ -968,6 +991,10 @@ static void ack_racing_a_shed_ack_of_its_handshake_passes(void **state)
  * at the SYN lets a burst of such SYNs in before any is counted.
  * Expected: dropped, or passed with its data cut off (the client then
  * sends it again after the handshake, where it is decided).
+ * Seen end to end (tcp_fastopen 0x602 on the server, 5 on the client,
+ * one slow request holding the one slot): the SYN-ACK acknowledged the
+ * SYN's 30 bytes, the request was served, and loadshed counted no request
+ * for it, only a server_first.
  */
 static void syn_with_data_passes_while_requests_are_full(void **state)
 {
