@@ -162,7 +162,8 @@ static __always_inline struct ls_handshake *ls_hs_find(struct ls_hs_set *set, __
 	for (i = 0; i < LS_HS_WAYS; i++) {
 		struct ls_handshake *w = &set->way[i];
 
-		if (READ_ONCE(w->tag) == tag && READ_ONCE(w->isn) == isn && READ_ONCE(w->sent_ms))
+		if (READ_ONCE(w->word) >> 16 == tag && READ_ONCE(w->isn) == isn &&
+		    READ_ONCE(w->sent_ms))
 			return w;
 	}
 	return NULL;

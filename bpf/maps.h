@@ -154,6 +154,15 @@ LS_MAP struct {
 	__uint(max_entries, LS_ABORT_RING_BYTES);
 } ls_aborts SEC(".maps");
 
+/*
+ * Flows silent since a client RST we could not trust: the tuple, for the
+ * agent to ask the kernel whether the connection still lives (§5.3).
+ */
+LS_MAP struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, LS_SUSPECT_RING_BYTES);
+} ls_suspects SEC(".maps");
+
 /* One entry: active policy generation and the agent's heartbeat. */
 LS_MAP struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);

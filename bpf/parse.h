@@ -55,6 +55,8 @@ enum ls_parse_result {
 
 /* ls_pkt.flags */
 #define LS_PKT_PORTS (1u << 0) /* a first fragment whose TCP ports were read */
+/* IPv4 options, or an IPv6 Hop-by-Hop, Destination Options or Routing header. */
+#define LS_PKT_OPTIONS (1u << 1)
 
 enum ls_dir {
 	LS_DIR_INGRESS, /* source is the client */
@@ -67,6 +69,9 @@ struct ls_pkt {
 	__u32 payload_len; /* TCP payload bytes, from the IP lengths */
 	__u32 seq;	   /* host order */
 	__u32 ack_seq;	   /* host order */
+	__u16 l4_off;	   /* the TCP header's offset in the frame */
+	__u16 l4_len;	   /* the TCP segment's length, header and payload */
+	__u16 window;	   /* host order, unscaled */
 	__u8 tcp_flags;
 	__u8 dscp;
 	__u8 ipv6;
@@ -140,6 +145,7 @@ static __always_inline enum ls_parse_result ls_parse(void *data, void *data_end,
 	__u32 l4_off, l4_end; /* TCP header start; end of the IP payload */
 	__u16 proto;
 	int i, first_fragment = 0;
+	__u8 risky = 0;
 
 	if ((void *)(eth + 1) > data_end)
 		return LS_PARSE_MALFORMED;
@@ -171,6 +177,8 @@ static __always_inline enum ls_parse_result ls_parse(void *data, void *data_end,
 		tot = bpf_ntohs(iph->tot_len);
 		if (ihl < sizeof(*iph) || tot < ihl || off + tot > pkt_len)
 			return LS_PARSE_MALFORMED;
+		if (ihl > sizeof(*iph))
+			risky = LS_PKT_OPTIONS;
 		if (iph->frag_off & bpf_htons(0x1fff)) /* a later fragment: no ports in it */
 			return LS_PARSE_MALFORMED;
 		if (iph->protocol != IPPROTO_TCP)
@@ -212,6 +220,9 @@ static __always_inline enum ls_parse_result ls_parse(void *data, void *data_end,
 			if ((void *)(hdr + 8) > data_end)
 				return LS_PARSE_MALFORMED;
 			len = ls_ipv6_ext_len(nexthdr, hdr);
+			if (nexthdr == IPPROTO_HOPOPTS || nexthdr == IPPROTO_DSTOPTS ||
+			    nexthdr == IPPROTO_ROUTING)
+				risky = LS_PKT_OPTIONS;
 			if (nexthdr == IPPROTO_FRAGMENT) {
 				__be16 frag = *(__be16 *)(hdr + 2);
 
@@ -234,7 +245,7 @@ static __always_inline enum ls_parse_result ls_parse(void *data, void *data_end,
 		return LS_PARSE_NOT_TCP;
 	}
 
-	p->flags = 0;
+	p->flags = risky;
 	if (l4_off > LS_MAX_L4_OFF)
 		return LS_PARSE_MALFORMED;
 	tcp = data + l4_off;
@@ -244,7 +255,7 @@ static __always_inline enum ls_parse_result ls_parse(void *data, void *data_end,
 			return LS_PARSE_FIRST_FRAGMENT;
 		p->key.client_port = dir == LS_DIR_INGRESS ? tcp->source : tcp->dest;
 		p->key.server_port = dir == LS_DIR_INGRESS ? tcp->dest : tcp->source;
-		p->flags = LS_PKT_PORTS;
+		p->flags |= LS_PKT_PORTS;
 		return LS_PARSE_FIRST_FRAGMENT;
 	}
 	if ((void *)(tcp + 1) > data_end)
@@ -252,6 +263,9 @@ static __always_inline enum ls_parse_result ls_parse(void *data, void *data_end,
 	if (tcp->doff < 5 || l4_off + tcp->doff * 4 > l4_end)
 		return LS_PARSE_MALFORMED;
 	p->payload_len = l4_end - l4_off - tcp->doff * 4;
+	p->l4_off = l4_off;
+	p->l4_len = l4_end - l4_off;
+	p->window = bpf_ntohs(tcp->window);
 	p->seq = bpf_ntohl(tcp->seq);
 	p->ack_seq = bpf_ntohl(tcp->ack_seq);
 	p->tcp_flags = ((__u8 *)tcp)[13];

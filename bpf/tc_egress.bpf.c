@@ -80,14 +80,15 @@ static __always_inline enum ls_parse_result ls_parse_skb(struct __sk_buff *skb, 
 }
 
 /*
- * A SYN-ACK: the ISN the handshake's ACK must acknowledge, in a way of the
+ * A SYN-ACK: the ISN the handshake's ACK must acknowledge and the sequence
+ * number it must carry (this SYN-ACK's acknowledgment), in a way of the
  * tuple's set: the tuple's own, else an empty one, else the oldest.
  */
 static __always_inline void ls_on_synack(const struct ls_pkt *p)
 {
 	__u32 now = (__u32)(bpf_ktime_get_coarse_ns() / 1000000) | 1;
 	struct ls_handshake *same = NULL, *victim;
-	__u32 tag, oldest = 0;
+	__u32 tag, oldest = 0, word;
 	struct ls_hs_set *set;
 	struct ls_flow *f;
 	int i;
@@ -102,7 +103,7 @@ static __always_inline void ls_on_synack(const struct ls_pkt *p)
 		__u32 sent = READ_ONCE(w->sent_ms);
 		__u32 age = sent ? now - sent : 0xffffffff;
 
-		if (sent && READ_ONCE(w->tag) == tag) {
+		if (sent && READ_ONCE(w->word) >> 16 == tag) {
 			same = w;
 			break;
 		}
@@ -111,15 +112,22 @@ static __always_inline void ls_on_synack(const struct ls_pkt *p)
 			victim = w;
 		}
 	}
+	f = bpf_map_lookup_elem(&ls_flows, &p->key);
 	/*
 	 * A retransmitted SYN-ACK (the kernel dropped the ACK, its accept queue
 	 * full, say) is the same handshake, perhaps completed: it ends nothing.
+	 * The same ISN on a tuple whose flow is gone is a new connection (SYN
+	 * cookies repeat an ISN within their minute): its way opens again.
 	 */
 	if (same && READ_ONCE(same->isn) == p->seq) {
+		word = READ_ONCE(same->word);
+		if (!f && ls_hs_state(word) == LS_HS_USED &&
+		    __sync_val_compare_and_swap(&same->word, word, ls_hs_word(tag, LS_HS_OPEN)) ==
+			    word)
+			WRITE_ONCE(same->cli_seq, p->ack_seq);
 		WRITE_ONCE(same->sent_ms, now);
 		return;
 	}
-	f = bpf_map_lookup_elem(&ls_flows, &p->key);
 	if (f && READ_ONCE(f->srv_isn) == p->seq && p->seq)
 		return;
 	/* A new handshake on the tuple: the kernel let the old connection go. */
@@ -134,9 +142,9 @@ static __always_inline void ls_on_synack(const struct ls_pkt *p)
 	 * find one its client did not complete.
 	 */
 	WRITE_ONCE(victim->sent_ms, 0);
-	WRITE_ONCE(victim->used, LS_HS_OPEN);
+	WRITE_ONCE(victim->word, ls_hs_word(tag, LS_HS_OPEN));
 	WRITE_ONCE(victim->isn, p->seq);
-	WRITE_ONCE(victim->tag, tag);
+	WRITE_ONCE(victim->cli_seq, p->ack_seq);
 	WRITE_ONCE(victim->sent_ms, now);
 }
 
@@ -172,21 +180,21 @@ int ls_tc_egress(struct __sk_buff *skb)
 	if (f->last_seen_ns != now)
 		f->last_seen_ns = now;
 	/* The server still talks on it: a client RST it got was not taken. */
-	if (f->flags & LS_FLOW_RST_SUSPECT)
-		__sync_fetch_and_and(&f->flags, ~LS_FLOW_RST_SUSPECT);
+	if (f->flags & (LS_FLOW_RST_SUSPECT | LS_FLOW_SUSPECT_SENT))
+		__sync_fetch_and_and(&f->flags, ~(LS_FLOW_RST_SUSPECT | LS_FLOW_SUSPECT_SENT));
 	if ((p.tcp_flags & LS_TCP_ACK) && LS_SEQ_AFTER(p.ack_seq, READ_ONCE(f->cli_acked)))
 		WRITE_ONCE(f->cli_acked, p.ack_seq);
 	/*
-	 * Payload ends the outstanding request, also when the segment carries
-	 * the FIN too: a small response written just before close() leaves
-	 * that way, and it must not lose its sample to the flow's end.
+	 * New server bytes end the outstanding request, also when the segment
+	 * carries the FIN too: a small response written just before close()
+	 * leaves that way, and it must not lose its sample to the flow's end.
+	 * A retransmission of an earlier answer ends nothing.
 	 */
-	if (p.payload_len) {
+	if (p.payload_len && LS_SEQ_AFTER(p.seq + p.payload_len, READ_ONCE(f->srv_next))) {
 		end = p.seq + p.payload_len;
-		if (LS_SEQ_AFTER(end, READ_ONCE(f->srv_next)))
-			WRITE_ONCE(f->srv_next, end);
+		WRITE_ONCE(f->srv_next, end);
 		req = ls_req_release(f);
-		if (req) {
+		if (req && !(READ_ONCE(f->flags) & LS_FLOW_NO_SAMPLE)) {
 			now = bpf_ktime_get_ns();
 			ls_record_latency(req, now, now - READ_ONCE(f->req_last_ns));
 		}

@@ -24,6 +24,22 @@ struct ls_sweep {
 	__u64 flows, ended, stalled;
 };
 
+/* What the kernel said of a suspect flow's socket, for the agent (LS_TICK_*). */
+static __always_inline __u32 ls_tick_op(struct ls_tick *t)
+{
+	struct ls_flow_key key;
+	struct ls_flow *f;
+
+	__builtin_memcpy(&key, &t->key, sizeof(key));
+	f = bpf_map_lookup_elem(&ls_flows, &key);
+	if (!f || !(READ_ONCE(f->flags) & LS_FLOW_SUSPECT_SENT))
+		return 0;
+	if (t->op == LS_TICK_END_SUSPECT)
+		return ls_flow_end(&key, f, LS_END_RST) ? 1 : 0;
+	__sync_fetch_and_and(&f->flags, ~(LS_FLOW_RST_SUSPECT | LS_FLOW_SUSPECT_SENT));
+	return 1;
+}
+
 static long ls_sweep_one(struct bpf_map *map, struct ls_flow_key *key, struct ls_flow *f,
 			 struct ls_sweep *sw)
 {
@@ -42,10 +58,17 @@ static long ls_sweep_one(struct bpf_map *map, struct ls_flow_key *key, struct ls
 			sw->ended++;
 		return 0;
 	}
-	if ((READ_ONCE(f->flags) & LS_FLOW_RST_SUSPECT) && (__s64)idle > (__s64)sw->suspect_ns) {
-		if (ls_flow_end(key, f, LS_END_RST))
-			sw->ended++;
-		return 0;
+	/*
+	 * Silent since an untrusted RST: the kernel's silence proves nothing
+	 * (it answers an out-of-window RST with nothing, and a second one in
+	 * window within 500 ms with nothing either), so the agent asks the
+	 * kernel whether the socket lives, once.
+	 */
+	if ((READ_ONCE(f->flags) & (LS_FLOW_RST_SUSPECT | LS_FLOW_SUSPECT_SENT)) ==
+		    LS_FLOW_RST_SUSPECT &&
+	    (__s64)idle > (__s64)sw->suspect_ns &&
+	    !bpf_ringbuf_output(&ls_suspects, key, sizeof(*key), 0)) {
+		__sync_fetch_and_or(&f->flags, LS_FLOW_SUSPECT_SENT);
 	}
 	/* Only a request that holds a slot (admit = requests) stalls: others are measured. */
 	r = READ_ONCE(f->req);
@@ -76,6 +99,10 @@ int ls_tick(struct ls_tick *t)
 		WRITE_ONCE(s->heartbeat_ns, sw.now);
 	}
 	t->now_ns = sw.now;
+	if (t->op) {
+		t->done = ls_tick_op(t);
+		return 0;
+	}
 	if (t->sweep) {
 		sw.idle_ns = t->idle_timeout_ns;
 		sw.stall_ns = t->stall_timeout_ns;

@@ -284,6 +284,175 @@ static __always_inline int ls_send_reset(struct xdp_md *ctx, const struct ls_pkt
 	return 0;
 }
 
+/* Options scanned at most in one header; more make the packet risky. */
+#define LS_MAX_OPTS 16
+
+/*
+ * Whether the options in [off, end) hold one the kernel may throw the
+ * packet away for: an IPv4 source route (v6 = 0), or an IPv6 option whose
+ * action bits say "discard if unknown" (v6 = 1). Pad1 (NOP) is one byte,
+ * every other option type, length, value; IPv4's EOL ends them.
+ */
+static __always_inline int ls_opts_risky(void *data, void *data_end, __u32 off, __u32 end, int v6)
+{
+	int i;
+
+	for (i = 0; i < LS_MAX_OPTS; i++) {
+		__u8 *o;
+
+		if (off >= end)
+			return 0;
+		if (off > LS_MAX_L4_OFF)
+			return 1;
+		o = data + off;
+		if ((void *)(o + 2) > data_end)
+			return 1;
+		if (!v6 && o[0] == 0) /* EOL */
+			return 0;
+		if (o[0] == (v6 ? 0 : 1)) { /* Pad1, NOP */
+			off++;
+			continue;
+		}
+		if (v6 ? o[0] >> 6 : o[0] == 0x83 || o[0] == 0x89)
+			return 1;
+		off += v6 ? o[1] + 2 : (o[1] < 2 ? 2 : o[1]);
+	}
+	return off < end;
+}
+
+/*
+ * Whether the packet's IP options make it one the kernel may drop after we
+ * decided on it: IPv4 source routes, IPv6 options marked "discard if
+ * unknown", an IPv6 routing header with segments left. No TCP stack sends
+ * them to a server, so to a service they are dropped (undecidable).
+ * Global, so that the verifier checks its loops once.
+ */
+__noinline int ls_ip_opts_risky(struct xdp_md *ctx, __u32 l3_off, __u32 ipv6)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	__u32 off, len;
+	__u8 *hdr, nexthdr;
+	int i;
+
+	if (l3_off > 14 + 4 * LS_MAX_VLAN_TAGS)
+		return 1;
+	hdr = data + l3_off;
+	if (!ipv6) {
+		if ((void *)(hdr + 20) > data_end)
+			return 1;
+		len = (hdr[0] & 0xf) * 4;
+		return ls_opts_risky(data, data_end, l3_off + 20, l3_off + len, 0);
+	}
+	if ((void *)(hdr + 40) > data_end)
+		return 1;
+	nexthdr = hdr[6];
+	off = l3_off + 40;
+	for (i = 0; i < LS_MAX_EXT_HDRS; i++) {
+		if (nexthdr != IPPROTO_HOPOPTS && nexthdr != IPPROTO_DSTOPTS &&
+		    nexthdr != IPPROTO_ROUTING && nexthdr != IPPROTO_AH &&
+		    nexthdr != IPPROTO_FRAGMENT)
+			return 0;
+		if (off > LS_MAX_L4_OFF)
+			return 1;
+		hdr = data + off;
+		if ((void *)(hdr + 8) > data_end)
+			return 1;
+		len = ls_ipv6_ext_len(nexthdr, hdr);
+		if (nexthdr == IPPROTO_ROUTING && hdr[3])
+			return 1;
+		if ((nexthdr == IPPROTO_HOPOPTS || nexthdr == IPPROTO_DSTOPTS) &&
+		    ls_opts_risky(data, data_end, off + 2, off + len, 1))
+			return 1;
+		nexthdr = hdr[0];
+		off += len;
+	}
+	return 0;
+}
+
+/* Longest TCP segment whose checksum is verified: a 9000-byte jumbo frame's. */
+#define LS_CSUM_MAX_LEN 9000
+#define LS_CSUM_CHUNK	64
+
+/*
+ * Whether the TCP checksum of segment p is right. Segments that would
+ * change accounting (a handshake's ACK, a RST or FIN that ends a flow) are
+ * checked: a segment the kernel throws away must not move a count. Global,
+ * so that the verifier checks its loop once.
+ */
+__noinline int ls_tcp_csum_ok(struct xdp_md *ctx, __u32 off, __u32 len, __u32 sum)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	__u8 *ptr;
+	int i;
+
+	if (off > LS_MAX_L4_OFF + 60 || len > LS_CSUM_MAX_LEN)
+		return 0;
+	for (i = 0; i < LS_CSUM_MAX_LEN / LS_CSUM_CHUNK && len >= LS_CSUM_CHUNK; i++) {
+		ptr = data + off;
+		if ((void *)(ptr + LS_CSUM_CHUNK) > data_end)
+			return 0;
+		sum = bpf_csum_diff(NULL, 0, (__be32 *)ptr, LS_CSUM_CHUNK, sum);
+		off += LS_CSUM_CHUNK;
+		len -= LS_CSUM_CHUNK;
+		if (off > LS_MAX_L4_OFF + 60 + LS_CSUM_MAX_LEN)
+			return 0;
+	}
+#define LS_CSUM_PART(n)                                                                            \
+	if (len & (n)) {                                                                           \
+		ptr = data + off;                                                                  \
+		if ((void *)(ptr + (n)) > data_end)                                                \
+			return 0;                                                                  \
+		sum = bpf_csum_diff(NULL, 0, (__be32 *)ptr, (n), sum);                             \
+		off += (n);                                                                        \
+		if (off > LS_MAX_L4_OFF + 60 + LS_CSUM_MAX_LEN)                                    \
+			return 0;                                                                  \
+	}
+	LS_CSUM_PART(32)
+	LS_CSUM_PART(16)
+	LS_CSUM_PART(8)
+	LS_CSUM_PART(4)
+#undef LS_CSUM_PART
+	/* The last one to three bytes, as words padded with zero (network order). */
+	ptr = data + off;
+	if (len & 3) {
+		__u8 b[4] = {};
+
+		if ((void *)(ptr + 3) <= data_end) {
+			b[0] = ptr[0];
+			if (len & 2)
+				b[1] = ptr[1];
+			if ((len & 3) == 3)
+				b[2] = ptr[2];
+		} else if ((void *)(ptr + 1) <= data_end && (len & 3) == 1) {
+			b[0] = ptr[0];
+		} else if ((void *)(ptr + 2) <= data_end && (len & 3) == 2) {
+			b[0] = ptr[0];
+			b[1] = ptr[1];
+		} else {
+			return 0;
+		}
+		sum = bpf_csum_diff(NULL, 0, (__be32 *)b, 4, sum);
+	}
+	return ls_csum_fold(sum) == 0;
+}
+
+/* The checksum of p's TCP segment with its pseudo-header. */
+static __always_inline int ls_segment_ok(struct xdp_md *ctx, const struct ls_pkt *p)
+{
+	__u32 sum;
+
+	if (p->ipv6)
+		sum = ls_csum_words(p->key.client, 32, 0) + bpf_htons(p->l4_len) +
+		      bpf_htons(IPPROTO_TCP);
+	else
+		sum = ls_csum_words(&p->key.client[12], 4, 0) +
+		      ls_csum_words(&p->key.server[12], 4, 0) + bpf_htons(p->l4_len) +
+		      bpf_htons(IPPROTO_TCP);
+	return ls_tcp_csum_ok(ctx, p->l4_off, p->l4_len, sum);
+}
+
 /* Sheds a connection (a SYN, or the ACK of its handshake) by the class's action. */
 static __always_inline int ls_shed_conn(struct xdp_md *ctx, const struct ls_pkt *p,
 					const struct ls_where *w)
@@ -327,7 +496,12 @@ static __always_inline int ls_on_syn(struct xdp_md *ctx, const struct ls_pkt *p,
 	inf = bpf_map_lookup_elem(&ls_inflight, &w.svc);
 	if (!lim || !inf)
 		return XDP_PASS;
-	full = (w.pol->admit == LS_ADMIT_CONNECTIONS && ls_over(inf, lim, w.cls)) ||
+	/*
+	 * A SYN with data (TCP Fast Open) hands its request to the server at
+	 * once: under admit = requests it is shed when a request would be.
+	 */
+	full = ((w.pol->admit == LS_ADMIT_CONNECTIONS || p->payload_len) &&
+		ls_over(inf, lim, w.cls)) ||
 	       (w.pol->max_connections && READ_ONCE(inf->conns) >= (__s32)w.pol->max_connections);
 	if (!full || ls_failing_open(w.st, bpf_ktime_get_ns()))
 		return XDP_PASS;
@@ -359,6 +533,19 @@ static __always_inline int ls_track(const struct ls_pkt *p, const struct ls_wher
 	return -1;
 }
 
+/*
+ * A connection that cannot be tracked (the flow table full) is shed like
+ * one over the limit: untracked, none of its work could be counted or
+ * decided.
+ */
+static __always_inline int ls_untrackable(struct xdp_md *ctx, const struct ls_pkt *p,
+					  const struct ls_where *w)
+{
+	if (w->pol->flags & LS_SVC_SHADOW)
+		return XDP_PASS;
+	return ls_shed_conn(ctx, p, w);
+}
+
 static __always_inline int ls_on_payload(struct xdp_md *ctx, const struct ls_pkt *p,
 					 struct ls_flow *f);
 
@@ -387,12 +574,15 @@ static __always_inline int ls_first_payload(struct xdp_md *ctx, const struct ls_
 }
 
 /*
- * An ACK on a tuple with no flow that acknowledges the server's SYN-ACK:
- * the client saw the server's ISN, so it is no spoofed source. The
- * connection is admitted here, once (the handshake entry is used up).
+ * An ACK on a tuple with no flow that acknowledges the server's SYN-ACK at
+ * the sequence number the SYN-ACK acknowledged: the client saw the
+ * server's ISN, so it is no spoofed source. The connection is decided
+ * here, once: the way is claimed by compare-and-swap, and an ACK of the
+ * same handshake meanwhile waits (dropped: the client sends again).
  */
 static __always_inline int ls_on_handshake(struct xdp_md *ctx, const struct ls_pkt *p,
-					   const struct ls_port *port, struct ls_handshake *hs)
+					   const struct ls_port *port, struct ls_handshake *hs,
+					   __u32 tag)
 {
 	struct ls_inflight *inf;
 	struct ls_limits *lim;
@@ -400,18 +590,26 @@ static __always_inline int ls_on_handshake(struct xdp_md *ctx, const struct ls_p
 	int counted;
 	__u64 now;
 
-	if (__sync_lock_test_and_set(&hs->used, 1))
-		return XDP_PASS; /* completed on another CPU */
-	if (ls_resolve(port, p, &w))
+	if (__sync_val_compare_and_swap(&hs->word, ls_hs_word(tag, LS_HS_OPEN),
+					ls_hs_word(tag, LS_HS_CLAIMED)) !=
+	    ls_hs_word(tag, LS_HS_OPEN))
+		return XDP_DROP; /* being decided on another CPU, or taken over */
+	if (ls_resolve(port, p, &w)) {
+		WRITE_ONCE(hs->word, ls_hs_word(tag, LS_HS_USED));
 		return XDP_PASS;
+	}
 	w.stats->packets++;
 	w.stats->handshakes++;
-	if (w.pol->classes[w.cls].action == LS_ACT_BYPASS)
+	if (w.pol->classes[w.cls].action == LS_ACT_BYPASS) {
+		WRITE_ONCE(hs->word, ls_hs_word(tag, LS_HS_USED));
 		return XDP_PASS;
+	}
 	lim = bpf_map_lookup_elem(&ls_limits, &w.svc);
 	inf = bpf_map_lookup_elem(&ls_inflight, &w.svc);
-	if (!lim || !inf)
+	if (!lim || !inf) {
+		WRITE_ONCE(hs->word, ls_hs_word(tag, LS_HS_OPEN));
 		return XDP_PASS;
+	}
 	counted = w.pol->admit == LS_ADMIT_CONNECTIONS;
 	now = bpf_ktime_get_ns();
 	if (ls_failing_open(w.st, now)) {
@@ -425,36 +623,54 @@ static __always_inline int ls_on_handshake(struct xdp_md *ctx, const struct ls_p
 			 * request, already on the wire) gets one too, never the
 			 * server.
 			 */
-			WRITE_ONCE(hs->used, w.pol->classes[w.cls].action == LS_ACT_RESET
-						     ? LS_HS_REFUSED
-						     : LS_HS_OPEN);
+			WRITE_ONCE(hs->word,
+				   ls_hs_word(tag, w.pol->classes[w.cls].action == LS_ACT_RESET
+							   ? LS_HS_REFUSED
+							   : LS_HS_OPEN));
 			return ls_shed_conn(ctx, p, &w);
 		}
 		w.stats->would_shed++;
 		ls_slot_take(inf, w.cls, counted, 1);
 	}
-	if (ls_track(p, &w, ls_slot_word(now, w.svc, w.cls, counted), p->ack_seq, 0))
-		return XDP_PASS;
+	if (ls_track(p, &w, ls_slot_word(now, w.svc, w.cls, counted), p->ack_seq, 0)) {
+		WRITE_ONCE(hs->word, ls_hs_word(tag, LS_HS_OPEN));
+		return ls_untrackable(ctx, p, &w);
+	}
+	WRITE_ONCE(hs->word, ls_hs_word(tag, LS_HS_USED));
 	w.stats->admitted++;
 	return p->payload_len ? ls_first_payload(ctx, p) : XDP_PASS;
 }
 
+/* What the kernel's socket of a connection says, read through its BTF (CO-RE). */
+struct tcp_sock___ls {
+	__u32 rcv_nxt;
+	__u32 snd_nxt;
+	__u64 bytes_received;
+} __attribute__((preserve_access_index));
+
 /*
  * A segment with payload on a tuple with no flow and no handshake: a
- * connection established before attach (or whose entry went), or a
- * forgery. Adopted only when the kernel holds it established; then counted
- * without a decision (its work is under way: shedding it sheds nothing),
- * and its payload starts a request.
+ * connection established before attach (or whose handshake was pushed out
+ * of its set), or a forgery. Adopted only when the kernel holds it
+ * established and the segment carries exactly its next byte (a forger
+ * cannot choose where the flow stands); the flow starts from the socket's
+ * own sequence numbers. A connection that has received nothing yet is new
+ * work: it is decided as at its handshake. One whose work is under way is
+ * counted without a decision (shedding it would shed nothing), and its
+ * payload starts a request.
  */
 static __always_inline int ls_adopt(struct xdp_md *ctx, const struct ls_pkt *p,
 				    const struct ls_port *port)
 {
 	struct bpf_sock_tuple t = {};
+	struct tcp_sock___ls *tp;
 	struct bpf_sock *sk;
 	struct ls_inflight *inf;
+	struct ls_limits *lim;
 	struct ls_where w;
-	__u32 tlen;
-	int established;
+	__u32 tlen, rcv_nxt = 0, snd_nxt = 0;
+	int established, fresh = 0, counted;
+	__u64 now;
 
 	/* Classified first: a bypass class is never tracked, so never looked up either. */
 	if (ls_resolve(port, p, &w))
@@ -478,24 +694,45 @@ static __always_inline int ls_adopt(struct xdp_md *ctx, const struct ls_pkt *p,
 	if (!sk)
 		return -1;
 	established = sk->state == BPF_TCP_ESTABLISHED;
+	tp = established ? (struct tcp_sock___ls *)bpf_skc_to_tcp_sock(sk) : NULL;
+	if (tp) {
+		rcv_nxt = tp->rcv_nxt;
+		snd_nxt = tp->snd_nxt;
+		fresh = !tp->bytes_received;
+	}
 	bpf_sk_release(sk);
-	if (!established)
+	if (!tp || p->seq != rcv_nxt)
 		return -1;
 	w.stats->packets++;
 	inf = bpf_map_lookup_elem(&ls_inflight, &w.svc);
-	if (!inf)
+	lim = bpf_map_lookup_elem(&ls_limits, &w.svc);
+	if (!inf || !lim)
 		return -1;
-	ls_slot_take(inf, w.cls, w.pol->admit == LS_ADMIT_CONNECTIONS, 1);
-	if (ls_track(p, &w,
-		     ls_slot_word(bpf_ktime_get_ns(), w.svc, w.cls,
-				  w.pol->admit == LS_ADMIT_CONNECTIONS),
-		     p->ack_seq, LS_FLOW_ADOPTED))
-		return XDP_PASS;
-	w.stats->adopted++;
+	counted = w.pol->admit == LS_ADMIT_CONNECTIONS;
+	now = bpf_ktime_get_ns();
+	if (!fresh || ls_failing_open(w.st, now)) {
+		ls_slot_take(inf, w.cls, counted, 1);
+	} else if (!ls_admit(inf, lim, w.svc, w.cls, counted, 1, w.pol->max_connections)) {
+		if (!(w.pol->flags & LS_SVC_SHADOW))
+			return ls_shed_conn(ctx, p, &w);
+		w.stats->would_shed++;
+		ls_slot_take(inf, w.cls, counted, 1);
+	}
+	/* No room: new work is shed; work under way goes on, holding nothing. */
+	if (ls_track(p, &w, ls_slot_word(now, w.svc, w.cls, counted), snd_nxt, LS_FLOW_ADOPTED))
+		return fresh ? ls_untrackable(ctx, p, &w) : XDP_PASS;
+	if (fresh)
+		w.stats->admitted++;
+	else
+		w.stats->adopted++;
 	return ls_first_payload(ctx, p);
 }
 
-/* An ACK (no SYN, no RST) on a tuple with no flow. */
+/*
+ * An ACK (no SYN, no RST) on a tuple with no flow: the handshake's, if it
+ * acknowledges a noted ISN at the sequence number the SYN-ACK acknowledged
+ * and its checksum is right (the kernel would throw it away otherwise).
+ */
 static __always_inline int ls_on_untracked(struct xdp_md *ctx, const struct ls_pkt *p,
 					   const struct ls_port *port)
 {
@@ -503,17 +740,25 @@ static __always_inline int ls_on_untracked(struct xdp_md *ctx, const struct ls_p
 	struct ls_iface_stats *is;
 	struct ls_hs_set *set;
 	int verdict;
-	__u32 tag;
+	__u32 tag, state;
 
 	set = ls_hs_set_for(&p->key, &tag);
 	if (set)
 		hs = ls_hs_find(set, tag, p->ack_seq - 1);
-	if (hs) {
-		__u32 used = READ_ONCE(hs->used);
-
-		if (used == LS_HS_OPEN)
-			return ls_on_handshake(ctx, p, port, hs);
-		if (used == LS_HS_REFUSED) {
+	if (hs && p->seq == READ_ONCE(hs->cli_seq)) {
+		state = ls_hs_state(READ_ONCE(hs->word));
+		if (state == LS_HS_CLAIMED)
+			return XDP_DROP; /* its handshake is being decided on another CPU */
+		if (state == LS_HS_OPEN) {
+			if (!ls_segment_ok(ctx, p)) {
+				is = ls_iface_counters();
+				if (is)
+					is->bad_checksums++;
+				return XDP_PASS; /* the kernel drops it */
+			}
+			return ls_on_handshake(ctx, p, port, hs, tag);
+		}
+		if (state == LS_HS_REFUSED) {
 			/* The tail of a connection refused at its ACK: a RST again. */
 			if (!ls_send_reset(ctx, p))
 				return XDP_TX;
@@ -564,15 +809,20 @@ static __always_inline int ls_shed_request(struct xdp_md *ctx, const struct ls_p
 					   const struct ls_service_policy *pol,
 					   struct ls_class_stats *st)
 {
+	__u32 end = p->seq + p->payload_len;
+
 	barrier_var(cls);
 	if (cls < LS_MAX_CLASSES && pol->classes[cls].req_action != LS_REQ_ABORT) {
 		__u32 now_ms = (__u32)(bpf_ktime_get_coarse_ns() / 1000000);
 
-		if (READ_ONCE(f->state) != LS_FLOW_DEFERRED)
+		if (READ_ONCE(f->state) != LS_FLOW_DEFERRED) {
 			WRITE_ONCE(f->defer_ms, now_ms);
+			WRITE_ONCE(f->defer_end, end);
+		} else if (LS_SEQ_AFTER(end, READ_ONCE(f->defer_end))) {
+			WRITE_ONCE(f->defer_end, end);
+		}
 		if (st)
 			st->deferred++;
-		WRITE_ONCE(f->defer_seq, p->seq);
 		WRITE_ONCE(f->state, LS_FLOW_DEFERRED);
 		return XDP_DROP;
 	}
@@ -582,12 +832,16 @@ static __always_inline int ls_shed_request(struct xdp_md *ctx, const struct ls_p
 }
 
 /*
- * Client payload on a tracked flow. A request starts with payload the
- * server has not acknowledged while none is outstanding (or with the
- * retransmission of a deferred request's first segment); under admit =
- * requests its start is admitted by the partition rule. While a request
- * is deferred, every segment of it is dropped, not only the first, or
- * SACK would bring the rest in one round trip.
+ * Client payload on a tracked flow. A request starts with the segment that
+ * carries the next byte the server reads — the one it acknowledged last
+ * (cli_acked, from its own segments at TC) — while none is outstanding;
+ * under admit = requests that start is admitted by the partition rule.
+ * Bytes before it are retransmissions; bytes after it reach the server
+ * only behind it, so they pass undecided and wait in the kernel's queue
+ * for the segment that is decided (a forger's far-ahead bytes are thrown
+ * away there). While a request is deferred every segment of it is
+ * dropped, not only the first, or SACK would bring the rest in one round
+ * trip; the retransmission of its first segment is decided again.
  */
 static __always_inline int ls_on_payload(struct xdp_md *ctx, const struct ls_pkt *p,
 					 struct ls_flow *f)
@@ -598,23 +852,36 @@ static __always_inline int ls_on_payload(struct xdp_md *ctx, const struct ls_pkt
 	struct ls_limits *lim;
 	struct ls_state *s;
 	__u32 key = 0, end = p->seq + p->payload_len, svc = f->svc, cls = f->cls;
+	__u32 acked = READ_ONCE(f->cli_acked);
+	__u8 state = READ_ONCE(f->state);
 	__u64 now, w;
+	int starts = !LS_SEQ_AFTER(p->seq, acked) && LS_SEQ_AFTER(end, acked);
 
-	if (READ_ONCE(f->state) == LS_FLOW_DEFERRED) {
-		__u32 dseq = READ_ONCE(f->defer_seq);
-
-		if (p->seq != dseq)
-			return LS_SEQ_AFTER(end, dseq) ? XDP_DROP : XDP_PASS;
-	} else if (READ_ONCE(f->state) == LS_FLOW_REQUEST) {
-		/*
-		 * More of the outstanding request, also after a stall released
-		 * its slot: only the server's answer opens the next one, so a
-		 * client trickling bytes cannot take a slot again and again.
-		 */
-		WRITE_ONCE(f->req_last_ns, bpf_ktime_get_ns());
+	if (state == LS_FLOW_DEFERRED) {
+		if (!LS_SEQ_AFTER(end, acked))
+			return XDP_PASS; /* bytes the server has */
+		if (!starts) {
+			if (LS_SEQ_AFTER(end, READ_ONCE(f->defer_end)))
+				WRITE_ONCE(f->defer_end, end);
+			return XDP_DROP;
+		}
+	} else if (state == LS_FLOW_REQUEST && READ_ONCE(f->req)) {
+		/* More of the outstanding request: its latency runs from its last new byte. */
+		if (LS_SEQ_AFTER(end, READ_ONCE(f->cli_next)))
+			WRITE_ONCE(f->req_last_ns, bpf_ktime_get_ns());
 		return XDP_PASS;
-	} else if (!LS_SEQ_AFTER(end, READ_ONCE(f->cli_acked))) {
-		return XDP_PASS; /* a retransmission of what the server has */
+	} else if (state == LS_FLOW_REQUEST) {
+		/*
+		 * A request whose slot a stall gave back: its next new bytes are
+		 * decided again, as a start.
+		 */
+		__u32 next = READ_ONCE(f->cli_next);
+
+		if (!starts && (LS_SEQ_AFTER(p->seq, next) || !LS_SEQ_AFTER(end, next)))
+			return XDP_PASS;
+	} else if (!starts) {
+		/* A retransmission, or bytes beyond the next one the server reads. */
+		return XDP_PASS;
 	}
 
 	if (svc >= LS_MAX_SERVICES || cls >= LS_MAX_CLASSES)
@@ -640,7 +907,7 @@ static __always_inline int ls_on_payload(struct xdp_md *ctx, const struct ls_pkt
 	 * Waited outside past max_defer: its client has most likely given up,
 	 * and serving it now would spend the server on an answer nobody reads.
 	 */
-	if (READ_ONCE(f->state) == LS_FLOW_DEFERRED && pol->max_defer_ms &&
+	if (state == LS_FLOW_DEFERRED && pol->max_defer_ms &&
 	    (__u32)(bpf_ktime_get_coarse_ns() / 1000000) - READ_ONCE(f->defer_ms) >
 		    pol->max_defer_ms) {
 		if (st)
@@ -666,6 +933,8 @@ begin:
 	}
 	WRITE_ONCE(f->req_last_ns, now);
 	WRITE_ONCE(f->state, LS_FLOW_REQUEST);
+	if (f->flags & LS_FLOW_NO_SAMPLE)
+		__sync_fetch_and_and(&f->flags, ~LS_FLOW_NO_SAMPLE);
 	if (st) {
 		st->requests++;
 		/* Sent before the last answer was all acknowledged: pipelined or multiplexed. */
@@ -679,27 +948,38 @@ begin:
 #define LS_RST_WINDOW (1u << 20)
 
 /*
- * A client's RST on a tracked flow. Only one exactly at the next byte ends
- * the flow: the kernel resets only for that one too (RFC 5961), and no
- * forger who guesses the ports gets it right. One within a window of it
- * makes the flow a suspect, which the sweep ends if nothing more is heard
- * (the kernel answers a RST it does not take with a challenge ACK, which
- * clears the suspicion). Behind a deferred request, a RST within the
- * window ends the flow: the request is abandoned, and the kernel's socket
- * goes when the client answers the challenge.
+ * A client's RST on a tracked flow. One ends the flow only where the
+ * kernel surely takes it: exactly at the next byte the server reads, with
+ * every byte the client sent acknowledged (so that no byte of its own, or
+ * of a forger's, that the kernel threw away has moved the point), and a
+ * right checksum. Behind a deferred request, a RST at the end of the
+ * deferred bytes (the client's next byte) or at the server's next one
+ * abandons the request. One near the next byte otherwise makes the flow a
+ * suspect, for the agent to confirm with the kernel (§5.3).
  */
-static __always_inline int ls_on_client_rst(const struct ls_pkt *p, struct ls_flow *f, __u8 state,
+static __always_inline int ls_on_client_rst(struct xdp_md *ctx, const struct ls_pkt *p,
+					    struct ls_flow *f, __u8 state,
 					    struct ls_class_stats *st)
 {
-	__u32 next = READ_ONCE(f->cli_next);
+	__u32 acked = READ_ONCE(f->cli_acked), next = READ_ONCE(f->cli_next);
+	int exact = p->seq == acked && acked == next;
+	int abandon = state == LS_FLOW_DEFERRED &&
+		      (p->seq == READ_ONCE(f->defer_end) || p->seq == acked);
 
-	if (p->seq == next) {
-		ls_flow_end(&p->key, f, LS_END_RST);
-		return XDP_PASS;
-	}
-	if (state == LS_FLOW_DEFERRED && p->seq - READ_ONCE(f->defer_seq) <= LS_RST_WINDOW) {
-		if (ls_flow_end(&p->key, f, LS_END_ABORT) && st)
-			st->abandoned++;
+	if (exact || abandon) {
+		if (!ls_segment_ok(ctx, p)) {
+			struct ls_iface_stats *is = ls_iface_counters();
+
+			if (is)
+				is->bad_checksums++;
+			return XDP_PASS;
+		}
+		if (abandon) {
+			if (ls_flow_end(&p->key, f, LS_END_ABORT) && st)
+				st->abandoned++;
+		} else {
+			ls_flow_end(&p->key, f, LS_END_RST);
+		}
 		return XDP_PASS;
 	}
 	if (st)
@@ -726,16 +1006,26 @@ static __always_inline int ls_on_flow(struct xdp_md *ctx, const struct ls_pkt *p
 	if (state == LS_FLOW_ABORTED)
 		return p->tcp_flags & LS_TCP_RST ? XDP_PASS : XDP_DROP;
 	if (p->tcp_flags & LS_TCP_RST)
-		return ls_on_client_rst(p, f, state, st);
+		return ls_on_client_rst(ctx, p, f, state, st);
 	if (p->tcp_flags & LS_TCP_SYN)
 		return XDP_PASS;
 	/*
-	 * A FIN behind a deferred request: the client closed before it was
-	 * served (its deadline passed, typically). Deferring it further would
-	 * only have the server answer nobody later: it is dropped for good.
+	 * A FIN at the end of a deferred request: the client closed before it
+	 * was served (its deadline passed, typically). Deferring it further
+	 * would only have the server answer nobody later: it is dropped for
+	 * good. A FIN anywhere else behind a deferred request is the client's
+	 * stream beyond what it waits for, or a forger's: dropped.
 	 */
-	if (state == LS_FLOW_DEFERRED && (p->tcp_flags & LS_TCP_FIN) &&
-	    p->seq != READ_ONCE(f->defer_seq)) {
+	if (state == LS_FLOW_DEFERRED && (p->tcp_flags & LS_TCP_FIN) && !p->payload_len) {
+		if (p->seq != READ_ONCE(f->defer_end))
+			return LS_SEQ_AFTER(p->seq, READ_ONCE(f->cli_acked)) ? XDP_DROP : XDP_PASS;
+		if (!ls_segment_ok(ctx, p)) {
+			struct ls_iface_stats *is = ls_iface_counters();
+
+			if (is)
+				is->bad_checksums++;
+			return XDP_DROP;
+		}
 		if (st)
 			st->abandoned++;
 		return ls_abort_flow(ctx, p, f);
@@ -744,6 +1034,10 @@ static __always_inline int ls_on_flow(struct xdp_md *ctx, const struct ls_pkt *p
 		verdict = ls_on_payload(ctx, p, f);
 	if (verdict != XDP_PASS)
 		return verdict;
+	/* A shut window holds the answer back: that time is no service time. */
+	if (!p->window && READ_ONCE(f->state) == LS_FLOW_REQUEST &&
+	    !(READ_ONCE(f->flags) & LS_FLOW_NO_SAMPLE))
+		__sync_fetch_and_or(&f->flags, LS_FLOW_NO_SAMPLE);
 	ls_advance(f, p);
 	/* A client FIN is a half-close: the server may still be working. */
 	if ((p->tcp_flags & LS_TCP_FIN) && !(f->flags & LS_FLOW_CLIENT_FIN))
@@ -815,6 +1109,13 @@ int ls_xdp_ingress(struct xdp_md *ctx)
 	port = bpf_map_lookup_elem(&ls_ports, &key);
 	if (!port || !*(__u32 *)port)
 		return XDP_PASS; /* not a service port in any generation */
+	if ((p.flags & LS_PKT_OPTIONS) && ls_ip_opts_risky(ctx, p.l3_off, p.ipv6)) {
+		struct ls_iface_stats *is = ls_iface_counters();
+
+		if (is)
+			is->undecidable++;
+		return XDP_DROP;
+	}
 
 	if ((p.tcp_flags & (LS_TCP_SYN | LS_TCP_ACK | LS_TCP_RST | LS_TCP_FIN)) == LS_TCP_SYN)
 		return ls_on_syn(ctx, &p, port);

@@ -25,7 +25,7 @@
  * must never misread them). Raise it with any change to the structs below
  * or to the set of maps.
  */
-#define LS_LAYOUT_VERSION 4
+#define LS_LAYOUT_VERSION 5
 
 #define LS_MAX_SERVICES 16
 /* 16 configured classes, plus room for an implicit default and a bypass. */
@@ -62,6 +62,8 @@
 #define LS_HS_SETS	  (LS_MAX_HANDSHAKES / LS_HS_WAYS)
 /* Abort records the agent has not yet read (ring buffer bytes). */
 #define LS_ABORT_RING_BYTES (64 * 1024)
+/* Suspect flows the agent has not yet asked the kernel about (ring buffer bytes). */
+#define LS_SUSPECT_RING_BYTES (64 * 1024)
 
 /* What a service's limit L counts (ls_service_policy.admit). */
 enum ls_admit {
@@ -198,6 +200,10 @@ enum ls_flow_state {
 #define LS_FLOW_RST_SUSPECT                                                                        \
 	(1u << 2) /* a client RST we could not trust; any server segment clears it */
 #define LS_FLOW_ADOPTED (1u << 3) /* tracked from a segment, not a handshake */
+/* The client shut its window while the request was outstanding: no latency sample. */
+#define LS_FLOW_NO_SAMPLE (1u << 4)
+/* A suspect the sweep has handed to the agent, to ask the kernel about (§5.3). */
+#define LS_FLOW_SUSPECT_SENT (1u << 5)
 
 /*
  * A slot word: who holds an in-flight slot and of which class, in one
@@ -253,7 +259,7 @@ struct ls_flow {
 	__u32 cli_next;	    /* the client's data seen at ingress, contiguous, ends here */
 	__u32 cli_acked;    /* the server's latest acknowledgment: what it received */
 	__u32 srv_next;	    /* the server's data sent ends here */
-	__u32 defer_seq;    /* LS_FLOW_DEFERRED: the deferred request's first byte */
+	__u32 defer_end;    /* LS_FLOW_DEFERRED: the end of the deferred bytes seen */
 	__u8 svc;
 	__u8 cls;
 	__u8 state; /* enum ls_flow_state */
@@ -263,22 +269,35 @@ struct ls_flow {
 	__u32 srv_isn;	/* the server's ISN (0: adopted, unknown) */
 };
 
-/* ls_handshake.used */
+/* The state of a way of a handshake set (the low half of ls_handshake.word). */
 #define LS_HS_OPEN    0 /* awaiting its ACK */
 #define LS_HS_USED    1 /* its ACK came: the connection was admitted (or passed) */
 #define LS_HS_REFUSED 2 /* its ACK was shed with a RST: later segments get one too */
+#define LS_HS_CLAIMED 3 /* an ACK is being decided: others of its handshake wait */
 
 /*
  * One way of a handshake set: a SYN-ACK the server sent, so that an ACK
- * acknowledging its ISN proves the client saw it. The tuple is known by
- * its tag, the upper half of its keyed hash (ls_hs_hash).
+ * acknowledging its ISN, at the sequence number the SYN-ACK acknowledged,
+ * proves the client saw it. word holds the tuple's 16-bit tag (high half,
+ * ls_hs_tag_of) and the way's LS_HS_* state (low half), changed together
+ * by compare-and-swap.
  */
 struct ls_handshake {
-	__u32 tag;     /* (ls_hs_hash >> 32) | 1 of the tuple */
+	__u32 word;
 	__u32 isn;     /* the server's initial sequence number */
+	__u32 cli_seq; /* the SYN-ACK's acknowledgment: the client's next byte */
 	__u32 sent_ms; /* coarse clock in ms (| 1) of the last SYN-ACK; 0: an empty way */
-	__u32 used;    /* LS_HS_*: an ACK completed it, and how */
 };
+
+static inline __u32 ls_hs_word(__u32 tag, __u32 state)
+{
+	return tag << 16 | state;
+}
+
+static inline __u32 ls_hs_state(__u32 word)
+{
+	return word & 0xffff;
+}
 
 /*
  * handshakes map value, key = ls_hs_hash() % LS_HS_SETS: one set, one
@@ -315,7 +334,7 @@ static inline __u32 ls_hs_set_of(__u64 hash)
 
 static inline __u32 ls_hs_tag_of(__u64 hash)
 {
-	return (__u32)(hash >> 32) | 1;
+	return (__u32)(hash >> 48) | 1;
 }
 
 /*
@@ -364,6 +383,7 @@ struct ls_iface_stats {
 	__u64 abort_lost;	 /* aborts the agent could not be told of (ring full) */
 	__u64 fragments_dropped; /* first fragments of TCP to a service (or too short to tell) */
 	__u64 undecidable;	 /* dropped: IPv6 chains too long to follow, v4-mapped addresses */
+	__u64 bad_checksums; /* segments that would have changed a count, checksum wrong: passed */
 };
 
 /*
@@ -382,9 +402,16 @@ struct ls_tick {
 	__u64 stalled;		 /* out: requests the sweep released */
 	__u8 beat;		 /* in: 1 to stamp the heartbeat (0: only read the clock) */
 	__u8 sweep;		 /* in: 1 to sweep this round */
-	__u16 pad;
+	__u8 op;		 /* in: LS_TICK_* for key, the kernel asked (0: none) */
+	__u8 pad;
 	__u32 pad2;
+	struct ls_flow_key key; /* in: the flow op is for */
+	__u32 done;		/* out: 1 when op changed the flow */
 };
+
+/* ls_tick.op: what the kernel said of a suspect flow's socket. */
+#define LS_TICK_END_SUSPECT   1 /* no socket any more: the flow ends */
+#define LS_TICK_CLEAR_SUSPECT 2 /* the socket lives: the flow is no suspect */
 
 /*
  * Latency histogram: log-linear buckets over microseconds. Below 2^LS_HIST_SUB
@@ -584,8 +611,8 @@ _Static_assert(sizeof(struct ls_flow_key) == 9 * 4, "ls_hs_hash hashes nine word
 _Static_assert((LS_HS_SETS & (LS_HS_SETS - 1)) == 0, "LS_HS_SETS: a power of two");
 _Static_assert(sizeof(struct ls_state) == 24, "ls_state");
 _Static_assert(sizeof(struct ls_class_stats) == 23 * 8, "ls_class_stats: u64 counters only");
-_Static_assert(sizeof(struct ls_iface_stats) == 6 * 8, "ls_iface_stats: u64 counters only");
-_Static_assert(sizeof(struct ls_tick) == 9 * 8, "ls_tick");
+_Static_assert(sizeof(struct ls_iface_stats) == 7 * 8, "ls_iface_stats: u64 counters only");
+_Static_assert(sizeof(struct ls_tick) == 9 * 8 + 40, "ls_tick");
 _Static_assert(sizeof(struct ls_latency_hist) == (4 + LS_HIST_BUCKETS) * 8, "ls_latency_hist");
 _Static_assert(sizeof(struct ls_probe) == (6 + LS_HIST_BUCKETS) * 8, "ls_probe");
 _Static_assert(sizeof(struct ls_class_meta) == 40, "ls_class_meta");

@@ -62,7 +62,7 @@ struct agent {
 	struct svc_ctl svc[LS_MAX_SERVICES];
 	int tick_fd;		    /* the pinned tick program */
 	int life_lock;		    /* held for the agent's life: its liveness */
-	struct ring_buffer *aborts; /* aborted requests, whose sockets the agent closes */
+	struct ring_buffer *aborts; /* aborted requests and suspect flows, to settle with the kernel */
 	uint64_t next_sweep_ns;
 	double log_change; /* log a limit change larger than this fraction */
 };
@@ -326,6 +326,37 @@ static int on_abort(void *ctx, void *data, size_t len)
 }
 
 /*
+ * A flow silent since a client RST the dataplane could not trust: the
+ * kernel says whether the connection lives. Gone, the flow ends; alive, it
+ * is no suspect any more. The tick program does either, with the
+ * dataplane's own exchanges (§5.3).
+ */
+static int on_suspect(void *ctx, void *data, size_t len)
+{
+	struct agent *ag = ctx;
+	struct ls_tick t = {};
+	LIBBPF_OPTS(bpf_test_run_opts, run, .ctx_in = &t, .ctx_size_in = sizeof(t));
+	int alive;
+
+	if (len < sizeof(struct ls_flow_key))
+		return 0;
+	alive = ls_sock_alive(data);
+	if (alive < 0) {
+		pr_warn("%s: asking the kernel about a suspect flow: %s", ag->ifname,
+			strerror(-alive));
+		return 0;
+	}
+	memcpy(&t.key, data, sizeof(t.key));
+	t.op = alive ? LS_TICK_CLEAR_SUSPECT : LS_TICK_END_SUSPECT;
+	if (bpf_prog_test_run_opts(ag->tick_fd, &run))
+		pr_warn("%s: settling a suspect flow: %s", ag->ifname, strerror(errno));
+	else if (t.done && !alive)
+		pr_debug("%s: a flow whose client reset it ended (the kernel has no socket)",
+			 ag->ifname);
+	return 0;
+}
+
+/*
  * One round under the lock. Returns -ENOENT when the attachment is gone,
  * else 0 or the first error, every one of which it has logged: a control
  * loop that cannot read or write its maps says so each round.
@@ -412,6 +443,9 @@ static int agent_open(struct agent *ag, const char *ifname)
 		err = -errno;
 		goto fail;
 	}
+	err = ring_buffer__add(ag->aborts, ag->maps.suspects, on_suspect, ag);
+	if (err)
+		goto fail;
 	return 0;
 fail:
 	agent_close(ag);
@@ -559,7 +593,10 @@ int ls_agent_run(const char *ifname, int (*reload)(const char *ifname))
 		ls_read_agent(&ag->maps, &am);
 		if (!am.interval_ns)
 			am.interval_ns = 100 * LS_NS_PER_MS;
-		/* Between rounds, aborted requests' sockets are closed as they come. */
+		/*
+		 * Between rounds, aborted requests' sockets are closed and
+		 * suspect flows settled as they come.
+		 */
 		round_end = ls_clock_ns(CLOCK_MONOTONIC) + am.interval_ns;
 		while (!stop_requested && !reload_requested) {
 			uint64_t now = ls_clock_ns(CLOCK_MONOTONIC);
@@ -571,7 +608,8 @@ int ls_agent_run(const char *ifname, int (*reload)(const char *ifname))
 				ag->aborts,
 				(int)((round_end - now + LS_NS_PER_MS - 1) / LS_NS_PER_MS));
 			if (n < 0 && n != -EINTR) {
-				pr_err("%s: reading aborted requests: %s", ifname, strerror(-n));
+				pr_err("%s: reading aborted requests and suspects: %s", ifname,
+				       strerror(-n));
 				break;
 			}
 		}

@@ -168,6 +168,7 @@ static json_object *status_json(const char *ifname, const char *pin_dir, const s
 	add_u64(o, "abort_lost", is.abort_lost);
 	add_u64(o, "fragments_dropped", is.fragments_dropped);
 	add_u64(o, "undecidable", is.undecidable);
+	add_u64(o, "bad_checksums", is.bad_checksums);
 	for (uint32_t s = 0; s < LS_MAX_SERVICES; s++) {
 		struct ls_service_meta meta;
 

@@ -42,6 +42,7 @@ static const struct {
 	MAP(handshakes, ARRAY, __u32, struct ls_hs_set),
 	/* A ring buffer has neither key nor value: sizes 0. */
 	{"aborts", "ls_aborts", offsetof(struct ls_maps, aborts), BPF_MAP_TYPE_RINGBUF, 0, 0},
+	{"suspects", "ls_suspects", offsetof(struct ls_maps, suspects), BPF_MAP_TYPE_RINGBUF, 0, 0},
 	MAP(state, ARRAY, __u32, struct ls_state),
 	MAP(class_stats, PERCPU_ARRAY, __u32, struct ls_class_stats),
 	MAP(latency, PERCPU_ARRAY, __u32, struct ls_latency_hist),

@@ -22,6 +22,7 @@ struct ls_maps {
 	int flows;
 	int handshakes;
 	int aborts;
+	int suspects;
 	int state;
 	int class_stats;
 	int latency;

@@ -41,7 +41,7 @@ static void handshake_under_the_limit_is_admitted_and_tracked(void **state)
 	assert_int_equal(ls_slot_cls(f.slot), CLS_DEFAULT);
 	assert_true(ls_slot_age_us(f.slot, after) <= (after - before) / 1000 + 1);
 	assert_true(hs_entry(t, &c, &h));
-	assert_int_equal(h.used, 1);
+	assert_int_equal(ls_hs_state(h.word), 1);
 
 	st = stats(t, CLS_DEFAULT);
 	assert_int_equal(st.packets, 2); /* the SYN and the ACK */

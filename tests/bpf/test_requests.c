@@ -15,14 +15,6 @@
 #include <string.h>
 #include "lib/fixture.h"
 
-static struct ls_flow flow_of(struct t *t, const struct conn *c)
-{
-	struct ls_flow f;
-
-	assert_true(tracked(t, c, &f));
-	return f;
-}
-
 static __u64 latency_count(struct t *t, __u32 cls)
 {
 	struct ls_latency_hist h;
@@ -115,7 +107,7 @@ static void request_over_the_limit_is_deferred(void **state)
 	assert_int_equal(request(t, &b, 100, NULL), XDP_DROP);
 	f = flow_of(t, &b);
 	assert_int_equal(f.state, LS_FLOW_DEFERRED);
-	assert_int_equal(f.defer_seq, seq);
+	assert_int_equal(f.defer_end, seq + 100);
 	assert_int_equal(f.req, 0);
 	assert_int_equal(f.cli_next, seq); /* a dropped segment is not the client's data seen */
 	assert_inflight(t, 1, CLS_DEFAULT, 1);
@@ -167,7 +159,7 @@ static void deferred_request_is_deferred_again_while_the_limit_is_full(void **st
 		assert_int_equal(cli_data_at(t, &b, seq, 100, NULL), XDP_DROP);
 	f = flow_of(t, &b);
 	assert_int_equal(f.state, LS_FLOW_DEFERRED);
-	assert_int_equal(f.defer_seq, seq);
+	assert_int_equal(f.defer_end, seq + 100);
 	assert_int_equal(stats(t, CLS_DEFAULT).deferred, 3);
 	assert_int_equal(stats(t, CLS_DEFAULT).requests, 1);
 	assert_inflight(t, 1, CLS_DEFAULT, 1);
@@ -199,14 +191,15 @@ static void later_segments_of_a_deferred_request_are_dropped(void **state)
 	assert_int_equal(request(t, &b, 100, NULL), XDP_DROP);
 	assert_int_equal(request(t, &b, 100, NULL), XDP_DROP);
 	assert_int_equal(request(t, &b, 100, NULL), XDP_DROP);
-	/* Overlapping its first byte: dropped. */
+	/* Covering its first byte, segmented anew: its start again, decided again. */
 	assert_int_equal(cli_data_at(t, &b, seq - 50, 100, NULL), XDP_DROP);
+	assert_int_equal(stats(t, CLS_DEFAULT).deferred, 2);
 	/* The earlier request's bytes, again: they pass. */
 	assert_int_equal(cli_data_at(t, &b, old, 100, NULL), XDP_PASS);
 	/* A pure ACK carries no request: it passes. */
 	cli_seg(&b, PKT_ACK, 0, &ack);
 	assert_int_equal(xdp(t, &ack, NULL), XDP_PASS);
-	assert_int_equal(stats(t, CLS_DEFAULT).deferred, 1);
+	assert_int_equal(stats(t, CLS_DEFAULT).deferred, 2);
 
 	/* The slot frees: a later segment is still dropped, the first decides. */
 	respond(t, &a, 100);
@@ -217,7 +210,7 @@ static void later_segments_of_a_deferred_request_are_dropped(void **state)
 	assert_int_equal(flow_of(t, &b).cli_next, seq + 300);
 	assert_inflight(t, 1, CLS_DEFAULT, 1);
 	assert_int_equal(stats(t, CLS_DEFAULT).requests, 3);
-	assert_int_equal(stats(t, CLS_DEFAULT).deferred, 1);
+	assert_int_equal(stats(t, CLS_DEFAULT).deferred, 2);
 	respond(t, &b, 100);
 	assert_inflight(t, 0, CLS_DEFAULT, 0);
 }
@@ -490,7 +483,7 @@ static void handshake_ack_carrying_a_request_over_the_limit_is_deferred(void **s
 	assert_int_equal(send_ack(t, &b, 100, NULL), XDP_DROP);
 	f = flow_of(t, &b);
 	assert_int_equal(f.state, LS_FLOW_DEFERRED);
-	assert_int_equal(f.defer_seq, seq);
+	assert_int_equal(f.defer_end, seq + 100);
 	assert_conns(t, 2);
 	assert_int_equal(stats(t, CLS_DEFAULT).admitted, 2);
 	assert_int_equal(stats(t, CLS_DEFAULT).deferred, 1);

@@ -156,7 +156,7 @@ static void handshake_ack_over_the_limit_is_shed_with_drop(void **state)
 	assert_false(tracked(t, &b, NULL));
 	/* Given back: the client's next ACK is decided again. */
 	assert_true(hs_entry(t, &b, &h));
-	assert_int_equal(h.used, 0);
+	assert_int_equal(ls_hs_state(h.word), 0);
 	st = stats(t, CLS_DEFAULT);
 	assert_int_equal(st.handshakes, 2);
 	assert_int_equal(st.admitted, 1);
@@ -184,7 +184,7 @@ static void handshake_ack_over_the_limit_is_shed_with_reset(void **state)
 	assert_conns(t, 1);
 	assert_false(tracked(t, &b, NULL));
 	assert_true(hs_entry(t, &b, &h));
-	assert_int_equal(h.used, LS_HS_REFUSED);
+	assert_int_equal(ls_hs_state(h.word), LS_HS_REFUSED);
 	st = stats(t, CLS_DEFAULT);
 	assert_int_equal(st.handshakes, 2);
 	assert_int_equal(st.shed_reset, 1);

@@ -5,7 +5,9 @@
  * beat it stamps the heartbeat with the dataplane's own clock (and the
  * fail-open delay), which ends a fail-open. With sweep it walks the flow
  * table in the kernel: flows idle past idle_timeout end (ended_idle),
- * suspect flows silent past suspect_ns end (ended_rst), requests
+ * suspect flows silent past suspect_ns are handed to the agent (the
+ * ring ls_suspects), which ends them (ended_rst) or clears them by what
+ * the kernel says, requests
  * outstanding past stall_timeout give their slot back (stalled), entries
  * whose slot was taken are deleted; each exactly once, so in-flight
  * returns to exactly 0. Timeouts are set around sleeps with wide margins
@@ -143,26 +145,55 @@ static void sweep_keeps_flows_idle_less_than_the_timeout(void **state)
 	assert_inflight(t, 50, CLS_DEFAULT, 50);
 }
 
-static void sweep_ends_a_suspect_flow_silent_past_the_suspect_time(void **state)
+/*
+ * A suspect silent past the suspect time is handed to the agent, once, and
+ * stays until the kernel has been asked: gone, the flow ends (ended_rst);
+ * alive, it is no suspect any more.
+ */
+static void sweep_hands_a_suspect_silent_past_the_suspect_time_to_the_agent(void **state)
 {
 	struct t *t = *state;
+	struct ls_flow_key keys[4], ka, kb;
 	struct ls_tick k;
-	struct conn a, b;
+	struct conn a, b, c;
 
 	one_class_service(t, 10, LS_ACT_DROP, 0);
 	conn_n(t, 0, &a);
 	conn_n(t, 1, &b);
+	conn_n(t, 2, &c);
 	connect_ok(t, &a);
 	connect_ok(t, &b);
+	connect_ok(t, &c);
 	assert_int_equal(cli_rst_at(t, &a, a.cli_seq + 1000), XDP_PASS);
+	assert_int_equal(cli_rst_at(t, &b, b.cli_seq + 1000), XDP_PASS);
 	sleep_ns(QUIET);
 	k = sweep(t, IDLE_NEVER, 0, QUIET - SHORT);
-	assert_int_equal(k.ended, 1);
+	assert_int_equal(k.ended, 0);
+	assert_int_equal(dp_suspects(&t->dp, keys, 4), 2);
+	conn_key(&a, &ka);
+	conn_key(&b, &kb);
+	assert_true(!memcmp(&keys[0], &ka, sizeof(ka)) || !memcmp(&keys[1], &ka, sizeof(ka)));
+	assert_true(!memcmp(&keys[0], &kb, sizeof(kb)) || !memcmp(&keys[1], &kb, sizeof(kb)));
+	assert_true(flow_of(t, &a).flags & LS_FLOW_SUSPECT_SENT);
+	/* Handed over once. */
+	sweep(t, IDLE_NEVER, 0, QUIET - SHORT);
+	assert_int_equal(dp_suspects(&t->dp, keys, 4), 0);
+	assert_inflight(t, 3, CLS_DEFAULT, 3);
+
+	/* The kernel has no socket of a: its flow ends; b's lives: no suspect any more. */
+	assert_int_equal(dp_tick_op(&t->dp, &ka, LS_TICK_END_SUSPECT), 1);
+	assert_int_equal(dp_tick_op(&t->dp, &kb, LS_TICK_CLEAR_SUSPECT), 1);
 	assert_false(tracked(t, &a, NULL));
-	assert_true(tracked(t, &b, NULL)); /* as quiet, but not suspect */
-	assert_inflight(t, 1, CLS_DEFAULT, 1);
+	assert_true(tracked(t, &b, NULL));
+	assert_false(flow_of(t, &b).flags & (LS_FLOW_RST_SUSPECT | LS_FLOW_SUSPECT_SENT));
+	assert_true(tracked(t, &c, NULL)); /* as quiet, but not suspect */
+	assert_inflight(t, 2, CLS_DEFAULT, 2);
 	assert_int_equal(stats(t, CLS_DEFAULT).ended_rst, 1);
 	assert_int_equal(stats(t, CLS_DEFAULT).ended_idle, 0);
+	/* Again: nothing (a's flow is gone, b is no suspect). */
+	assert_int_equal(dp_tick_op(&t->dp, &ka, LS_TICK_END_SUSPECT), 0);
+	assert_int_equal(dp_tick_op(&t->dp, &kb, LS_TICK_END_SUSPECT), 0);
+	assert_true(tracked(t, &b, NULL));
 }
 
 static void sweep_keeps_a_suspect_flow_within_the_suspect_time(void **state)
@@ -366,7 +397,7 @@ int main(void)
 		TEST_V(sweep_ends_flows_idle_past_the_timeout, V4),
 		TEST_V(sweep_ends_flows_idle_past_the_timeout, V6_VLAN),
 		TEST(sweep_keeps_flows_idle_less_than_the_timeout),
-		TEST(sweep_ends_a_suspect_flow_silent_past_the_suspect_time),
+		TEST(sweep_hands_a_suspect_silent_past_the_suspect_time_to_the_agent),
 		TEST(sweep_keeps_a_suspect_flow_within_the_suspect_time),
 		TEST(sweep_keeps_a_flow_the_server_cleared_of_suspicion),
 		TEST_V(sweep_releases_a_stalled_request_slot_once, V4),

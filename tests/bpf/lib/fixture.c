@@ -446,6 +446,14 @@ int tracked(struct t *t, const struct conn *c, struct ls_flow *out)
 	return dp_flow(&t->dp, &key, out ? out : &f) == 0;
 }
 
+struct ls_flow flow_of(struct t *t, const struct conn *c)
+{
+	struct ls_flow f;
+
+	assert_true(tracked(t, c, &f));
+	return f;
+}
+
 int hs_entry(struct t *t, const struct conn *c, struct ls_handshake *out)
 {
 	struct ls_flow_key key;

@@ -219,6 +219,8 @@ long flows(struct t *t);
 long handshakes(struct t *t);
 /* c's flow is in the table (its entry in out, if not NULL). */
 int tracked(struct t *t, const struct conn *c, struct ls_flow *out);
+/* The flow of c, which must be tracked. */
+struct ls_flow flow_of(struct t *t, const struct conn *c);
 /* c's handshake is in the table (its entry in out, if not NULL). */
 int hs_entry(struct t *t, const struct conn *c, struct ls_handshake *out);
 /* total, cls[cls] and conns are exactly these. */

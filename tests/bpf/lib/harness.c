@@ -71,6 +71,8 @@ void dp_close(struct dp *dp)
 {
 	ring_buffer__free(dp->aborts);
 	dp->aborts = NULL;
+	ring_buffer__free(dp->suspects);
+	dp->suspects = NULL;
 	loadshed_bpf__destroy(dp->skel);
 	dp->skel = NULL;
 }
@@ -443,7 +445,7 @@ int dp_handshake(struct dp *dp, const struct ls_flow_key *key, struct ls_handsha
 	if (bpf_map_lookup_elem(fd_of(dp->skel->maps.ls_handshakes), &idx, &set))
 		return -errno;
 	for (w = 0; w < LS_HS_WAYS; w++) {
-		if (set.way[w].sent_ms && set.way[w].tag == ls_hs_tag_of(h)) {
+		if (set.way[w].sent_ms && set.way[w].word >> 16 == ls_hs_tag_of(h)) {
 			*out = set.way[w];
 			return 0;
 		}
@@ -479,20 +481,41 @@ static int on_abort(void *ctx, void *data, size_t len)
 	return 0;
 }
 
-int dp_aborts(struct dp *dp, struct ls_flow_key *keys, int max)
+static int ring_keys(struct dp *dp, struct ring_buffer **rb, struct bpf_map *map,
+		     struct ls_flow_key *keys, int max)
 {
 	struct abort_reader r = {.keys = keys, .max = max};
 	int err;
 
-	if (!dp->aborts) {
-		dp->aborts = ring_buffer__new(fd_of(dp->skel->maps.ls_aborts), on_abort, dp, NULL);
-		if (!dp->aborts)
+	if (!*rb) {
+		*rb = ring_buffer__new(fd_of(map), on_abort, dp, NULL);
+		if (!*rb)
 			return -errno ? -errno : -EINVAL;
 	}
 	dp->abort_sink = &r;
-	err = ring_buffer__consume(dp->aborts);
+	err = ring_buffer__consume(*rb);
 	dp->abort_sink = NULL;
 	if (err < 0)
 		return err;
 	return r.bad ? -EPROTO : r.n;
+}
+
+int dp_aborts(struct dp *dp, struct ls_flow_key *keys, int max)
+{
+	return ring_keys(dp, &dp->aborts, dp->skel->maps.ls_aborts, keys, max);
+}
+
+int dp_suspects(struct dp *dp, struct ls_flow_key *keys, int max)
+{
+	return ring_keys(dp, &dp->suspects, dp->skel->maps.ls_suspects, keys, max);
+}
+
+int dp_tick_op(struct dp *dp, const struct ls_flow_key *key, __u8 op)
+{
+	struct ls_tick t = {.op = op};
+	int err;
+
+	memcpy(&t.key, key, sizeof(t.key));
+	err = dp_tick(dp, &t);
+	return err ? err : (int)t.done;
 }

@@ -24,6 +24,7 @@ struct dp {
 	int tick_fd;
 	int nr_cpus;		    /* possible CPUs: the slots of a per-CPU value */
 	struct ring_buffer *aborts; /* the abort ring's reader, opened on first use */
+	struct ring_buffer *suspects; /* the suspect ring's reader, likewise */
 	void *abort_sink;	    /* where the reader puts what it reads, while it reads */
 };
 
@@ -105,5 +106,9 @@ int dp_state_get(struct dp *dp, struct ls_state *out);
  * many records there were, or -errno.
  */
 int dp_aborts(struct dp *dp, struct ls_flow_key *keys, int max);
+/* The same for the suspect flows the sweep handed over. */
+int dp_suspects(struct dp *dp, struct ls_flow_key *keys, int max);
+/* Runs the tick with op (LS_TICK_*) for key, as the agent does; its done, or -errno. */
+int dp_tick_op(struct dp *dp, const struct ls_flow_key *key, __u8 op);
 
 #endif /* LS_TEST_HARNESS_H */
