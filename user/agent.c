@@ -381,9 +381,9 @@ static int agent_round(struct agent *ag)
 		return err;
 	}
 	ag->log_change = am.log_change_ppm / 1e6;
-	if (am.ifindex && if_nametoindex(ag->ifname) != am.ifindex) {
+	if (am.ifindex && !ls_dataplane_on(ag->dir, &am, ag->ifname)) {
 		/* The kernel detached the programs with the device: what is left is pins. */
-		pr_warn("%s: the interface is gone (ifindex %u no longer has this name): "
+		pr_warn("%s: the interface is gone (the device of ifindex %u was deleted): "
 			"detaching",
 			ag->ifname, am.ifindex);
 		ls_dataplane_detach(ag->dir, &am);

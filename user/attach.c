@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
+#include <net/if.h>
 #include <sys/random.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -208,6 +209,29 @@ static void detach_link(const char *dir, const char *name)
 		close(fd);
 	}
 	unlink(path);
+}
+
+int ls_dataplane_on(const char *dir, const struct ls_agent_meta *am, const char *ifname)
+{
+	struct bpf_link_info info = {};
+	__u32 len = sizeof(info);
+	char path[256];
+	int fd, err;
+
+	if (!am->ifindex)
+		return -ENOENT;
+	if (if_nametoindex(ifname) != am->ifindex)
+		return 0;
+	/* The kernel detaches a device's XDP link when it deletes the device. */
+	snprintf(path, sizeof(path), "%s/%s", dir, LINK_XDP);
+	fd = bpf_obj_get(path);
+	if (fd < 0)
+		return -errno;
+	err = bpf_obj_get_info_by_fd(fd, &info, &len) ? -errno : 0;
+	close(fd);
+	if (err)
+		return err;
+	return info.xdp.ifindex == am->ifindex;
 }
 
 void ls_dataplane_detach(const char *dir, const struct ls_agent_meta *am)

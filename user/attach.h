@@ -40,6 +40,14 @@ int ls_dataplane_attach(const char *dir, const struct ls_attach_req *r, struct l
 /* Detaches whatever ls_dataplane_attach made, from the pins and *am. Idempotent. */
 void ls_dataplane_detach(const char *dir, const struct ls_agent_meta *am);
 
+/*
+ * Whether the attachment in dir is still on the device named ifname: 1 yes,
+ * 0 no (the name has another ifindex, or the device was deleted and its
+ * pinned XDP link detached, also when a new device took the old ifindex),
+ * -errno when it cannot be told.
+ */
+int ls_dataplane_on(const char *dir, const struct ls_agent_meta *am, const char *ifname);
+
 /* Removes every pin in dir, whoever made it, and dir itself. */
 void ls_dataplane_unpin(const char *dir);
 

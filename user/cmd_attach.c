@@ -275,8 +275,8 @@ static bool attached(const char *dir)
 
 /*
  * An attachment whose interface is gone, or was deleted and made again
- * (another ifindex, and the kernel detached the programs with the old
- * device): its pins are left over. Its maps say which ifindex it was made
+ * (with another ifindex or its old one: the kernel detached the programs
+ * with the old device): its pins are left over. Its maps say which ifindex it was made
  * on; a directory whose maps cannot be read is not judged stale.
  */
 static bool stale(const char *dir, const char *ifname)
@@ -288,7 +288,7 @@ static bool stale(const char *dir, const char *ifname)
 		return false;
 	ls_read_agent(&m, &am);
 	ls_maps_close(&m);
-	return am.ifindex && am.ifindex != if_nametoindex(ifname);
+	return am.ifindex && !ls_dataplane_on(dir, &am, ifname);
 }
 
 /* Fills the maps, attaches, records the attachment. Lock held. */

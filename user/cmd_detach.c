@@ -89,14 +89,16 @@ const struct ls_cmd ls_cmd_detach = {
 
 /*
  * The interface an attachment of this namespace was made on: its ifindex
- * recorded at attach against the name's now. 1: the same; 0: gone or
- * replaced (a stale attachment); -1: unknown (pins unreadable).
+ * recorded at attach against the name's now, and its XDP link still on a
+ * device. 1: the same; 0: gone or replaced (a stale attachment); -1:
+ * unknown (pins unreadable).
  */
 static int same_interface(const char *ifname, uint32_t *ifindex)
 {
 	struct ls_agent_meta am = {};
 	struct ls_maps m;
 	char dir[128];
+	int on;
 
 	*ifindex = 0;
 	if (ls_pin_dir(ifname, dir, sizeof(dir)) || ls_maps_open(dir, &m, NULL))
@@ -104,7 +106,8 @@ static int same_interface(const char *ifname, uint32_t *ifindex)
 	ls_read_agent(&m, &am);
 	ls_maps_close(&m);
 	*ifindex = am.ifindex;
-	return if_nametoindex(ifname) == am.ifindex;
+	on = ls_dataplane_on(dir, &am, ifname);
+	return on < 0 ? -1 : on;
 }
 
 static int run_list(const struct ls_call *call)

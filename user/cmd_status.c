@@ -10,6 +10,7 @@
 #include <time.h>
 #include <bpf/bpf.h>
 
+#include "agent.h"
 #include "attach.h"
 #include "clock.h"
 #include <stddef.h>
@@ -143,7 +144,8 @@ static json_object *status_json(const char *ifname, const char *pin_dir, const s
 			       json_object_new_string(ls_xdp_mode_name(am.xdp_mode)));
 	json_object_object_add(o, "tc_mode", json_object_new_string(ls_tc_mode_name(am.tc_mode)));
 	ag = json_object_new_object();
-	add_u64(ag, "pid", am.agent_pid);
+	/* The lock's holder, not the pid in the maps: a killed agent leaves that behind. */
+	add_u64(ag, "pid", (uint64_t)ls_agent_pid(ifname));
 	add_u64(ag, "failopen_after_ms", st.failopen_after_ns / 1000000);
 	/*
 	 * Both stamps are the dataplane's clock (the tick program's): no
