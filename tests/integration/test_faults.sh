@@ -5,7 +5,17 @@
 # two rounds of the agent and with its old ifindex (the agent notices,
 # detaches and logs it; attach works again), and agent liveness (the agent
 # holds a lock for its life: a second one never starts, whatever its command
-# line). Needs root.
+# line).
+#
+# Faults with traffic, each on a testbed of its own (scripts/testbed.sh) with
+# a server that holds connections: the agent hung (SIGSTOP) or killed
+# (SIGKILL) makes the dataplane fail open after fail_open_after and a new or
+# resumed agent brings shedding back (design.md §4.8, §7.6); an agent whose
+# clocks are shifted by a time namespace neither fails open early nor late
+# (the heartbeat is the kernel's clock, §7.5); a flow table filled while
+# failing open is brought back by the sweep (§4.9, §5.3, §7.5). Checks are
+# outcomes and counts; the waits are bounded and wide.
+# Needs root.
 set -u
 # shellcheck source=tests/lib.sh disable=SC1091
 . "$(dirname "$0")/../lib.sh"
@@ -211,8 +221,264 @@ t_agent_liveness_is_its_lock() {
 	check "the agent is gone" bash -c "! kill -0 $pid 2>/dev/null || grep -q Z /proc/$pid/stat"
 }
 
+# --- faults with traffic -------------------------------------------------------------
+
+PORT=8080
+SRV=10.201.0.1
+
+# traffic_up: a testbed of this test's own (torn down when it ends) with a
+# server that holds every connection until its client closes it.
+traffic_up() {
+	testbed_up "fo$$" >/dev/null || { not_ok "the testbed comes up"; return 1; }
+	bg_srv "$LS_TOOLS/ls-server" --listen $SRV:$PORT --hold >"$LS_TMP/server.log" 2>&1
+	wait_for_line "$LS_TMP/server.log" listening 10 || { not_ok "the server starts"; return 1; }
+}
+
+# write_conf FILE: L pinned at 2, one class for every client, shed by RST at
+# the SYN (a shed client sees ECONNREFUSED at once); FAIL_OPEN_AFTER (1s)
+# and IDLE (60s) from the environment.
+write_conf() {
+	cat >"$1" <<END
+[agent]
+interval = 100ms
+idle_timeout = ${IDLE:-60s}
+fail_open_after = ${FAIL_OPEN_AFTER:-1s}
+
+[service web]
+listen = *:$PORT
+limit = 2
+
+[class web.all]
+share = 0%
+action = reset
+match = src 10.201.0.0/24
+END
+}
+
+status() { ls_srv -j status "$SRV_IF"; }
+st() { status | jq -r "$1"; }
+text_has() { ls_srv status "$SRV_IF" | grep -q "$1"; }
+
+# wait_status FILTER TIMEOUT_S: until FILTER holds on status.
+wait_status() {
+	local i
+	for i in $(seq $(($2 * 10))); do
+		[ "$(st "$1")" = true ] && return 0
+		sleep 0.1
+	done
+	: "$i"
+	return 1
+}
+
+# truthful JSON: status's agent fields agree with each other: a heartbeat age
+# that is a real one (not null, under 10 minutes), fail-open exactly when it
+# is older than fail_open_after, enforcing exactly when not failing open.
+truthful() {
+	jq -e '.agent | .heartbeat_age_ms != null and .heartbeat_age_ms >= 0
+		and .heartbeat_age_ms < 600000
+		and .fail_open == (.heartbeat_age_ms > .failopen_after_ms)
+		and .enforcing == (.fail_open | not)' <<<"$1" >/dev/null || {
+		jq -c .agent <<<"$1"
+		return 1
+	}
+}
+
+# once: one connection (closed at once): ok, refused or timeout.
+once() {
+	in_cli "$LS_TOOLS/ls-conn" --target $SRV:$PORT --src 10.201.0.3 --count 1 \
+		--connect-timeout-ms 1500 --hold-s 0 </dev/null | sed -n 's/^conn 1 \([a-z]*\).*/\1/p'
+}
+
+# hold N SRC OUT: N connections from SRC held in the background (until the
+# test ends); returns once they are all made.
+hold() {
+	bg_cli "$LS_TOOLS/ls-conn" --target $SRV:$PORT --src "$2" --count "$1" \
+		--connect-timeout-ms 1500 --hold-s 120 >"$3" </dev/null
+	HOLDER=$!
+	wait_for_line "$3" "^ok=" 30
+}
+
+attach_faults() {
+	check "attach (${WHAT:-limit 2, fail-open after ${FAIL_OPEN_AFTER:-1s}})" \
+		ls_attach "$SRV_IF" -v --config "$LS_TMP/f.conf" --agent-log "$LS_TMP/agent.log" "$@"
+}
+
+# The agent stops answering (SIGSTOP) while clients keep coming: after
+# fail_open_after the dataplane admits everything; SIGCONT and it sheds again.
+t_hung_agent_fails_open_and_resumes() {
+	local pid js load
+	traffic_up || return 1
+	write_conf "$LS_TMP/f.conf"
+	attach_faults
+	hold 2 10.201.0.2 "$LS_TMP/held.out"
+	check_eq "two held connections fill the limit" "$(st '.services[0].inflight')" 2
+	bg_cli "$LS_TOOLS/ls-loadgen" --duration 6 --seed 3 \
+		--class "name=bg,src=10.201.0.4,target=$SRV:$PORT,rate=20,deadline_ms=1000" \
+		--json "$LS_TMP/load.json" >"$LS_TMP/load.out" 2>&1
+	load=$!
+	check_eq "a new client is shed while the agent runs" "$(once)" refused
+	js=$(status)
+	check "status agrees with itself while the agent runs" truthful "$js"
+	pid=$(jqr "$js" .agent.pid)
+
+	kill -STOP "$pid"
+	defer resume "$pid"
+	check "the dataplane fails open once the heartbeat is older than 1 s" wait_status .agent.fail_open 5
+	js=$(status)
+	check_eq "status names the hung agent, failing open" \
+		"$(jqr "$js" '"\(.agent.pid) \(.agent.fail_open) \(.agent.enforcing)"')" "$pid true false"
+	check "and its heartbeat age says why" truthful "$js"
+	check "the text says FAIL-OPEN" text_has "FAIL-OPEN: admitting everything (heartbeat stale)"
+	check_eq "a new client is admitted while failing open" "$(once)" ok
+	check_cmp "counted as fail_open" "$(st '.services[0].classes[0].fail_open')" -ge 1
+
+	kill -CONT "$pid"
+	check "after SIGCONT the heartbeat is fresh again" wait_status '.agent.fail_open | not' 5
+	js=$(status)
+	check_eq "the same agent, enforcing" "$(jqr "$js" '"\(.agent.pid) \(.agent.enforcing)"')" "$pid true"
+	check "status agrees with itself" truthful "$js"
+	check "the text gives the heartbeat's age" text_has "heartbeat [0-9]* ms ago"
+	check_eq "shedding is back" "$(once)" refused
+	wait "$load"
+	check_cmp "the background clients were shed while the agent ran" \
+		"$(jq -r .classes.bg.refused "$LS_TMP/load.json")" -ge 1
+	check_cmp "and admitted while it was hung" "$(jq -r .classes.bg.ok "$LS_TMP/load.json")" -ge 1
+}
+
+# The agent is killed: the dataplane fails open, its lock is free, and a new
+# `loadshed agent` takes over from the pinned maps.
+t_killed_agent_fails_open_and_a_new_one_takes_over() {
+	local pid js new
+	traffic_up || return 1
+	write_conf "$LS_TMP/f.conf"
+	attach_faults
+	hold 2 10.201.0.2 "$LS_TMP/held.out"
+	check_eq "a new client is shed while the agent runs" "$(once)" refused
+	pid=$(st .agent.pid)
+	kill -KILL "$pid"
+	check "the dataplane fails open" wait_status .agent.fail_open 5
+	js=$(status)
+	check "status's heartbeat age says why" truthful "$js"
+	check_eq "status names no agent (the killed one holds no lock)" "$(jqr "$js" .agent.pid)" 0
+	check_eq "a new client is admitted" "$(once)" ok
+
+	bg_srv "$LOADSHED" -v agent "$SRV_IF" 2>"$LS_TMP/agent2.log"
+	new=$!
+	check "a new agent starts: the killed one's lock is free" \
+		wait_for_line "$LS_TMP/agent2.log" "agent running" 10
+	check "it stamps the heartbeat" wait_status '.agent.fail_open | not' 5
+	js=$(status)
+	check_eq "status names it" "$(jqr "$js" .agent.pid)" "$new"
+	check "status agrees with itself" truthful "$js"
+	check_eq "it keeps the pinned limit" "$(jqr "$js" '.services[0].limit')" 2
+	check_eq "shedding is back" "$(once)" refused
+}
+
+# t_clock_shifted_agent OFFSET_S: the agent runs in a time namespace whose
+# monotonic and boottime clocks are OFFSET_S off the host's
+# (/proc/PID/timens_offsets). The heartbeat is stamped in the kernel's clock,
+# so a healthy agent keeps the dataplane enforcing, a killed one makes it fail
+# open after fail_open_after, and status's heartbeat age is never absurd.
+t_clock_shifted_agent() {
+	local off=$1 i pid js ush bad=0 up
+	# A time namespace's clocks may not go below 0: -100 s needs 100 s of uptime.
+	up=$(cut -d. -f1 /proc/uptime)
+	if [ "$off" -lt 0 ] && [ $((up + off)) -lt 10 ]; then
+		skip_this_test "the host has been up ${up} s: an offset of $off s is refused"
+	fi
+	if ! unshare --time --monotonic "$off" --boottime "$off" --fork true 2>"$LS_TMP/unshare.err"; then
+		skip_this_test "no time namespace with offset $off s: $(cat "$LS_TMP/unshare.err")"
+	fi
+	traffic_up || return 1
+	FAIL_OPEN_AFTER=2s write_conf "$LS_TMP/f.conf"
+	check "attach without an agent" ls_attach "$SRV_IF" --config "$LS_TMP/f.conf" --no-agent
+	bg_srv unshare --time --monotonic "$off" --boottime "$off" --fork \
+		"$LOADSHED" -v agent "$SRV_IF" 2>"$LS_TMP/agent.log"
+	ush=$!
+	check "the agent starts in the time namespace" wait_for_line "$LS_TMP/agent.log" "agent running" 10
+	pid=$(st .agent.pid)
+	check_eq "its monotonic and boottime clocks are $off s off" \
+		"$(awk '{ printf "%s %s ", $1, $2 }' "/proc/$pid/timens_offsets")" \
+		"monotonic $off boottime $off "
+	check "its heartbeat is fresh" wait_status '.agent.fail_open | not' 5
+	hold 2 10.201.0.2 "$LS_TMP/held.out"
+	# Longer than fail_open_after: a heartbeat in the agent's clock would show.
+	for i in $(seq 8); do
+		js=$(status)
+		truthful "$js" >/dev/null && [ "$(jqr "$js" .agent.enforcing)" = true ] || bad=$((bad + 1))
+		sleep 0.4
+	done
+	check_eq "for 3 s, every status: enforcing, with a true heartbeat age" "$bad" 0
+	check "status run with the same shifted clocks says the same" \
+		truthful "$(in_srv unshare --time --monotonic "$off" --boottime "$off" --fork \
+			"$LOADSHED" -j status "$SRV_IF")"
+	check_eq "a new client is shed" "$(once)" refused
+	check_eq "nothing was admitted as fail-open" "$(st '.services[0].classes[0].fail_open')" 0
+
+	kill -KILL "$pid"
+	wait "$ush" 2>/dev/null
+	check "just after the kill, status agrees with itself" truthful "$(status)"
+	check "the dataplane fails open after fail_open_after (2 s)" wait_status .agent.fail_open 6
+	js=$(status)
+	check_eq "status: fail-open, heartbeat at least 2 s old and not absurd" \
+		"$(jqr "$js" '.agent | .fail_open and .heartbeat_age_ms >= 2000 and .heartbeat_age_ms < 600000')" true
+	check_eq "a new client is admitted" "$(once)" ok
+}
+
+# The flow table fills while failing open: what does not fit is admitted
+# untracked (§4.9), what fits counts in flight far past L. Back with its
+# agent, the dataplane sheds new clients until the sweep ends the idle flows
+# (§5.3, §7.5); then it admits again, and a connection left untracked is
+# adopted at its next request (§4.6).
+t_full_table_during_fail_open() {
+	local pid js max n late
+	traffic_up || return 1
+	IDLE=10s write_conf "$LS_TMP/f.conf"
+	attach_faults --max-flows 1024
+	max=$(st .max_flows)
+	check_eq "the flow table holds 1024 flows" "$max" 1024
+	pid=$(st .agent.pid)
+	kill -STOP "$pid"
+	defer resume "$pid"
+	check "the dataplane fails open" wait_status .agent.fail_open 5
+	n=1200
+	hold $n 10.201.0.2 "$LS_TMP/held.out"
+	check_eq "all $n connections are admitted while failing open" \
+		"$(grep '^ok=' "$LS_TMP/held.out")" "ok=$n refused=0 timeout=0 error=0"
+	# One more, left untracked, which sends a request once told to.
+	bg_cli bash -c "exec 3<>/dev/tcp/$SRV/$PORT || exit 1; echo connected
+		for i in \$(seq 300); do [ -e '$LS_TMP/go' ] && break; sleep 0.1; done
+		printf 'GET / HTTP/1.1\r\nHost: x\r\n\r\n' >&3; echo sent; sleep 60" >"$LS_TMP/late.out" 2>&1
+	late=$!
+	wait_for_line "$LS_TMP/late.out" connected 5
+	n=$((n + 1))
+	js=$(status)
+	check_eq "the flow table is full" "$(jqr "$js" .flows)" "$max"
+	check_eq "the rest were admitted untracked" "$(jqr "$js" '.services[0].classes[0].untracked')" $((n - max))
+	check_eq "only tracked connections count in flight" "$(jqr "$js" '.services[0].inflight')" "$max"
+	check_cmp "every one was counted fail_open" "$(jqr "$js" '.services[0].classes[0].fail_open')" -ge $n
+
+	kill -CONT "$pid"
+	check "the agent's heartbeat is back" wait_status '.agent.fail_open | not' 5
+	check_eq "with $max in flight over a limit of 2, a new client is shed" "$(once)" refused
+	check "the sweep ends the idle flows (idle timeout 10 s)" \
+		wait_status '.flows == 0 and .services[0].inflight == 0 and .services[0].connections == 0' 25
+	js=$(status)
+	check_eq "each ended once, as idle" "$(jqr "$js" '.services[0].classes[0].ended_idle')" "$max"
+	check_eq "new clients are admitted again" "$(once)" ok
+	touch "$LS_TMP/go"
+	wait_for_line "$LS_TMP/late.out" sent 5
+	check "a connection left untracked is adopted at its next request" \
+		wait_status '.services[0].classes[0].adopted == 1' 5
+	check_eq "and counts in flight" "$(st '.services[0].inflight')" 1
+	kill "$late" "$HOLDER"
+	wait "$late" "$HOLDER" 2>/dev/null
+	check "when every client has closed, in-flight is 0, never below" \
+		wait_status '.flows == 0 and .services[0].inflight == 0 and .services[0].connections == 0' 5
+}
+
 require_root
-require_cmds jq ip nsenter
+require_cmds jq ip nsenter unshare
 run_test "one interface name in two namespaces: two attachments" t_one_name_two_namespaces
 run_test "nothing acts across namespaces" t_no_action_across_namespaces
 run_test "a deleted interface is noticed; attach works again" t_deleted_interface_is_noticed
@@ -221,4 +487,12 @@ run_test "an interface made again with its old ifindex is noticed" \
 	t_interface_made_again_with_its_index_is_noticed
 run_test "stale pins are replaced at attach" t_stale_pins_are_replaced_at_attach
 run_test "the agent's liveness is its lock" t_agent_liveness_is_its_lock
+run_test "a hung agent fails open; resumed, it sheds again" t_hung_agent_fails_open_and_resumes
+run_test "a killed agent fails open; a new one takes over" \
+	t_killed_agent_fails_open_and_a_new_one_takes_over
+run_test "an agent 10 years ahead: enforcing while it lives, fail-open when killed" \
+	t_clock_shifted_agent 315360000
+run_test "an agent 100 s behind: enforcing while it lives, fail-open when killed" \
+	t_clock_shifted_agent -100
+run_test "a table filled while failing open is swept back" t_full_table_during_fail_open
 tap_done
