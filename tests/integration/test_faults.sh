@@ -13,8 +13,10 @@
 # resumed agent brings shedding back (design.md §4.8, §7.6); an agent whose
 # clocks are shifted by a time namespace neither fails open early nor late
 # (the heartbeat is the kernel's clock, §7.5); a flow table filled while
-# failing open is brought back by the sweep (§4.9, §5.3, §7.5). Checks are
-# outcomes and counts; the waits are bounded and wide.
+# failing open is brought back by the sweep (§4.9, §5.3, §7.5); an aborted
+# request handled late by the agent closes no other socket (§4.4). And
+# reloads that race each other or a SIGHUP end with one file's policy, whole
+# (§8). Checks are outcomes and counts; the waits are bounded and wide.
 # Needs root.
 set -u
 # shellcheck source=tests/lib.sh disable=SC1091
@@ -477,6 +479,208 @@ t_full_table_during_fail_open() {
 		wait_status '.flows == 0 and .services[0].inflight == 0 and .services[0].connections == 0' 5
 }
 
+# An aborted request's server socket is destroyed by the agent (sock_diag,
+# §4.4), by its 4-tuple. When the agent gets to it late (it was stopped, or
+# restarted, meanwhile) that socket may be gone already: what it destroys
+# then must not be another socket of the server, such as its listener.
+# server_conns: the client ports of the server's established connections.
+server_conns() { in_srv ss -Htn state established "( sport = :$PORT )" | awk '{ sub(/.*:/, "", $4); print $4 }'; }
+
+t_late_abort_leaves_the_listener_alone() {
+	local pid js half aborted
+	traffic_up || return 1
+	cat >"$LS_TMP/f.conf" <<END
+[agent]
+interval = 100ms
+fail_open_after = off
+
+[service web]
+listen = *:$PORT
+limit = 1
+admit = requests
+
+[class web.all]
+share = 0%
+request_action = abort
+match = src 10.201.0.0/24
+END
+	WHAT="limit 1 on requests, abort, no fail-open" attach_faults
+	# Half a request head: the hold server waits for the rest, the slot stays taken.
+	bg_cli bash -c "exec 3<>/dev/tcp/$SRV/$PORT || exit 1; printf 'GET / HTTP/1.1\r\n' >&3
+		echo sent; sleep 60" >"$LS_TMP/half.out" 2>&1
+	wait_for_line "$LS_TMP/half.out" sent 5
+	check "a half request holds the only slot" wait_status '.services[0].inflight == 1' 5
+	half=$(server_conns)
+	pid=$(st .agent.pid)
+	kill -STOP "$pid"
+	defer resume "$pid"
+	# A full request from another client: over the limit, aborted (a RST to
+	# the client; the agent is to close the server's socket).
+	in_cli bash -c "exec 3<>/dev/tcp/$SRV/$PORT || exit 1; printf 'GET / HTTP/1.1\r\nHost: x\r\n\r\n' >&3
+		timeout 2 cat <&3 >/dev/null; echo done" >"$LS_TMP/aborted.out" 2>&1
+	check_eq "the request is aborted" "$(st '.services[0].classes[0].aborted')" 1
+	aborted=$(server_conns | grep -vxF "$half")
+	check_eq "the server still has its connection" "$(wc -w <<<"$aborted")" 1
+	# The server's socket goes before the agent gets to it.
+	in_srv ss -K -tn state established "( sport = :$PORT and dport = :$aborted )" >/dev/null
+	check_eq "it is gone" "$(server_conns | grep -cxF "$aborted")" 0
+	kill -CONT "$pid"
+	sleep 1
+	js=$(status)
+	check_eq "the agent is running" "$(jqr "$js" '.agent.pid > 0')" true
+	check "the server still listens" \
+		bash -c "nsenter --net=/run/netns/$SRV_NS ss -Hltn 'sport = :$PORT' | grep -q LISTEN"
+	check_eq "a new client connects" "$(once)" ok
+}
+
+# --- reloads that race -------------------------------------------------------------------
+
+# reload_conf FILE A|B: two policies that differ in every field status shows.
+reload_conf() {
+	if [ "$2" = A ]; then
+		set -- "$1" 100ms 2s aimd backoff_ratio=0.7 11 false 500 30% reset 0% drop
+	else
+		set -- "$1" 200ms 3s vegas alpha=3,beta=6 22 true 900 60% drop 10% reset
+	fi
+	cat >"$1" <<END
+[agent]
+interval = $2
+fail_open_after = $3
+
+[service web]
+listen = *:8080
+algorithm = $4
+params = $5
+limit = $6
+shadow = $7
+max_connections = $8
+
+[class web.gold]
+share = $9
+action = ${10}
+match = src 10.1.0.0/16
+
+[class web.lead]
+share = ${11}
+action = ${12}
+match = src 10.2.0.0/16
+END
+}
+
+# policy_of NS [agent]: what status shows of the policy, as one line; with
+# "agent", also the agent's settings, which its next round takes.
+policy_of() {
+	ls_ns "$1" -j status "$IF" | jq -c --arg with "${2:-}" '[
+		(if $with == "agent" then .agent.failopen_after_ms else null end),
+		(.services[] | [.name, .algorithm, .params, .limit, .pinned, .shadow, .admit,
+			.max_connections, (.classes[] | [.name, .share_pct, .action, .guarantee])])]'
+}
+
+# one_of X A B: X is A or B.
+one_of() { [ "$1" = "$2" ] || [ "$1" = "$3" ] || { echo "neither: $1"; return 1; }; }
+differ() { [ "$1" != "$2" ]; }
+not_in_file() { ! grep -q "$1" "$2"; }
+# only_lines FILE A B: every line of FILE is A or B.
+only_lines() { ! grep -vxF -e "$2" -e "$3" "$1"; }
+
+# Two `policy reload`s at once, and a reload next to a SIGHUP to the agent:
+# the lock serialises them, so every status, during and after, shows one
+# file's policy whole, and each command says plainly how it ended.
+t_reloads_that_race_end_with_one_policy() {
+	local a=lsfp$$ pa pb i p1 p2 rc1 rc2 fa fb fa_core fb_core got pid hups won_a=0 won_b=0
+	ns_up "$a" || { not_ok "a namespace comes up"; return; }
+	reload_conf "$LS_TMP/a.conf" A
+	reload_conf "$LS_TMP/b.conf" B
+	sed 's/^share = 30%/share = 300%/' "$LS_TMP/a.conf" >"$LS_TMP/c.conf"
+	defer nsenter --net="/run/netns/$a" "$LOADSHED" detach "$IF"
+	check "attach with policy A" ls_ns "$a" -v attach "$IF" --config "$LS_TMP/a.conf" \
+		--agent-log "$LS_TMP/agent.log"
+	check "reload B" ls_ns "$a" policy "$IF" reload "$LS_TMP/b.conf"
+	sleep 0.5
+	fb=$(policy_of "$a" agent)
+	fb_core=$(policy_of "$a")
+	check "reload A" ls_ns "$a" policy "$IF" reload "$LS_TMP/a.conf"
+	sleep 0.5
+	fa=$(policy_of "$a" agent)
+	fa_core=$(policy_of "$a")
+	check "the two policies look different in status" differ "$fa" "$fb"
+
+	: >"$LS_TMP/rcs"
+	: >"$LS_TMP/seen"
+	for i in $(seq 12); do
+		if [ $((i % 2)) = 0 ]; then pa=a pb=b; else pa=b pb=a; fi
+		ls_ns "$a" policy "$IF" reload "$LS_TMP/$pa.conf" >"$LS_TMP/r1.out" 2>&1 &
+		p1=$!
+		track_pid "$p1"
+		ls_ns "$a" policy "$IF" reload "$LS_TMP/$pb.conf" >"$LS_TMP/r2.out" 2>&1 &
+		p2=$!
+		track_pid "$p2"
+		policy_of "$a" >>"$LS_TMP/seen"
+		rc1=0
+		wait "$p1" || rc1=$?
+		rc2=0
+		wait "$p2" || rc2=$?
+		echo "$rc1 $rc2" >>"$LS_TMP/rcs"
+		got=$(policy_of "$a")
+		echo "$got" >>"$LS_TMP/seen"
+		if [ "$got" = "$fa_core" ]; then won_a=$((won_a + 1)); else won_b=$((won_b + 1)); fi
+	done
+	echo "# concurrent reloads: A last $won_a times, B last $won_b times"
+	check_eq "every concurrent reload exits 0" "$(sort -u "$LS_TMP/rcs" | tr '\n' ' ')" "0 0 "
+	check "every status, during and after, shows A or B whole" \
+		only_lines "$LS_TMP/seen" "$fa_core" "$fb_core"
+	sleep 0.5
+	check "and the agent's settings follow the last one" one_of "$(policy_of "$a" agent)" "$fa" "$fb"
+
+	# A file with an error next to a good one: the bad one changes nothing.
+	ls_ns "$a" policy "$IF" reload "$LS_TMP/b.conf" >/dev/null
+	ls_ns "$a" policy "$IF" reload "$LS_TMP/c.conf" >"$LS_TMP/c.out" 2>&1 &
+	p1=$!
+	track_pid "$p1"
+	ls_ns "$a" policy "$IF" reload "$LS_TMP/a.conf" >"$LS_TMP/a.out" 2>&1 &
+	p2=$!
+	track_pid "$p2"
+	rc1=0
+	wait "$p1" || rc1=$?
+	rc2=0
+	wait "$p2" || rc2=$?
+	check_eq "next to a good reload, a bad file is a usage error (2); the good one exits 0" \
+		"$rc1 $rc2" "2 0"
+	check "the bad one says why" grep -q "share" "$LS_TMP/c.out"
+	sleep 0.5
+	check_eq "and the policy is the good file's" "$(policy_of "$a" agent)" "$fa"
+
+	# SIGHUP reloads the attach file (A) while `policy reload B` runs; the
+	# signal comes at once or 50 ms later, so that either may come last.
+	pid=$(ls_ns "$a" -j status "$IF" | jq -r .agent.pid)
+	: >"$LS_TMP/seen"
+	won_a=0
+	won_b=0
+	for i in $(seq 8); do
+		hups=$(grep -c "reloaded $LS_TMP/a.conf" "$LS_TMP/agent.log")
+		ls_ns "$a" policy "$IF" reload "$LS_TMP/b.conf" >"$LS_TMP/r1.out" 2>&1 &
+		p1=$!
+		track_pid "$p1"
+		[ $((i % 2)) = 0 ] && sleep 0.05
+		kill -HUP "$pid"
+		rc1=0
+		wait "$p1" || rc1=$?
+		for _ in $(seq 50); do
+			[ "$(grep -c "reloaded $LS_TMP/a.conf" "$LS_TMP/agent.log")" -gt "$hups" ] && break
+			sleep 0.1
+		done
+		got=$(policy_of "$a")
+		echo "$rc1 $got" >>"$LS_TMP/seen"
+		if [ "$got" = "$fa_core" ]; then won_a=$((won_a + 1)); else won_b=$((won_b + 1)); fi
+	done
+	echo "# SIGHUP next to reload B: A last $won_a times, B last $won_b times"
+	check_eq "the agent reloaded on every SIGHUP" \
+		"$(grep -c "reloaded $LS_TMP/a.conf" "$LS_TMP/agent.log")" 8
+	check "every reload next to a SIGHUP exits 0 and leaves A or B whole" \
+		only_lines "$LS_TMP/seen" "0 $fa_core" "0 $fb_core"
+	check "the agent logged no failed reload" not_in_file "reload failed" "$LS_TMP/agent.log"
+}
+
 require_root
 require_cmds jq ip nsenter unshare
 run_test "one interface name in two namespaces: two attachments" t_one_name_two_namespaces
@@ -495,4 +699,7 @@ run_test "an agent 10 years ahead: enforcing while it lives, fail-open when kill
 run_test "an agent 100 s behind: enforcing while it lives, fail-open when killed" \
 	t_clock_shifted_agent -100
 run_test "a table filled while failing open is swept back" t_full_table_during_fail_open
+run_test "an abort handled late leaves the server's listener alone" \
+	t_late_abort_leaves_the_listener_alone
+run_test "reloads that race end with one policy, whole" t_reloads_that_race_end_with_one_policy
 tap_done
