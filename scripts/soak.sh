@@ -481,9 +481,11 @@ VERDICT=FAIL
 	if [ ${#LISTENER_LOST[@]} = 0 ]; then
 		echo "Both servers listened to the end."
 	else
-		echo "**A server's listening socket disappeared ${#LISTENER_LOST[@]} times** (port@second, checked"
-		echo "every second: ${LISTENER_LOST[*]}), its process still running; each time the server was"
-		echo "started again. Connections refused in between count as refused below."
+		echo "**A server's listening socket disappeared ${#LISTENER_LOST[@]} times**, its process still"
+		echo "running; each time the server was started again. Connections refused in between count as"
+		echo "refused below. When (port@second, checked every second):"
+		echo
+		echo "    ${LISTENER_LOST[*]}"
 	fi
 	echo
 	echo "## Connections by kind"
@@ -506,6 +508,11 @@ VERDICT=FAIL
 	echo "flows $(jq -r .flows <<<"$STATUS") of $(jq -r .max_flows <<<"$STATUS"); agent pid $AGENT_NOW;" \
 		"untracked packets $(jq -r .untracked_packets <<<"$STATUS"), tx errors $(jq -r .tx_errors <<<"$STATUS")," \
 		"lost aborts $(jq -r .abort_lost <<<"$STATUS")."
+	echo "Every tracked flow ended once (admitted + adopted = ended by FIN, RST, reuse or idle; a flow"
+	echo "a client's RST ends behind a deferred request counts as abandoned instead):" \
+		"$(jq -r '[.services[] | "\(.name) \([.classes[] | .admitted + .adopted] | add) tracked," +
+			" \([.classes[] | .ended_fin + .ended_rst + .ended_reused + .ended_idle] | add) ended"] |
+			join("; ")' <<<"$STATUS")."
 	echo "Nonzero counters in the pinned inflight map (16 services: total, 18 classes, connections):" \
 		"$(jq '[.[] | (.formatted.value // .value) | .total, .conns, .cls[] | select(. != 0)] | length' <<<"$MAP")."
 	echo
