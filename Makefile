@@ -77,7 +77,7 @@ BPF_TLIB  := $(wildcard tests/bpf/lib/*.c)
 BENCH_TLIB := tests/bpf/lib/harness.c tests/bpf/lib/pkt.c
 COMPLETION := $(BUILD)/loadshed.bash-completion
 
-.PHONY: all test tests bench bench-bpf demo clean format check-format install-deps install \
+.PHONY: all test tests bench bench-bpf soak demo clean format check-format install-deps install \
 	uninstall
 all: $(BUILD)/loadshed $(SAN)/loadshed $(patsubst bpf/%.bpf.c,$(BUILD)/bpf/%.bpf.o,$(BPF_EXTRA)) \
 	$(TOOLS) $(COMPLETION)
@@ -189,6 +189,11 @@ demo: install-deps
 bench: install-deps
 	$(MAKE) tests
 	scripts/bench.sh
+
+# Mixed connections with agent restarts and reloads; every in-flight counter must end at 0.
+soak: install-deps
+	$(MAKE) all
+	scripts/soak.sh
 
 format:
 	clang-format -i $(shell git ls-files '*.c' '*.h')

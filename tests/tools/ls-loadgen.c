@@ -21,6 +21,7 @@
  *   bad_status  a response other than 200
  *   overflow  no socket was opened: --max-sockets reached
  *   error     any other local error (for example EADDRNOTAVAIL)
+ *   left      the client went away on purpose (end=reset or end=abandon)
  */
 #define _GNU_SOURCE
 #include "jsonw.h"
@@ -62,16 +63,28 @@ enum outcome {
 	OUT_BAD_STATUS,
 	OUT_OVERFLOW,
 	OUT_ERROR,
+	OUT_LEFT,
 	OUT_NR,
 };
 
 static const char *const outcome_name[OUT_NR] = {
-	"ok", "refused", "reset", "timeout", "bad_status", "overflow", "error",
+	"ok", "refused", "reset", "timeout", "bad_status", "overflow", "error", "left",
 };
 
 enum conn_mode {
 	MODE_CLOSE,
 	MODE_KEEPALIVE,
+};
+
+/*
+ * How a connection-per-request client ends its connection (mode=close):
+ * as a client that waits for its answer, or as one that goes away.
+ */
+enum conn_end {
+	END_ANSWER,    /* reads the answer (the default) */
+	END_RESET,     /* sends the request, then resets the connection at once */
+	END_ABANDON,   /* sends the first half of the request, then closes (FIN) */
+	END_HALFCLOSE, /* sends the request, shuts down its side, reads the answer */
 };
 
 /* How a timed-out connection is closed. */
@@ -127,6 +140,7 @@ struct cls {
 	int nsteps;
 	uint64_t deadline_ns;
 	enum conn_mode mode;
+	enum conn_end end;
 	unsigned int pool_max;
 	bool prewarm; /* the whole pool opened at start and kept open */
 	struct retry_policy retry;
@@ -134,6 +148,7 @@ struct cls {
 	char host[128];
 	char request[512];
 	size_t request_len;
+	size_t send_len; /* what is sent of it: all, or the first half (end=abandon) */
 
 	uint64_t next_arrival_ns;
 	struct list_head deadlines;  /* requests with an attempt running, by deadline */
@@ -458,7 +473,7 @@ static void finish_req(struct req *r, enum outcome o, uint64_t now)
 
 static bool retryable(enum outcome o)
 {
-	return o != OUT_OK && o != OUT_OVERFLOW;
+	return o != OUT_OK && o != OUT_OVERFLOW && o != OUT_LEFT;
 }
 
 static uint64_t retry_delay(const struct retry_policy *p, unsigned int tries)
@@ -657,12 +672,35 @@ static void conn_fail(struct conn *cn, enum outcome o, uint64_t now)
 		ka_dispatch(c);
 }
 
+/* All of the request that end= sends is out: the client goes, or shuts its side. */
+static bool conn_sent(struct conn *cn, uint64_t now)
+{
+	const struct cls *c = cn->cls;
+	struct req *r = cn->req;
+
+	switch (c->end) {
+	case END_RESET:
+	case END_ABANDON:
+		cn->req = NULL;
+		conn_close(cn, c->end == END_RESET);
+		if (r)
+			attempt_done(r, OUT_LEFT, now);
+		return false;
+	case END_HALFCLOSE:
+		shutdown(cn->fd, SHUT_WR);
+		return true;
+	case END_ANSWER:
+		break;
+	}
+	return true;
+}
+
 static void conn_send(struct conn *cn, uint64_t now)
 {
 	const struct cls *c = cn->cls;
 
-	while (cn->sent < c->request_len) {
-		ssize_t n = send(cn->fd, c->request + cn->sent, c->request_len - cn->sent,
+	while (cn->sent < c->send_len) {
+		ssize_t n = send(cn->fd, c->request + cn->sent, c->send_len - cn->sent,
 				 MSG_NOSIGNAL | MSG_DONTWAIT);
 
 		if (n < 0) {
@@ -678,6 +716,8 @@ static void conn_send(struct conn *cn, uint64_t now)
 		}
 		cn->sent += n;
 	}
+	if (!conn_sent(cn, now))
+		return;
 	cn->state = C_READING;
 	cn->len = 0;
 	cn->head_done = false;
@@ -988,7 +1028,7 @@ static void json_pool(struct jsonw *w, const struct cls *c)
 	jsonw_u64(w, "reconnects", p->connects - p->initial_ok);
 	jsonw_obj_open(w, "connect_failed");
 	for (int o = OUT_REFUSED; o < OUT_NR; o++) {
-		if (o == OUT_BAD_STATUS)
+		if (o == OUT_BAD_STATUS || o == OUT_LEFT)
 			continue;
 		jsonw_u64(w, outcome_name[o], p->failed[o]);
 		failed += p->failed[o];
@@ -1113,6 +1153,9 @@ static void print_summary(const struct counters *sum)
 		       (unsigned long long)sum->out[OUT_BAD_STATUS],
 		       (unsigned long long)sum->out[OUT_OVERFLOW],
 		       (unsigned long long)sum->out[OUT_ERROR]);
+	if (sum->out[OUT_LEFT])
+		printf("left: %llu requests whose client went away on purpose (end=)\n",
+		       (unsigned long long)sum->out[OUT_LEFT]);
 	for (int e = 0; e < ERRNO_SLOTS; e++)
 		if (g.errnos[e])
 			printf("errors: %s=%llu\n", errno_name(e, buf, sizeof(buf)),
@@ -1384,6 +1427,19 @@ static int class_set(struct cls *c, const char *key, const char *val)
 			return -EINVAL;
 		return 0;
 	}
+	if (!strcmp(key, "end")) {
+		if (!strcmp(val, "answer"))
+			c->end = END_ANSWER;
+		else if (!strcmp(val, "reset"))
+			c->end = END_RESET;
+		else if (!strcmp(val, "abandon"))
+			c->end = END_ABANDON;
+		else if (!strcmp(val, "halfclose"))
+			c->end = END_HALFCLOSE;
+		else
+			return -EINVAL;
+		return 0;
+	}
 	if (!strcmp(key, "conns")) {
 		if (parse_u64(val, 0, 1000000, &v))
 			return -EINVAL;
@@ -1470,6 +1526,10 @@ static int parse_class(struct cls *c, const char *spec, int idx)
 			c->name);
 		return -EINVAL;
 	}
+	if (c->end != END_ANSWER && c->mode != MODE_CLOSE) {
+		fprintf(stderr, "ls-loadgen: class %s: end= needs mode=close\n", c->name);
+		return -EINVAL;
+	}
 	{
 		char req[sizeof(c->request)];
 
@@ -1478,6 +1538,8 @@ static int parse_class(struct cls *c, const char *spec, int idx)
 				 c->host, c->mode == MODE_CLOSE ? "Connection: close\r\n" : "");
 		memcpy(c->request, req, c->request_len + 1);
 	}
+	/* Half a request head: the server waits for the rest, which never comes. */
+	c->send_len = c->end == END_ABANDON ? c->request_len / 2 : c->request_len;
 	list_init(&c->deadlines);
 	list_init(&c->pending);
 	list_init(&c->idle);
@@ -1576,7 +1638,14 @@ static int parse_args(int argc, char **argv)
 			"requests\n"
 			"                        only wait for idle pooled connections\n"
 			"  path=/P               request path (default /)\n"
-			"  host=H                Host header (default x)\n",
+			"  host=H                Host header (default x)\n"
+			"  end=answer | reset | abandon | halfclose\n"
+			"                        mode=close: how the client ends a connection:\n"
+			"                        reads the answer (default); resets it right\n"
+			"                        after its request; sends half the request and\n"
+			"                        closes; or shuts down its side after the\n"
+			"                        request and reads the answer. reset and\n"
+			"                        abandon count as 'left'\n",
 		.opts = opts,
 	};
 	/* clang-format on */

@@ -364,6 +364,36 @@ test_prewarm_needs_a_keepalive_pool() {
 		"$TOOLS/ls-loadgen" --duration 1 --class target=127.0.0.1:1,rate=1,mode=keepalive,prewarm=1
 }
 
+# end=: clients that reset after their request, abandon half a request, or
+# half-close after it; the server sees every connection end.
+test_end_ends_connections_as_asked() {
+	local p4 js i open
+	start_queue_server || return 1
+	p4=$(port_of srv 4)
+	loadgen --class "name=r,target=127.0.0.1:$p4,rate=50,end=reset" \
+		--class "name=a,target=127.0.0.1:$p4,rate=50,end=abandon" \
+		--class "name=h,target=127.0.0.1:$p4,rate=50,end=halfclose" \
+		--duration 2 --json "$LS_TMP/end.json"
+	js=$(cat "$LS_TMP/end.json")
+	check_cmp "end: every class offered requests" \
+		"$(jqr "$js" '[.classes[].offered] | min')" -gt 0
+	check_eq "end=reset: every request left" "$(jqr "$js" '.classes.r | .left == .offered')" true
+	check_eq "end=abandon: every request left" "$(jqr "$js" '.classes.a | .left == .offered')" true
+	check_eq "end=halfclose: every request answered" "$(jqr "$js" '.classes.h | .ok == .offered')" true
+	check_eq "end=: none retried" "$(jqr "$js" '.total.retries')" 0
+	for i in $(seq 30); do
+		open=$(stats_of srv open_conns)
+		[ "$open" = 0 ] && break
+		sleep 0.1
+	done
+	: "$i"
+	check_eq "end=: the server saw every connection end" "$open" 0
+	check "end= without mode=close is a usage error" expect 2 '' 'end= needs mode=close' \
+		"$TOOLS/ls-loadgen" --duration 1 --class target=127.0.0.1:1,rate=1,mode=keepalive,end=reset
+	check "an unknown end= is a usage error" expect 2 '' "bad value 'end=later'" \
+		"$TOOLS/ls-loadgen" --duration 1 --class target=127.0.0.1:1,rate=1,end=later
+}
+
 # The server is gone: every connect is answered with a RST.
 test_stopped_server_gives_refused_and_retries_count() {
 	local p4 p6 off ref ret retb offb
@@ -456,6 +486,7 @@ run_test "prewarm keeps the pool open under overload" test_prewarm_keeps_the_poo
 run_test "prewarm replaces lost connections" test_prewarm_replaces_lost_connections
 run_test "prewarm paces failed connects" test_prewarm_paces_failed_connects
 run_test "prewarm needs a keep-alive pool" test_prewarm_needs_a_keepalive_pool
+run_test "end= ends connections as asked" test_end_ends_connections_as_asked
 run_test "a stopped server gives refused, and retries count" \
 	test_stopped_server_gives_refused_and_retries_count
 run_test "ls-conn holds connections on a hold server" test_conn_holds_connections_on_a_hold_server
