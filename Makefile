@@ -81,7 +81,8 @@ COMPLETION := $(BUILD)/loadshed.bash-completion
 
 # Fuzzing (tests/fuzz/): clang with ASan+UBSan. The pure modules the
 # harnesses exercise (layers 0-3 of design.md §14.1, without the maps) get
-# libFuzzer's coverage; the test helpers (the policy checks) do not.
+# libFuzzer's coverage; the test helpers (frames, the BPF harness, the
+# policy checks) do not.
 # Archives, so that a harness links only what it uses.
 FUZZFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 FUZZ_SRCS := $(wildcard user/addr.c user/algo*.c user/config.c user/hist.c user/log.c \
@@ -89,7 +90,7 @@ FUZZ_SRCS := $(wildcard user/addr.c user/algo*.c user/config.c user/hist.c user/
 FUZZ_LIB  := $(FUZZ)/libloadshed.a
 FUZZ_OBJS := $(patsubst user/%.c,$(FUZZ)/obj/%.o,$(FUZZ_SRCS))
 FUZZ_TLIB := $(FUZZ)/libtests.a
-FUZZ_TOBJS := $(addprefix $(FUZZ)/obj/t_,check_policy.o)
+FUZZ_TOBJS := $(addprefix $(FUZZ)/obj/t_,harness.o pkt.o frames.o check_policy.o dpparse.o)
 FUZZERS   := $(patsubst tests/fuzz/%.c,$(FUZZ)/%,$(wildcard tests/fuzz/fuzz_*.c))
 
 .PHONY: all test tests bench bench-bpf demo clean format check-format install-deps install \
@@ -161,9 +162,13 @@ $(FUZZ)/obj/%.o: user/%.c VERSION | $(FUZZ)/obj $(SKEL)
 	$(call msg,CC,$@)
 	$(Q)$(CLANG) $(CFLAGS) $(FUZZFLAGS) -fsanitize=fuzzer-no-link $(DEPFLAGS) -c $< -o $@
 
+$(FUZZ)/obj/t_%.o: tests/bpf/lib/%.c | $(FUZZ)/obj $(SKEL)
+	$(call msg,CC,$@)
+	$(Q)$(CLANG) $(CFLAGS) $(FUZZFLAGS) $(DEPFLAGS) -Itests/bpf -c $< -o $@
+
 $(FUZZ)/obj/t_%.o: tests/fuzz/lib/%.c | $(FUZZ)/obj
 	$(call msg,CC,$@)
-	$(Q)$(CLANG) $(CFLAGS) $(FUZZFLAGS) $(DEPFLAGS) -Itests/fuzz -c $< -o $@
+	$(Q)$(CLANG) $(CFLAGS) $(FUZZFLAGS) $(DEPFLAGS) -Itests/bpf -Itests/fuzz -Ibpf -c $< -o $@
 
 $(FUZZ_LIB): $(FUZZ_OBJS)
 	$(call msg,AR,$@)
@@ -175,7 +180,7 @@ $(FUZZ_TLIB): $(FUZZ_TOBJS)
 
 $(FUZZ)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_TLIB) $(FUZZ_LIB) | $(FUZZ) $(SKEL)
 	$(call msg,FUZZ,$@)
-	$(Q)$(CLANG) $(CFLAGS) $(FUZZFLAGS) -fsanitize=fuzzer $(DEPFLAGS) -Itests/fuzz \
+	$(Q)$(CLANG) $(CFLAGS) $(FUZZFLAGS) -fsanitize=fuzzer $(DEPFLAGS) -Itests/bpf -Itests/fuzz \
 		-o $@ $< $(FUZZ_TLIB) $(FUZZ_LIB) $(LDLIBS)
 
 fuzzers: $(FUZZERS)
