@@ -92,9 +92,10 @@ FUZZ_OBJS := $(patsubst user/%.c,$(FUZZ)/obj/%.o,$(FUZZ_SRCS))
 FUZZ_TLIB := $(FUZZ)/libtests.a
 FUZZ_TOBJS := $(addprefix $(FUZZ)/obj/t_,harness.o pkt.o frames.o check_policy.o dpparse.o)
 FUZZERS   := $(patsubst tests/fuzz/%.c,$(FUZZ)/%,$(wildcard tests/fuzz/fuzz_*.c))
+GEN_SEEDS := $(BUILD)/tests/gen_seeds
 
 .PHONY: all test tests bench bench-bpf demo clean format check-format install-deps install \
-	uninstall fuzzers
+	uninstall fuzzers fuzz-seeds
 all: $(BUILD)/loadshed $(SAN)/loadshed $(patsubst bpf/%.bpf.c,$(BUILD)/bpf/%.bpf.o,$(BPF_EXTRA)) \
 	$(TOOLS) $(COMPLETION)
 
@@ -182,6 +183,15 @@ $(FUZZ)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_TLIB) $(FUZZ_LIB) | $(FUZZ) $(SKEL)
 	$(call msg,FUZZ,$@)
 	$(Q)$(CLANG) $(CFLAGS) $(FUZZFLAGS) -fsanitize=fuzzer $(DEPFLAGS) -Itests/bpf -Itests/fuzz \
 		-o $@ $< $(FUZZ_TLIB) $(FUZZ_LIB) $(LDLIBS)
+
+# The frame seeds of fuzz_dataplane are generated, and checked in.
+$(GEN_SEEDS): tests/fuzz/gen_seeds.c tests/fuzz/lib/frames.c tests/bpf/lib/pkt.c | $(BUILD)/tests
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) $(DEPFLAGS) -Itests/bpf -Itests/fuzz -o $@ $^
+
+fuzz-seeds: $(GEN_SEEDS)
+	$(Q)mkdir -p tests/fuzz/corpus/fuzz_dataplane
+	$(GEN_SEEDS) tests/fuzz/corpus/fuzz_dataplane
 
 fuzzers: $(FUZZERS)
 
