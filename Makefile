@@ -82,8 +82,9 @@ COMPLETION := $(BUILD)/loadshed.bash-completion
 # Fuzzing (tests/fuzz/): clang with ASan+UBSan. The pure modules the
 # harnesses exercise (layers 0-3 of design.md §14.1, without the maps) get
 # libFuzzer's coverage; the test helpers (frames, the BPF harness, the
-# policy checks) do not.
-# Archives, so that a harness links only what it uses.
+# policy checks) do not. Archives, so that a harness links only what it
+# uses. `make fuzz` runs every harness for FUZZ_SECONDS.
+FUZZ_SECONDS ?= 60
 FUZZFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 FUZZ_SRCS := $(wildcard user/addr.c user/algo*.c user/config.c user/hist.c user/log.c \
 	user/output.c user/policy.c user/replay.c user/window.c)
@@ -95,11 +96,11 @@ FUZZERS   := $(patsubst tests/fuzz/%.c,$(FUZZ)/%,$(wildcard tests/fuzz/fuzz_*.c)
 GEN_SEEDS := $(BUILD)/tests/gen_seeds
 
 .PHONY: all test tests bench bench-bpf demo clean format check-format install-deps install \
-	uninstall fuzzers fuzz-seeds
+	uninstall fuzz fuzzers fuzz-seeds
 all: $(BUILD)/loadshed $(SAN)/loadshed $(patsubst bpf/%.bpf.c,$(BUILD)/bpf/%.bpf.o,$(BPF_EXTRA)) \
 	$(TOOLS) $(COMPLETION)
 
-tests: all $(UNIT) $(BPFTESTS) $(BENCHES)
+tests: all $(UNIT) $(BPFTESTS) $(BENCHES) $(FUZZERS)
 
 # BPF objects carry their header dependencies in .d files like the C ones.
 $(BUILD)/bpf/%.part.o: bpf/%.bpf.c | $(BUILD)/bpf
@@ -194,6 +195,10 @@ fuzz-seeds: $(GEN_SEEDS)
 	$(GEN_SEEDS) tests/fuzz/corpus/fuzz_dataplane
 
 fuzzers: $(FUZZERS)
+
+fuzz: install-deps
+	$(MAKE) fuzzers
+	scripts/fuzz.sh $(FUZZ_SECONDS)
 
 $(BUILD)/tools/%: tests/tools/%.c $(TOOL_LIB) | $(BUILD)/tools
 	$(call msg,TOOL,$@)
