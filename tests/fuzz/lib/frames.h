@@ -75,14 +75,13 @@ enum fz_kind {
 	FZ_NR_KINDS,
 };
 
-#define FZ_MAX_FRAME	   1600
-#define FZ_NR_CONN_SPECS   10
-#define FZ_CONN_INSTANCES  4
-#define FZ_NR_CONNS	   (FZ_NR_CONN_SPECS * FZ_CONN_INSTANCES)
-#define FZ_MAX_MUTATIONS   4
-#define FZ_PAYLOAD_UNIT	   8
-#define FZ_NR_SERVICES	   3
-#define FZ_CLASSES_CHECKED 4 /* class slots 0..3 of each service */
+#define FZ_MAX_FRAME	  1600
+#define FZ_NR_CONN_SPECS  10
+#define FZ_CONN_INSTANCES 4
+#define FZ_NR_CONNS	  (FZ_NR_CONN_SPECS * FZ_CONN_INSTANCES)
+#define FZ_MAX_MUTATIONS  4
+#define FZ_PAYLOAD_UNIT	  8
+#define FZ_NR_SERVICES	  3
 
 /* Ports of the services: web (connections), pool (requests), addr (one address, capped). */
 #define FZ_PORT_WEB  8080
