@@ -7,6 +7,7 @@
 #   build/bpf/        BPF objects and the generated skeletons
 #   build/            the release CLI (build/loadshed) and tools
 #   build/san/        the same sources built with ASan+UBSan, used by tests
+#   build/fuzz/       libFuzzer harnesses (clang, ASan+UBSan), their corpora and crashes
 
 CLANG    ?= clang
 CC       ?= cc
@@ -25,6 +26,7 @@ COMPDIR  := $(PREFIX)/share/bash-completion/completions
 
 BUILD    := build
 SAN      := $(BUILD)/san
+FUZZ     := $(BUILD)/fuzz
 
 # Quiet by default, as libbpf-bootstrap: one line per step; V=1 for all.
 ifeq ($(V),1)
@@ -77,12 +79,28 @@ BPF_TLIB  := $(wildcard tests/bpf/lib/*.c)
 BENCH_TLIB := tests/bpf/lib/harness.c tests/bpf/lib/pkt.c
 COMPLETION := $(BUILD)/loadshed.bash-completion
 
+# Fuzzing (tests/fuzz/): clang with ASan+UBSan. The pure modules the
+# harnesses exercise (layers 0-3 of design.md §14.1, without the maps) get
+# libFuzzer's coverage; the test helpers (frames, the BPF harness, the
+# policy checks) do not. Archives, so that a harness links only what it
+# uses. `make fuzz` runs every harness for FUZZ_SECONDS.
+FUZZ_SECONDS ?= 60
+FUZZFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+FUZZ_SRCS := $(wildcard user/addr.c user/algo*.c user/config.c user/hist.c user/log.c \
+	user/output.c user/policy.c user/replay.c user/window.c)
+FUZZ_LIB  := $(FUZZ)/libloadshed.a
+FUZZ_OBJS := $(patsubst user/%.c,$(FUZZ)/obj/%.o,$(FUZZ_SRCS))
+FUZZ_TLIB := $(FUZZ)/libtests.a
+FUZZ_TOBJS := $(addprefix $(FUZZ)/obj/t_,harness.o pkt.o frames.o check_policy.o dpparse.o)
+FUZZERS   := $(patsubst tests/fuzz/%.c,$(FUZZ)/%,$(wildcard tests/fuzz/fuzz_*.c))
+GEN_SEEDS := $(BUILD)/tests/gen_seeds
+
 .PHONY: all test tests bench bench-bpf soak demo clean format check-format install-deps install \
-	uninstall
+	uninstall fuzz fuzzers fuzz-seeds
 all: $(BUILD)/loadshed $(SAN)/loadshed $(patsubst bpf/%.bpf.c,$(BUILD)/bpf/%.bpf.o,$(BPF_EXTRA)) \
 	$(TOOLS) $(COMPLETION)
 
-tests: all $(UNIT) $(BPFTESTS) $(BENCHES)
+tests: all $(UNIT) $(BPFTESTS) $(BENCHES) $(FUZZERS)
 
 # BPF objects carry their header dependencies in .d files like the C ones.
 $(BUILD)/bpf/%.part.o: bpf/%.bpf.c | $(BUILD)/bpf
@@ -142,18 +160,58 @@ $(BUILD)/tests/bench_%: tests/bpf/bench_%.c $(BENCH_TLIB) $(LIB_OBJS) \
 	$(call msg,BENCH,$@)
 	$(Q)$(CC) $(CFLAGS) $(DEPFLAGS) -Itests/bpf -o $@ $< $(BENCH_TLIB) $(LIB_OBJS) $(LDLIBS)
 
+$(FUZZ)/obj/%.o: user/%.c VERSION | $(FUZZ)/obj $(SKEL)
+	$(call msg,CC,$@)
+	$(Q)$(CLANG) $(CFLAGS) $(FUZZFLAGS) -fsanitize=fuzzer-no-link $(DEPFLAGS) -c $< -o $@
+
+$(FUZZ)/obj/t_%.o: tests/bpf/lib/%.c | $(FUZZ)/obj $(SKEL)
+	$(call msg,CC,$@)
+	$(Q)$(CLANG) $(CFLAGS) $(FUZZFLAGS) $(DEPFLAGS) -Itests/bpf -c $< -o $@
+
+$(FUZZ)/obj/t_%.o: tests/fuzz/lib/%.c | $(FUZZ)/obj
+	$(call msg,CC,$@)
+	$(Q)$(CLANG) $(CFLAGS) $(FUZZFLAGS) $(DEPFLAGS) -Itests/bpf -Itests/fuzz -Ibpf -c $< -o $@
+
+$(FUZZ_LIB): $(FUZZ_OBJS)
+	$(call msg,AR,$@)
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(FUZZ_TLIB): $(FUZZ_TOBJS)
+	$(call msg,AR,$@)
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(FUZZ)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_TLIB) $(FUZZ_LIB) | $(FUZZ) $(SKEL)
+	$(call msg,FUZZ,$@)
+	$(Q)$(CLANG) $(CFLAGS) $(FUZZFLAGS) -fsanitize=fuzzer $(DEPFLAGS) -Itests/bpf -Itests/fuzz \
+		-o $@ $< $(FUZZ_TLIB) $(FUZZ_LIB) $(LDLIBS)
+
+# The frame seeds of fuzz_dataplane are generated, and checked in.
+$(GEN_SEEDS): tests/fuzz/gen_seeds.c tests/fuzz/lib/frames.c tests/bpf/lib/pkt.c | $(BUILD)/tests
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) $(DEPFLAGS) -Itests/bpf -Itests/fuzz -o $@ $^
+
+fuzz-seeds: $(GEN_SEEDS)
+	$(Q)mkdir -p tests/fuzz/corpus/fuzz_dataplane
+	$(GEN_SEEDS) tests/fuzz/corpus/fuzz_dataplane
+
+fuzzers: $(FUZZERS)
+
+fuzz: install-deps
+	$(MAKE) fuzzers
+	scripts/fuzz.sh $(FUZZ_SECONDS)
+
 $(BUILD)/tools/%: tests/tools/%.c $(TOOL_LIB) | $(BUILD)/tools
 	$(call msg,TOOL,$@)
 	$(Q)$(CC) $(CFLAGS) $(DEPFLAGS) -pthread -Itests/tools/lib -o $@ $< $(TOOL_LIB) -lm
 
-$(BUILD)/bpf $(BUILD)/obj $(SAN)/obj $(SAN)/tests $(BUILD)/tests $(BUILD)/tools:
+$(BUILD)/bpf $(BUILD)/obj $(SAN)/obj $(SAN)/tests $(BUILD)/tests $(BUILD)/tools $(FUZZ) $(FUZZ)/obj:
 	$(Q)mkdir -p $@
 
 # The skeleton of bench_ref is an intermediate the tests need while they build.
 .SECONDARY: $(BUILD)/bpf/bench_ref.skel.h
 
 -include $(wildcard $(BUILD)/bpf/*.d $(BUILD)/obj/*.d $(SAN)/obj/*.d $(SAN)/tests/*.d \
-	$(BUILD)/tests/*.d $(BUILD)/tools/*.d)
+	$(BUILD)/tests/*.d $(BUILD)/tools/*.d $(FUZZ)/obj/*.d $(FUZZ)/*.d)
 
 install: $(BUILD)/loadshed $(COMPLETION)
 	$(INSTALL) -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(MANDIR)/man5 \

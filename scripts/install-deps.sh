@@ -5,6 +5,8 @@ set -euo pipefail
 
 PKGS=(
 	make gcc libc6-dev pkg-config clang
+	# clang's sanitizer and libFuzzer runtimes (make fuzz): only a Recommends of clang
+	libclang-rt-dev
 	libbpf-dev bpftool libelf-dev zlib1g-dev linux-libc-dev
 	libinih-dev libjson-c-dev libcmocka-dev
 	iproute2 iptables procps jq util-linux curl
