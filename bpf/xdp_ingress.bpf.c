@@ -536,12 +536,12 @@ static __always_inline int ls_track(const struct ls_pkt *p, const struct ls_wher
 /*
  * A connection that cannot be tracked (the flow table full) is shed like
  * one over the limit: untracked, none of its work could be counted or
- * decided.
+ * decided. In shadow mode, or failing open, it passes.
  */
 static __always_inline int ls_untrackable(struct xdp_md *ctx, const struct ls_pkt *p,
 					  const struct ls_where *w)
 {
-	if (w->pol->flags & LS_SVC_SHADOW)
+	if ((w->pol->flags & LS_SVC_SHADOW) || ls_failing_open(w->st, bpf_ktime_get_ns()))
 		return XDP_PASS;
 	return ls_shed_conn(ctx, p, w);
 }

@@ -3,8 +3,9 @@
  * What keeps loadshed from becoming an outage (issue 9): shadow mode
  * decides and counts but admits; a stale agent heartbeat, or one from the
  * future, makes the dataplane fail open (admitted unchecked and counted)
- * while a fresh one or a zero delay enforces; a full flow table admits
- * untracked and gives the slot it took back, so nothing leaks. Needs root.
+ * while a fresh one or a zero delay enforces; a full flow table sheds a
+ * new connection (passes it failing open or in shadow mode) and gives the
+ * slot it took back, so nothing leaks. Needs root.
  */
 #include "lib/fixture.h"
 
@@ -115,7 +116,12 @@ static void zero_failopen_delay_enforces_regardless_of_heartbeat(void **state)
 
 /* ---- a full flow table ------------------------------------------------------ */
 
-static void full_flow_table_admits_untracked_without_leaking(void **state)
+/*
+ * A new connection the full table cannot track is shed by its class's
+ * action (untracked, none of its work could be counted or decided), and
+ * the slot it took is given back: nothing leaks.
+ */
+static void full_flow_table_sheds_a_new_connection_without_leaking(void **state)
 {
 	struct t *t = *state;
 	struct ls_class_stats st;
@@ -125,7 +131,7 @@ static void full_flow_table_admits_untracked_without_leaking(void **state)
 	one_class_service(t, 100, LS_ACT_DROP, 0);
 	for (i = 0; i < 6; i++) {
 		conn_n(t, i, &c[i]);
-		assert_int_equal(handshake(t, &c[i], NULL), XDP_PASS);
+		assert_int_equal(handshake(t, &c[i], NULL), i < 4 ? XDP_PASS : XDP_DROP);
 	}
 	assert_int_equal(flows(t), 4);
 	assert_inflight(t, 4, CLS_DEFAULT, 4);
@@ -134,15 +140,46 @@ static void full_flow_table_admits_untracked_without_leaking(void **state)
 	assert_int_equal(st.handshakes, 6);
 	assert_int_equal(st.admitted, 4);
 	assert_int_equal(st.untracked, 2);
+	assert_int_equal(st.shed_drop, 2);
 
-	for (i = 0; i < 6; i++) {
+	for (i = 0; i < 4; i++) {
 		assert_int_equal(request(t, &c[i], 10, NULL), XDP_PASS);
 		srv_send(t, &c[i], PKT_FIN | PKT_ACK, 0);
 	}
 	assert_nothing_in_flight(t);
 	assert_int_equal(flows(t), 0);
 	assert_int_equal(stats(t, CLS_DEFAULT).ended_fin, 4);
-	assert_int_equal(iface(t).untracked_packets, 2);
+}
+
+/* Failing open, or in shadow mode, the connection the full table cannot track passes. */
+static void full_table_passes(struct t *t, __u32 flags, int stale)
+{
+	struct conn c[5];
+	int i;
+
+	one_class_service(t, 100, LS_ACT_RESET, flags);
+	if (stale)
+		stale_heartbeat(t);
+	for (i = 0; i < 5; i++) {
+		conn_n(t, i, &c[i]);
+		assert_int_equal(handshake(t, &c[i], NULL), XDP_PASS);
+	}
+	assert_int_equal(flows(t), 4);
+	assert_int_equal(stats(t, CLS_DEFAULT).untracked, 1);
+	assert_int_equal(stats(t, CLS_DEFAULT).shed_reset, 0);
+	for (i = 0; i < 4; i++)
+		srv_send(t, &c[i], PKT_RST | PKT_ACK, 0);
+	assert_nothing_in_flight(t);
+}
+
+static void full_flow_table_passes_untracked_when_failing_open(void **state)
+{
+	full_table_passes(*state, 0, 1);
+}
+
+static void full_flow_table_passes_untracked_in_shadow_mode(void **state)
+{
+	full_table_passes(*state, LS_SVC_SHADOW, 0);
 }
 
 static void full_flow_table_under_admit_requests_gives_the_connection_back(void **state)
@@ -154,13 +191,12 @@ static void full_flow_table_under_admit_requests_gives_the_connection_back(void 
 	request_service(t, 100, LS_REQ_DEFER, 0);
 	for (i = 0; i < 5; i++) {
 		conn_n(t, i, &c[i]);
-		assert_int_equal(handshake(t, &c[i], NULL), XDP_PASS);
+		assert_int_equal(handshake(t, &c[i], NULL), i < 4 ? XDP_PASS : XDP_DROP);
 	}
 	assert_conns(t, 4);
 	assert_int_equal(stats(t, CLS_DEFAULT).untracked, 1);
-	assert_int_equal(request(t, &c[4], 10, NULL), XDP_PASS);
 	assert_inflight(t, 0, CLS_DEFAULT, 0);
-	for (i = 0; i < 5; i++)
+	for (i = 0; i < 4; i++)
 		srv_send(t, &c[i], PKT_RST | PKT_ACK, 0);
 	assert_nothing_in_flight(t);
 }
@@ -174,9 +210,14 @@ int main(void)
 		TEST_V(heartbeat_from_the_future_fails_open, V6_VLAN),
 		TEST(fresh_heartbeat_enforces_the_limit),
 		TEST(zero_failopen_delay_enforces_regardless_of_heartbeat),
-		{"full_flow_table_admits_untracked_without_leaking",
-		 full_flow_table_admits_untracked_without_leaking, setup_small_table, teardown,
+		{"full_flow_table_sheds_a_new_connection_without_leaking",
+		 full_flow_table_sheds_a_new_connection_without_leaking, setup_small_table, teardown,
 		 NULL},
+		{"full_flow_table_passes_untracked_when_failing_open",
+		 full_flow_table_passes_untracked_when_failing_open, setup_small_table, teardown,
+		 NULL},
+		{"full_flow_table_passes_untracked_in_shadow_mode",
+		 full_flow_table_passes_untracked_in_shadow_mode, setup_small_table, teardown, NULL},
 		{"full_flow_table_under_admit_requests_gives_the_connection_back",
 		 full_flow_table_under_admit_requests_gives_the_connection_back, setup_small_table,
 		 teardown, NULL},
