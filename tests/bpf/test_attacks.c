@@ -6,11 +6,13 @@
  * free or take slots, drift its counts, or shed and reset legitimate
  * clients.
  *
- * Every test describes its attack. A test whose comment starts with
- * "FAILS:" shows a weakness of the current dataplane: it fails until the
- * weakness is fixed, and its comment says what it observes and why. The
- * other tests are attacks the dataplane withstands; they pass and guard
- * against regressions.
+ * Every test describes its attack and checks the defense that stops it;
+ * every test is expected to pass, and a failure is a regression. The
+ * first group are a review's findings: attacks that once got through,
+ * each comment saying what the attacker sends, what it would gain, and
+ * which check of the dataplane now stands in its way (bpf/xdp_ingress.bpf.c,
+ * tc_egress.bpf.c, tick.bpf.c; doc/design.md). The second group are
+ * attacks the dataplane withstood from the start.
  *
  * The kernel's part is not run here (BPF_PROG_TEST_RUN shows the verdicts
  * and the maps, not what the stack does with a passed segment), so where
@@ -214,24 +216,26 @@ static int teardown_netns(void **state)
 }
 
 /* =================================================================================
- * Findings: each FAILS on the current code.
+ * Findings: attacks that once got through, each with the defense it checks.
  * ================================================================================= */
 
 /* ---- request starts out of sequence (xdp_ingress.bpf.c: ls_on_payload) --------- */
 
-/* FAILS: a hostile client escapes request admission for good with one
+/*
+ * A hostile client tries to escape request admission for good with one
  * forged segment. Under admit = requests, while the limit is full, it
- * sends one byte 1 GiB ahead of its next byte. ls_on_payload takes any
- * payload past cli_acked for a request start, in sequence or not: the byte
- * is shed, and the flow becomes DEFERRED at that far sequence number (the
- * kernel drops the byte itself: it is out of the receive window). From
- * then on every real segment of the client lies before defer_seq, and
- * ls_on_payload passes such a segment at once ("not after the deferred
- * byte"), with no decision, no slot, no latency sample, and max_defer never
- * looked at. Observed: the client's requests pass while another holds the
- * one slot, turn after turn.
+ * sends one byte 1 GiB ahead of its next byte (the kernel drops the byte
+ * itself: it is out of the receive window). Were that byte taken for a
+ * request start, shed, and the flow deferred at its far sequence number,
+ * every real segment of the client would lie before the deferral and pass
+ * at once, with no decision, no slot, no latency sample, and max_defer
+ * never looked at: its requests would pass while another holds the one
+ * slot, turn after turn.
+ * A request starts only with the segment that carries cli_acked, the next
+ * byte the server reads; bytes ahead of it pass undecided and leave the
+ * flow idle (design §4.4), so each real request of b is still decided.
  */
-static void forged_deferral_far_ahead_lets_later_requests_pass_undecided(void **state)
+static void forged_deferral_far_ahead_does_not_let_later_requests_pass(void **state)
 {
 	struct t *t = *state;
 	struct conn a, b;
@@ -255,19 +259,22 @@ static void forged_deferral_far_ahead_lets_later_requests_pass_undecided(void **
 	assert_inflight(t, 1, CLS_DEFAULT, 1);
 	if (passed)
 		fail_because("%d of 5 requests of b passed undecided while a held the one slot "
-			     "(b's flow is deferred at a forged sequence number 1 GiB ahead)",
+			     "(after a forged byte 1 GiB ahead)",
 			     passed);
 }
 
-/* FAILS: an off-path forger who knows the 4-tuple of a pooled, idle
- * connection takes a request slot with one segment, no sequence number
- * needed: any payload whose end lies past cli_acked (half of the sequence
- * space) is a request start. The kernel drops the bytes (out of window)
- * and answers with a duplicate ACK, never with data, so the slot is held
- * until the stall timeout (10 s by default). Observed: the slot taken,
- * and the next legitimate request deferred.
+/*
+ * An off-path forger who knows the 4-tuple of a pooled, idle connection
+ * tries to take a request slot with one segment, no sequence number
+ * needed: payload far past cli_acked (here 1 GiB ahead). The kernel drops
+ * the bytes (out of window) and answers with a duplicate ACK, never with
+ * data, so a slot taken there would be held until the stall timeout
+ * (10 s by default), and the next legitimate request deferred.
+ * Bytes ahead of cli_acked start no request: they pass undecided, and the
+ * server's duplicate ACK does not move cli_acked. Nothing is in flight,
+ * and a's request is admitted.
  */
-static void forged_payload_out_of_window_takes_a_request_slot(void **state)
+static void forged_payload_out_of_window_takes_no_request_slot(void **state)
 {
 	struct t *t = *state;
 	struct conn a, b;
@@ -290,20 +297,26 @@ static void forged_payload_out_of_window_takes_a_request_slot(void **state)
 	assert_int_equal(request(t, &a, 100, NULL), XDP_PASS);
 }
 
-/* FAILS: under request_action = abort, the same single forged segment,
- * sent while the service is full, aborts a live connection: a RST to the
- * client (XDP_TX) and the tuple in ls_aborts, for the agent to destroy the
- * server's socket with SOCK_DESTROY. An off-path forger who knows the
- * 4-tuple (a pooled database connection, say) kills it whenever the
- * service is loaded, without guessing any sequence number.
- * Seen end to end on the veth testbed (admit = requests, limit 1, abort,
- * one slow request holding the slot): a raw segment 1 GiB ahead with an
- * arbitrary ACK on an idle keep-alive connection's tuple drew loadshed's
- * RST (ignored by the client: its sequence number is the forger's ACK),
- * then the agent's SOCK_DESTROY made the server send its own RST, in
- * sequence: the client's next request got ECONNRESET.
+/*
+ * Under request_action = abort, the same single forged segment, sent
+ * while the service is full, would abort a live connection if it were
+ * decided: a RST to the client (XDP_TX) and the tuple in ls_aborts, for
+ * the agent to destroy the server's socket with SOCK_DESTROY. An off-path
+ * forger who knows the 4-tuple (a pooled database connection, say) would
+ * kill it whenever the service is loaded, without guessing any sequence
+ * number.
+ * Before the hardening, seen end to end on the veth testbed (admit =
+ * requests, limit 1, abort, one slow request holding the slot): a raw
+ * segment 1 GiB ahead with an arbitrary ACK on an idle keep-alive
+ * connection's tuple drew loadshed's RST (ignored by the client: its
+ * sequence number is the forger's ACK), then the agent's SOCK_DESTROY
+ * made the server send its own RST, in sequence: the client's next
+ * request got ECONNRESET.
+ * Only the segment that carries cli_acked starts a request, so only bytes
+ * the server is about to read are decided, and so aborted: the forged
+ * bytes pass undecided, and no abort record is written.
  */
-static void forged_payload_out_of_window_aborts_a_live_connection(void **state)
+static void forged_payload_out_of_window_aborts_no_live_connection(void **state)
 {
 	struct t *t = *state;
 	struct conn a, b;
@@ -325,14 +338,18 @@ static void forged_payload_out_of_window_aborts_a_live_connection(void **state)
 			     verdict, n);
 }
 
-/* FAILS: an honest client whose request arrives reordered. Its second
- * segment comes first, is taken for the request's start, is shed and the
- * flow is deferred at its sequence number; then the first segment, which
- * lies before defer_seq, passes undecided: the server reads the first
- * half of a request that loadshed deferred (a worker waits on the rest),
- * while the limit is full.
+/*
+ * An honest client whose request arrives reordered: its second segment
+ * comes first. Taken for the request's start, it would be shed and the
+ * flow deferred at its sequence number; the first segment, lying before
+ * that, would then pass undecided, and the server read the first half of
+ * a request loadshed deferred (a worker waiting on the rest) while the
+ * limit is full.
+ * The second segment, ahead of cli_acked, starts nothing: it passes
+ * undecided and waits in the kernel's out-of-order queue. The first one
+ * carries cli_acked: the request is decided there, and deferred.
  */
-static void reordered_request_passes_its_first_segment_while_deferred(void **state)
+static void reordered_request_is_decided_at_its_first_segment(void **state)
 {
 	struct t *t = *state;
 	struct conn a, b;
@@ -348,23 +365,28 @@ static void reordered_request_passes_its_first_segment_while_deferred(void **sta
 	seq = b.cli_seq;
 	cli_data_at(t, &b, seq + 100, 100, NULL); /* the second segment, first */
 	if (cli_data_at(t, &b, seq, 100, NULL) == XDP_PASS)
-		fail_because("the first half of a deferred request passed undecided (in flight "
-			     "%d at L = 1)",
+		fail_because("the first segment of a reordered request passed while a held the "
+			     "one slot (in flight %d at L = 1)",
 			     inflight(t).total);
 }
 
 /* ---- abandonment of a deferred request (ls_on_flow, ls_on_client_rst) ------------- */
 
-/* FAILS: an off-path forger aborts a deferred request with one FIN of any
- * sequence number. ls_on_flow takes a client FIN behind a deferred request
- * (seq != defer_seq) for the client giving up, and aborts the flow: RST
- * to the client and the tuple in ls_aborts, so the agent destroys the
- * server's socket. No check says the FIN is the client's (the kernel would
- * take it only at rcv_nxt == defer_seq, or queue it in window). Every
- * deferral, the normal state of a loaded service, becomes a kill for
- * whoever knows the tuple. Observed: an abort record for b.
+/*
+ * An off-path forger tries to abort a deferred request with one FIN of
+ * any sequence number. A client FIN behind a deferred request stands for
+ * the client giving up, and aborts the flow: RST to the client and the
+ * tuple in ls_aborts, so the agent destroys the server's socket. If any
+ * FIN counted (the kernel would take it only at rcv_nxt, or queue it in
+ * window), every deferral, the normal state of a loaded service, would be
+ * a kill for whoever knows the tuple.
+ * A FIN abandons a deferred request only exactly at defer_end, where the
+ * deferred bytes end, and only with a right checksum; a FIN anywhere else
+ * past cli_acked is dropped (ls_on_flow, design §4.4). The flow stays
+ * deferred, and the request's retransmission is served once the slot
+ * frees.
  */
-static void forged_fin_aborts_a_deferred_request(void **state)
+static void forged_fin_does_not_abort_a_deferred_request(void **state)
 {
 	struct t *t = *state;
 	struct pkt_spec fin;
@@ -397,17 +419,20 @@ static void forged_fin_aborts_a_deferred_request(void **state)
 
 /* ---- the end of a request at TC (tc_egress.bpf.c: ls_tc_egress) ------------------- */
 
-/* FAILS: any server payload ends the outstanding request, also a
- * retransmission of an earlier response. A hostile client leaves the
- * tail of each response unacknowledged and sends its next request at once;
- * the server's retransmission of the tail (on the client's duplicate ACKs
- * with SACK, on its tail loss probe, or its RTO) then releases the new
- * request's slot while the server works on it, with a latency sample of
- * about nothing. Honest clients hit it too when an ACK of theirs is lost.
- * Observed: in flight 0 with the request still outstanding, and another
- * client's request admitted past L = 1.
+/*
+ * A hostile client leaves the tail of each response unacknowledged and
+ * sends its next request at once. If any server payload ended the
+ * outstanding request, the server's retransmission of that tail (on the
+ * client's duplicate ACKs with SACK, on its tail loss probe, or its RTO)
+ * would release the new request's slot while the server works on it, with
+ * a latency sample of about nothing, and let another client's request in
+ * past L = 1. Honest clients would hit it too when an ACK of theirs is
+ * lost.
+ * Only new server bytes, past srv_next, end a request at TC
+ * (tc_egress.bpf.c); a retransmission of an earlier answer ends nothing,
+ * and the request keeps its slot.
  */
-static void server_retransmission_ends_the_next_request(void **state)
+static void server_retransmission_does_not_end_the_next_request(void **state)
 {
 	struct t *t = *state;
 	struct pkt_spec rtx;
@@ -447,15 +472,18 @@ static void server_retransmission_ends_the_next_request(void **state)
 
 /* ---- a request after its stall (ls_on_payload, LS_FLOW_REQUEST) ----------------- */
 
-/* FAILS: a hostile client sends the first byte of a request, waits out
- * stall_timeout (the sweep gives the slot back), then sends the rest:
- * the flow is still in LS_FLOW_REQUEST, so the rest passes as "more of the
- * outstanding request", undecided, and the server does the whole request
- * with no slot held. With N connections the client keeps N requests in the
- * server beyond L, at the price of one stall_timeout each. Observed: the
- * rest of a's request passes while b holds the one slot.
+/*
+ * A hostile client sends the first byte of a request, waits out
+ * stall_timeout (the sweep gives the slot back), then sends the rest. Had
+ * the rest passed as more of the outstanding request, the server would do
+ * the whole request with no slot held: with N connections the client
+ * would keep N requests in the server beyond L, at the price of one
+ * stall_timeout each.
+ * A request whose slot a stall gave back is decided again at its next new
+ * bytes, as a start (ls_on_payload, design §4.4): with b holding the one
+ * slot, the rest of a's request is deferred.
  */
-static void rest_of_a_stalled_request_passes_undecided(void **state)
+static void rest_of_a_stalled_request_is_decided_again(void **state)
 {
 	struct t *t = *state;
 	struct ls_tick k;
@@ -480,22 +508,25 @@ static void rest_of_a_stalled_request_passes_undecided(void **state)
 
 /* ---- segments the kernel discards (ls_on_handshake, ls_advance) ----------------- */
 
-/* FAILS: a hostile client takes a slot with a handshake ACK the kernel
- * throws away. XDP checks no checksum: an ACK of ISN + 1 with a spoiled
- * TCP checksum is admitted and tracked (slot taken), and the kernel drops
- * it, so the server never has the connection; its request sock dies
- * silently after the SYN-ACK retries, no FIN or RST ever ends the flow.
- * More spoiled segments keep the flow fresh for the sweep forever (the
- * client filters its own kernel's RSTs to the SYN-ACK retries). One
- * host holds all L slots for one packet per slot per idle timeout, and
- * every legitimate SYN is shed. Observed: the phantom flow tracked,
- * surviving an idle sweep, and the next SYN shed.
- * Seen end to end: a raw SYN, its SYN-ACK, an ACK with a spoiled sum
- * (and the client's own RSTs filtered), one more every 2 s: after 73 s
- * the server held no socket at all (SYN-RECV expired), in flight was
- * still 1 at L = 1, and ls-conn's connect from another address timed out.
+/*
+ * A hostile client tries to take a slot with a handshake ACK the kernel
+ * throws away: an ACK of ISN + 1 with a spoiled TCP checksum. Admitted
+ * and tracked, it would hold a slot for a connection the server never has
+ * (its request sock dies silently after the SYN-ACK retries, and no FIN or
+ * RST ever ends the flow); more spoiled segments would keep the flow fresh
+ * for the sweep forever (the client filters its own kernel's RSTs to the
+ * SYN-ACK retries). One host would hold all L slots for one packet per
+ * slot per idle timeout, and every legitimate SYN would be shed.
+ * Before the hardening, seen end to end: a raw SYN, its SYN-ACK, an ACK
+ * with a spoiled sum (and the client's own RSTs filtered), one more every
+ * 2 s: after 73 s the server held no socket at all (SYN-RECV expired), in
+ * flight was still 1 at L = 1, and ls-conn's connect from another address
+ * timed out.
+ * The ACK that completes a handshake has its TCP checksum verified
+ * (design §4.2): a wrong one is counted in bad_checksums and passed for
+ * the kernel to drop, and completes nothing.
  */
-static void handshake_ack_with_a_bad_checksum_holds_a_slot(void **state)
+static void handshake_ack_with_a_bad_checksum_holds_no_slot(void **state)
 {
 	struct t *t = *state;
 	struct pkt_spec ack;
@@ -522,15 +553,20 @@ static void handshake_ack_with_a_bad_checksum_holds_a_slot(void **state)
 	assert_nothing_in_flight(t);
 }
 
-/* FAILS: the phantoms of the test above, one per flow entry, fill the flow
- * table (max_flows, 131072 by default: 437 spoiled ACKs a second keep them
- * all fresh). Under admit = requests the SYNs that make them pass (only
- * max_connections sheds a SYN there). A full table admits every new
- * connection untracked (section 4.9), its payload then finds no room to be
- * adopted, and no request of anyone is decided any more. Observed: with
- * L = 0, a request passes.
+/*
+ * The phantoms of the test above, one per flow entry, would fill the flow
+ * table (max_flows, 131072 by default: 437 spoiled ACKs a second keep
+ * them all fresh). Under admit = requests the SYNs that make them pass
+ * (only max_connections sheds a SYN there). A full table that admitted
+ * every new connection untracked would leave no request of anyone decided
+ * any more.
+ * No phantom is tracked (the checksum is verified, as above), and a new
+ * connection a full table cannot track is shed, not admitted untracked
+ * (design §4.9). With a table of four entries and L = 0, a real
+ * connection is tracked after the spoiled ACKs, and its request is
+ * deferred.
  */
-static void phantom_flows_fill_the_table_and_turn_admission_off(void **state)
+static void phantom_flows_neither_fill_the_table_nor_turn_admission_off(void **state)
 {
 	struct t *t = *state;
 	struct pkt_spec ack;
@@ -548,19 +584,23 @@ static void phantom_flows_fill_the_table_and_turn_admission_off(void **state)
 	conn_n(t, 10, &x);
 	handshake(t, &x, NULL);
 	if (request(t, &x, 100, NULL) == XDP_PASS)
-		fail_because("with the flow table full of phantoms (%ld flows, none the kernel "
-			     "holds), a request passed undecided at L = 0",
+		fail_because("after spoiled handshake ACKs into a table of four (%ld flows), a "
+			     "request passed undecided at L = 0",
 			     flows(t));
 }
 
-/* FAILS: the same phantom without checksum games. An ACK of ISN + 1 whose
- * sequence number is not the client's ISN + 1 (here 1 GiB off) is
- * admitted; the kernel drops it (tcp_check_req: out of window, "send ACK
- * and drop"; with SYN cookies the cookie check fails). Loadshed never
- * learns the client's ISN: the SYN writes nothing, yet the SYN-ACK's
- * acknowledgment number, seen at TC, says it.
+/*
+ * The same phantom without checksum games: an ACK of ISN + 1 whose
+ * sequence number is not the client's ISN + 1 (here 1 GiB off). The
+ * kernel drops it (tcp_check_req: out of window, "send ACK and drop"; with
+ * SYN cookies the cookie check fails), so admitting it would hold a slot
+ * for a connection the server never has.
+ * TC notes, with the server's ISN, the SYN-ACK's acknowledgment number,
+ * the client's next sequence number, and the ACK that completes the
+ * handshake must carry exactly it (design §4.2): this one completes
+ * nothing.
  */
-static void handshake_ack_out_of_the_server_window_holds_a_slot(void **state)
+static void handshake_ack_out_of_the_server_window_holds_no_slot(void **state)
 {
 	struct t *t = *state;
 	struct pkt_spec ack;
@@ -579,14 +619,20 @@ static void handshake_ack_out_of_the_server_window_holds_a_slot(void **state)
 			     inflight(t).total);
 }
 
-/* FAILS: IPv6 lets the phantom be a well-formed packet: a Hop-by-Hop
- * header with an option of unknown type 0x41 ("skip" bits 01: discard the
- * packet silently, RFC 8200 4.2). The parser steps over the header; the
- * kernel (ip6_parse_tlv) drops the packet. No checksum covers it. The same
- * holds for a Routing header with segments left (source routing is off by
- * default) and, in IPv4, for source-route options.
+/*
+ * IPv6 lets the phantom be a well-formed packet: a Hop-by-Hop header with
+ * an option of unknown type 0x41 ("skip" bits 01: discard the packet
+ * silently, RFC 8200 4.2). No checksum covers it, and the kernel
+ * (ip6_parse_tlv) drops the packet, while a parser that steps over the
+ * header would admit it. The same holds for a Routing header with
+ * segments left (source routing is off by default) and, in IPv4, for
+ * source-route options.
+ * A packet to a service port with an IP option the kernel may throw it
+ * away for (such an IPv6 option, a Routing header with segments left, an
+ * IPv4 source route) is dropped as undecidable (design §3.1): this ACK
+ * completes nothing.
  */
-static void ipv6_handshake_ack_the_kernel_discards_holds_a_slot(void **state)
+static void ipv6_handshake_ack_the_kernel_discards_holds_no_slot(void **state)
 {
 	struct t *t = *state;
 	struct pkt_spec ack;
@@ -609,24 +655,28 @@ static void ipv6_handshake_ack_the_kernel_discards_holds_a_slot(void **state)
 			     inflight(t).total);
 }
 
-/* FAILS: a hostile client frees its slot while the server keeps its
+/*
+ * A hostile client tries to free its slot while the server keeps its
  * connection and its work. It sends one byte at its next sequence number
- * with a spoiled checksum: it passes XDP, so cli_next moves past it, and
- * the kernel drops it (rcv_nxt stays). Its RST at the new cli_next is then
- * "exactly at the next byte" for ls_on_client_rst, which ends the flow;
- * for the kernel it is one byte past rcv_nxt, in window: a challenge ACK,
- * and the connection lives on, untracked. Under admit = connections the
- * slot goes to another client while this one's request still runs; its
- * next request is adopted without a decision. The same works with a byte
- * whose ACK acknowledges data never sent (tcp_ack: dropped), or that PAWS
- * rejects. Observed: the flow ended and a second connection admitted at
- * L = 1.
- * Seen end to end: the kernel's challenge ACK acknowledged the old
- * rcv_nxt, loadshed's in flight fell to 0 with the connection ESTAB; a
- * second client was admitted and the first one's next request adopted:
- * in flight 2 at L = 1.
+ * with a spoiled checksum: the byte passes XDP, so cli_next moves past it,
+ * and the kernel drops it (rcv_nxt stays). A RST at the new cli_next,
+ * were it trusted, would end the flow; for the kernel it is one byte past
+ * rcv_nxt, in window: a challenge ACK, and the connection lives on,
+ * untracked. Under admit = connections the slot would go to another
+ * client while this one's request still runs, and its next request would
+ * be adopted without a decision. The same works with a byte whose ACK
+ * acknowledges data never sent (tcp_ack: dropped), or that PAWS rejects.
+ * Before the hardening, seen end to end: the kernel's challenge ACK
+ * acknowledged the old rcv_nxt, loadshed's in flight fell to 0 with the
+ * connection ESTAB; a second client was admitted and the first one's next
+ * request adopted: in flight 2 at L = 1.
+ * A client RST ends a flow only at cli_acked, the next byte the server
+ * reads by its own ACKs, when cli_acked == cli_next (every byte the client
+ * sent acknowledged) and its checksum is right (ls_on_client_rst, design
+ * §5.3). The dropped byte moved cli_next but no ACK of the server's: the
+ * RST is untrusted, and the flow keeps its slot.
  */
-static void data_the_kernel_drops_moves_the_trusted_rst_sequence(void **state)
+static void data_the_kernel_drops_does_not_move_the_trusted_rst_sequence(void **state)
 {
 	struct t *t = *state;
 	struct pkt_spec s;
@@ -652,18 +702,22 @@ static void data_the_kernel_drops_moves_the_trusted_rst_sequence(void **state)
 	assert_inflight(t, 1, CLS_DEFAULT, 1);
 }
 
-/* FAILS: the off-path form of the same. Forged data that overlaps the
- * client's next byte moves cli_next to the forger's end of it, whatever
- * its acknowledgment number (here 1 GiB past what the server sent: the
- * kernel drops it). A spray of forged segments, each starting where the
- * last ended, across the sequence space (2^32 bytes, about 4.3 GB in
- * 3 million 1400-byte segments) hits the client's next byte once and then
- * carries cli_next along to the spray's end, a number the forger knows: a
- * RST there ends the flow. Loadshed's "2^-32 chance" for a forger who
- * guessed the ports becomes a matter of bandwidth. The test plays the one
- * segment of the spray that overlaps.
+/*
+ * The off-path form of the same. Forged data that overlaps the client's
+ * next byte moves cli_next to the forger's end of it, whatever its
+ * acknowledgment number (here 1 GiB past what the server sent: the kernel
+ * drops it). A spray of forged segments, each starting where the last
+ * ended, across the sequence space (2^32 bytes, about 4.3 GB in 3 million
+ * 1400-byte segments) hits the client's next byte once and then carries
+ * cli_next along to the spray's end, a number the forger knows. If a RST
+ * there ended the flow, the 2^-32 chance of a forger who guessed the ports
+ * would become a matter of bandwidth. The test plays the one segment of
+ * the spray that overlaps.
+ * The rule above stops it: the kernel acknowledges none of the forged
+ * bytes, so cli_acked stays behind cli_next, and a RST ends the flow only
+ * at cli_acked == cli_next. The blind RST at the spray's end is untrusted.
  */
-static void forged_data_overlapping_the_next_byte_lets_a_blind_rst_end_the_flow(void **state)
+static void forged_data_overlapping_the_next_byte_lets_no_blind_rst_end_the_flow(void **state)
 {
 	struct t *t = *state;
 	struct pkt_spec s;
@@ -687,24 +741,30 @@ static void forged_data_overlapping_the_next_byte_lets_a_blind_rst_end_the_flow(
 
 /* ---- suspects (ls_on_client_rst, tick.bpf.c: ls_sweep_one) ------------------------- */
 
-/* FAILS: an off-path forger who knows the 4-tuple frees the slot of an
+/*
+ * An off-path forger who knows the 4-tuple tries to free the slot of an
  * idle connection with about 2048 RSTs. Any RST within 1 MiB of cli_next
- * makes the flow a suspect, ended by the sweep after 3 s of silence; the
- * design counts on the kernel's challenge ACK to clear it. But the kernel
- * answers only RSTs inside its receive window: one before rcv_wup, or
- * beyond rcv_nxt + window, is dropped silently (tcp_validate_incoming:
- * "if (!tcp_sequence(...)) { if (!th->rst) ...dupack; goto discard; }").
- * RSTs spaced 2 MiB apart across the sequence space land one within 1 MiB
- * of cli_next, almost surely outside a window of 64 KiB to a few MiB;
- * here, one 4 KiB before it. A keep-alive connection silent for 3 s (an
- * idle pool, a long computation) then loses its slot, and is adopted again
- * without a decision at its next request.
- * Seen end to end (agent sweeping, suspect time 3 s): no packet at all
- * answered the RST 4 KiB below snd_nxt; 7 s later the flow was gone with
- * the connection ESTAB; a second client was admitted, the first one's next
- * request adopted: in flight 2 at L = 1.
+ * makes the flow a suspect, and the kernel's challenge ACK clears the
+ * suspicion. But the kernel answers only RSTs inside its receive window:
+ * one before rcv_wup, or beyond rcv_nxt + window, is dropped silently
+ * (tcp_validate_incoming: "if (!tcp_sequence(...)) { if (!th->rst)
+ * ...dupack; goto discard; }"). RSTs spaced 2 MiB apart across the
+ * sequence space land one within 1 MiB of cli_next, almost surely outside
+ * a window of 64 KiB to a few MiB; here, one 4 KiB before it. If the
+ * sweep ended a suspect after 3 s of silence, a keep-alive connection
+ * silent that long (an idle pool, a long computation) would lose its slot,
+ * and be adopted again without a decision at its next request.
+ * Before the hardening, seen end to end (agent sweeping, suspect time
+ * 3 s): no packet at all answered the RST 4 KiB below snd_nxt; 7 s later
+ * the flow was gone with the connection ESTAB; a second client was
+ * admitted, the first one's next request adopted: in flight 2 at L = 1.
+ * The server's silence is taken for no proof: the sweep hands a silent
+ * suspect to the agent (ring buffer ls_suspects), which asks the kernel
+ * over sock_diag whether the socket lives, and has the tick program end
+ * the flow only if it is gone (tick.bpf.c, design §5.3). The sweep alone
+ * ends nothing.
  */
-static void rst_below_the_window_gets_an_idle_flow_swept(void **state)
+static void rst_below_the_window_does_not_get_an_idle_flow_swept(void **state)
 {
 	struct t *t = *state;
 	struct conn a;
@@ -723,15 +783,19 @@ static void rst_below_the_window_gets_an_idle_flow_swept(void **state)
 			     "word, got the live connection swept as a suspect");
 }
 
-/* FAILS: inside the window the challenge ACK does clear the suspicion,
- * but the kernel sends at most one per socket each 500 ms
- * (tcp_send_challenge_ack -> tcp_oow_rate_limited, tcp_invalid_ratelimit).
- * A second RST right after the first gets no answer, and the suspect is
- * swept. Two forged RSTs in window suffice.
- * Seen end to end: one challenge ACK answered the first of two RSTs sent
- * 50 ms apart, none the second; the flow was swept, the connection ESTAB.
+/*
+ * Inside the window the challenge ACK does clear the suspicion, but the
+ * kernel sends at most one per socket each 500 ms (tcp_send_challenge_ack
+ * -> tcp_oow_rate_limited, tcp_invalid_ratelimit). A second RST right
+ * after the first gets no answer: were silence proof, two forged RSTs in
+ * window would get the flow swept.
+ * Before the hardening, seen end to end: one challenge ACK answered the
+ * first of two RSTs sent 50 ms apart, none the second; the flow was
+ * swept, the connection ESTAB.
+ * As above, the sweep hands the silent suspect to the agent to ask the
+ * kernel, and ends nothing itself.
  */
-static void second_rst_inside_the_challenge_ack_rate_limit_gets_the_flow_swept(void **state)
+static void second_rst_inside_the_challenge_ack_rate_limit_does_not_get_the_flow_swept(void **state)
 {
 	struct t *t = *state;
 	struct conn a;
@@ -753,19 +817,22 @@ static void second_rst_inside_the_challenge_ack_rate_limit_gets_the_flow_swept(v
 		fail_because("two forged RSTs in window got the live connection swept");
 }
 
-/* ---- handshakes that skip the decision (ls_on_synack, ls_on_untracked) --------- */
+/* ---- handshakes that would skip the decision (ls_on_synack, ls_on_untracked) --- */
 
-/* FAILS: with SYN cookies (tcp_syncookies = 2, or any listen queue
- * overflow: a SYN flood), the server's ISN is a function of the tuple,
- * the client's ISN, its MSS and the minute. A hostile client that closed
- * a connection (first, so the server keeps no TIME_WAIT) reconnects on the
- * same tuple with the same ISN within the minute: the SYN-ACK carries the
- * ISN of the way already used, ls_on_synack takes it for a retransmission
- * ("refreshes it"), the way stays LS_HS_USED, and the new connection's
- * ACK, finding it used, passes undecided. Observed: its ACK passes while
- * the service is full, nothing tracked.
+/*
+ * With SYN cookies (tcp_syncookies = 2, or any listen queue overflow: a
+ * SYN flood), the server's ISN is a function of the tuple, the client's
+ * ISN, its MSS and the minute. A hostile client that closed a connection
+ * (first, so the server keeps no TIME_WAIT) reconnects on the same tuple
+ * with the same ISN within the minute: the SYN-ACK carries the ISN of the
+ * handshake way already used. Taken for a retransmission, it would leave
+ * the way used, and the new connection's ACK, finding it used, would pass
+ * undecided while the service is full.
+ * At TC the same ISN on a used way whose flow is gone is a new
+ * connection: the way opens again (ls_on_synack, design §4.2), and the ACK
+ * is decided: shed here, the one slot taken.
  */
-static void reused_tuple_with_the_same_cookie_isn_skips_admission(void **state)
+static void reused_tuple_with_the_same_cookie_isn_is_decided_again(void **state)
 {
 	struct t *t = *state;
 	struct conn x, y;
@@ -791,21 +858,27 @@ static void reused_tuple_with_the_same_cookie_isn_skips_admission(void **state)
 			     "service was full");
 }
 
-/* FAILS: a hostile client chooses to be adopted instead of admitted.
- * Under admit = connections it sends its SYN while the service has room,
- * then holds its ACK until four newer SYN-ACKs have pushed its handshake
- * out of its set (at 9 k new connections a second, or a modest spoofed
- * SYN flood, within 30 s: between the server's SYN-ACK retransmissions,
- * or at any time with SYN cookies, which are never retransmitted; the
- * table is shared by every service port, so any service whose SYNs pass,
- * a request-mode one say, churns it while this one is full). Its
- * ACK then finds no handshake and passes untracked; its first request
- * finds an ESTABLISHED socket and is adopted, "counted without a
- * decision", past L. The design lists eviction under a flood as a known
- * limit; that a client can choose it is not. Observed: in flight 2 at
- * L = 1.
+/*
+ * A hostile client tries to be adopted instead of admitted. Under admit =
+ * connections it sends its SYN while the service has room, then holds its
+ * ACK until four newer SYN-ACKs have pushed its handshake out of its set
+ * (at 9 k new connections a second, or a modest spoofed SYN flood, within
+ * 30 s: between the server's SYN-ACK retransmissions, or at any time with
+ * SYN cookies, which are never retransmitted; the table is shared by
+ * every service port, so any service whose SYNs pass, a request-mode one
+ * say, churns it while this one is full). Its ACK then finds no handshake
+ * and passes untracked; its first request finds an ESTABLISHED socket
+ * and, adopted without a decision, would be counted past L. The design
+ * lists eviction under a flood as a known limit; a client must not be
+ * able to choose it to skip the decision.
+ * A segment is adopted only at the socket's rcv_nxt, and a connection
+ * that has received nothing yet is new work, decided by the partition
+ * rule as at its handshake (ls_adopt, design §4.6). Here the test's
+ * sequence numbers are not the real socket's, so the request is not
+ * adopted at all and passes untracked, holding nothing: either way in
+ * flight stays 1 at L = 1.
  */
-static void handshake_pushed_out_while_the_client_waits_is_adopted_past_the_limit(void **state)
+static void handshake_pushed_out_while_the_client_waits_is_not_adopted_past_the_limit(void **state)
 {
 	struct t *t = *state;
 	struct conn c, other;
@@ -828,18 +901,22 @@ static void handshake_pushed_out_while_the_client_waits_is_adopted_past_the_limi
 			     verdict, inflight(t).total);
 }
 
-/* FAILS: the off-path form at adoption. A connection loadshed does not
- * track (established before attach, or whose flow a forged RST got swept)
- * is adopted from any payload segment on its tuple: bpf_skc_lookup_tcp
- * says the kernel holds it, nobody checks the segment's sequence number.
- * A forger's segment at a sequence number below the client's, while the
- * limit is full, is adopted and deferred there; every real segment of the
- * client then reaches past defer_seq and is dropped, for good: even when
- * slots free, no retransmission of the client's can be "the deferred
- * request's first segment". Half of all forged sequence numbers do this
- * (the other half make the client's requests pass undecided, as above).
+/*
+ * The off-path form at adoption. A connection loadshed does not track
+ * (established before attach, or whose handshake was pushed out) is
+ * adopted at a payload segment on its tuple, once the kernel says it holds
+ * it established (bpf_skc_lookup_tcp). If the segment's sequence number
+ * went unchecked, a forger's segment below the client's, while the limit
+ * is full, would be adopted and deferred there, and every real segment of
+ * the client, reaching past it, dropped for good, even when slots free; a
+ * forged sequence number ahead would make the client's requests pass
+ * undecided instead.
+ * A segment is adopted only at the socket's own rcv_nxt (its tcp_sock,
+ * read through CO-RE), and the flow starts from the socket's sequence
+ * numbers (ls_adopt, design §4.6): the forged segment passes untracked,
+ * and with room again the client's request passes.
  */
-static void forged_payload_adopts_a_connection_at_a_sequence_of_its_choosing(void **state)
+static void forged_payload_does_not_adopt_a_connection_at_a_sequence_of_its_choosing(void **state)
 {
 	struct t *t = *state;
 	struct conn c, forged;
@@ -860,14 +937,19 @@ static void forged_payload_adopts_a_connection_at_a_sequence_of_its_choosing(voi
 			     "number: the client's requests are dropped with the limit free");
 }
 
-/* FAILS (a race, on two CPUs): two segments of one handshake at once (its
- * ACK and the request right behind it, on two RX queues: veth delivers by
- * the sender's CPU) while the service is full. The first takes the way
- * (used = 1) and sheds; the second, seeing it taken, passes at once ("completed
- * on another CPU"), before the first has decided. It reaches the server,
- * whose connection is then established untracked, and whose requests are
- * later adopted without a decision. Observed: rounds where one segment
- * passed and nothing was tracked.
+/*
+ * A race, on two CPUs: two segments of one handshake at once (its ACK and
+ * the request right behind it, on two RX queues: veth delivers by the
+ * sender's CPU) while the service is full. If the second, seeing the
+ * handshake taken by the first, passed at once as "completed on another
+ * CPU" before the first had decided, it would reach the server, whose
+ * connection would then be established untracked, and whose requests
+ * would later be adopted without a decision.
+ * The way's tag and state share one word, which a compare-and-swap moves
+ * from open to claimed: one segment decides the handshake; another that
+ * finds it claimed is dropped (its client sends again), and one that
+ * finds it open again after a shed is decided itself (ls_on_untracked,
+ * ls_on_handshake, design §4.2). At L = 0 no segment of any round passes.
  */
 #define RACE_ROUNDS 3000
 
@@ -918,7 +1000,7 @@ static void *hs_racer_main(void *arg)
 	return NULL;
 }
 
-static void ack_racing_a_shed_ack_of_its_handshake_passes(void **state)
+static void ack_racing_a_shed_ack_of_its_handshake_does_not_pass(void **state)
 {
 	struct t *t = *state;
 	struct frame *segs[2];
@@ -976,23 +1058,25 @@ static void ack_racing_a_shed_ack_of_its_handshake_passes(void **state)
 
 /* ---- TCP Fast Open (ls_on_syn) ----------------------------------------------------- */
 
-/* FAILS: with TCP Fast Open on the server (nginx `fastopen=`, or
- * net.ipv4.tcp_fastopen & 2 with a listener's TCP_FASTOPEN), a SYN carries
- * its request and the kernel hands it to the application at once. Under
- * admit = requests a SYN is shed only at max_connections, so a SYN with
- * data passes while the request limit is full and its request is never
- * decided (the handshake's ACK carries none; the server's answer counts as
- * server_first). A client with a cookie (one earlier connection) sends
- * every request that way. Under admit = connections the read-only check
- * at the SYN lets a burst of such SYNs in before any is counted.
- * Expected: dropped, or passed with its data cut off (the client then
- * sends it again after the handshake, where it is decided).
- * Seen end to end (tcp_fastopen 0x602 on the server, 5 on the client,
- * one slow request holding the one slot): the SYN-ACK acknowledged the
- * SYN's 30 bytes, the request was served, and loadshed counted no request
- * for it, only a server_first.
+/*
+ * With TCP Fast Open on the server (nginx `fastopen=`, or
+ * net.ipv4.tcp_fastopen & 2 with a listener's TCP_FASTOPEN), a SYN
+ * carries its request and the kernel hands it to the application at once.
+ * Were a SYN shed only at max_connections under admit = requests, a SYN
+ * with data would pass while the request limit is full and its request
+ * never be decided (the handshake's ACK carries none; the server's answer
+ * counts as server_first). A client with a cookie (one earlier
+ * connection) would send every request that way. (Under admit =
+ * connections the check at the SYN is read-only, so a burst of such SYNs
+ * gets in before any is counted: not covered here.)
+ * Before the hardening, seen end to end (tcp_fastopen 0x602 on the
+ * server, 5 on the client, one slow request holding the one slot): the
+ * SYN-ACK acknowledged the SYN's 30 bytes, the request was served, and
+ * loadshed counted no request for it, only a server_first.
+ * A SYN with data is shed when a request of its class would be (ls_on_syn,
+ * design §4.4): here, the one request slot taken, it does not pass.
  */
-static void syn_with_data_passes_while_requests_are_full(void **state)
+static void syn_with_data_is_shed_while_requests_are_full(void **state)
 {
 	struct t *t = *state;
 	struct pkt_spec syn;
@@ -1019,15 +1103,19 @@ static void syn_with_data_passes_while_requests_are_full(void **state)
 
 /* ---- the latency signal (ls_on_payload, LS_FLOW_REQUEST) ------------------------- */
 
-/* FAILS: every client payload during an outstanding request restarts its
- * latency clock (req_last_ns), retransmissions of bytes the server has
- * acknowledged included. A hostile client that resends an old byte just
- * before each answer makes every sample of its requests near zero: the
- * server looks fast, and gradient2 or vegas raise L for everyone. An
- * honest client whose ACK was lost does the same once. Expected: a sample
- * of at least the 50 ms the server took after the request's last new byte.
+/*
+ * A hostile client tries to make the server look fast. If every client
+ * payload during an outstanding request restarted its latency clock
+ * (req_last_ns), retransmissions of bytes the server has acknowledged
+ * included, a client that resends an old byte just before each answer
+ * would make every sample of its requests near zero, and gradient2 or
+ * vegas would raise L for everyone. An honest client whose ACK was lost
+ * would do the same once.
+ * The clock restarts only on new bytes, past cli_next (ls_on_payload,
+ * design §4.4): the sample is at least the 50 ms the server took after the
+ * request's last new byte.
  */
-static void retransmitted_request_bytes_restart_the_latency_clock(void **state)
+static void retransmitted_request_bytes_do_not_restart_the_latency_clock(void **state)
 {
 	struct t *t = *state;
 	struct ls_latency_hist h;
@@ -1051,18 +1139,21 @@ static void retransmitted_request_bytes_restart_the_latency_clock(void **state)
 			     (unsigned long long)(h.max_ns / 1000));
 }
 
-/* FAILS: a hostile client makes the server look slow. Its request
- * advertises a zero window: the server has its answer at once but cannot
- * send it (its persist timer probes the window: a zero-length segment at
- * snd_una - 1, seen at TC). TC takes the first server byte that leaves
- * for the answer, so the request holds its slot and its latency sample
- * grows for as long as the client keeps its window shut. Samples the
- * client stretches at will push the window's RTT up (the outlier filter
- * leaves out at most 1 in 20), and gradient2 or vegas lower L: legitimate
- * requests are then deferred. Expected: the time the client held its
- * window shut is not in the sample.
+/*
+ * A hostile client makes the server look slow. Its request advertises a
+ * zero window: the server has its answer at once but cannot send it (its
+ * persist timer probes the window: a zero-length segment at snd_una - 1,
+ * seen at TC). TC takes the first server byte that leaves for the answer,
+ * so the request holds its slot for as long as the client keeps its window
+ * shut, and its latency sample would grow as long. Samples the client
+ * stretches at will would push the window's RTT up (the outlier filter
+ * leaves out at most 1 in 20), and gradient2 or vegas would lower L:
+ * legitimate requests would then be deferred.
+ * A client segment with a zero window during a request marks the flow
+ * LS_FLOW_NO_SAMPLE: the request still ends at the answer, but gives no
+ * latency sample (ls_on_flow, tc_egress.bpf.c, design §12).
  */
-static void zero_window_stretches_the_latency_sample(void **state)
+static void zero_window_does_not_stretch_the_latency_sample(void **state)
 {
 	struct t *t = *state;
 	struct ls_latency_hist h;
@@ -1096,7 +1187,7 @@ static void zero_window_stretches_the_latency_sample(void **state)
 }
 
 /* =================================================================================
- * Attacks withstood: these pass.
+ * Attacks withstood from the start.
  * ================================================================================= */
 
 /* An off-path forger sprays ACKs at a pending handshake: none completes it but its own. */
@@ -1206,7 +1297,7 @@ static void odd_syn_flag_combinations_write_nothing(void **state)
 /*
  * RSTs sprayed every 1 MiB across the sequence space (4096 of them, none
  * at the exact next byte) end nothing at once: only the one at cli_next
- * does. (What the sweep then does with the suspicion is a finding above.)
+ * does. (What becomes of the suspicion is checked above.)
  */
 static void rst_spray_without_the_exact_byte_ends_nothing_at_once(void **state)
 {
@@ -1443,36 +1534,38 @@ static void rst_at_the_end_of_forged_data_beyond_a_gap_ends_nothing(void **state
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		/* Findings (FAILS) */
-		TEST_V(forged_deferral_far_ahead_lets_later_requests_pass_undecided, V4),
-		TEST_V(forged_deferral_far_ahead_lets_later_requests_pass_undecided, V6_VLAN),
-		TEST(forged_payload_out_of_window_takes_a_request_slot),
-		TEST(forged_payload_out_of_window_aborts_a_live_connection),
-		TEST(reordered_request_passes_its_first_segment_while_deferred),
-		TEST_V(forged_fin_aborts_a_deferred_request, V4),
-		TEST_V(forged_fin_aborts_a_deferred_request, V6),
-		TEST(server_retransmission_ends_the_next_request),
-		TEST(rest_of_a_stalled_request_passes_undecided),
-		TEST_V(handshake_ack_with_a_bad_checksum_holds_a_slot, V4),
-		TEST_V(handshake_ack_with_a_bad_checksum_holds_a_slot, V6_QINQ),
-		{"phantom_flows_fill_the_table_and_turn_admission_off",
-		 phantom_flows_fill_the_table_and_turn_admission_off, setup_small_table, teardown,
-		 NULL},
-		TEST(handshake_ack_out_of_the_server_window_holds_a_slot),
-		TEST_V(ipv6_handshake_ack_the_kernel_discards_holds_a_slot, V6),
-		TEST(data_the_kernel_drops_moves_the_trusted_rst_sequence),
-		TEST(forged_data_overlapping_the_next_byte_lets_a_blind_rst_end_the_flow),
-		TEST(rst_below_the_window_gets_an_idle_flow_swept),
-		TEST(second_rst_inside_the_challenge_ack_rate_limit_gets_the_flow_swept),
-		TEST(reused_tuple_with_the_same_cookie_isn_skips_admission),
-		TEST_NETNS(handshake_pushed_out_while_the_client_waits_is_adopted_past_the_limit,
+		/* Findings, each with its defense */
+		TEST_V(forged_deferral_far_ahead_does_not_let_later_requests_pass, V4),
+		TEST_V(forged_deferral_far_ahead_does_not_let_later_requests_pass, V6_VLAN),
+		TEST(forged_payload_out_of_window_takes_no_request_slot),
+		TEST(forged_payload_out_of_window_aborts_no_live_connection),
+		TEST(reordered_request_is_decided_at_its_first_segment),
+		TEST_V(forged_fin_does_not_abort_a_deferred_request, V4),
+		TEST_V(forged_fin_does_not_abort_a_deferred_request, V6),
+		TEST(server_retransmission_does_not_end_the_next_request),
+		TEST(rest_of_a_stalled_request_is_decided_again),
+		TEST_V(handshake_ack_with_a_bad_checksum_holds_no_slot, V4),
+		TEST_V(handshake_ack_with_a_bad_checksum_holds_no_slot, V6_QINQ),
+		{"phantom_flows_neither_fill_the_table_nor_turn_admission_off",
+		 phantom_flows_neither_fill_the_table_nor_turn_admission_off, setup_small_table,
+		 teardown, NULL},
+		TEST(handshake_ack_out_of_the_server_window_holds_no_slot),
+		TEST_V(ipv6_handshake_ack_the_kernel_discards_holds_no_slot, V6),
+		TEST(data_the_kernel_drops_does_not_move_the_trusted_rst_sequence),
+		TEST(forged_data_overlapping_the_next_byte_lets_no_blind_rst_end_the_flow),
+		TEST(rst_below_the_window_does_not_get_an_idle_flow_swept),
+		TEST(second_rst_inside_the_challenge_ack_rate_limit_does_not_get_the_flow_swept),
+		TEST(reused_tuple_with_the_same_cookie_isn_is_decided_again),
+		TEST_NETNS(
+			handshake_pushed_out_while_the_client_waits_is_not_adopted_past_the_limit,
+			V4),
+		TEST_NETNS(forged_payload_does_not_adopt_a_connection_at_a_sequence_of_its_choosing,
 			   V4),
-		TEST_NETNS(forged_payload_adopts_a_connection_at_a_sequence_of_its_choosing, V4),
-		TEST(ack_racing_a_shed_ack_of_its_handshake_passes),
-		TEST(syn_with_data_passes_while_requests_are_full),
-		TEST(retransmitted_request_bytes_restart_the_latency_clock),
-		TEST(zero_window_stretches_the_latency_sample),
-		/* Withstood */
+		TEST(ack_racing_a_shed_ack_of_its_handshake_does_not_pass),
+		TEST(syn_with_data_is_shed_while_requests_are_full),
+		TEST(retransmitted_request_bytes_do_not_restart_the_latency_clock),
+		TEST(zero_window_does_not_stretch_the_latency_sample),
+		/* Withstood from the start */
 		TEST_V(sprayed_acks_complete_no_handshake, V4),
 		TEST_V(sprayed_acks_complete_no_handshake, V6),
 		TEST(ack_of_one_handshake_from_other_tuples_completes_nothing),
