@@ -13,6 +13,7 @@
 #include <strings.h>
 
 #include "algo.h"
+#include "hist.h"
 
 /* Adding an algorithm: one file with its ops, one line here. */
 static const struct ls_algo_ops *const registry[] = {
@@ -31,6 +32,8 @@ struct ls_algo {
 	const struct ls_algo_ops *ops;
 	uint32_t limit;
 	void *state;
+	bool probing;
+	struct ls_algo_probe probe;
 };
 
 static void set_err(char *err, size_t errlen, const char *fmt, ...)
@@ -371,8 +374,8 @@ static uint32_t *u32_field(void *st, const struct ls_algo_param *p)
 static int check_limits(const struct ls_algo_ops *ops, void *st, char *err, size_t errlen)
 {
 	uint32_t *init = u32_field(st, param_exact(ops, "initial_limit"));
-	uint32_t *min = u32_field(st, param_exact(ops, "min_limit"));
-	uint32_t *max = u32_field(st, param_exact(ops, "max_limit"));
+	uint32_t *min = u32_field(st, param_find(ops, "min_limit"));
+	uint32_t *max = u32_field(st, param_find(ops, "max_limit"));
 
 	if (min && max && *min > *max) {
 		set_err(err, errlen, "%s: min_limit %u is above max_limit %u", ops->name, *min,
@@ -402,8 +405,8 @@ static void start_inside(const struct ls_algo_ops *ops, void *st, const char *pa
 			 uint32_t current)
 {
 	uint32_t *init = u32_field(st, param_exact(ops, "initial_limit"));
-	uint32_t *min = u32_field(st, param_exact(ops, "min_limit"));
-	uint32_t *max = u32_field(st, param_exact(ops, "max_limit"));
+	uint32_t *min = u32_field(st, param_find(ops, "min_limit"));
+	uint32_t *max = u32_field(st, param_find(ops, "max_limit"));
 
 	if (!init)
 		return;
@@ -514,8 +517,77 @@ int ls_algo_retune(struct ls_algo *algo, const char *params, char *err, size_t e
 
 uint32_t ls_algo_update(struct ls_algo *algo, const struct ls_algo_sample *s)
 {
-	algo->limit = algo->ops->update(algo->state, s);
+	if (!algo->probing)
+		algo->limit = algo->ops->update(algo->state, s);
 	return algo->limit;
+}
+
+double ls_algo_sample_quantile(const struct ls_algo *algo)
+{
+	return algo->ops->sample_quantile ? algo->ops->sample_quantile(algo->state) : -1;
+}
+
+bool ls_algo_probes(const struct ls_algo *algo)
+{
+	return algo->ops->probe_due != NULL;
+}
+
+bool ls_algo_probing(const struct ls_algo *algo, struct ls_algo_probe *probe)
+{
+	if (algo->probing && probe)
+		*probe = algo->probe;
+	return algo->probing;
+}
+
+bool ls_algo_probe_due(const struct ls_algo *algo, uint64_t now_ns)
+{
+	return algo->ops->probe_due && !algo->probing && algo->ops->probe_due(algo->state, now_ns);
+}
+
+uint32_t ls_algo_probe_begin(struct ls_algo *algo, uint64_t now_ns)
+{
+	if (!algo->ops->probe_begin || algo->probing)
+		return algo->limit;
+	memset(&algo->probe, 0, sizeof(algo->probe));
+	algo->limit = algo->ops->probe_begin(algo->state, now_ns, &algo->probe);
+	algo->probe.began_ns = now_ns;
+	algo->probing = true;
+	return algo->limit;
+}
+
+uint32_t ls_algo_probe_end(struct ls_algo *algo, uint64_t rtt_ns, uint64_t now_ns)
+{
+	if (!algo->probing)
+		return algo->limit;
+	algo->limit = algo->ops->probe_end(algo->state, rtt_ns, now_ns);
+	algo->probing = false;
+	return algo->limit;
+}
+
+enum ls_probe_step ls_algo_probe_step(struct ls_algo *algo, uint64_t now_ns,
+				      const struct ls_latency_hist *probe)
+{
+	const struct ls_algo_probe *p = &algo->probe;
+	uint64_t timeout;
+
+	if (!algo->probing) {
+		if (!ls_algo_probe_due(algo, now_ns))
+			return LS_PROBE_NONE;
+		ls_algo_probe_begin(algo, now_ns);
+		return LS_PROBE_BEGAN;
+	}
+	if (probe && probe->count && probe->count >= p->samples) {
+		uint64_t rtt = ls_hist_quantile_ns(probe, p->quantile);
+
+		ls_algo_probe_end(algo, rtt ? rtt : 1, now_ns);
+		return LS_PROBE_ENDED;
+	}
+	timeout = p->timeout_ns ? p->timeout_ns : LS_PROBE_TIMEOUT_NS;
+	if (now_ns - p->began_ns >= timeout) {
+		ls_algo_probe_end(algo, 0, now_ns);
+		return LS_PROBE_ENDED;
+	}
+	return LS_PROBE_NONE;
 }
 
 uint32_t ls_algo_limit(const struct ls_algo *algo)
@@ -622,6 +694,15 @@ double ls_expavg_add(struct ls_expavg *m, double sample)
 		m->value = m->value * (1 - factor) + sample * factor;
 	}
 	return m->value;
+}
+
+uint64_t ls_splitmix64(uint64_t *state)
+{
+	uint64_t z = (*state += 0x9e3779b97f4a7c15ull);
+
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	return z ^ (z >> 31);
 }
 
 uint32_t ls_log10_root(uint32_t n)

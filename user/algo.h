@@ -60,6 +60,22 @@ struct ls_algo_param {
 	const char *help;
 };
 
+/*
+ * A probe of the no-load RTT (Envoy's minRTT window): while it runs the
+ * limit is `pinned`, and the RTT is the `quantile` of the latencies of the
+ * first `samples` requests admitted after it began.
+ */
+struct ls_algo_probe {
+	uint32_t pinned;     /* the service's shared limit L while it runs */
+	uint32_t samples;    /* requests admitted since it began, to measure */
+	double quantile;     /* of their latencies (0..1): the no-load RTT */
+	uint64_t timeout_ns; /* it ends with no RTT after this long (0: LS_PROBE_TIMEOUT_NS) */
+	uint64_t began_ns;   /* set by ls_algo_probe_begin */
+};
+
+/* How long a probe may wait for its samples when the algorithm says nothing. */
+#define LS_PROBE_TIMEOUT_NS (5 * 1000000000ull)
+
 struct ls_algo_ops {
 	const char *name;
 	const char *summary;
@@ -78,6 +94,21 @@ struct ls_algo_ops {
 	double (*baseline_rtt_ns)(const void *st);
 	/* After a live parameter change; NULL when nothing needs redoing. */
 	uint32_t (*retune)(void *st, uint32_t limit);
+	/*
+	 * The quantile (0..1) of a window's samples the algorithm takes as
+	 * the window's RTT; NULL: the caller's choice (the mean by default).
+	 */
+	double (*sample_quantile)(const void *st);
+	/*
+	 * Algorithms that measure the no-load RTT with a probe (envoy, delay);
+	 * NULL for the others. probe_due: whether one should begin at now_ns.
+	 * probe_begin: it begins; fills in how (ls_algo_probe) and returns the
+	 * pinned limit. probe_end: it ends with the no-load RTT measured (0:
+	 * none could be); returns the limit to go on with.
+	 */
+	bool (*probe_due)(const void *st, uint64_t now_ns);
+	uint32_t (*probe_begin)(void *st, uint64_t now_ns, struct ls_algo_probe *out);
+	uint32_t (*probe_end)(void *st, uint64_t rtt_ns, uint64_t now_ns);
 };
 
 struct ls_algo;
@@ -104,8 +135,40 @@ void ls_algo_destroy(struct ls_algo **algo);
 uint32_t ls_algo_update(struct ls_algo *algo, const struct ls_algo_sample *s);
 uint32_t ls_algo_limit(const struct ls_algo *algo);
 double ls_algo_estimate(const struct ls_algo *algo);
-/* Vegas's rtt_noload, Gradient2's long RTT; 0 when the algorithm has none. */
+/* Vegas's rtt_noload, Gradient2's long RTT, the probed no-load RTT; 0 when none. */
 double ls_algo_baseline_rtt_ns(const struct ls_algo *algo);
+/* The window quantile the algorithm wants (0..1), or -1: the caller's choice. */
+double ls_algo_sample_quantile(const struct ls_algo *algo);
+
+/*
+ * Probes (see struct ls_algo_ops): whether the algorithm probes at all,
+ * whether one runs now (then *probe says how), and the calls that begin
+ * and end one. While one runs ls_algo_update() changes nothing.
+ */
+bool ls_algo_probes(const struct ls_algo *algo);
+bool ls_algo_probing(const struct ls_algo *algo, struct ls_algo_probe *probe);
+bool ls_algo_probe_due(const struct ls_algo *algo, uint64_t now_ns);
+uint32_t ls_algo_probe_begin(struct ls_algo *algo, uint64_t now_ns);
+uint32_t ls_algo_probe_end(struct ls_algo *algo, uint64_t rtt_ns, uint64_t now_ns);
+
+struct ls_latency_hist;
+
+/* What ls_algo_probe_step did. */
+enum ls_probe_step {
+	LS_PROBE_NONE,	/* nothing: no probe, or one still waiting for samples */
+	LS_PROBE_BEGAN, /* a probe began: record latencies of requests admitted from now */
+	LS_PROBE_ENDED, /* a probe ended: stop recording; the limit is the algorithm's again */
+};
+
+/*
+ * The probe's part of a window, for the agent and replay alike: ends a
+ * running probe once `probe` (the latencies of requests admitted since it
+ * began) holds its samples — its RTT the quantile, interpolated inside a
+ * bucket — or once it timed out with none; else begins one when due.
+ * NULL probe: no samples yet.
+ */
+enum ls_probe_step ls_algo_probe_step(struct ls_algo *algo, uint64_t now_ns,
+				      const struct ls_latency_hist *probe);
 
 /*
  * Changes parameters of a running instance ("k=v,k=v"), keeping its state
@@ -152,6 +215,9 @@ double ls_expavg_add(struct ls_expavg *m, double sample);
 
 /* Netflix's Log10RootIntFunction: max(1, floor(log10(n))), exact for integers. */
 uint32_t ls_log10_root(uint32_t n);
+
+/* splitmix64: a tiny seedable generator for probe jitter (replays stay deterministic). */
+uint64_t ls_splitmix64(uint64_t *state);
 
 /* The registered algorithms, one file each. */
 extern const struct ls_algo_ops ls_algo_fixed_ops;

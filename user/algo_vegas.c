@@ -60,20 +60,10 @@ static const struct ls_algo_param vegas_params[] = {
 	{0},
 };
 
-/* splitmix64: tiny, seedable, and good enough to spread probe times. */
-static uint64_t vegas_next_random(struct vegas_state *v)
-{
-	uint64_t z = (v->rng += 0x9e3779b97f4a7c15ull);
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
-}
-
 /* Uniform in [0.5, 1), as upstream's nextDouble(0.5, 1). */
 static void vegas_reset_probe_jitter(struct vegas_state *v)
 {
-	double unit = (double)(vegas_next_random(v) >> 11) / 9007199254740992.0;
+	double unit = (double)(ls_splitmix64(&v->rng) >> 11) / 9007199254740992.0;
 
 	v->probe_jitter = 0.5 + 0.5 * unit;
 }
