@@ -17,10 +17,11 @@
 
 /* Adding an algorithm: one file with its ops, one line here. */
 static const struct ls_algo_ops *const registry[] = {
-	&ls_algo_fixed_ops,
-	&ls_algo_aimd_ops,
-	&ls_algo_vegas_ops,
-	&ls_algo_gradient2_ops,
+	&ls_algo_fixed_ops,	/* Netflix FixedLimit */
+	&ls_algo_aimd_ops,	/* Netflix AIMDLimit */
+	&ls_algo_vegas_ops,	/* Netflix VegasLimit */
+	&ls_algo_gradient2_ops, /* Netflix Gradient2Limit */
+	&ls_algo_envoy_ops,	/* Envoy's adaptive concurrency gradient controller */
 };
 
 #define REGISTRY_LEN (sizeof(registry) / sizeof(registry[0]))
