@@ -24,7 +24,7 @@ enum {
 
 static const struct ls_opt replay_opts[] = {
 	{"algo", 0, true, OPT_ALGO, "NAME", "the algorithm (default " LS_ALGO_DEFAULT ")",
-	 "fixed aimd vegas gradient2"},
+	 "fixed aimd vegas gradient2 envoy"},
 	{"param", 0, true, OPT_PARAM, "K=V", "an algorithm parameter (repeatable; or K=V alone)"},
 	{"windowed", 0, false, OPT_WINDOWED, NULL,
 	 "group samples into windows as Netflix's WindowedLimit"},
@@ -34,7 +34,7 @@ static const struct ls_opt replay_opts[] = {
 	{"window-size", 0, true, OPT_WINDOW_SIZE, "N",
 	 "samples a window needs to count (default 10, >= 10)"},
 	{"percentile", 0, true, OPT_PERCENTILE, "P",
-	 "a window's RTT at percentile P in (0,1) instead of the mean"},
+	 "a window's RTT at percentile P in (0,1) instead of the mean (or envoy's own)"},
 	{"min-window", 0, true, OPT_MIN_WINDOW, "DUR", "shortest window (default 1s, >= 100ms)"},
 	{"max-window", 0, true, OPT_MAX_WINDOW, "DUR", "longest window (default 1s, >= 100ms)"},
 	{"min-rtt-threshold", 0, true, OPT_MIN_RTT_THRESHOLD, "DUR",

@@ -5,6 +5,7 @@
  */
 #include <ctype.h>
 #include <errno.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -107,6 +108,9 @@ struct replay {
 	struct ls_algo *algo;
 	struct ls_window *window; /* NULL unless windowed */
 	uint64_t interval_ns;	  /* not 0: the agent's interval windows */
+	double quantile;	  /* a window's RTT the algorithm wants, or -1: the mean */
+	/* While a probe runs: the latencies of the requests admitted since it began. */
+	struct ls_latency_hist probe;
 	struct {
 		uint64_t end_ns;	    /* the open interval ends here */
 		struct ls_latency_hist rtt; /* its samples, as the dataplane's histogram */
@@ -125,8 +129,44 @@ static int replay_print(struct replay *r, uint64_t start_ns)
 }
 
 /*
+ * A probe of the no-load RTT (envoy's) sees the requests admitted since it
+ * began, as the dataplane's probe histogram does: by their start time.
+ */
+static void probe_add(struct replay *r, const struct ls_algo_sample *s)
+{
+	struct ls_algo_probe p;
+
+	if (ls_algo_probing(r->algo, &p) && s->start_ns >= p.began_ns)
+		ls_hist_add(&r->probe, s->rtt_ns);
+}
+
+/*
+ * The probe's part of a window, after the window fed the algorithm (which
+ * changes nothing while a probe runs), as the agent's round: ends a probe
+ * that has its samples or timed out, or begins one that is due. True when
+ * it began or ended one: the limit changed.
+ */
+static bool probe_step(struct replay *r, uint64_t now_ns)
+{
+	if (ls_algo_probe_step(r->algo, now_ns, &r->probe) == LS_PROBE_NONE)
+		return false;
+	memset(&r->probe, 0, sizeof(r->probe));
+	return true;
+}
+
+/* A window's RTT: the algorithm's quantile, else the mean without outliers. */
+static uint64_t interval_rtt_ns(const struct replay *r)
+{
+	if (r->quantile >= 0)
+		return ls_hist_quantile_ns(&r->iv.rtt, r->quantile);
+	return ls_hist_window_rtt_ns(&r->iv.rtt, 0);
+}
+
+/*
  * Closes the open interval as the agent's round would: a window with too
  * few samples stays open (the agent keeps its baseline until it has them).
+ * A probe's step runs at every close, and a line is printed when the window
+ * fed the algorithm or a probe began or ended.
  */
 static int interval_close(struct replay *r, uint64_t at_ns)
 {
@@ -135,17 +175,21 @@ static int interval_close(struct replay *r, uint64_t at_ns)
 		.inflight = r->iv.max_inflight,
 		.did_drop = r->iv.did_drop,
 	};
+	bool fed = false;
 
-	if (r->iv.rtt.count < LS_INTERVAL_MIN_SAMPLES)
-		return 0;
-	s.rtt_ns = ls_hist_window_rtt_ns(&r->iv.rtt, 0);
-	memset(&r->iv.rtt, 0, sizeof(r->iv.rtt));
-	r->iv.max_inflight = 0;
-	r->iv.did_drop = false;
-	if (s.rtt_ns < LS_INTERVAL_MIN_RTT_NS)
-		return 0;
-	ls_algo_update(r->algo, &s);
-	return replay_print(r, at_ns);
+	if (r->iv.rtt.count >= LS_INTERVAL_MIN_SAMPLES) {
+		s.rtt_ns = interval_rtt_ns(r);
+		memset(&r->iv.rtt, 0, sizeof(r->iv.rtt));
+		r->iv.max_inflight = 0;
+		r->iv.did_drop = false;
+		if (s.rtt_ns >= LS_INTERVAL_MIN_RTT_NS) {
+			ls_algo_update(r->algo, &s);
+			fed = true;
+		}
+	}
+	if (probe_step(r, at_ns) || fed)
+		return replay_print(r, at_ns);
+	return 0;
 }
 
 static int interval_add(struct replay *r, const struct ls_algo_sample *s)
@@ -159,6 +203,7 @@ static int interval_add(struct replay *r, const struct ls_algo_sample *s)
 		ret = interval_close(r, r->iv.end_ns);
 		r->iv.end_ns = (end / r->interval_ns + 1) * r->interval_ns;
 	}
+	probe_add(r, s);
 	ls_hist_add(&r->iv.rtt, s->rtt_ns);
 	if (s->inflight > r->iv.max_inflight)
 		r->iv.max_inflight = s->inflight;
@@ -166,19 +211,27 @@ static int interval_add(struct replay *r, const struct ls_algo_sample *s)
 	return ret;
 }
 
+/*
+ * Per sample, and in --windowed mode per closed window, a probe's step
+ * runs after the update, at the end of the sample that made it (the time
+ * it was seen); a probe counts the samples that started since it began.
+ */
 static int replay_sample(struct replay *r, const struct ls_algo_sample *s)
 {
 	struct ls_algo_sample closed;
 
 	if (r->interval_ns)
 		return interval_add(r, s);
+	probe_add(r, s);
 	if (!r->window) {
 		ls_algo_update(r->algo, s);
+		probe_step(r, s->start_ns + s->rtt_ns);
 		return replay_print(r, s->start_ns);
 	}
 	if (!ls_window_add(r->window, s, &closed))
 		return 0;
 	ls_algo_update(r->algo, &closed);
+	probe_step(r, s->start_ns + s->rtt_ns);
 	return replay_print(r, closed.start_ns);
 }
 
@@ -246,8 +299,22 @@ static int replay_stream(struct replay *r, FILE *in, char *err, size_t errlen)
 	return ret;
 }
 
+/*
+ * --windowed: a window's RTT is the algorithm's quantile when it wants one
+ * and --percentile gave none (the window's percentile is below 1: p100 is
+ * its largest RTT, the last index).
+ */
+static void window_for(const struct replay *r, const struct ls_replay_opts *opts,
+		       struct ls_window_config *window)
+{
+	*window = opts->window;
+	if (window->percentile == 0 && r->quantile > 0)
+		window->percentile = r->quantile < 1 ? r->quantile : nextafter(1.0, 0.0);
+}
+
 int ls_replay_run(FILE *in, FILE *out, const struct ls_replay_opts *opts, char *err, size_t errlen)
 {
+	struct ls_window_config window;
 	struct replay r = {.out = out};
 	int ret;
 
@@ -257,8 +324,10 @@ int ls_replay_run(FILE *in, FILE *out, const struct ls_replay_opts *opts, char *
 			     errlen);
 	if (ret)
 		return ret;
+	r.quantile = ls_algo_sample_quantile(r.algo);
+	window_for(&r, opts, &window);
 	if (opts->windowed) {
-		ret = ls_window_create(&opts->window, &r.window, err, errlen);
+		ret = ls_window_create(&window, &r.window, err, errlen);
 		if (ret)
 			goto cleanup;
 	}

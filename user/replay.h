@@ -10,6 +10,16 @@
  *   characters.
  * Output, CSV: start_ns,limit,estimate   (a header, then one line per update
  *   of the algorithm: every sample, or every closed window with --windowed).
+ *
+ * An algorithm that probes the no-load RTT (envoy) probes here too: a probe
+ * counts the samples that started at or after it began (the requests
+ * admitted since), and its step (ls_algo_probe_step) runs after each update
+ * — at the end of the sample per sample and with --windowed, at the
+ * window's end with --interval — so a probe begins, pins the limit, and
+ * ends as in the agent. While one runs, updates change nothing and the
+ * lines show the pinned limit. An algorithm that wants a window quantile
+ * (envoy's sample_aggregate_percentile) gets it as a window's RTT with
+ * --interval, and with --windowed unless --percentile says otherwise.
  */
 #ifndef LS_REPLAY_H
 #define LS_REPLAY_H
@@ -27,8 +37,10 @@ struct ls_replay_opts {
 	/*
 	 * Not 0: windows as the agent forms them instead: fixed intervals of
 	 * sample end time, fed once they hold LS_INTERVAL_MIN_SAMPLES with an
-	 * RTT (the mean without outliers, ls_hist_robust_mean_ns) of at least
-	 * 100 µs, the max in-flight of the window.
+	 * RTT (the mean without outliers, ls_hist_robust_mean_ns, or the
+	 * algorithm's quantile) of at least 100 µs, the max in-flight of the
+	 * window. A line is also printed at the end of a window where a probe
+	 * began or ended.
 	 */
 	uint64_t interval_ns;
 };

@@ -332,6 +332,155 @@ static void replay_is_deterministic(void **state)
 	free(input);
 }
 
+/* One line of replay's output. */
+struct limit_line {
+	uint64_t at_ns;
+	unsigned int limit;
+};
+
+/*
+ * Replays the trace t (n samples, in end-time order, 20 in flight) with
+ * envoy and params in the agent's windows of interval_ns; returns the
+ * output lines in *lines (malloc'd) and their number.
+ */
+static size_t envoy_over_trace(const struct trace_sample *t, size_t n, const char *params,
+			       uint64_t interval_ns, struct limit_line **lines)
+{
+	char *input = malloc(n * 48 + 1), *out = NULL, *line;
+	struct ls_replay_opts opts;
+	size_t used = 0, out_len = 0, nr = 0;
+	char err[256];
+	FILE *in, *o;
+
+	assert_non_null(input);
+	for (size_t i = 0; i < n; i++)
+		used += (size_t)sprintf(input + used, "%llu,%llu,20,0\n",
+					(unsigned long long)t[i].start_ns,
+					(unsigned long long)t[i].rtt_ns);
+	ls_replay_opts_default(&opts);
+	opts.algo = "envoy";
+	opts.params = params;
+	opts.interval_ns = interval_ns;
+	in = fmemopen(input, used, "r");
+	o = open_memstream(&out, &out_len);
+	assert_non_null(in);
+	assert_non_null(o);
+	if (ls_replay_run(in, o, &opts, err, sizeof(err)))
+		fail_msg("replay: %s", err);
+	fclose(in);
+	fclose(o);
+	*lines = calloc(out_len / 4 + 1, sizeof(**lines));
+	assert_non_null(*lines);
+	for (line = strchr(out, '\n'); line && line[1]; line = strchr(line + 1, '\n')) {
+		unsigned long long at;
+
+		assert_int_equal(sscanf(line + 1, "%llu,%u,", &at, &(*lines)[nr].limit), 2);
+		(*lines)[nr++].at_ns = at;
+	}
+	free(out);
+	free(input);
+	return nr;
+}
+
+/* 1 000 requests/s, 1 ms apart from start_ns for `ms`, each taking rtt_ns. */
+static size_t steady(struct trace_sample *t, uint64_t start_ns, int ms, uint64_t rtt_ns)
+{
+	for (int i = 0; i < ms; i++)
+		t[i] = (struct trace_sample){start_ns + (uint64_t)i * 1000000, rtt_ns};
+	return (size_t)ms;
+}
+
+/*
+ * The service's own latency doubles at 10 s (10 ms to 20 ms, no
+ * queueing): envoy reads the doubled RTT as queueing and halves its limit
+ * every window (no buffer) down to the minimum, 3; the fifth window that
+ * finds it there begins a probe, which measures 20 ms; from the next
+ * window the limit grows back to the maximum. With a probe only every
+ * interval (here an hour) it would have stayed at 3.
+ */
+static void replay_envoy_reprobes_at_the_minimum_and_recovers(void **state)
+{
+	struct trace_sample *t = calloc(30000, sizeof(*t));
+	struct limit_line *l;
+	size_t n, i, first_min = 0, run = 0;
+	unsigned int before = 0;
+
+	(void)state;
+	assert_non_null(t);
+	n = steady(t, 0, 10000, 10000000);
+	n += steady(t + n, 10000000000ull, 20000, 20000000);
+	n = envoy_over_trace(t, n, "buffer=0,interval=3600s", 100000000, &l);
+	for (i = 0; i < n && l[i].at_ns < 10000000000ull; i++)
+		before = l[i].limit;
+	assert_int_equal(before, 1000);
+	for (; i < n && !first_min; i++)
+		if (l[i].limit == 3)
+			first_min = i;
+	assert_true(first_min > 0);
+	/* The window that brought it to 3, five that kept it there, the probe's. */
+	for (i = first_min; i < n && l[i].limit == 3; i++)
+		run++;
+	assert_int_equal(run, 1 + 5 + 1);
+	assert_true(l[first_min + run].limit > 3);
+	assert_int_equal(l[n - 1].limit, 1000);
+	free(l);
+	free(t);
+}
+
+/*
+ * MinRTTEpoch (Envoy's test, in replay's windows): requests admitted
+ * before a probe began and ending while it runs are not its samples. The
+ * first probe begins at 1.1 s; the requests ending until 2 s all started
+ * before it (1 s each), so it runs, the limit pinned at 3, until requests
+ * of 10 ms started at 2 s give it its 50 samples; then the limit is 40
+ * again and grows.
+ */
+static void replay_envoy_probe_counts_only_requests_admitted_since(void **state)
+{
+	struct trace_sample *t = calloc(2000, sizeof(*t));
+	struct limit_line *l;
+	size_t n, i;
+
+	(void)state;
+	assert_non_null(t);
+	n = steady(t, 0, 1000, 1000000000);
+	n += steady(t + n, 2000000000, 1000, 10000000);
+	n = envoy_over_trace(t, n, "initial_limit=40", 100000000, &l);
+	assert_true(n > 10);
+	assert_int_equal(l[0].at_ns, 1100000000);
+	assert_int_equal(l[0].limit, 3);
+	for (i = 1; i < n && l[i].at_ns <= 2000000000; i++)
+		assert_int_equal(l[i].limit, 3);
+	assert_true(i < n && l[i].at_ns == 2100000000);
+	assert_int_equal(l[i].limit, 40);
+	assert_true(l[n - 1].limit > 40);
+	free(l);
+	free(t);
+}
+
+/*
+ * Per sample, a probe begins at the end of the first sample (no minRTT
+ * yet), counts only samples that started since (not those of 1 and 2 ms),
+ * and ends with the third of them; the limit it saved, 20, comes back.
+ */
+static void replay_envoy_probes_per_sample_too(void **state)
+{
+	struct run r = {0};
+
+	(void)state;
+	replay(&r,
+	       "0,10000000,5,0\n1000000,10000000,5,0\n2000000,10000000,5,0\n"
+	       "12000000,10000000,5,0\n13000000,10000000,5,0\n14000000,10000000,5,0\n"
+	       "15000000,10000000,5,0\n",
+	       "envoy", "initial_limit=20,request_count=3", false);
+	assert_int_equal(r.ret, 0);
+	assert_string_equal(r.out, "start_ns,limit,estimate\n"
+				   "0,3,3.000\n1000000,3,3.000\n2000000,3,3.000\n"
+				   "12000000,3,3.000\n13000000,3,3.000\n14000000,20,20.000\n"
+				   "15000000,29,29.000\n");
+	free(r.out);
+}
+
 static int cmd(int argc, const char **argv)
 {
 	static const struct ls_cmd *const table[] = {&ls_cmd_replay, NULL};
@@ -372,6 +521,9 @@ int main(void)
 		cmocka_unit_test(replay_interval_groups_samples_as_the_agent_does),
 		cmocka_unit_test(replay_interval_limit_ignores_a_few_stalled_requests),
 		cmocka_unit_test(replay_is_deterministic),
+		cmocka_unit_test(replay_envoy_reprobes_at_the_minimum_and_recovers),
+		cmocka_unit_test(replay_envoy_probe_counts_only_requests_admitted_since),
+		cmocka_unit_test(replay_envoy_probes_per_sample_too),
 		cmocka_unit_test(cmd_usage_errors_exit_two),
 	};
 
