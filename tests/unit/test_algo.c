@@ -610,7 +610,7 @@ static void limits_outside_their_bounds_are_refused(void **state)
 		{"gradient2", "min_limit=0"},
 		{"gradient2", "min_limit=0,queue_size=0"},
 		{"gradient2", "queue_size=0"},
-		{"gradient2", "initial_limit=10"}, /* below the default min_limit 20 */
+		{"gradient2", "initial_limit=10"},  /* below the default min_limit 20 */
 		{"gradient2", "initial_limit=300"}, /* above the default max_limit 200 */
 		{"gradient2", "min_limit=50,max_limit=40"},
 		{"gradient2", "max_limit=1000001"},
@@ -657,7 +657,8 @@ static void resumed_limit_is_brought_inside_the_bounds(void **state)
 	assert_int_equal(ls_algo_create_at("gradient2", NULL, 1000000, &a, err, sizeof(err)), 0);
 	assert_int_equal(ls_algo_limit(a), 200);
 	ls_algo_destroy(&a);
-	assert_int_equal(ls_algo_create_at("gradient2", "min_limit=16", 3, &a, err, sizeof(err)), 0);
+	assert_int_equal(ls_algo_create_at("gradient2", "min_limit=16", 3, &a, err, sizeof(err)),
+			 0);
 	assert_int_equal(ls_algo_limit(a), 16);
 	ls_algo_destroy(&a);
 	assert_int_equal(ls_algo_create_at("vegas", NULL, 77, &a, err, sizeof(err)), 0);

@@ -705,8 +705,9 @@ static void params_are_checked_for_syntax_and_by_the_algorithm(void **state)
 	load_fails_with(SVC_WEB "params = min_limit=0,queue_size=0\n",
 			"t.conf:3: service web: params for gradient2: gradient2: min_limit must be "
 			"in [1, 1e+06]");
-	load_fails_with(SVC_WEB "params = queue_size=0\n",
-			"t.conf:3: service web: params for gradient2: gradient2: queue_size must be");
+	load_fails_with(
+		SVC_WEB "params = queue_size=0\n",
+		"t.conf:3: service web: params for gradient2: gradient2: queue_size must be");
 	load_fails(SVC_WEB "initial_limit = 500\n",
 		   "t.conf:3: service web: limits for gradient2: gradient2: initial_limit 500 is "
 		   "above max_limit 200");
