@@ -15,13 +15,16 @@
 #include "algo.h"
 #include "hist.h"
 
-/* Adding an algorithm: one file with its ops, one line here. */
+/* Adding an algorithm: one file with its ops, one line here (kept one per line). */
+/* clang-format off */
 static const struct ls_algo_ops *const registry[] = {
 	&ls_algo_fixed_ops,
 	&ls_algo_aimd_ops,
 	&ls_algo_vegas_ops,
 	&ls_algo_gradient2_ops,
+	&ls_algo_delay_ops,
 };
+/* clang-format on */
 
 #define REGISTRY_LEN (sizeof(registry) / sizeof(registry[0]))
 
