@@ -19,11 +19,11 @@
  * s0 / rtt), so it sees no queue yet collects its samples fast, and ends
  * with the limit that gives the goal at the last window's concurrency and
  * latency, inflight * goal / rtt. Probes come every `probe_interval` (plus
- * up to `probe_jitter` of it), and early when s0 looks stale: windows above
- * the goal by a factor of 2 in total over one run (the service slowed
- * down, or its latency does not follow the load), one window of a used
- * limit a quarter below s0 (it sped up), or the limit at its minimum for
- * 5 windows (Envoy's rule).
+ * up to `probe_jitter` of it), and early when s0 looks stale: latencies
+ * well above the goal or well below s0 (two CUSUMs), or a limit that slid
+ * under half of what the last probe set (Envoy's rule of a limit at its
+ * minimum, generalised). A probe within a quarter of s0 is averaged with
+ * it; one further off replaces it.
  */
 #include <errno.h>
 #include <math.h>
@@ -33,12 +33,19 @@
 #include "algo.h"
 #include "loadshed.h"
 
-/* A run of windows above the goal by this factor in total (ln) asks for a probe. */
-#define DELAY_ABOVE_RUN_LOG 0.6931471805599453 /* ln 2 */
-/* A window of a used limit this factor below s0 asks for a probe. */
-#define DELAY_BELOW_FACTOR 1.25
-/* Windows at min_limit that ask for a probe (Envoy's 5). */
-#define DELAY_AT_MIN_WINDOWS 5
+/*
+ * s0 looks stale (design §7.3): two CUSUMs of ln(rtt / goal) and, while the
+ * limit is used, of ln(s0 / rtt), each less a slack of ln 1.1 per window,
+ * alarm at ln 2 and ln 1.25; or the limit stays at or below half of what
+ * the last probe set (at least min_limit) for 5 windows, Envoy's rule.
+ */
+#define DELAY_CUSUM_SLACK 0.09531017980432486 /* ln 1.1 */
+#define DELAY_ABOVE_ALARM 0.6931471805599453  /* ln 2 */
+#define DELAY_BELOW_ALARM 0.22314355131420976 /* ln 1.25 */
+#define DELAY_LOW_SHARE	  0.5
+#define DELAY_LOW_WINDOWS 5
+/* Probes within this factor (ln) of s0 are averaged with it. */
+#define DELAY_SAME_S0 0.22314355131420976 /* ln 1.25 */
 /* The auto probe pins this share of the workers the last window kept busy. */
 #define DELAY_PROBE_SHARE 0.5
 /* The gradient's bounds, as Envoy's. */
@@ -65,8 +72,10 @@ struct delay_state {
 	double last_rtt_ns;
 	uint32_t last_inflight;
 	uint64_t windows;
-	double run_log;		/* ln(rtt / goal) summed over the windows above the goal */
-	uint32_t at_min;	/* consecutive windows at min_limit */
+	double above;		/* CUSUM of ln(rtt / goal) */
+	double below;		/* CUSUM of ln(s0 / rtt) while the limit is used */
+	double probed_estimate; /* what the last probe set; 0: none yet */
+	uint32_t low_windows;	/* consecutive windows at or below half of it */
 	bool probe_wanted;	/* s0 looks stale */
 	double saved_estimate;	/* the estimate when the running probe began */
 	uint64_t next_probe_ns; /* 0: none scheduled yet */
@@ -132,24 +141,29 @@ static bool delay_limit_used(const struct delay_state *d, uint32_t inflight)
 	return 2.0 * inflight >= d->estimate;
 }
 
+/* One step of a CUSUM that looks for a positive drift of x beyond the slack. */
+static double cusum(double sum, double x)
+{
+	return fmax(0, sum + x - DELAY_CUSUM_SLACK);
+}
+
 /*
- * Asks for a probe when s0 looks stale: the windows of one run above the
- * goal lie a factor of 2 above it in total (the service slowed down, or
- * its latency does not depend on the load: cutting the limit does not
- * bring it back), or one window of a used limit lies a quarter below s0
- * (the service sped up: under load a window never beats the no-load
- * latency by that much, while the limit would grow into a queue).
+ * Asks for a probe when s0 looks stale. Latencies above the goal that
+ * cutting the limit does not bring back mean the service slowed down (or
+ * its latency does not follow the load): a big step shows in the CUSUM at
+ * once, a small one as the limit sliding under half of what the last probe
+ * set. Latencies below s0 under a used limit mean it sped up (under load a
+ * window never beats the no-load latency for long).
  */
 static void delay_check_stale(struct delay_state *d, double rtt, double goal, bool used)
 {
-	if (rtt > goal) {
-		d->run_log += log(rtt / goal);
-		if (d->run_log >= DELAY_ABOVE_RUN_LOG)
-			d->probe_wanted = true;
-	} else {
-		d->run_log = 0;
-	}
-	if (used && rtt * DELAY_BELOW_FACTOR < d->s0_ns)
+	double low = fmax(d->min_limit, DELAY_LOW_SHARE * d->probed_estimate);
+
+	d->above = cusum(d->above, log(rtt / goal));
+	d->below = cusum(d->below, used ? log(d->s0_ns / rtt) : 0);
+	d->low_windows = (uint32_t)d->estimate <= low ? d->low_windows + 1 : 0;
+	if (d->above >= DELAY_ABOVE_ALARM || d->below >= DELAY_BELOW_ALARM ||
+	    d->low_windows >= DELAY_LOW_WINDOWS)
 		d->probe_wanted = true;
 }
 
@@ -170,18 +184,18 @@ static uint32_t delay_update(void *st, const struct ls_algo_sample *s)
 		d->s0_ns = rtt;
 
 	goal = d->s0_ns + delay_target_ns(d);
-	delay_check_stale(d, rtt, goal, used);
-
 	g = clamp(goal / rtt, DELAY_GRADIENT_MIN, DELAY_GRADIENT_MAX);
-	if (g < 1 || used) {
+	/*
+	 * Growth needs a used limit, and a latency not clearly below s0 (by
+	 * more than the CUSUM's slack): that says s0 is stale, and growing on
+	 * it would build the queue that hides it.
+	 */
+	if (g < 1 || (used && log(d->s0_ns / rtt) <= DELAY_CUSUM_SLACK)) {
 		next = d->estimate * g + (rtt < goal ? 1 : 0);
 		d->estimate =
 			delay_bounded(d, (1 - d->smoothing) * d->estimate + d->smoothing * next);
 	}
-
-	d->at_min = (uint32_t)d->estimate <= d->min_limit ? d->at_min + 1 : 0;
-	if (d->at_min >= DELAY_AT_MIN_WINDOWS)
-		d->probe_wanted = true;
+	delay_check_stale(d, rtt, goal, used);
 	return (uint32_t)d->estimate;
 }
 
@@ -273,6 +287,20 @@ static double delay_limit_after_probe(const struct delay_state *d)
 	return d->last_inflight * goal / d->last_rtt_ns;
 }
 
+/*
+ * A probe within a quarter of s0 measured the same service: the two are
+ * averaged, so that s0 (and the limit) does not jump with each probe's
+ * sampling error (the median of 20 samples is off by 7 % for a spread of
+ * service times of sigma 0.25 in ln, by 14 % for 0.5). One further off is
+ * a new s0.
+ */
+static double delay_new_s0(const struct delay_state *d, double measured_ns)
+{
+	if (d->s0_probed && fabs(log(measured_ns / d->s0_ns)) <= DELAY_SAME_S0)
+		return (d->s0_ns + measured_ns) / 2;
+	return measured_ns;
+}
+
 static uint32_t delay_probe_end(void *st, uint64_t rtt_ns, uint64_t now_ns)
 {
 	struct delay_state *d = st;
@@ -280,13 +308,16 @@ static uint32_t delay_probe_end(void *st, uint64_t rtt_ns, uint64_t now_ns)
 	delay_schedule_probe(d, now_ns);
 	d->estimate = d->saved_estimate;
 	if (rtt_ns) {
-		d->s0_ns = (double)rtt_ns;
+		d->s0_ns = delay_new_s0(d, (double)rtt_ns);
 		d->s0_probed = true;
 		d->estimate = delay_limit_after_probe(d);
 	}
 	d->estimate = delay_bounded(d, d->estimate);
-	d->run_log = 0;
-	d->at_min = 0;
+	if (rtt_ns)
+		d->probed_estimate = d->estimate;
+	d->above = 0;
+	d->below = 0;
+	d->low_windows = 0;
 	return (uint32_t)d->estimate;
 }
 
