@@ -46,6 +46,8 @@
 #define DELAY_LOW_WINDOWS 5
 /* Probes within this factor (ln) of s0 are averaged with it. */
 #define DELAY_SAME_S0 0.22314355131420976 /* ln 1.25 */
+/* The longest a probe waits for its samples. */
+#define DELAY_PROBE_TIMEOUT_MAX_NS 3600e9
 /* The auto probe pins this share of the workers the last window kept busy. */
 #define DELAY_PROBE_SHARE 0.5
 /* The gradient's bounds, as Envoy's. */
@@ -96,7 +98,8 @@ static const struct ls_algo_param delay_params[] = {
 	{"smoothing", NULL, LS_PARAM_REAL, offsetof(struct delay_state, smoothing), "0.25", 0, 1,
 	 LS_PARAM_MIN_OPEN, "weight of a new limit against the old one"},
 	{"quantile", NULL, LS_PARAM_REAL, offsetof(struct delay_state, quantile), "0.5", 0, 1,
-	 LS_PARAM_MIN_OPEN | LS_PARAM_MAX_OPEN, "of window and probe latencies compared"},
+	 LS_PARAM_MIN_OPEN | LS_PARAM_MAX_OPEN,
+	 "the quantile of window and probe latencies compared"},
 	{"probe_interval", NULL, LS_PARAM_DURATION, offsetof(struct delay_state, probe_interval_ns),
 	 "30s", 0, 86400e9, 0, "between no-load probes; 0s: only when s0 looks stale"},
 	{"probe_jitter", NULL, LS_PARAM_REAL, offsetof(struct delay_state, probe_jitter), "0.15", 0,
@@ -236,14 +239,15 @@ static uint32_t delay_probe_pin(const struct delay_state *d)
 /*
  * How long a probe may wait for its samples: four times what it should
  * take (the old queue to drain, then its samples at the pinned
- * concurrency), and never less than the generic timeout.
+ * concurrency), never less than the generic timeout, never more than an
+ * hour (a window of absurd latency must not overflow it).
  */
 static uint64_t delay_probe_timeout_ns(const struct delay_state *d, uint32_t pin)
 {
 	double rtt = fmax(d->last_rtt_ns, d->s0_ns);
 	double expect = rtt + rtt * d->probe_samples / pin;
 
-	return (uint64_t)fmax(4 * expect, (double)LS_PROBE_TIMEOUT_NS);
+	return (uint64_t)clamp(4 * expect, (double)LS_PROBE_TIMEOUT_NS, DELAY_PROBE_TIMEOUT_MAX_NS);
 }
 
 static uint32_t delay_probe_begin(void *st, uint64_t now_ns, struct ls_algo_probe *out)

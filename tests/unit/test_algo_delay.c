@@ -285,6 +285,20 @@ static void probes_recur_with_seeded_jitter(void **state)
 	}
 }
 
+/* A window of absurd latency gives the next probe a long timeout, not an overflow. */
+static void probe_timeout_is_bounded(void **state)
+{
+	struct ls_algo_probe p;
+	struct ls_algo *a;
+
+	(void)state;
+	a = make_probed("probe_interval=1s", 10 * MS_NS, 20, 10 * MS_NS);
+	feed(a, UINT64_MAX / 2, 20);
+	assert_int_equal(ls_algo_probe_step(a, T0_NS + 5 * S_NS, NULL), LS_PROBE_BEGAN);
+	assert_true(ls_algo_probing(a, &p));
+	assert_int_equal(p.timeout_ns, 3600 * S_NS);
+}
+
 /* The next probe, with its samples at rtt_ns. */
 static void probe_again(struct ls_algo *a, uint64_t now_ns, uint64_t rtt_ns)
 {
@@ -905,6 +919,7 @@ int main(void)
 		cmocka_unit_test_teardown(close_probes_are_averaged_a_far_one_replaces_s0,
 					  teardown),
 		cmocka_unit_test_teardown(probe_timeout_keeps_s0_and_the_limit, teardown),
+		cmocka_unit_test_teardown(probe_timeout_is_bounded, teardown),
 		cmocka_unit_test_teardown(latency_far_above_the_goal_asks_for_a_probe, teardown),
 		cmocka_unit_test_teardown(latency_far_below_s0_asks_for_a_probe_and_holds_the_limit,
 					  teardown),
