@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
- * delay: a queueing-delay target (design §7.3). The no-load latency s0 is
+ * delay: a queueing-delay target (design §7.3.1). The no-load latency s0 is
  * measured by probes; the limit is steered so that a window's latency is
  * s0 + T, T the waiting time allowed (`target`, or `target_ratio` * s0):
  *
@@ -34,7 +34,7 @@
 #include "loadshed.h"
 
 /*
- * s0 looks stale (design §7.3): two CUSUMs of ln(rtt / goal) and, while the
+ * s0 looks stale (design §7.3.1): two CUSUMs of ln(rtt / goal) and, while the
  * limit is used, of ln(s0 / rtt), each less a slack of ln 1.1 per window,
  * alarm at ln 2 and ln 1.25; or the limit stays at or below half of what
  * the last probe set (at least min_limit) for 5 windows, Envoy's rule.
