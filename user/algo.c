@@ -15,14 +15,17 @@
 #include "algo.h"
 #include "hist.h"
 
-/* Adding an algorithm: one file with its ops, one line here. */
+/* Adding an algorithm: one file with its ops, one line here (kept one per line). */
+/* clang-format off */
 static const struct ls_algo_ops *const registry[] = {
 	&ls_algo_fixed_ops,	/* Netflix FixedLimit */
 	&ls_algo_aimd_ops,	/* Netflix AIMDLimit */
 	&ls_algo_vegas_ops,	/* Netflix VegasLimit */
 	&ls_algo_gradient2_ops, /* Netflix Gradient2Limit */
 	&ls_algo_envoy_ops,	/* Envoy's adaptive concurrency gradient controller */
+	&ls_algo_delay_ops,	/* a queueing-delay target over a probed no-load latency */
 };
+/* clang-format on */
 
 #define REGISTRY_LEN (sizeof(registry) / sizeof(registry[0]))
 

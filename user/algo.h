@@ -225,5 +225,6 @@ extern const struct ls_algo_ops ls_algo_aimd_ops;
 extern const struct ls_algo_ops ls_algo_vegas_ops;
 extern const struct ls_algo_ops ls_algo_gradient2_ops;
 extern const struct ls_algo_ops ls_algo_envoy_ops;
+extern const struct ls_algo_ops ls_algo_delay_ops;
 
 #endif /* LS_ALGO_H */

@@ -244,7 +244,7 @@ static const struct ls_cmd limit_algo = {
 	.args = "[--service S] NAME [K=V...]",
 	.summary = "change the algorithm or its parameters on the running agent",
 	.opts = service_opts,
-	.complete_args = "fixed aimd vegas gradient2 envoy",
+	.complete_args = "fixed aimd vegas gradient2 envoy delay",
 	.run = run_algo,
 	.more_help = print_algos,
 };

@@ -24,7 +24,7 @@ enum {
 
 static const struct ls_opt replay_opts[] = {
 	{"algo", 0, true, OPT_ALGO, "NAME", "the algorithm (default " LS_ALGO_DEFAULT ")",
-	 "fixed aimd vegas gradient2 envoy"},
+	 "fixed aimd vegas gradient2 envoy delay"},
 	{"param", 0, true, OPT_PARAM, "K=V", "an algorithm parameter (repeatable; or K=V alone)"},
 	{"windowed", 0, false, OPT_WINDOWED, NULL,
 	 "group samples into windows as Netflix's WindowedLimit"},

@@ -3,7 +3,7 @@
  * `loadshed replay` (user/replay.h) on any options and any CSV. The first
  * bytes choose the options as the command line would set them:
  *
- *   byte 0   algorithm: fixed, aimd, vegas, gradient2, envoy, or none (the default)
+ *   byte 0   algorithm: fixed, aimd, vegas, gradient2, envoy, delay, or none (the default)
  *   byte 1   bit 0 --windowed, bit 1 --interval, bit 2 --percentile,
  *            bits 3-4 --window-size, bits 5-7 which --interval
  *   byte 2   the percentile, in (0, 1.2): some are refused
@@ -29,7 +29,7 @@
 #define HEADER_BYTES 5
 #define MAX_CSV	     (256 * 1024)
 
-static const char *const algos[] = {"fixed", "aimd", "vegas", "gradient2", "envoy", NULL};
+static const char *const algos[] = {"fixed", "aimd", "vegas", "gradient2", "envoy", "delay", NULL};
 static const uint32_t window_sizes[] = {LS_WINDOW_SIZE, 11, 100, 9};
 static const uint64_t intervals_ns[] = {
 	100000000ull, 1000000000ull, 1, 1000, 1000000, 10000000000ull, 37000000, UINT64_MAX / 3,

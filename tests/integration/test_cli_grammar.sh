@@ -156,7 +156,7 @@ t_prefixes() {
 		"2:loadshed: 'detac' is not abbreviated: type 'detach' in full"
 	out=$("$LOADSHED" limit "$NOIF" al nope 2>&1)
 	check_eq "a subcommand prefix runs it (al = algo)" "$out" \
-		"loadshed: unknown algorithm 'nope' (known: fixed, aimd, vegas, gradient2, envoy)"
+		"loadshed: unknown algorithm 'nope' (known: fixed, aimd, vegas, gradient2, envoy, delay)"
 	"$LOADSHED" status "$NOIF" -j >"$TMP/late-j" 2>/dev/null
 	check "global options may follow the command" jq -e .error "$TMP/late-j"
 }

@@ -558,12 +558,14 @@ static void retune_is_all_or_nothing(void **state)
 static void registry_lists_every_algorithm_with_params(void **state)
 {
 	(void)state;
-	assert_int_equal(ls_algo_count(), 5);
+	assert_int_equal(ls_algo_count(), 6);
 	assert_string_equal(ls_algo_at(0)->name, "fixed");
 	assert_string_equal(ls_algo_at(4)->name, "envoy");
-	assert_null(ls_algo_at(5));
+	assert_string_equal(ls_algo_at(5)->name, "delay");
+	assert_null(ls_algo_at(6));
 	assert_true(ls_algo_has_param("gradient2", "rtt_tolerance"));
 	assert_true(ls_algo_has_param("vegas", "max_concurrency"));
+	assert_true(ls_algo_has_param("delay", "target"));
 	assert_false(ls_algo_has_param("fixed", "min_limit"));
 	assert_false(ls_algo_has_param("nope", "limit"));
 	assert_non_null(ls_algo_find(LS_ALGO_DEFAULT));

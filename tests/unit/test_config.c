@@ -680,7 +680,7 @@ static void unknown_algorithm_is_rejected(void **state)
 	(void)state;
 	load_fails(SVC_WEB "algorithm = bbr\n",
 		   "t.conf:3: [service web] algorithm: unknown algorithm 'bbr' (one of: fixed, "
-		   "aimd, vegas, gradient2, envoy)");
+		   "aimd, vegas, gradient2, envoy, delay)");
 }
 
 static void params_are_checked_for_syntax_and_by_the_algorithm(void **state)
