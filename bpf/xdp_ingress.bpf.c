@@ -383,7 +383,7 @@ __noinline int ls_ip_opts_risky(struct xdp_md *ctx, __u32 l3_off, __u32 ipv6)
 		if ((void *)(hdr + 20) > data_end)
 			return 1;
 		len = (hdr[0] & 0xf) * 4;
-		return ls_opts_risky(data, data_end, l3_off + 20, l3_off + len, 0);
+		return ls_opts_risky(ctx, l3_off + 20, l3_off + len, 0);
 	}
 	if ((void *)(hdr + 40) > data_end)
 		return 1;
@@ -403,7 +403,7 @@ __noinline int ls_ip_opts_risky(struct xdp_md *ctx, __u32 l3_off, __u32 ipv6)
 		if (nexthdr == IPPROTO_ROUTING && hdr[3])
 			return 1;
 		if ((nexthdr == IPPROTO_HOPOPTS || nexthdr == IPPROTO_DSTOPTS) &&
-		    ls_opts_risky(data, data_end, off + 2, off + len, 1))
+		    ls_opts_risky(ctx, off + 2, off + len, 1))
 			return 1;
 		nexthdr = hdr[0];
 		off += len;
@@ -479,10 +479,19 @@ __noinline int ls_tcp_csum_ok(struct xdp_md *ctx, __u32 off, __u32 len, __u32 su
 	return ls_csum_fold(sum) == 0;
 }
 
-/* The checksum of p's TCP segment with its pseudo-header. */
+/*
+ * The checksum of p's TCP segment with its pseudo-header: right, or left
+ * for the device to fill in. A segment from a local peer over a veth (a
+ * container's) with checksum offload arrives CHECKSUM_PARTIAL: its field
+ * holds only the pseudo-header's folded sum, which the kernel trusts
+ * without a check. A forger can write that value too (design §12).
+ */
 static __always_inline int ls_segment_ok(struct xdp_md *ctx, const struct ls_pkt *p)
 {
-	__u32 sum;
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	__u32 sum, off = p->l4_off;
+	__u16 *check;
 
 	if (p->ipv6)
 		sum = ls_csum_words(p->key.client, 32, 0) + bpf_htons(p->l4_len) +
@@ -491,6 +500,13 @@ static __always_inline int ls_segment_ok(struct xdp_md *ctx, const struct ls_pkt
 		sum = ls_csum_words(&p->key.client[12], 4, 0) +
 		      ls_csum_words(&p->key.server[12], 4, 0) + bpf_htons(p->l4_len) +
 		      bpf_htons(IPPROTO_TCP);
+	if (off > LS_MAX_L4_OFF)
+		return 0;
+	check = data + off + 16;
+	if ((void *)(check + 1) > data_end)
+		return 0;
+	if (*check == (__u16)~ls_csum_fold(sum))
+		return 1;
 	return ls_tcp_csum_ok(ctx, p->l4_off, p->l4_len, sum);
 }
 
