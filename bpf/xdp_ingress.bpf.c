@@ -284,40 +284,81 @@ static __always_inline int ls_send_reset(struct xdp_md *ctx, const struct ls_pkt
 	return 0;
 }
 
-/* Options scanned at most in one header; more make the packet risky. */
-#define LS_MAX_OPTS 16
+/* Options scanned at most in one header (IPv4's 40 bytes of NOPs); more make the packet risky. */
+#define LS_MAX_OPTS 64
+/* Linux drops an IPv6 options header with more padding in a row, or more other options. */
+#define LS_V6_MAX_PAD  7
+#define LS_V6_MAX_OPTS 8
+
+struct ls_opt_scan {
+	struct xdp_md *ctx;
+	__u32 off, end; /* the options not yet scanned */
+	__u32 v6;
+	__u32 pad;  /* IPv6: bytes of padding in a row */
+	__u32 opts; /* IPv6: options other than padding */
+	__u32 risky;
+};
+
+/*
+ * One option of ls_opts_risky's scan (a bpf_loop callback: the verifier
+ * checks it once, whatever the number of options). 1 stops the scan.
+ */
+static long ls_opt_step(__u32 i, void *arg)
+{
+	struct ls_opt_scan *s = arg;
+	void *data = (void *)(long)s->ctx->data;
+	void *data_end = (void *)(long)s->ctx->data_end;
+	__u32 off = s->off;
+	__u8 *o;
+
+	if (off >= s->end)
+		return 1;
+	if (off > LS_MAX_L4_OFF)
+		goto risky;
+	o = data + off;
+	if ((void *)(o + 2) > data_end)
+		goto risky;
+	if (!s->v6) {
+		if (o[0] == 0) { /* EOL */
+			s->off = s->end;
+			return 1;
+		}
+		if (o[0] == 0x83 || o[0] == 0x89) /* LSRR, SSRR */
+			goto risky;
+		s->off = off + (o[0] == 1 ? 1 : o[1] < 2 ? 2 : o[1]);
+		return 0;
+	}
+	if (o[0] == 0 || o[0] == 1) { /* Pad1, PadN */
+		s->pad += o[0] == 0 ? 1 : o[1] + 2;
+		if (s->pad > LS_V6_MAX_PAD)
+			goto risky;
+	} else {
+		if (o[0] >> 6 || ++s->opts > LS_V6_MAX_OPTS)
+			goto risky;
+		s->pad = 0;
+	}
+	s->off = off + (o[0] == 0 ? 1 : o[1] + 2);
+	return 0;
+risky:
+	s->risky = 1;
+	return 1;
+}
 
 /*
  * Whether the options in [off, end) hold one the kernel may throw the
- * packet away for: an IPv4 source route (v6 = 0), or an IPv6 option whose
- * action bits say "discard if unknown" (v6 = 1). Pad1 (NOP) is one byte,
- * every other option type, length, value; IPv4's EOL ends them.
+ * packet away for: an IPv4 source route (v6 = 0); an IPv6 option whose
+ * action bits say "discard if unknown", a run of more than 7 bytes of
+ * padding, or more than 8 other options (v6 = 1: ip6_parse_tlv). Pad1
+ * (NOP) is one byte, every other option type, length, value; IPv4's EOL
+ * ends them. More than LS_MAX_OPTS options are risky too.
  */
-static __always_inline int ls_opts_risky(void *data, void *data_end, __u32 off, __u32 end, int v6)
+__noinline int ls_opts_risky(struct xdp_md *ctx, __u32 off, __u32 end, __u32 v6)
 {
-	int i;
+	struct ls_opt_scan s = {.ctx = ctx, .off = off, .end = end, .v6 = v6};
 
-	for (i = 0; i < LS_MAX_OPTS; i++) {
-		__u8 *o;
-
-		if (off >= end)
-			return 0;
-		if (off > LS_MAX_L4_OFF)
-			return 1;
-		o = data + off;
-		if ((void *)(o + 2) > data_end)
-			return 1;
-		if (!v6 && o[0] == 0) /* EOL */
-			return 0;
-		if (o[0] == (v6 ? 0 : 1)) { /* Pad1, NOP */
-			off++;
-			continue;
-		}
-		if (v6 ? o[0] >> 6 : o[0] == 0x83 || o[0] == 0x89)
-			return 1;
-		off += v6 ? o[1] + 2 : (o[1] < 2 ? 2 : o[1]);
-	}
-	return off < end;
+	if (bpf_loop(LS_MAX_OPTS, ls_opt_step, &s, 0) < 0)
+		return 1;
+	return s.risky || s.off < s.end;
 }
 
 /*
@@ -342,7 +383,7 @@ __noinline int ls_ip_opts_risky(struct xdp_md *ctx, __u32 l3_off, __u32 ipv6)
 		if ((void *)(hdr + 20) > data_end)
 			return 1;
 		len = (hdr[0] & 0xf) * 4;
-		return ls_opts_risky(data, data_end, l3_off + 20, l3_off + len, 0);
+		return ls_opts_risky(ctx, l3_off + 20, l3_off + len, 0);
 	}
 	if ((void *)(hdr + 40) > data_end)
 		return 1;
@@ -362,7 +403,7 @@ __noinline int ls_ip_opts_risky(struct xdp_md *ctx, __u32 l3_off, __u32 ipv6)
 		if (nexthdr == IPPROTO_ROUTING && hdr[3])
 			return 1;
 		if ((nexthdr == IPPROTO_HOPOPTS || nexthdr == IPPROTO_DSTOPTS) &&
-		    ls_opts_risky(data, data_end, off + 2, off + len, 1))
+		    ls_opts_risky(ctx, off + 2, off + len, 1))
 			return 1;
 		nexthdr = hdr[0];
 		off += len;
@@ -438,10 +479,19 @@ __noinline int ls_tcp_csum_ok(struct xdp_md *ctx, __u32 off, __u32 len, __u32 su
 	return ls_csum_fold(sum) == 0;
 }
 
-/* The checksum of p's TCP segment with its pseudo-header. */
+/*
+ * The checksum of p's TCP segment with its pseudo-header: right, or left
+ * for the device to fill in. A segment from a local peer over a veth (a
+ * container's) with checksum offload arrives CHECKSUM_PARTIAL: its field
+ * holds only the pseudo-header's folded sum, which the kernel trusts
+ * without a check. A forger can write that value too (design §12).
+ */
 static __always_inline int ls_segment_ok(struct xdp_md *ctx, const struct ls_pkt *p)
 {
-	__u32 sum;
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	__u32 sum, off = p->l4_off;
+	__u16 *check;
 
 	if (p->ipv6)
 		sum = ls_csum_words(p->key.client, 32, 0) + bpf_htons(p->l4_len) +
@@ -450,6 +500,13 @@ static __always_inline int ls_segment_ok(struct xdp_md *ctx, const struct ls_pkt
 		sum = ls_csum_words(&p->key.client[12], 4, 0) +
 		      ls_csum_words(&p->key.server[12], 4, 0) + bpf_htons(p->l4_len) +
 		      bpf_htons(IPPROTO_TCP);
+	if (off > LS_MAX_L4_OFF)
+		return 0;
+	check = data + off + 16;
+	if ((void *)(check + 1) > data_end)
+		return 0;
+	if (*check == (__u16)~ls_csum_fold(sum))
+		return 1;
 	return ls_tcp_csum_ok(ctx, p->l4_off, p->l4_len, sum);
 }
 

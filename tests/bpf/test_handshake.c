@@ -64,6 +64,41 @@ static void ack_of_the_isn_completes_the_handshake(void **state)
 	assert_int_equal(stats(t, CLS_DEFAULT).admitted, 1);
 }
 
+/*
+ * An ACK whose checksum is left for the device, as a local peer's over a
+ * veth with checksum offload (CHECKSUM_PARTIAL): the kernel takes it, so
+ * it completes the handshake; a wrong checksum does not.
+ */
+static void ack_with_a_partial_checksum_completes_the_handshake(void **state)
+{
+	struct t *t = *state;
+	struct pkt_spec ack;
+	struct frame f;
+	struct conn c, d;
+
+	one_class_service(t, 10, LS_ACT_DROP, 0);
+	conn_n(t, 0, &c);
+	assert_int_equal(send_syn(t, &c, NULL), XDP_PASS);
+	send_synack(t, &c);
+	cli_seg(&c, PKT_ACK, 0, &ack);
+	ack.csum_partial = 1;
+	build(&ack, &f);
+	xdp_passes_untouched(t, &f);
+	assert_true(tracked(t, &c, NULL));
+	assert_int_equal(iface(t).bad_checksums, 0);
+
+	conn_n(t, 1, &d);
+	assert_int_equal(send_syn(t, &d, NULL), XDP_PASS);
+	send_synack(t, &d);
+	cli_seg(&d, PKT_ACK, 0, &ack);
+	ack.csum_partial = 1;
+	build(&ack, &f);
+	f.buf[f.lay.l4_off + 16] ^= 0x5a;
+	xdp_passes_untouched(t, &f);
+	assert_false(tracked(t, &d, NULL));
+	assert_int_equal(iface(t).bad_checksums, 1);
+}
+
 /* Anything but ISN + 1 proves nothing: the entry stays unused, nothing is tracked. */
 static void ack_of_another_number_completes_nothing(void **state)
 {
@@ -515,6 +550,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		TEST_ALL_VARIANTS(synack_is_noted_with_its_isn),
 		TEST_ALL_VARIANTS(ack_of_the_isn_completes_the_handshake),
+		TEST_ALL_VARIANTS(ack_with_a_partial_checksum_completes_the_handshake),
 		TEST_V(ack_of_another_number_completes_nothing, V4),
 		TEST_V(ack_of_another_number_completes_nothing, V6_QINQ),
 		TEST(ack_without_a_synack_completes_nothing),

@@ -56,11 +56,75 @@ static void make_ipv6_six_extension_headers(struct frame *f, struct pkt_spec *s)
 {
 	good_syn(1, s);
 	pkt_add_ext(s, IPPROTO_HOPOPTS, 0);
-	pkt_add_ext(s, IPPROTO_DSTOPTS, 2);
+	pkt_add_ext(s, IPPROTO_DSTOPTS, 0);
 	pkt_add_ext(s, IPPROTO_ROUTING, 1);
 	pkt_add_ext(s, IPPROTO_FRAGMENT, 0);
 	pkt_add_ext(s, IPPROTO_AH, 4);
 	pkt_add_ext(s, IPPROTO_DSTOPTS, 0);
+	build(s, f);
+}
+
+/*
+ * IP options the kernel may drop a packet for, after loadshed decided on
+ * it: to a service they are undecidable. An IPv4 loose source route.
+ */
+static void make_ipv4_source_route(struct frame *f, struct pkt_spec *s)
+{
+	static const __u8 lsrr[8] = {0x83, 7, 4, 10, 0, 0, 1, 0};
+
+	good_syn(0, s);
+	memcpy(s->ip_opts, lsrr, sizeof(lsrr));
+	s->ip_opts_len = sizeof(lsrr);
+	build(s, f);
+}
+
+/* IPv4 options the kernel takes (NOPs, a router alert) change nothing. */
+static void make_ipv4_harmless_options(struct frame *f, struct pkt_spec *s)
+{
+	static const __u8 opts[8] = {1, 1, 1, 1, 0x94, 4, 0, 0};
+
+	good_syn(0, s);
+	memcpy(s->ip_opts, opts, sizeof(opts));
+	s->ip_opts_len = sizeof(opts);
+	build(s, f);
+}
+
+/* An IPv6 destination option of an unknown type whose action is "discard". */
+static void make_ipv6_option_discard_if_unknown(struct frame *f, struct pkt_spec *s)
+{
+	good_syn(1, s);
+	pkt_add_ext(s, IPPROTO_DSTOPTS, 0);
+	s->ext[0].body[0] = 0x5e; /* action 01: discard */
+	s->ext[0].body[1] = 4;
+	build(s, f);
+}
+
+/* Eight bytes of padding in a row: Linux drops the header (ip6_parse_tlv). */
+static void make_ipv6_padding_over_7_bytes(struct frame *f, struct pkt_spec *s)
+{
+	good_syn(1, s);
+	pkt_add_ext(s, IPPROTO_HOPOPTS, 1);
+	build(s, f);
+}
+
+/* A routing header with segments left: the packet is for another hop first. */
+static void make_ipv6_routing_segments_left(struct frame *f, struct pkt_spec *s)
+{
+	good_syn(1, s);
+	pkt_add_ext(s, IPPROTO_ROUTING, 2);
+	s->ext[0].body[1] = 1; /* segments left */
+	build(s, f);
+}
+
+/* An unknown option whose action is "skip", with PadN: the kernel takes it. */
+static void make_ipv6_skippable_option(struct frame *f, struct pkt_spec *s)
+{
+	good_syn(1, s);
+	pkt_add_ext(s, IPPROTO_DSTOPTS, 0);
+	s->ext[0].body[0] = 0x1e; /* action 00: skip */
+	s->ext[0].body[1] = 0;
+	s->ext[0].body[2] = 1; /* PadN of 2 */
+	s->ext[0].body[3] = 2;
 	build(s, f);
 }
 
@@ -351,6 +415,12 @@ static const struct frame_case cases[] = {
 	MALFORMED(ipv6_fragment_not_first),
 	FRAGMENT_DROPPED(ipv6_fragment_more_follow),
 	UNDECIDABLE(ipv6_v4_mapped_source),
+	UNDECIDABLE(ipv4_source_route),
+	SHED(ipv4_harmless_options),
+	UNDECIDABLE(ipv6_option_discard_if_unknown),
+	UNDECIDABLE(ipv6_padding_over_7_bytes),
+	UNDECIDABLE(ipv6_routing_segments_left),
+	SHED(ipv6_skippable_option),
 	MALFORMED(ipv6_version_4),
 };
 

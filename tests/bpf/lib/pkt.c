@@ -137,6 +137,7 @@ void pkt_add_ext(struct pkt_spec *s, __u8 type, __u8 len)
 	s->ext[s->nr_ext].type = type;
 	s->ext[s->nr_ext].len = len;
 	s->ext[s->nr_ext].frag = 0;
+	memset(s->ext[s->nr_ext].body, 0, sizeof(s->ext[s->nr_ext].body));
 	s->nr_ext++;
 }
 
@@ -223,8 +224,13 @@ size_t pkt_build(const struct pkt_spec *s, __u8 *buf, size_t cap, struct pkt_lay
 				put16(buf + off + 2, e->frag);
 				put32(buf + off + 4, 0xfeed0000u + i);
 			} else {
-				/* Options are zero: Pad1s, valid in any TLV area. */
+				/*
+				 * Options are zero, Pad1s, unless body says: Linux takes
+				 * at most 7 bytes of padding in a row, so longer
+				 * option headers are ones it drops.
+				 */
 				buf[off + 1] = e->len;
+				memcpy(buf + off + 2, e->body, sizeof(e->body));
 			}
 			off += ext_bytes(e);
 		}
@@ -254,9 +260,16 @@ size_t pkt_build(const struct pkt_spec *s, __u8 *buf, size_t cap, struct pkt_lay
 		memcpy(buf + off + TCP_HLEN, s->tcp_opts, s->tcp_opts_len);
 		if (s->payload_len)
 			memcpy(buf + off + TCP_HLEN + s->tcp_opts_len, s->payload, s->payload_len);
-		put16(buf + off + 16,
-		      pkt_csum(buf + off, l4_len,
-			       pseudo_sum(s->ipv6, s->saddr, s->daddr, proto, (__u32)l4_len)));
+		if (s->csum_partial)
+			put16(buf + off + 16,
+			      (__u16)~pkt_csum(buf, 0,
+					       pseudo_sum(s->ipv6, s->saddr, s->daddr, proto,
+							  (__u32)l4_len)));
+		else
+			put16(buf + off + 16,
+			      pkt_csum(buf + off, l4_len,
+				       pseudo_sum(s->ipv6, s->saddr, s->daddr, proto,
+						  (__u32)l4_len)));
 		off += TCP_HLEN + s->tcp_opts_len;
 	}
 	if (lay) {

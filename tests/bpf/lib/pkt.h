@@ -37,6 +37,8 @@ struct pkt_ext {
 	__u8 type;  /* IPPROTO_HOPOPTS, _ROUTING, _DSTOPTS, _FRAGMENT or _AH */
 	__u8 len;   /* the header's length field, in the units of its type */
 	__u16 frag; /* fragment header: offset << 3 | M, host order */
+	/* Other headers: their first six bytes after next header and length (zero: Pad1s). */
+	__u8 body[6];
 };
 
 struct pkt_spec {
@@ -72,6 +74,8 @@ struct pkt_spec {
 	__u32 ack;
 	__u8 flags;
 	__u16 window;
+	/* 1: the TCP checksum left for the device (CHECKSUM_PARTIAL: the pseudo-header's sum) */
+	__u8 csum_partial;
 	__u8 tcp_opts[40];
 	int tcp_opts_len; /* a multiple of 4 */
 	int doff;	  /* 0: from the options; else written as is (0..15) */
