@@ -51,6 +51,7 @@ struct svc_ctl {
 	uint32_t limit;
 	int32_t max_inflight; /* over the open window's rounds */
 	uint64_t last_rtt_ns; /* of the last window fed to the algorithm */
+	uint32_t probe_base;  /* while a probe runs: the limit before it, for the guarantees */
 };
 
 struct agent {
@@ -176,6 +177,84 @@ static void svc_histogram(struct agent *ag, uint32_t svc, struct ls_latency_hist
 	}
 }
 
+/* The dataplane's clock (the tick program's, without a heartbeat): probe epochs are in it. */
+static int kernel_now(struct agent *ag, uint64_t *now_ns)
+{
+	struct ls_tick t = {};
+	LIBBPF_OPTS(bpf_test_run_opts, run, .ctx_in = &t, .ctx_size_in = sizeof(t));
+
+	if (bpf_prog_test_run_opts(ag->tick_fd, &run))
+		return -errno;
+	*now_ns = t.now_ns;
+	return 0;
+}
+
+/*
+ * The probe's part of a round, for an algorithm that probes the no-load
+ * latency (envoy, delay; design §7.4): begins one when due — the limit is
+ * pinned and the dataplane records the latencies of requests admitted from
+ * now, in the kernel's clock — and ends one once it has its samples or
+ * timed out. A pinned limit runs no probe. Returns whether a probe began
+ * or ended (the open window then starts afresh).
+ */
+static bool svc_probe(struct agent *ag, uint32_t svc, const struct ls_service_meta *meta,
+		      uint64_t now_ns)
+{
+	struct svc_ctl *c = &ag->svc[svc];
+	struct ls_latency_hist probe;
+	struct ls_algo_probe how;
+	bool probing = ls_algo_probing(c->algo, &how), have = false;
+	uint64_t epoch = 0;
+	int err;
+
+	if (!ls_algo_probes(c->algo))
+		return false;
+	if (meta->pinned_limit) {
+		if (!probing)
+			return false;
+		ls_algo_probe_end(c->algo, 0, now_ns);
+		ls_probe_set(&ag->maps, svc, 0);
+		c->limit = ls_algo_limit(c->algo);
+		return true;
+	}
+	if (probing) {
+		err = ls_read_probe(&ag->maps, svc, &probe);
+		if (err)
+			pr_warn("service %s: reading the probe's latencies: %s", meta->name,
+				strerror(-err));
+		have = !err;
+	}
+	switch (ls_algo_probe_step(c->algo, now_ns, have ? &probe : NULL)) {
+	case LS_PROBE_BEGAN:
+		ls_algo_probing(c->algo, &how);
+		c->probe_base = c->limit;
+		err = kernel_now(ag, &epoch);
+		if (!err)
+			err = ls_probe_set(&ag->maps, svc, epoch);
+		if (err) {
+			pr_warn("service %s: starting a probe: %s; it ends without samples",
+				meta->name, strerror(-err));
+			ls_algo_probe_end(c->algo, 0, now_ns);
+			return false;
+		}
+		c->limit = ls_algo_limit(c->algo);
+		pr_info("service %s: probing the no-load latency: limit %u for %u requests "
+			"(guarantees of %u kept)",
+			meta->name, how.pinned, how.samples, c->probe_base);
+		return true;
+	case LS_PROBE_ENDED:
+		ls_probe_set(&ag->maps, svc, 0);
+		c->limit = ls_algo_limit(c->algo);
+		pr_info("service %s: probe done (%s): no-load latency %.2f ms, limit %u",
+			meta->name,
+			have && probe.count >= how.samples ? "measured" : "timed out",
+			ls_algo_baseline_rtt_ns(c->algo) / 1e6, c->limit);
+		return true;
+	default:
+		return false;
+	}
+}
+
 /* One round of one service: sample, algorithm, limits. 0 or a negative errno, logged. */
 static int svc_round(struct agent *ag, uint32_t svc, uint64_t now_ns)
 {
@@ -184,8 +263,9 @@ static int svc_round(struct agent *ag, uint32_t svc, uint64_t now_ns)
 	struct ls_latency_hist cur, win;
 	struct ls_inflight *inf = &ag->inflight[svc];
 	struct ls_limits lim = {};
-	uint32_t old, limit;
+	uint32_t old, limit, quantile_ppm;
 	int32_t now_inflight;
+	double quantile;
 	int err;
 
 	err = ls_read_meta(&ag->maps, svc, &meta);
@@ -216,6 +296,7 @@ static int svc_round(struct agent *ag, uint32_t svc, uint64_t now_ns)
 		err = svc_start_algo(c, &meta, c->algo ? c->limit : lim.limit);
 		if (err)
 			return err;
+		ls_probe_set(&ag->maps, svc, 0); /* a probe the last algorithm left running */
 		svc_histogram(ag, svc, &c->prev);
 	}
 
@@ -227,11 +308,20 @@ static int svc_round(struct agent *ag, uint32_t svc, uint64_t now_ns)
 		c->prev = cur;
 	ls_hist_delta(&cur, &c->prev, &win);
 	old = c->limit;
+	if (svc_probe(ag, svc, &meta, now_ns)) {
+		/* Latencies under the limit before (or during) the probe: not this window's. */
+		c->prev = cur;
+		c->max_inflight = now_inflight;
+		win.count = 0;
+	}
+	/* The algorithm's own quantile (envoy, delay), else the service's rtt statistic. */
+	quantile = ls_algo_sample_quantile(c->algo);
+	quantile_ppm = quantile >= 0 ? (uint32_t)(quantile * LS_PPM + 0.5) : meta.rtt_quantile_ppm;
 	/* As WindowedLimit: enough samples, and RTTs that are service time. */
 	if (win.count >= LS_INTERVAL_MIN_SAMPLES) {
 		struct ls_algo_sample s = {
 			.start_ns = now_ns,
-			.rtt_ns = ls_hist_window_rtt_ns(&win, meta.rtt_quantile_ppm),
+			.rtt_ns = ls_hist_window_rtt_ns(&win, quantile_ppm),
 			.inflight = c->max_inflight > 0 ? (uint32_t)c->max_inflight : 0,
 			/*
 			 * Shedding is not a drop: Netflix's limiters give rejected
@@ -255,7 +345,10 @@ static int svc_round(struct agent *ag, uint32_t svc, uint64_t now_ns)
 			meta.name, old, c->limit, c->last_rtt_ns / 1e6,
 			ls_algo_baseline_rtt_ns(c->algo) / 1e6);
 	/* Written every round: a policy reload may have changed the shares. */
-	err = ls_service_write_limits(&ag->maps, svc, limit, &meta);
+	if (!meta.pinned_limit && ls_algo_probing(c->algo, NULL))
+		err = ls_service_write_probe_limits(&ag->maps, svc, limit, c->probe_base, &meta);
+	else
+		err = ls_service_write_limits(&ag->maps, svc, limit, &meta);
 	if (err)
 		pr_err("service %s: writing limit %u: %s; the dataplane keeps enforcing the last "
 		       "one written",

@@ -87,6 +87,57 @@ test_limit_follows_the_servers_capacity() {
 	check_cmp "the dataplane measured latency samples" "$lat" -gt 1000
 }
 
+# An algorithm that probes the no-load latency (envoy, delay), with its
+# defaults only: the agent pins the limit for a probe and has the dataplane
+# record the requests admitted since, the probe measures, and under 3x
+# overload the limit stays near the server's concurrency. $1: the algorithm.
+probing_algorithm() {
+	local algo=$1 load overload rtt log=$LS_TMP/probe-agent.log
+	cat >"$LS_TMP/probe.conf" <<EOF
+[agent]
+interval = 100ms
+
+[service web]
+listen = *:$PORT
+algorithm = $algo
+
+[class web.hi]
+share = 50%
+action = reset
+match = src 10.201.0.2/32
+EOF
+	bg_srv "$LS_TOOLS/ls-server" --listen 10.201.0.1:$PORT --workers $WORKERS \
+		--service-ms $SERVICE_MS --admin 10.201.0.1:9090 >"$LS_TMP/server.log" 2>&1
+	wait_for_line "$LS_TMP/server.log" listening 10 || { not_ok "server starts"; return 1; }
+	check "attach with $algo and its defaults, no agent" \
+		ls_attach "$SRV_IF" --config "$LS_TMP/probe.conf" --no-agent
+	bg_srv "$LOADSHED" -v agent "$SRV_IF" 2>"$log"
+	wait_for_line "$log" "agent running" 10 || { not_ok "the agent runs"; return 1; }
+	bg_cli "$LS_TOOLS/ls-loadgen" --duration 12 --seed 7 \
+		--class name=all,src=10.201.0.2,target=10.201.0.1:$PORT,rate=320@0,2400@3,deadline_ms=2000 \
+		--json "$LS_TMP/load.json" >"$LS_TMP/load.out" 2>&1
+	load=$!
+	sample_limits 12 >"$LS_TMP/limits"
+	wait "$load"
+	overload=$(mean_limit 8 12)
+	echo "# $algo: limit under 3x overload $overload"
+	check "a probe began with the limit pinned" \
+		grep -q "service web: probing the no-load latency: limit [0-9]* for [0-9]* requests" "$log"
+	check "and measured the no-load latency from the requests admitted since" \
+		grep -q "service web: probe done (measured)" "$log"
+	rtt=$(grep -o "probe done (measured): no-load latency [0-9.]* ms" "$log" | head -n1 |
+		awk '{ print int($6) }')
+	# The histogram's buckets are 12.5 % wide: the service time, to a bucket.
+	check_cmp "the no-load latency is the service time ($SERVICE_MS ms), not less" \
+		"${rtt:-0}" -ge $((SERVICE_MS * 7 / 8))
+	check_cmp "under 3x overload the limit stays near the server's concurrency (<= 3 x $WORKERS)" \
+		"${overload:-0}" -le $((3 * WORKERS))
+	check_cmp "and above the floor" "${overload:-0}" -ge 2
+}
+
+test_envoy_probes_the_no_load_latency() { probing_algorithm envoy; }
+test_delay_probes_the_no_load_latency() { probing_algorithm delay; }
+
 # Live algorithm change: the agent takes it at its next round, from the current limit.
 test_live_algorithm_change() {
 	attach_agent
@@ -135,6 +186,8 @@ require_root
 require_cmds jq curl nsenter ip
 suite_setup testbed_up "ag$$"
 run_test "the limit follows the server's capacity" test_limit_follows_the_servers_capacity
+run_test "envoy probes the no-load latency" test_envoy_probes_the_no_load_latency
+run_test "delay probes the no-load latency" test_delay_probes_the_no_load_latency
 run_test "a live algorithm change takes effect" test_live_algorithm_change
 run_test "SIGHUP reloads the config" test_sighup_reloads_the_config
 run_test "a second agent is refused" test_second_agent_is_refused
