@@ -37,7 +37,8 @@
 #   PROTECTION  none       nothing in front of the server
 #               iptables   a hand-tuned connlimit: SYNs over IPT_LIMIT established
 #                          connections get a TCP reset (the best static cap we found)
-#               loadshed   loadshed attached with an adaptive limit (gradient2)
+#               loadshed   loadshed attached with an adaptive limit: the algorithm's
+#                          own defaults unless LS_* below say otherwise
 #
 # The server is ls-server with WORKERS workers and SERVICE_MS ms of work per
 # request: capacity = WORKERS * 1000 / SERVICE_MS requests/s. Load comes from
@@ -81,9 +82,7 @@
 # the surge scenario at least 24, keepalive-attach at least ATTACH_AT + 6).
 #
 # Tunables (environment): WORKERS (16), SERVICE_MS (40), DEADLINE_MS (1000),
-# IPT_LIMIT (WORKERS*5/4), LS_MIN_LIMIT (WORKERS), LS_MAX_LIMIT (WORKERS*8),
-# LS_INITIAL_LIMIT (WORKERS), LS_ALGO (gradient2), LS_PARAMS (smoothing=0.2),
-# WARMUP_S (3: unmeasured load at half capacity first, so the agent learns
+# IPT_LIMIT (WORKERS*5/4), WARMUP_S (3: unmeasured load at half capacity first, so the agent learns
 # the unloaded latency as in a service that ran before the overload; 0 for
 # keepalive-attach, where nothing is attached yet),
 # HIGH_SHARE (100), LOW_SHARE (0), LS_ACTION (reset), FLOOD_PPS (50000; 0 for
@@ -96,6 +95,12 @@
 # overloaded here), POOL (64), ATTACH_AT (8), WRK_CONNS (8), WRK_THREADS (2),
 # PGB_CLIENTS (32), PG_LATENCY_MS (100), PG_MAX_CONNECTIONS (100),
 # PG_PROBE_S (3).
+#
+# loadshed runs with what a user gets without tuning: no `algorithm`, no
+# `params`, no limits in its file, so the project's default algorithm with
+# its own defaults. For experiments: LS_ALGO (an algorithm by name),
+# LS_PARAMS (k=v,k=v), LS_MIN_LIMIT, LS_MAX_LIMIT, LS_INITIAL_LIMIT (each
+# unset: not written).
 #
 # Request mode: LS_ADMIT=requests|connections is loadshed's `admit` (in-flight
 # counts outstanding requests on keep-alive connections, or connections).
@@ -177,11 +182,11 @@ WORKERS=${WORKERS:-16}
 SERVICE_MS=${SERVICE_MS:-40}
 DEADLINE_MS=${DEADLINE_MS:-1000}
 IPT_LIMIT=${IPT_LIMIT:-$((WORKERS * 5 / 4))}
-LS_MIN_LIMIT=${LS_MIN_LIMIT:-$WORKERS}
-LS_MAX_LIMIT=${LS_MAX_LIMIT:-$((WORKERS * 8))}
-LS_INITIAL_LIMIT=${LS_INITIAL_LIMIT:-$WORKERS}
-LS_ALGO=${LS_ALGO:-gradient2}
-LS_PARAMS=${LS_PARAMS:-smoothing=0.2}
+LS_MIN_LIMIT=${LS_MIN_LIMIT:-}
+LS_MAX_LIMIT=${LS_MAX_LIMIT:-}
+LS_INITIAL_LIMIT=${LS_INITIAL_LIMIT:-}
+LS_ALGO=${LS_ALGO:-}
+LS_PARAMS=${LS_PARAMS:-}
 LS_ACTION=${LS_ACTION:-reset}
 LS_REQUEST_ACTION=${LS_REQUEST_ACTION:-defer}
 LS_MAX_CONNECTIONS=${LS_MAX_CONNECTIONS:-}
@@ -461,7 +466,7 @@ STATIC_LIMIT=
 ATTACHED_MS=
 # protect: puts the protection in front of the server.
 protect() {
-	local agent_opt=() admit_svc="" admit_cls=""
+	local agent_opt=() admit_svc="" admit_cls="" tuning=""
 	case $PROTECTION in
 	none) ;;
 	iptables)
@@ -476,6 +481,12 @@ protect() {
 			[ -n "${LS_MAX_DEFER:-}" ] && admit_svc+=$'\n'"max_defer = $LS_MAX_DEFER"
 			admit_cls="request_action = $LS_REQUEST_ACTION"
 		fi
+		# Only what the run was told: the rest is loadshed's defaults.
+		[ -n "$LS_ALGO" ] && tuning+="algorithm = $LS_ALGO"$'\n'
+		[ -n "$LS_PARAMS" ] && tuning+="params = $LS_PARAMS"$'\n'
+		[ -n "$LS_MIN_LIMIT" ] && tuning+="min_limit = $LS_MIN_LIMIT"$'\n'
+		[ -n "$LS_MAX_LIMIT" ] && tuning+="max_limit = $LS_MAX_LIMIT"$'\n'
+		[ -n "$LS_INITIAL_LIMIT" ] && tuning+="initial_limit = $LS_INITIAL_LIMIT"$'\n'
 		cat >"$OUT/loadshed.conf" <<-EOF
 			# loadshed for the $SCENARIO scenario ($WORKERS workers, $SERVICE_MS ms a request)
 			[agent]
@@ -483,12 +494,7 @@ protect() {
 
 			[service web]
 			listen = *:$SERVICE_PORT
-			algorithm = $LS_ALGO
-			params = $LS_PARAMS
-			min_limit = $LS_MIN_LIMIT
-			max_limit = $LS_MAX_LIMIT
-			initial_limit = $LS_INITIAL_LIMIT
-			$admit_svc
+			$tuning$admit_svc
 
 			[class web.high]
 			share = $HIGH_SHARE%
@@ -803,6 +809,16 @@ if [ "$PROTECTION" = loadshed ] && [ -s "$OUT/status-end.json" ]; then
 		"$OUT/status-end.json" 2>/dev/null || echo null)
 fi
 
+# The algorithm and parameters loadshed ran with: its own defaults unless the
+# run named them.
+ALGO_USED=$LS_ALGO
+PARAMS_USED=$LS_PARAMS
+if [ "$PROTECTION" = loadshed ] && [ -s "$OUT/status-end.json" ]; then
+	ALGO_USED=$(jq -r '.services[0].algorithm // empty' "$OUT/status-end.json" 2>/dev/null || true)
+	ALGO_USED=${ALGO_USED:-$LS_ALGO}
+	PARAMS_USED=$(jq -r '.services[0].params // empty' "$OUT/status-end.json" 2>/dev/null || true)
+fi
+
 # pgbench_class LOG RC RATE ADDR: one class's pgbench results as JSON.
 pgbench_class() {
 	local log=$1 rc=$2 rate=$3 addr=$4 conns_max
@@ -838,7 +854,7 @@ if [ "$KIND" = pgbench ]; then
 		--argjson measured "$MEASURED_TPS" --argjson latency_limit_ms "$PG_LATENCY_MS" \
 		--argjson high "$(pgbench_class "$OUT/pgbench-high.log" "${LOAD_RC[0]}" "$PGB_HIGH_RATE" "$TB_HIGH_IP")" \
 		--argjson low "$(pgbench_class "$OUT/pgbench-low.log" "${LOAD_RC[1]}" "$PGB_LOW_RATE" "$TB_LOW_IP")" \
-		--argjson ls "$LS_JSON" --argjson mean_limit "$MEAN_LIMIT" --arg algo "$LS_ALGO" \
+		--argjson ls "$LS_JSON" --argjson mean_limit "$MEAN_LIMIT" --arg algo "$ALGO_USED" \
 		--arg admit "$LS_ADMIT" --arg version "$("$PG_BIN/postgres" --version)" \
 		'{scenario: $scenario, protection: $protection, seconds: $seconds,
 		  server: $version, workers: $workers, service_ms: $service_ms,
@@ -873,7 +889,8 @@ jq -n --slurpfile lg "$OUT/loadgen.json" \
 	--argjson recovery_s "$RECOVERY_S" --argjson settle_s "$SETTLE_S" \
 	--argjson mean_limit "$MEAN_LIMIT" --argjson flood_sent "$FLOOD_SENT" \
 	--argjson flood_pps "${FLOOD_PPS:-null}" --arg request_action "$LS_REQUEST_ACTION" \
-	--arg static_limit "$STATIC_LIMIT" --arg algo "$LS_ALGO" --arg admit "$LS_ADMIT" \
+	--arg static_limit "$STATIC_LIMIT" --arg algo "$ALGO_USED" --arg admit "$LS_ADMIT" \
+	--arg params "$PARAMS_USED" \
 	--argjson cpu "$CPU_JSON" --argjson flows "$FLOWS_JSON" --argjson after "$AFTER_JSON" \
 	--argjson ls "$LS_JSON" --argjson wrk "$WRK_JSON" \
 	'$lg[0] as $l
@@ -884,6 +901,7 @@ jq -n --slurpfile lg "$OUT/loadgen.json" \
 	 deadline_ms: $deadline_ms,
 	 limit: (if $protection == "iptables" then ($static_limit | tonumber)
 		elif $protection == "loadshed" then $algo else null end),
+	 params: (if $protection == "loadshed" then $params else null end),
 	 admit: (if $protection == "loadshed" then $admit else null end),
 	 request_action: (if $protection == "loadshed" and $admit == "requests" then $request_action else null end),
 	 mean_limit: $mean_limit,
