@@ -779,7 +779,8 @@ final_limit() {
 }
 # settle FROM_S UNTIL_S PCT: seconds from FROM_S until loadshed's limit stays
 # for good (up to UNTIL_S) within PCT % of final_limit UNTIL_S, and at least
-# within 1 (the limit is an integer); null when it never does.
+# within 1 (the limit is an integer); null when it never does, or when it
+# still drifts in those last 3 s (their least-squares line moves by more).
 settle() {
 	awk -F, -v at="$1" -v end="$2" -v pct="$3" -v fin="$(final_limit "$2")" '
 		NR > 1 && $2 != "" && $1 >= at && $1 < end { t[n] = $1; l[n] = $2; n++ }
@@ -787,6 +788,12 @@ settle() {
 			if (fin == "null") { print "null"; exit }
 			band = fin * pct / 100
 			if (band < 1) band = 1
+			for (i = 0; i < n; i++)
+				if (t[i] >= end - 3) { k++; st += t[i]; sl += l[i]; stt += t[i] * t[i]; stl += t[i] * l[i] }
+			if (k > 1 && k * stt - st * st > 0) {
+				slope = (k * stl - st * sl) / (k * stt - st * st)
+				if ((slope < 0 ? -slope : slope) * 3 > band) { print "null"; exit }
+			}
 			s = "null"
 			for (i = n - 1; i >= 0; i--) {
 				if (l[i] > fin + band || l[i] < fin - band) break
@@ -935,6 +942,13 @@ doubling) SLOW_S=$((RETURN_AT - DOUBLE_AT)) ;;
 *) SLOW_S=0 ;;
 esac
 CAPACITY_MEAN=$(awk -v c="$CAPACITY" -v s="$SLOW_S" -v t="$SECONDS_RUN" 'BEGIN { printf "%.1f", c * (1 - s / (2 * t)) }')
+# Goodput within the run: ok answers that came in its seconds, per second.
+# (goodput_rps also counts the answers of its last requests that came after
+# it, which a short run with long latencies overstates.)
+GOODPUT_IN_RUN=null
+if [ -s "$OUT/loadgen.csv" ]; then
+	GOODPUT_IN_RUN=$(awk -F, -v end="$SECONDS_RUN" 'NR > 1 && $1 < end { ok += $4 } END { printf "%.1f", ok / end }' "$OUT/loadgen.csv")
+fi
 # The warm-up at half capacity: whether the generator and the server kept up.
 WARMUP_JSON=null
 if [ -s "$OUT/warmup.json" ]; then
@@ -1019,6 +1033,7 @@ jq -n --slurpfile lg "$OUT/loadgen.json" \
 	--argjson capacity_mean_rps "$CAPACITY_MEAN" --argjson doubling "$DOUBLING_JSON" \
 	--argjson queue "$QUEUE_JSON" --argjson limit_median "$LIMIT_MEDIAN" \
 	--argjson warmup "$WARMUP_JSON" --arg tx_csum "$TX_CSUM" \
+	--argjson goodput_in_run "$GOODPUT_IN_RUN" \
 	'$lg[0] as $l
 	| def c($n): $l.classes[$n] | if . == null then null else {offered, ok, ok_pct, refused, reset,
 		timeout, retries, p50_ms, p90_ms, p99_ms, goodput_rps, pool: (.pool // null)} end;
@@ -1037,6 +1052,8 @@ jq -n --slurpfile lg "$OUT/loadgen.json" \
 	 offered_rps: ($l.total.offered / $seconds),
 	 goodput_rps: $l.total.goodput_rps,
 	 goodput_pct: ($l.total.goodput_rps * 100 / $capacity_mean_rps),
+	 goodput_in_run_rps: $goodput_in_run,
+	 goodput_in_run_pct: (if $goodput_in_run == null then null else $goodput_in_run * 100 / $capacity_mean_rps end),
 	 recovery_s: $recovery_s, settle_s: $settle_s, doubling: $doubling, flood_sent: $flood_sent,
 	 flood_pps: (if $flood_sent == null then null else $flood_pps end),
 	 after_attach: $after, flows: $flows, cpu: $cpu, wrk: $wrk, loadshed: $ls}' >"$OUT/summary.json"
