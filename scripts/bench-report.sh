@@ -3,9 +3,15 @@
 # report can be rebuilt without running the benchmark again).
 #
 # Usage: scripts/bench-report.sh DIR [BPF_STATUS]
+#        scripts/bench-report.sh --algos DIR     (a `bench.sh --algos` run)
 set -euo pipefail
 
-DIR=${1:?usage: bench-report.sh DIR [BPF_STATUS]}
+ALGOS_REPORT=0
+if [ "${1:-}" = --algos ]; then
+	ALGOS_REPORT=1
+	shift
+fi
+DIR=${1:?usage: bench-report.sh [--algos] DIR [BPF_STATUS]}
 BPF_STATUS=${2:-}
 [ -f "$DIR/machine.env" ] || { echo "bench-report: $DIR/machine.env is missing" >&2; exit 1; }
 DIR=$(cd "$DIR" && pwd)
@@ -21,8 +27,24 @@ if [ -f "$DIR/flood.csv" ]; then
 	FLOOD=$(awk -F, 'NR > 1 { printf "{\"method\":\"%s\",\"sent\":%s,\"received\":%s,\"seconds\":%s,\"rx_pps\":%s}\n", $1, $2, $3, $4, $5 }' \
 		"$DIR/flood.csv" | jq -s .)
 fi
-MACHINE=$(awk -F= '{ printf "%s\t%s\n", $1, substr($0, index($0, "=") + 1) }' "$DIR/machine.env" |
-	jq -R -s 'split("\n") | map(select(length > 0) | split("\t") | {(.[0]): .[1]}) | add')
+# env_json FILE: a file of KEY=VALUE lines as one JSON object of strings.
+env_json() {
+	awk -F= '{ printf "%s\t%s\n", $1, substr($0, index($0, "=") + 1) }' "$1" |
+		jq -R -s 'split("\n") | map(select(length > 0) | split("\t") | {(.[0]): .[1]}) | add // {}'
+}
+MACHINE=$(env_json "$DIR/machine.env")
+
+if [ "$ALGOS_REPORT" = 1 ]; then
+	[ -f "$DIR/algos.env" ] || { echo "bench-report: $DIR/algos.env is missing" >&2; exit 1; }
+	CONF=
+	for f in "$DIR"/*-steady-*/loadshed.conf; do
+		[ -f "$f" ] && { CONF=$(grep -v '^#' "$f" | sed '/^\[class/,$d' | grep -v '^$'); break; }
+	done
+	jq -n -r --argjson runs "$RUNS" --argjson m "$MACHINE" --argjson a "$(env_json "$DIR/algos.env")" \
+		--arg conf "$CONF" -f "$(dirname "$0")/bench-algos.jq" >"$DIR/RESULTS.md.tmp"
+	mv "$DIR/RESULTS.md.tmp" "$DIR/RESULTS.md"
+	exit 0
+fi
 CONF=
 for f in "$DIR"/steady-loadshed/loadshed.conf "$DIR"/*-loadshed/loadshed.conf; do
 	[ -f "$f" ] && { CONF=$(grep -v '^#' "$f"); break; }

@@ -4,6 +4,7 @@
 #
 # Usage: scripts/bench.sh [--out DIR] [--only SCENARIO[,SCENARIO...]] [--no-build]
 #                         [--no-scenarios] [--no-flood] [--flood-seconds S]   (as root; `make bench`)
+#        scripts/bench.sh --algos [--out DIR] [--no-build]                 (as root; `make bench-algos`)
 #
 #   scenarios    unloaded (the latency floor), then steady, slowdown, surge and
 #                synflood (a connection per request), each against none, iptables
@@ -24,11 +25,28 @@
 # Writes DIR (default results/bench)/RESULTS.md with the tables, the ratios
 # against the baselines of the same run and the machine it ran on, a PNG per
 # scenario, and every run's raw data in a folder of its own.
+#
+# --algos: what a user gets from each limit algorithm with its defaults (no
+# limits, no parameters in loadshed's file), on several server shapes. For
+# each shape in SHAPES ("16x40 32x10 4x100": workers x service ms, a
+# connection per request): an unloaded run (0.3x capacity, no protection,
+# after 3 s at 0.5x that show whether generator and server keep up), then
+# for each algorithm in ALGOS (default gradient2 vegas aimd envoy delay, those
+# this loadshed knows: `loadshed replay --algo NAME` accepts them) steady
+# (3x capacity, ALGO_STEADY_S s, 15) and doubling (1.5x capacity, the service
+# time doubled for the middle third of ALGO_DOUBLING_S s, 21); each run after
+# 3 s of unmeasured warm-up at 0.5x. About 12 minutes for five algorithms.
+# The client veth sends full checksums (TB_TX_CSUM=off, see testbed.sh)
+# unless TB_TX_CSUM says otherwise. Writes DIR (default results/bench-algos)/
+# RESULTS.md (scripts/bench-report.sh --algos) with one row per algorithm,
+# scenario and shape next to the targets, a PNG per scenario and shape, and
+# every run's data in SHAPE-SCENARIO-ALGORITHM/.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-OUT=$ROOT/results/bench
+OUT=
 BUILD=1
+ALGOS_RUN=0
 SCENARIOS=(steady slowdown surge synflood keepalive keepalive-attach wrk pgbench synflood-full)
 PROTECTIONS=(none iptables loadshed)
 DO_SCENARIOS=1
@@ -37,6 +55,7 @@ FLOOD_SECONDS=5
 while [ $# -gt 0 ]; do
 	case $1 in
 	--out) OUT=${2:?--out wants a directory}; shift 2 ;;
+	--algos) ALGOS_RUN=1; shift ;;
 	--only) IFS=, read -r -a SCENARIOS <<<"${2:?--only wants scenarios}"; shift 2 ;;
 	--no-build) BUILD=0; shift ;;
 	--no-scenarios) DO_SCENARIOS=0; shift ;;
@@ -48,9 +67,16 @@ while [ $# -gt 0 ]; do
 done
 # shellcheck source=scripts/testbed.sh disable=SC1091
 . "$ROOT/scripts/testbed.sh"
+BENCH_ID=bench
+if [ "$ALGOS_RUN" = 1 ]; then
+	OUT=${OUT:-$ROOT/results/bench-algos}
+	BENCH_ID=algos
+	export TB_TX_CSUM=${TB_TX_CSUM:-off}
+fi
+OUT=${OUT:-$ROOT/results/bench}
 tb_preflight bench "$BUILD"
 TB_LOADSHED=${LOADSHED:-$TB_LOADSHED}
-tb_names bench
+tb_names "$BENCH_ID"
 FLOOD_PIN=$TB_PIN_ROOT/bench-ref-$$
 bench_cleanup() {
 	local rc=$?
@@ -73,13 +99,76 @@ mkdir -p "$OUT"
 	echo "memory_mib=$(awk '/MemTotal/ { printf "%d", $2 / 1024 }' /proc/meminfo)"
 	echo "commit=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$ROOT" diff --quiet HEAD 2>/dev/null || echo +changes)"
 	echo "date=$(date -u +%Y-%m-%dT%H:%MZ)"
+	# The machine may be shared: how busy it was when the run began.
+	echo "loadavg_start=$(cut -d' ' -f1-3 /proc/loadavg)"
 } >"$OUT/machine.env"
 
-run() { # run SCENARIO PROTECTION [NAME]: into OUT/NAME (default SCENARIO-PROTECTION)
+run() { # run SCENARIO PROTECTION [NAME] [ARGS...]: into OUT/NAME (default SCENARIO-PROTECTION)
 	local name=${3:-$1-$2}
 	echo "bench: $name"
-	"$ROOT/scripts/scenario.sh" "$1" "$2" --id bench --out "$OUT/$name" | sed 's/^/       /'
+	"$ROOT/scripts/scenario.sh" "$1" "$2" --id "$BENCH_ID" --out "$OUT/$name" "${@:4}" | sed 's/^/       /'
 }
+
+# --- the algorithms, with their defaults, on several server shapes ----------------------
+if [ "$ALGOS_RUN" = 1 ]; then
+	SHAPES=${SHAPES:-16x40 32x10 4x100}
+	ALGOS=${ALGOS:-gradient2 vegas aimd envoy delay}
+	ALGO_STEADY_S=${ALGO_STEADY_S:-15}
+	ALGO_DOUBLING_S=${ALGO_DOUBLING_S:-21}
+	ALGO_UNLOADED_S=${ALGO_UNLOADED_S:-8}
+	known=() unknown=()
+	for a in $ALGOS; do
+		if "$TB_LOADSHED" replay --algo "$a" </dev/null >/dev/null 2>&1; then known+=("$a"); else unknown+=("$a"); fi
+	done
+	[ ${#known[@]} -gt 0 ] || { echo "bench: no algorithm of '$ALGOS' is known to $TB_LOADSHED" >&2; exit 1; }
+	[ ${#unknown[@]} -gt 0 ] && echo "bench: $TB_LOADSHED does not know ${unknown[*]}: left out"
+	{
+		echo "algos=${known[*]}"
+		echo "algos_unknown=${unknown[*]}"
+		echo "shapes=$SHAPES"
+		echo "steady_s=$ALGO_STEADY_S"
+		echo "doubling_s=$ALGO_DOUBLING_S"
+		echo "unloaded_s=$ALGO_UNLOADED_S"
+		echo "tx_csum=$TB_TX_CSUM"
+		# Anything a user would have to know: set only for experiments.
+		for v in LS_PARAMS LS_MIN_LIMIT LS_MAX_LIMIT LS_INITIAL_LIMIT; do
+			[ -n "${!v:-}" ] && echo "override_$v=${!v}"
+		done
+	} >"$OUT/algos.env"
+	START_S=$SECONDS
+	for shape in $SHAPES; do
+		if ! [[ $shape =~ ^([0-9]+)x([0-9]+)$ ]]; then
+			echo "bench: bad shape '$shape' (WORKERSxSERVICE_MS)" >&2
+			continue
+		fi
+		export WORKERS=${BASH_REMATCH[1]} SERVICE_MS=${BASH_REMATCH[2]}
+		run unloaded none "$shape-unloaded-none" --seconds "$ALGO_UNLOADED_S" ||
+			echo "bench: $shape unloaded failed" >&2
+		for a in "${known[@]}"; do
+			LS_ALGO=$a run steady loadshed "$shape-steady-$a" --seconds "$ALGO_STEADY_S" ||
+				echo "bench: $shape steady with $a failed" >&2
+			LS_ALGO=$a run doubling loadshed "$shape-doubling-$a" --seconds "$ALGO_DOUBLING_S" ||
+				echo "bench: $shape doubling with $a failed" >&2
+		done
+		for s in steady doubling; do
+			args=()
+			for a in "${known[@]}"; do
+				[ -f "$OUT/$shape-$s-$a/summary.json" ] && args+=("$a=$OUT/$shape-$s-$a")
+			done
+			[ ${#args[@]} -gt 0 ] || continue
+			"$ROOT/scripts/plot.sh" "$OUT/$s-$shape.png" "$s: $WORKERS workers x $SERVICE_MS ms, capacity $((WORKERS * 1000 / SERVICE_MS)) req/s" "${args[@]}" \
+				>/dev/null || echo "bench: no plot for $s $shape" >&2
+		done
+	done
+	unset WORKERS SERVICE_MS
+	{
+		echo "seconds=$((SECONDS - START_S))"
+		echo "loadavg_end=$(cut -d' ' -f1-3 /proc/loadavg)"
+	} >>"$OUT/algos.env"
+	"$ROOT/scripts/bench-report.sh" --algos "$OUT"
+	echo "bench: $OUT/RESULTS.md ($(((SECONDS - START_S) / 60)) min $(((SECONDS - START_S) % 60)) s)"
+	exit 0
+fi
 FLOOD_RATE_PPS=${FLOOD_RATE_PPS:-100000}
 
 # --- scenarios ------------------------------------------------------------------------

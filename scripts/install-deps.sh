@@ -9,7 +9,7 @@ PKGS=(
 	libclang-rt-dev
 	libbpf-dev bpftool libelf-dev zlib1g-dev linux-libc-dev
 	libinih-dev libjson-c-dev libcmocka-dev
-	iproute2 iptables procps jq util-linux curl
+	iproute2 iptables procps jq util-linux curl ethtool
 	gnuplot-nox man-db groff-base
 	# The request workloads (scenario.sh pgbench and wrk, test_requests.sh):
 	# each run makes its own throwaway cluster; the system's is not used.

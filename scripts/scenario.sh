@@ -6,6 +6,11 @@
 #   SCENARIO    unloaded   0.3x capacity: the latency floor the others are compared with
 #               steady     3x capacity, 20 % high / 80 % low, a connection per request
 #               slowdown   1.5x capacity; half-way the service time doubles (3x)
+#               doubling   1.5x capacity; the service time doubles for the middle third
+#                          of the run (3x), then returns; reports how long loadshed's
+#                          limit takes to settle after each change (within SETTLE_PCT,
+#                          15 %, of the median of the phase's last 3 s, and at least
+#                          within 1: the limit is an integer) and each phase's success
 #               surge      0.7x capacity, 2.5x for 5 s from a third of the run on, with
 #                          clients that retry with exponential back-off (metastable failure)
 #               synflood   0.7x capacity while a SYN flood comes from 10.201.0.4/30
@@ -37,7 +42,8 @@
 #   PROTECTION  none       nothing in front of the server
 #               iptables   a hand-tuned connlimit: SYNs over IPT_LIMIT established
 #                          connections get a TCP reset (the best static cap we found)
-#               loadshed   loadshed attached with an adaptive limit (gradient2)
+#               loadshed   loadshed attached with an adaptive limit: the algorithm's
+#                          own defaults unless LS_* below say otherwise
 #
 # The server is ls-server with WORKERS workers and SERVICE_MS ms of work per
 # request: capacity = WORKERS * 1000 / SERVICE_MS requests/s. Load comes from
@@ -74,18 +80,22 @@
 #   samples.csv                 10 Hz: t_s,limit,inflight,high_inflight,low_inflight,
 #                               shed,queue_len,busy_workers,flows (limit: loadshed's, or
 #                               the static cap of iptables)
-#   summary.json                the numbers the demo and bench tables are made of
+#   summary.json                the numbers the demo and bench tables are made of; among
+#                               them the server's queue (queue_len: accepted, waiting for
+#                               a worker) per second, its median second (server_queue),
+#                               and the warm-up's offered and served rates (warmup)
+#   warmup.json                 the warm-up's totals
 #   loadshed.conf, status-end.json, server.log, ...; wrk.json, wrk.txt (wrk);
 #   pgbench-high.log, pgbench-low.log, pg-conns.csv, postgres.log (pgbench)
 # and prints one summary line. A run takes SECONDS plus a few seconds (default 20;
-# the surge scenario at least 24, keepalive-attach at least ATTACH_AT + 6).
+# the surge scenario at least 24, doubling 24 by default and at least 12,
+# keepalive-attach at least ATTACH_AT + 6).
 #
 # Tunables (environment): WORKERS (16), SERVICE_MS (40), DEADLINE_MS (1000),
-# IPT_LIMIT (WORKERS*5/4), LS_MIN_LIMIT (WORKERS), LS_MAX_LIMIT (WORKERS*8),
-# LS_INITIAL_LIMIT (WORKERS), LS_ALGO (gradient2), LS_PARAMS (smoothing=0.2),
-# WARMUP_S (3: unmeasured load at half capacity first, so the agent learns
-# the unloaded latency as in a service that ran before the overload; 0 for
-# keepalive-attach, where nothing is attached yet),
+# IPT_LIMIT (WORKERS*5/4), SETTLE_PCT (15), WARMUP_S (3: unmeasured load at
+# half capacity first, so the agent learns the unloaded latency as in a
+# service that ran before the overload; 0 for keepalive-attach, where nothing
+# is attached yet),
 # HIGH_SHARE (100), LOW_SHARE (0), LS_ACTION (reset), FLOOD_PPS (50000; 0 for
 # synflood-full: as fast as the generator goes), FLOOD_THREADS (1; every CPU
 # for synflood-full), FLOODER (xdp: ls-xdpflood; raw: ls-synflood), LOADSHED
@@ -95,7 +105,14 @@
 # a check that loadshed works in front of a real server; it is too fast to be
 # overloaded here), POOL (64), ATTACH_AT (8), WRK_CONNS (8), WRK_THREADS (2),
 # PGB_CLIENTS (32), PG_LATENCY_MS (100), PG_MAX_CONNECTIONS (100),
-# PG_PROBE_S (3).
+# PG_PROBE_S (3), TB_TX_CSUM (unset; off: the client veth sends full
+# checksums, see testbed.sh).
+#
+# loadshed runs with what a user gets without tuning: no `algorithm`, no
+# `params`, no limits in its file, so the project's default algorithm with
+# its own defaults. For experiments: LS_ALGO (an algorithm by name),
+# LS_PARAMS (k=v,k=v), LS_MIN_LIMIT, LS_MAX_LIMIT, LS_INITIAL_LIMIT (each
+# unset: not written).
 #
 # Request mode: LS_ADMIT=requests|connections is loadshed's `admit` (in-flight
 # counts outstanding requests on keep-alive connections, or connections).
@@ -118,7 +135,7 @@ TB_LOADSHED=${LOADSHED:-$TB_LOADSHED}
 
 usage() { sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//p}' "$0"; }
 
-SCENARIOS="unloaded|steady|slowdown|surge|synflood|synflood-full|keepalive|keepalive-attach|wrk|pgbench"
+SCENARIOS="unloaded|steady|slowdown|doubling|surge|synflood|synflood-full|keepalive|keepalive-attach|wrk|pgbench"
 SCENARIO=${1:-}
 PROTECTION=${2:-}
 case $SCENARIO in -h | --help | help | '')
@@ -177,11 +194,12 @@ WORKERS=${WORKERS:-16}
 SERVICE_MS=${SERVICE_MS:-40}
 DEADLINE_MS=${DEADLINE_MS:-1000}
 IPT_LIMIT=${IPT_LIMIT:-$((WORKERS * 5 / 4))}
-LS_MIN_LIMIT=${LS_MIN_LIMIT:-$WORKERS}
-LS_MAX_LIMIT=${LS_MAX_LIMIT:-$((WORKERS * 8))}
-LS_INITIAL_LIMIT=${LS_INITIAL_LIMIT:-$WORKERS}
-LS_ALGO=${LS_ALGO:-gradient2}
-LS_PARAMS=${LS_PARAMS:-smoothing=0.2}
+LS_MIN_LIMIT=${LS_MIN_LIMIT:-}
+LS_MAX_LIMIT=${LS_MAX_LIMIT:-}
+LS_INITIAL_LIMIT=${LS_INITIAL_LIMIT:-}
+LS_ALGO=${LS_ALGO:-}
+LS_PARAMS=${LS_PARAMS:-}
+SETTLE_PCT=${SETTLE_PCT:-15}
 LS_ACTION=${LS_ACTION:-reset}
 LS_REQUEST_ACTION=${LS_REQUEST_ACTION:-defer}
 LS_MAX_CONNECTIONS=${LS_MAX_CONNECTIONS:-}
@@ -238,6 +256,7 @@ if [ -z "$SECONDS_RUN" ]; then
 	case $SCENARIO in
 	unloaded) SECONDS_RUN=5 ;;
 	surge) SECONDS_RUN=30 ;;
+	doubling) SECONDS_RUN=24 ;;
 	*) SECONDS_RUN=20 ;;
 	esac
 fi
@@ -254,11 +273,16 @@ fi
 if [ "$SCENARIO" = synflood-full ] && [ "$SECONDS_RUN" -lt 8 ]; then
 	SECONDS_RUN=8
 fi
+# doubling: three phases of at least 4 s, each with its last 3 s as its final value.
+if [ "$SCENARIO" = doubling ] && [ "$SECONDS_RUN" -lt 12 ]; then
+	SECONDS_RUN=12
+fi
 OUT=${OUT:-$TB_ROOT/results/scenario/$SCENARIO-$PROTECTION}
 mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
 rm -f "$OUT"/{loadgen.csv,loadgen.json,samples.csv,samples.jsonl,summary.json,status-end.json} \
-	"$OUT"/{wrk.json,wrk.txt,pgbench-high.log,pgbench-low.log,pg-conns.csv,cpu.txt}
+	"$OUT"/{wrk.json,wrk.txt,pgbench-high.log,pgbench-low.log,pg-conns.csv,cpu.txt} \
+	"$OUT"/{warmup.json,slowdown.log,doubling.log}
 
 for f in "$TB_TOOLS/ls-server" "$TB_TOOLS/ls-loadgen"; do
 	[ -x "$f" ] || { echo "scenario: $f is missing (run make)" >&2; exit 1; }
@@ -320,6 +344,9 @@ if [ "$OWN_TESTBED" = 1 ]; then
 	tb_up >/dev/null || { echo "scenario: the testbed does not come up" >&2; exit 1; }
 fi
 eval "$(tb_env)"
+tb_tx_csum || exit 1
+# The client veth's checksum offload, as it is for this run (see testbed.sh).
+TX_CSUM=$(tb_cli ethtool -k "$CLI_IF" 2>/dev/null | awk '/^tx-checksumming:/ { print $2 }') || TX_CSUM=
 # Leftovers of an interrupted run on the same testbed (tracked by PID).
 for p in "${RUN_PROCS[@]}"; do tb_kill "$p"; done
 tb_detach
@@ -331,6 +358,8 @@ rate() { awk -v c="$CAPACITY" -v x="$1" 'BEGIN { printf "%.0f", c * x }'; }
 
 # --- the load: every class is 20 % high, 80 % low ------------------------------
 HALF=$((SECONDS_RUN / 2))
+DOUBLE_AT=$((SECONDS_RUN / 3))
+RETURN_AT=$((SECONDS_RUN * 2 / 3))
 SURGE_AT=$((SECONDS_RUN / 3))
 SURGE_END=$((SURGE_AT + 5))
 RETRY=none
@@ -338,7 +367,7 @@ MODE=mode=close
 case $SCENARIO in
 unloaded) SCHED_TOTAL=("0.3@0") ;;
 steady | pgbench) SCHED_TOTAL=("3@0") ;;
-slowdown) SCHED_TOTAL=("1.5@0") ;;
+slowdown | doubling) SCHED_TOTAL=("1.5@0") ;;
 surge)
 	SCHED_TOTAL=("0.7@0" "2.5@$SURGE_AT" "0.7@$SURGE_END")
 	RETRY=backoff:3:100:2000
@@ -461,7 +490,7 @@ STATIC_LIMIT=
 ATTACHED_MS=
 # protect: puts the protection in front of the server.
 protect() {
-	local agent_opt=() admit_svc="" admit_cls=""
+	local agent_opt=() admit_svc="" admit_cls="" tuning=""
 	case $PROTECTION in
 	none) ;;
 	iptables)
@@ -476,6 +505,12 @@ protect() {
 			[ -n "${LS_MAX_DEFER:-}" ] && admit_svc+=$'\n'"max_defer = $LS_MAX_DEFER"
 			admit_cls="request_action = $LS_REQUEST_ACTION"
 		fi
+		# Only what the run was told: the rest is loadshed's defaults.
+		[ -n "$LS_ALGO" ] && tuning+="algorithm = $LS_ALGO"$'\n'
+		[ -n "$LS_PARAMS" ] && tuning+="params = $LS_PARAMS"$'\n'
+		[ -n "$LS_MIN_LIMIT" ] && tuning+="min_limit = $LS_MIN_LIMIT"$'\n'
+		[ -n "$LS_MAX_LIMIT" ] && tuning+="max_limit = $LS_MAX_LIMIT"$'\n'
+		[ -n "$LS_INITIAL_LIMIT" ] && tuning+="initial_limit = $LS_INITIAL_LIMIT"$'\n'
 		cat >"$OUT/loadshed.conf" <<-EOF
 			# loadshed for the $SCENARIO scenario ($WORKERS workers, $SERVICE_MS ms a request)
 			[agent]
@@ -483,12 +518,7 @@ protect() {
 
 			[service web]
 			listen = *:$SERVICE_PORT
-			algorithm = $LS_ALGO
-			params = $LS_PARAMS
-			min_limit = $LS_MIN_LIMIT
-			max_limit = $LS_MAX_LIMIT
-			initial_limit = $LS_INITIAL_LIMIT
-			$admit_svc
+			$tuning$admit_svc
 
 			[class web.high]
 			share = $HIGH_SHARE%
@@ -528,6 +558,7 @@ if [ "$WARMUP_S" -gt 0 ]; then
 		tb_cli "${PGBENCH[@]}" >"$OUT/warmup.log" 2>&1 || true
 	else
 		tb_cli "$TB_TOOLS/ls-loadgen" --duration "$WARMUP_S" --seed "$SEED" --drain-s 2 \
+			--json "$OUT/warmup.json" \
 			--class "name=warmup,src=$TB_HIGH_IP,target=$TARGET,rate=$((CAPACITY / 2)),deadline_ms=$DEADLINE_MS,mode=close" \
 			>"$OUT/warmup.log" 2>&1 || true
 	fi
@@ -652,10 +683,25 @@ if [ "$SCENARIO" = synflood ] || [ "$SCENARIO" = synflood-full ]; then
 	sleep_until $((FLOOD_FROM + FLOOD_S))
 	cpu_snap >>"$OUT/cpu.txt"
 fi
+# set_service_ms MS LOG: the server's service time from now on.
+set_service_ms() {
+	tb_admin "/admin/service-ms?value=$1" >>"$2" 2>&1 ||
+		echo "scenario: could not change the service time" >&2
+}
 if [ "$SCENARIO" = slowdown ]; then
 	sleep_until "$HALF"
-	tb_admin "/admin/service-ms?value=$((SERVICE_MS * 2))" >"$OUT/slowdown.log" 2>&1 ||
-		echo "scenario: could not change the service time" >&2
+	set_service_ms $((SERVICE_MS * 2)) "$OUT/slowdown.log"
+fi
+DOUBLED_MS=
+RETURNED_MS=
+if [ "$SCENARIO" = doubling ]; then
+	: >"$OUT/doubling.log"
+	sleep_until "$DOUBLE_AT"
+	DOUBLED_MS=$(($(date +%s%N) / 1000000 - T0_MS))
+	set_service_ms $((SERVICE_MS * 2)) "$OUT/doubling.log"
+	sleep_until "$RETURN_AT"
+	RETURNED_MS=$(($(date +%s%N) / 1000000 - T0_MS))
+	set_service_ms "$SERVICE_MS" "$OUT/doubling.log"
 fi
 # Every load process. A failed pgbench or wrk is a result (its log says why:
 # say, a connection refused at start), not a failed run; ls-loadgen is not.
@@ -719,28 +765,112 @@ if [ "$SCENARIO" = surge ]; then
 			print rec
 		}' "$OUT/loadgen.csv")
 fi
-SETTLE_S=null
-if [ "$SCENARIO" = slowdown ] && [ "$PROTECTION" = loadshed ]; then
-	# The limit after the change settles when it stays within 25 % of its final
-	# value (median of the last 3 s) for good.
-	SETTLE_S=$(awk -F, -v at="$HALF" -v end="$SECONDS_RUN" '
-		NR > 1 && $2 != "" && $1 >= at && $1 < end { t[n] = $1; l[n] = $2; n++ }
+# final_limit UNTIL_S: loadshed's limit at the end of a phase, the median of
+# its samples in the last 3 s before UNTIL_S; null without samples.
+final_limit() {
+	awk -F, -v end="$1" '
+		NR > 1 && $2 != "" && $1 >= end - 3 && $1 < end { v[m++] = $2 }
 		END {
-			m = 0
-			for (i = 0; i < n; i++) if (t[i] >= end - 3) v[m++] = l[i]
 			if (m == 0) { print "null"; exit }
 			for (i = 1; i < m; i++)  # insertion sort: mawk has no asort
 				for (j = i; j > 0 && v[j - 1] > v[j]; j--) { x = v[j]; v[j] = v[j - 1]; v[j - 1] = x }
-			fin = v[int((m - 1) / 2)]
+			print v[int((m - 1) / 2)]
+		}' "$OUT/samples.csv"
+}
+# settle FROM_S UNTIL_S PCT: seconds from FROM_S until loadshed's limit stays
+# for good (up to UNTIL_S) within PCT % of final_limit UNTIL_S, and at least
+# within 1 (the limit is an integer); null when it never does, or when it
+# still drifts in those last 3 s (their least-squares line moves by more).
+settle() {
+	awk -F, -v at="$1" -v end="$2" -v pct="$3" -v fin="$(final_limit "$2")" '
+		NR > 1 && $2 != "" && $1 >= at && $1 < end { t[n] = $1; l[n] = $2; n++ }
+		END {
+			if (fin == "null") { print "null"; exit }
+			band = fin * pct / 100
+			if (band < 1) band = 1
+			for (i = 0; i < n; i++)
+				if (t[i] >= end - 3) { k++; st += t[i]; sl += l[i]; stt += t[i] * t[i]; stl += t[i] * l[i] }
+			if (k > 1 && k * stt - st * st > 0) {
+				slope = (k * stl - st * sl) / (k * stt - st * st)
+				if ((slope < 0 ? -slope : slope) * 3 > band) { print "null"; exit }
+			}
 			s = "null"
 			for (i = n - 1; i >= 0; i--) {
-				if (l[i] > fin * 1.25 || l[i] < fin * 0.75) break
+				if (l[i] > fin + band || l[i] < fin - band) break
 				s = t[i] - at
 			}
 			if (s != "null") s = sprintf("%.1f", s < 0 ? 0 : s)
 			print s
-		}' "$OUT/samples.csv")
+		}' "$OUT/samples.csv"
+}
+# second_stat median|max COL FROM_S UNTIL_S: the median (or the largest) over
+# the seconds in [FROM_S, UNTIL_S) of each second's mean of samples.csv's
+# column COL; null without samples.
+second_stat() {
+	awk -F, -v c="$2" -v from="$3" -v until="$4" -v what="$1" '
+		NR > 1 && $c != "" && $1 >= from && $1 < until { s = int($1); sum[s] += $c; n[s]++ }
+		END {
+			m = 0
+			for (s in n) v[m++] = sum[s] / n[s]
+			if (m == 0) { print "null"; exit }
+			for (i = 1; i < m; i++)
+				for (j = i; j > 0 && v[j - 1] > v[j]; j--) { x = v[j]; v[j] = v[j - 1]; v[j - 1] = x }
+			printf "%.2f\n", what == "max" ? v[m - 1] : (m % 2 ? v[(m - 1) / 2] : (v[m / 2 - 1] + v[m / 2]) / 2)
+		}' "$OUT/samples.csv"
+}
+second_median() { second_stat median "$@"; }
+second_max() { second_stat max "$@"; }
+# class_ok FROM_S UNTIL_S: each class's ok and ended requests in [FROM_S, UNTIL_S),
+# as JSON ({"high": {...}, ...}).
+class_ok() {
+	awk -F, -v from="$1" -v until="$2" '
+		NR > 1 && $1 >= from && $1 < until {
+			ok[$2] += $4; n[$2] += $4 + $5 + $6 + $7 + $12 + $13 + $14
+		}
+		END {
+			printf "{"
+			sep = ""
+			for (c in n) {
+				printf "%s\"%s\": {\"ok\": %d, \"ended\": %d, \"ok_pct\": %.2f}", sep, c, ok[c], n[c],
+					n[c] ? 100 * ok[c] / n[c] : 0
+				sep = ", "
+			}
+			print "}"
+		}' "$OUT/loadgen.csv"
+}
+
+SETTLE_S=null
+if [ "$SCENARIO" = slowdown ] && [ "$PROTECTION" = loadshed ]; then
+	SETTLE_S=$(settle "$HALF" "$SECONDS_RUN" 25)
 fi
+# doubling: per phase (before, doubled, back), loadshed's limit at the end
+# of the phase and how long it took to settle there, and each class's success.
+DOUBLING_JSON=null
+if [ "$SCENARIO" = doubling ]; then
+	DOUBLING_JSON=$(jq -n -c --argjson d_ms "$DOUBLED_MS" --argjson r_ms "$RETURNED_MS" \
+		--argjson pct "$SETTLE_PCT" \
+		--argjson lim_before "$(final_limit "$DOUBLE_AT")" \
+		--argjson lim_doubled "$(final_limit "$RETURN_AT")" \
+		--argjson lim_back "$(final_limit "$SECONDS_RUN")" \
+		--argjson settle_doubled "$(settle "$(awk -v ms="$DOUBLED_MS" 'BEGIN { print ms / 1000 }')" "$RETURN_AT" "$SETTLE_PCT")" \
+		--argjson settle_back "$(settle "$(awk -v ms="$RETURNED_MS" 'BEGIN { print ms / 1000 }')" "$SECONDS_RUN" "$SETTLE_PCT")" \
+		--argjson ok_before "$(class_ok 0 "$DOUBLE_AT")" \
+		--argjson ok_doubled "$(class_ok "$DOUBLE_AT" "$RETURN_AT")" \
+		--argjson ok_back "$(class_ok "$RETURN_AT" "$SECONDS_RUN")" \
+		'{doubled_at_s: ($d_ms / 1000), returned_at_s: ($r_ms / 1000), settle_pct: $pct,
+		  before: {limit_final: $lim_before, success: $ok_before},
+		  doubled: {limit_final: $lim_doubled, settle_s: $settle_doubled, success: $ok_doubled},
+		  back: {limit_final: $lim_back, settle_s: $settle_back, success: $ok_back}}')
+fi
+# The server's queue (requests accepted and waiting for a worker: in-flight
+# minus busy workers, as ls-server counts them) and loadshed's limit, per
+# second of the run; the median second.
+QUEUE_JSON=$(jq -n -c --argjson w "$WORKERS" \
+	--argjson med "$(second_median 7 0 "$SECONDS_RUN")" --argjson max "$(second_max 7 0 "$SECONDS_RUN")" \
+	--argjson busy "$(second_median 8 0 "$SECONDS_RUN")" \
+	'{median_s: $med, per_worker: (if $med == null then null else $med / $w end),
+	  max_s: $max, busy_workers_median_s: $busy}')
+LIMIT_MEDIAN=$(second_median 2 0 "$SECONDS_RUN")
 # Mean of loadshed's limit (or the static cap) over the run.
 MEAN_LIMIT=$(awk -F, 'NR > 1 && $2 != "" { s += $2; n++ } END { if (n) printf "%.1f", s / n; else print "null" }' "$OUT/samples.csv")
 FLOOD_SENT=null
@@ -779,17 +909,9 @@ fi
 AFTER_JSON=null
 if [ "$SCENARIO" = keepalive-attach ]; then
 	AFTER_FROM=$(((ATTACHED_MS + 999) / 1000 + 2))
-	AFTER_JSON=$(awk -F, -v from="$AFTER_FROM" -v until="$SECONDS_RUN" -v at="$ATTACHED_MS" '
-		NR > 1 && $1 >= from && $1 < until {
-			ok[$2] += $4; n[$2] += $4 + $5 + $6 + $7 + $12 + $13 + $14
-		}
-		END {
-			printf "{\"attached_at_s\": %.2f, \"from_s\": %d, \"until_s\": %d", at / 1000, from, until
-			for (c in n)
-				printf ", \"%s\": {\"ok\": %d, \"ended\": %d, \"ok_pct\": %.2f}", c, ok[c], n[c],
-					n[c] ? 100 * ok[c] / n[c] : 0
-			print "}"
-		}' "$OUT/loadgen.csv")
+	AFTER_JSON=$(jq -n -c --argjson at_ms "$ATTACHED_MS" --argjson from "$AFTER_FROM" \
+		--argjson until "$SECONDS_RUN" --argjson ok "$(class_ok "$AFTER_FROM" "$SECONDS_RUN")" \
+		'{attached_at_s: ($at_ms / 1000), from_s: $from, until_s: $until} + $ok')
 fi
 
 # loadshed's counters per class at the end (those this loadshed has; null otherwise).
@@ -801,6 +923,37 @@ if [ "$PROTECTION" = loadshed ] && [ -s "$OUT/status-end.json" ]; then
 			{admitted, shed, syns, requests, deferred: (.deferred // null), aborted: (.aborted // null),
 			 stalled: (.stalled // null), adopted: (.adopted // null)}}] | from_entries)}' \
 		"$OUT/status-end.json" 2>/dev/null || echo null)
+fi
+
+# The algorithm and parameters loadshed ran with: its own defaults unless the
+# run named them.
+ALGO_USED=$LS_ALGO
+PARAMS_USED=$LS_PARAMS
+if [ "$PROTECTION" = loadshed ] && [ -s "$OUT/status-end.json" ]; then
+	ALGO_USED=$(jq -r '.services[0].algorithm // empty' "$OUT/status-end.json" 2>/dev/null || true)
+	ALGO_USED=${ALGO_USED:-$LS_ALGO}
+	PARAMS_USED=$(jq -r '.services[0].params // empty' "$OUT/status-end.json" 2>/dev/null || true)
+fi
+# The mean capacity over the run, for goodput: lower while the service time
+# is doubled (slowdown, doubling).
+case $SCENARIO in
+slowdown) SLOW_S=$((SECONDS_RUN - HALF)) ;;
+doubling) SLOW_S=$((RETURN_AT - DOUBLE_AT)) ;;
+*) SLOW_S=0 ;;
+esac
+CAPACITY_MEAN=$(awk -v c="$CAPACITY" -v s="$SLOW_S" -v t="$SECONDS_RUN" 'BEGIN { printf "%.1f", c * (1 - s / (2 * t)) }')
+# Goodput within the run: ok answers that came in its seconds, per second.
+# (goodput_rps also counts the answers of its last requests that came after
+# it, which a short run with long latencies overstates.)
+GOODPUT_IN_RUN=null
+if [ -s "$OUT/loadgen.csv" ]; then
+	GOODPUT_IN_RUN=$(awk -F, -v end="$SECONDS_RUN" 'NR > 1 && $1 < end { ok += $4 } END { printf "%.1f", ok / end }' "$OUT/loadgen.csv")
+fi
+# The warm-up at half capacity: whether the generator and the server kept up.
+WARMUP_JSON=null
+if [ -s "$OUT/warmup.json" ]; then
+	WARMUP_JSON=$(jq -c --argjson s "$WARMUP_S" '{seconds: $s, offered_rps: (.total.offered / $s),
+		goodput_rps: .total.goodput_rps, ok_pct: (.classes.warmup.ok_pct // null)}' "$OUT/warmup.json" 2>/dev/null || echo null)
 fi
 
 # pgbench_class LOG RC RATE ADDR: one class's pgbench results as JSON.
@@ -838,7 +991,7 @@ if [ "$KIND" = pgbench ]; then
 		--argjson measured "$MEASURED_TPS" --argjson latency_limit_ms "$PG_LATENCY_MS" \
 		--argjson high "$(pgbench_class "$OUT/pgbench-high.log" "${LOAD_RC[0]}" "$PGB_HIGH_RATE" "$TB_HIGH_IP")" \
 		--argjson low "$(pgbench_class "$OUT/pgbench-low.log" "${LOAD_RC[1]}" "$PGB_LOW_RATE" "$TB_LOW_IP")" \
-		--argjson ls "$LS_JSON" --argjson mean_limit "$MEAN_LIMIT" --arg algo "$LS_ALGO" \
+		--argjson ls "$LS_JSON" --argjson mean_limit "$MEAN_LIMIT" --arg algo "$ALGO_USED" \
 		--arg admit "$LS_ADMIT" --arg version "$("$PG_BIN/postgres" --version)" \
 		'{scenario: $scenario, protection: $protection, seconds: $seconds,
 		  server: $version, workers: $workers, service_ms: $service_ms,
@@ -873,25 +1026,35 @@ jq -n --slurpfile lg "$OUT/loadgen.json" \
 	--argjson recovery_s "$RECOVERY_S" --argjson settle_s "$SETTLE_S" \
 	--argjson mean_limit "$MEAN_LIMIT" --argjson flood_sent "$FLOOD_SENT" \
 	--argjson flood_pps "${FLOOD_PPS:-null}" --arg request_action "$LS_REQUEST_ACTION" \
-	--arg static_limit "$STATIC_LIMIT" --arg algo "$LS_ALGO" --arg admit "$LS_ADMIT" \
+	--arg static_limit "$STATIC_LIMIT" --arg algo "$ALGO_USED" --arg admit "$LS_ADMIT" \
+	--arg params "$PARAMS_USED" \
 	--argjson cpu "$CPU_JSON" --argjson flows "$FLOWS_JSON" --argjson after "$AFTER_JSON" \
 	--argjson ls "$LS_JSON" --argjson wrk "$WRK_JSON" \
+	--argjson capacity_mean_rps "$CAPACITY_MEAN" --argjson doubling "$DOUBLING_JSON" \
+	--argjson queue "$QUEUE_JSON" --argjson limit_median "$LIMIT_MEDIAN" \
+	--argjson warmup "$WARMUP_JSON" --arg tx_csum "$TX_CSUM" \
+	--argjson goodput_in_run "$GOODPUT_IN_RUN" \
 	'$lg[0] as $l
 	| def c($n): $l.classes[$n] | if . == null then null else {offered, ok, ok_pct, refused, reset,
 		timeout, retries, p50_ms, p90_ms, p99_ms, goodput_rps, pool: (.pool // null)} end;
 	{scenario: $scenario, protection: $protection, seconds: $seconds, seed: $seed,
 	 workers: $workers, service_ms: $service_ms, capacity_rps: $capacity_rps,
-	 deadline_ms: $deadline_ms,
+	 capacity_mean_rps: $capacity_mean_rps, deadline_ms: $deadline_ms,
+	 client_tx_csum: (if $tx_csum == "" then null else $tx_csum end),
 	 limit: (if $protection == "iptables" then ($static_limit | tonumber)
 		elif $protection == "loadshed" then $algo else null end),
+	 params: (if $protection == "loadshed" then $params else null end),
 	 admit: (if $protection == "loadshed" then $admit else null end),
 	 request_action: (if $protection == "loadshed" and $admit == "requests" then $request_action else null end),
-	 mean_limit: $mean_limit,
+	 mean_limit: $mean_limit, limit_median: $limit_median,
+	 server_queue: $queue, warmup: $warmup,
 	 high: c("high"), low: c("low"),
 	 offered_rps: ($l.total.offered / $seconds),
 	 goodput_rps: $l.total.goodput_rps,
-	 goodput_pct: ($l.total.goodput_rps * 100 / $capacity_rps),
-	 recovery_s: $recovery_s, settle_s: $settle_s, flood_sent: $flood_sent,
+	 goodput_pct: ($l.total.goodput_rps * 100 / $capacity_mean_rps),
+	 goodput_in_run_rps: $goodput_in_run,
+	 goodput_in_run_pct: (if $goodput_in_run == null then null else $goodput_in_run * 100 / $capacity_mean_rps end),
+	 recovery_s: $recovery_s, settle_s: $settle_s, doubling: $doubling, flood_sent: $flood_sent,
 	 flood_pps: (if $flood_sent == null then null else $flood_pps end),
 	 after_attach: $after, flows: $flows, cpu: $cpu, wrk: $wrk, loadshed: $ls}' >"$OUT/summary.json"
 
@@ -901,9 +1064,11 @@ if [ "$KIND" = wrk ]; then
 		+ ", low ok \(.low.ok_pct | . * 10 | round / 10)%"' "$OUT/summary.json"
 	exit 0
 fi
-jq -r '"\(.scenario)/\(.protection)\(if .admit != null and (.scenario | test("keepalive")) then " (" + .admit + ")" else "" end): high ok \(.high.ok_pct | . * 10 | round / 10)% p99 \(.high.p99_ms | round) ms, low ok \(.low.ok_pct | . * 10 | round / 10)%, goodput \(.goodput_rps | round) rps (\(.goodput_pct | round)% of \(.capacity_rps))"
+jq -r '"\(.scenario)/\(.protection)\(if .admit != null and (.scenario | test("keepalive")) then " (" + .admit + ")" else "" end): high ok \(.high.ok_pct | . * 10 | round / 10)% p99 \(.high.p99_ms | round) ms, low ok \(.low.ok_pct | . * 10 | round / 10)%, goodput \(.goodput_rps | round) rps (\(.goodput_pct | round)% of \(.capacity_mean_rps))"
 	+ (if .recovery_s != null then ", recovered in \(.recovery_s) s" elif .scenario == "surge" then ", not recovered" else "" end)
 	+ (if .settle_s != null then ", limit settled in \(.settle_s) s" else "" end)
+	+ (if .doubling != null and .protection == "loadshed" then ", limit \(.doubling.before.limit_final) -> \(.doubling.doubled.limit_final) (settled in \(.doubling.doubled.settle_s // "-") s) -> \(.doubling.back.limit_final) (in \(.doubling.back.settle_s // "-") s)" else "" end)
+	+ (if .server_queue.median_s != null then ", server queue \(.server_queue.median_s) (median second)" else "" end)
 	+ (if .after_attach != null then ", from \(.after_attach.from_s) s (attached at \(.after_attach.attached_at_s) s): high ok \(.after_attach.high.ok_pct // 0 | . * 10 | round / 10)%, low ok \(.after_attach.low.ok_pct // 0 | . * 10 | round / 10)%" else "" end)
 	+ (if .flows != null then ", flows max \(.flows.max) of \(.flows.max_flows)" else "" end)
 	+ (if .cpu != null then ", host CPU \(.cpu.busy_pct)% busy (softirq \(.cpu.softirq_pct)%)" else "" end)' "$OUT/summary.json"

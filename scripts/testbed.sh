@@ -31,6 +31,11 @@
 # see a fresh, empty bpffs and the pins would vanish between calls. On veth a
 # frame sent with XDP_TX (loadshed's RST) is delivered only when the peer has
 # an XDP program, so the client side gets an XDP_PASS one.
+#
+# TB_TX_CSUM=off has the client veth compute every checksum itself (ethtool
+# -K tx off), so that the server side receives full checksums as from a real
+# NIC; the default, on, is the kernel's: a veth passes a segment on with its
+# checksum left to offload (only the pseudo-header's sum in the field).
 
 TB_ROOT=${TB_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
 TB_LOADSHED=${TB_LOADSHED:-$TB_ROOT/build/loadshed}
@@ -368,10 +373,21 @@ tb_healthy() {
 	tb_reachable
 }
 
+# tb_tx_csum: the client veth's checksum offload as TB_TX_CSUM says (unset:
+# left alone).
+tb_tx_csum() {
+	[ -n "${TB_TX_CSUM:-}" ] || return 0
+	case $TB_TX_CSUM in on | off) ;; *) echo "testbed: TB_TX_CSUM is on or off" >&2; return 2 ;; esac
+	command -v ethtool >/dev/null || { echo "testbed: TB_TX_CSUM needs ethtool (scripts/install-deps.sh)" >&2; return 1; }
+	tb_cli ethtool -K "$CLI_IF" tx "$TB_TX_CSUM" >/dev/null 2>&1 ||
+		{ echo "testbed: ethtool -K $CLI_IF tx $TB_TX_CSUM failed" >&2; return 1; }
+}
+
 tb_up() {
 	local i q
 	if tb_healthy; then
-		return 0
+		tb_tx_csum
+		return
 	fi
 	tb_down
 	if [ ! -f "$TB_BPF/xdp_pass.bpf.o" ]; then
@@ -396,6 +412,7 @@ tb_up() {
 	ip -n "$SRV_NS" link set "$SRV_IF" up
 	ip -n "$CLI_NS" link set "$CLI_IF" up
 	ip -n "$CLI_NS" link set dev "$CLI_IF" xdp obj "$TB_BPF/xdp_pass.bpf.o" sec xdp || return 1
+	tb_tx_csum || return 1
 	# Large queues so that the server, not a full kernel queue, is what overloads;
 	# a wide port range so that thousands of connections a second never run out.
 	tb_srv sysctl -qw net.core.somaxconn=65535 net.ipv4.tcp_max_syn_backlog=65535 \
