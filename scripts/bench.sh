@@ -36,8 +36,9 @@
 # (3x capacity, ALGO_STEADY_S s, 15) and doubling (1.5x capacity, the service
 # time doubled for the middle third of ALGO_DOUBLING_S s, 21); each run after
 # 3 s of unmeasured warm-up at 0.5x. About 12 minutes for five algorithms.
-# The client veth sends full checksums (TB_TX_CSUM=off, see testbed.sh)
-# unless TB_TX_CSUM says otherwise. Writes DIR (default results/bench-algos)/
+# The client veth keeps the kernel's checksum offload (the server side gets
+# CHECKSUM_PARTIAL segments, as from a container's peer) unless TB_TX_CSUM=off
+# (see testbed.sh) says it computes them, as a real NIC's sender. Writes DIR (default results/bench-algos)/
 # RESULTS.md (scripts/bench-report.sh --algos) with one row per algorithm,
 # scenario and shape next to the targets, a PNG per scenario and shape, and
 # every run's data in SHAPE-SCENARIO-ALGORITHM/.
@@ -71,7 +72,7 @@ BENCH_ID=bench
 if [ "$ALGOS_RUN" = 1 ]; then
 	OUT=${OUT:-$ROOT/results/bench-algos}
 	BENCH_ID=algos
-	export TB_TX_CSUM=${TB_TX_CSUM:-off}
+	export TB_TX_CSUM=${TB_TX_CSUM:-}
 fi
 OUT=${OUT:-$ROOT/results/bench}
 tb_preflight bench "$BUILD"
@@ -129,7 +130,7 @@ if [ "$ALGOS_RUN" = 1 ]; then
 		echo "steady_s=$ALGO_STEADY_S"
 		echo "doubling_s=$ALGO_DOUBLING_S"
 		echo "unloaded_s=$ALGO_UNLOADED_S"
-		echo "tx_csum=$TB_TX_CSUM"
+		echo "tx_csum=${TB_TX_CSUM:-offload}"
 		# Anything a user would have to know: set only for experiments.
 		for v in LS_PARAMS LS_MIN_LIMIT LS_MAX_LIMIT LS_INITIAL_LIMIT; do
 			[ -n "${!v:-}" ] && echo "override_$v=${!v}"
