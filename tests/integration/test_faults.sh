@@ -431,9 +431,9 @@ t_clock_shifted_agent() {
 # untracked (§4.9), what fits counts in flight far past L. Back with its
 # agent, the dataplane sheds new clients until the sweep ends the idle flows
 # (§5.3, §7.5); then it admits again, and a connection left untracked is
-# adopted at its next request (§4.6).
+# decided and tracked at its first request (§4.6).
 t_full_table_during_fail_open() {
-	local pid js max n late
+	local pid js max n late admitted
 	traffic_up || return 1
 	IDLE=10s write_conf "$LS_TMP/f.conf"
 	attach_faults --max-flows 1024
@@ -468,10 +468,12 @@ t_full_table_during_fail_open() {
 	js=$(status)
 	check_eq "each ended once, as idle" "$(jqr "$js" '.services[0].classes[0].ended_idle')" "$max"
 	check_eq "new clients are admitted again" "$(once)" ok
+	admitted=$(st '.services[0].classes[0].admitted')
 	touch "$LS_TMP/go"
 	wait_for_line "$LS_TMP/late.out" sent 5
-	check "a connection left untracked is adopted at its next request" \
-		wait_status '.services[0].classes[0].adopted == 1' 5
+	# It has received nothing yet: new work, decided as at its handshake (§4.6).
+	check "a connection left untracked is tracked and admitted at its first request" \
+		wait_status ".flows == 1 and .services[0].classes[0].admitted == $((admitted + 1))" 5
 	check_eq "and counts in flight" "$(st '.services[0].inflight')" 1
 	kill "$late" "$HOLDER"
 	wait "$late" "$HOLDER" 2>/dev/null
