@@ -587,7 +587,8 @@ enum ls_probe_step ls_algo_probe_step(struct ls_algo *algo, uint64_t now_ns,
 		return LS_PROBE_ENDED;
 	}
 	timeout = p->timeout_ns ? p->timeout_ns : LS_PROBE_TIMEOUT_NS;
-	if (now_ns - p->began_ns >= timeout) {
+	/* A time before it began (replay's sample ends come out of order) times nothing out. */
+	if (now_ns >= p->began_ns && now_ns - p->began_ns >= timeout) {
 		ls_algo_probe_end(algo, 0, now_ns);
 		return LS_PROBE_ENDED;
 	}

@@ -496,6 +496,25 @@ static void timed_out_probe_keeps_the_old_min_rtt(void **state)
 	ls_algo_destroy(&a);
 }
 
+/*
+ * A clock behind the probe's start (replay's sample ends are not in order:
+ * a short request that started later ends earlier) has not timed it out.
+ */
+static void a_time_before_the_probe_began_times_nothing_out(void **state)
+{
+	struct ls_algo *a = make("initial_limit=40,request_count=3");
+
+	(void)state;
+	assert_int_equal(ls_algo_probe_step(a, 10 * S_NS, NULL), LS_PROBE_BEGAN);
+	assert_int_equal(ls_algo_probe_step(a, 10 * S_NS - 1, NULL), LS_PROBE_NONE);
+	assert_int_equal(ls_algo_probe_step(a, 0, NULL), LS_PROBE_NONE);
+	assert_true(ls_algo_probing(a, NULL));
+	assert_int_equal(ls_algo_limit(a), 3);
+	assert_int_equal(ls_algo_probe_step(a, 10 * S_NS + LS_PROBE_TIMEOUT_NS, NULL),
+			 LS_PROBE_ENDED);
+	ls_algo_destroy(&a);
+}
+
 /* Without any minRTT (the first probe timed out) windows hold the limit and a probe is due. */
 static void without_min_rtt_the_limit_holds_and_a_probe_is_due(void **state)
 {
@@ -568,6 +587,7 @@ int main(void)
 		cmocka_unit_test(five_windows_at_the_minimum_start_a_probe),
 		cmocka_unit_test(count_at_the_minimum_restarts_when_the_limit_leaves_it),
 		cmocka_unit_test(timed_out_probe_keeps_the_old_min_rtt),
+		cmocka_unit_test(a_time_before_the_probe_began_times_nothing_out),
 		cmocka_unit_test(without_min_rtt_the_limit_holds_and_a_probe_is_due),
 		cmocka_unit_test(fixed_value_without_interval_never_probes),
 		cmocka_unit_test(fixed_value_with_interval_holds_until_the_first_probe),
