@@ -293,7 +293,8 @@ static int svc_round(struct agent *ag, uint32_t svc, uint64_t now_ns)
 	else if (c->algo && (strcmp(c->algo_params, meta.algo_params) || !same_bounds(c, &meta)))
 		c->algo_name[0] = 0; /* restart below, from the current limit */
 	if (!c->algo || strcmp(c->algo_name, meta.algo)) {
-		err = svc_start_algo(c, &meta, c->algo ? c->limit : lim.limit);
+		/* During a probe, from the limit before it: the pinned one is the probe's. */
+		err = svc_start_algo(c, &meta, c->algo ? ls_algo_resume_limit(c->algo) : lim.limit);
 		if (err)
 			return err;
 		ls_probe_set(&ag->maps, svc, 0); /* a probe the last algorithm left running */

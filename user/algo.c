@@ -550,11 +550,14 @@ bool ls_algo_probe_due(const struct ls_algo *algo, uint64_t now_ns)
 
 uint32_t ls_algo_probe_begin(struct ls_algo *algo, uint64_t now_ns)
 {
+	uint32_t before = algo->limit;
+
 	if (!algo->ops->probe_begin || algo->probing)
 		return algo->limit;
 	memset(&algo->probe, 0, sizeof(algo->probe));
 	algo->limit = algo->ops->probe_begin(algo->state, now_ns, &algo->probe);
 	algo->probe.began_ns = now_ns;
+	algo->probe.before = before;
 	algo->probing = true;
 	return algo->limit;
 }
@@ -598,6 +601,11 @@ enum ls_probe_step ls_algo_probe_step(struct ls_algo *algo, uint64_t now_ns,
 uint32_t ls_algo_limit(const struct ls_algo *algo)
 {
 	return algo->limit;
+}
+
+uint32_t ls_algo_resume_limit(const struct ls_algo *algo)
+{
+	return algo->probing ? algo->probe.before : algo->limit;
 }
 
 double ls_algo_estimate(const struct ls_algo *algo)

@@ -71,6 +71,7 @@ struct ls_algo_probe {
 	double quantile;     /* of their latencies (0..1): the no-load RTT */
 	uint64_t timeout_ns; /* it ends with no RTT after this long (0: LS_PROBE_TIMEOUT_NS) */
 	uint64_t began_ns;   /* set by ls_algo_probe_begin */
+	uint32_t before;     /* the limit when it began; set by ls_algo_probe_begin */
 };
 
 /* How long a probe may wait for its samples when the algorithm says nothing. */
@@ -134,6 +135,12 @@ void ls_algo_destroy(struct ls_algo **algo);
 /* Feeds one sample; returns the new limit (also kept for ls_algo_limit). */
 uint32_t ls_algo_update(struct ls_algo *algo, const struct ls_algo_sample *s);
 uint32_t ls_algo_limit(const struct ls_algo *algo);
+/*
+ * The limit another instance should resume from (an algorithm restarted or
+ * replaced): the limit, or while a probe runs the one before it, not the
+ * pinned one.
+ */
+uint32_t ls_algo_resume_limit(const struct ls_algo *algo);
 double ls_algo_estimate(const struct ls_algo *algo);
 /* Vegas's rtt_noload, Gradient2's long RTT, the probed no-load RTT; 0 when none. */
 double ls_algo_baseline_rtt_ns(const struct ls_algo *algo);

@@ -515,6 +515,33 @@ static void a_time_before_the_probe_began_times_nothing_out(void **state)
 	ls_algo_destroy(&a);
 }
 
+/*
+ * An algorithm restarted or replaced during a probe (the agent: another
+ * algorithm, or parameters taken away) resumes from the limit before the
+ * probe, not from the pinned one.
+ */
+static void a_probe_resumes_from_the_limit_before_it(void **state)
+{
+	struct ls_algo *a = make("initial_limit=40"), *b = NULL;
+	struct ls_algo_probe p;
+	char err[256];
+
+	(void)state;
+	assert_int_equal(ls_algo_resume_limit(a), 40);
+	assert_int_equal(ls_algo_probe_step(a, 0, NULL), LS_PROBE_BEGAN);
+	assert_true(ls_algo_probing(a, &p));
+	assert_int_equal(p.before, 40);
+	assert_int_equal(ls_algo_limit(a), 3);
+	assert_int_equal(ls_algo_resume_limit(a), 40);
+	assert_int_equal(
+		ls_algo_create_at("vegas", NULL, ls_algo_resume_limit(a), &b, err, sizeof(err)), 0);
+	assert_int_equal(ls_algo_limit(b), 40);
+	assert_int_equal(ls_algo_probe_step(a, LS_PROBE_TIMEOUT_NS, NULL), LS_PROBE_ENDED);
+	assert_int_equal(ls_algo_resume_limit(a), 40);
+	ls_algo_destroy(&b);
+	ls_algo_destroy(&a);
+}
+
 /* Without any minRTT (the first probe timed out) windows hold the limit and a probe is due. */
 static void without_min_rtt_the_limit_holds_and_a_probe_is_due(void **state)
 {
@@ -588,6 +615,7 @@ int main(void)
 		cmocka_unit_test(count_at_the_minimum_restarts_when_the_limit_leaves_it),
 		cmocka_unit_test(timed_out_probe_keeps_the_old_min_rtt),
 		cmocka_unit_test(a_time_before_the_probe_began_times_nothing_out),
+		cmocka_unit_test(a_probe_resumes_from_the_limit_before_it),
 		cmocka_unit_test(without_min_rtt_the_limit_holds_and_a_probe_is_due),
 		cmocka_unit_test(fixed_value_without_interval_never_probes),
 		cmocka_unit_test(fixed_value_with_interval_holds_until_the_first_probe),
