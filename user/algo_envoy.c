@@ -253,9 +253,15 @@ static uint32_t envoy_probe_end(void *st, uint64_t rtt_ns, uint64_t now_ns)
 {
 	struct envoy_state *e = st;
 
-	if (rtt_ns)
+	/* Probes turned off while it ran (a retune): fixed_value stays minRTT. */
+	if (rtt_ns && e->interval_ns)
 		e->min_rtt_ns = rtt_ns;
+	/* Inside bounds a retune may have moved while it ran. */
 	e->limit = e->saved_limit;
+	if (e->limit > e->max_concurrency_limit)
+		e->limit = e->max_concurrency_limit;
+	if (e->limit < e->min_concurrency_limit)
+		e->limit = e->min_concurrency_limit;
 	e->windows_at_min = 0;
 	envoy_schedule_probe(e, now_ns);
 	return e->limit;

@@ -580,6 +580,46 @@ static void fixed_value_without_interval_never_probes(void **state)
 	ls_algo_destroy(&a);
 }
 
+/*
+ * Probes turned off (interval=0, a fixed_value) while one runs: the probe's
+ * measurement does not replace fixed_value as minRTT when it ends.
+ */
+static void a_probe_ending_after_probes_were_turned_off_keeps_fixed_value(void **state)
+{
+	struct ls_algo *a = make("initial_limit=40,request_count=3");
+	struct ls_latency_hist h = {0};
+	char err[256];
+
+	(void)state;
+	assert_int_equal(ls_algo_probe_step(a, 0, NULL), LS_PROBE_BEGAN);
+	assert_int_equal(ls_algo_retune(a,
+					"initial_limit=40,request_count=3,interval=0s,"
+					"fixed_value=5ms",
+					err, sizeof(err)),
+			 0);
+	for (int i = 0; i < 3; i++)
+		ls_hist_add(&h, 20 * MS_NS);
+	assert_int_equal(ls_algo_probe_step(a, 100 * MS_NS, &h), LS_PROBE_ENDED);
+	assert_int_equal(ls_algo_limit(a), 40);
+	assert_true(ls_algo_baseline_rtt_ns(a) == 5 * MS_NS);
+	assert_false(ls_algo_probe_due(a, 3600 * S_NS));
+	ls_algo_destroy(&a);
+}
+
+/* The limit a probe gives back is inside the bounds retuned while it ran. */
+static void a_probe_gives_back_a_limit_inside_the_bounds_retuned_meanwhile(void **state)
+{
+	struct ls_algo *a = make("initial_limit=400,max_limit=1000");
+	char err[256];
+
+	(void)state;
+	assert_int_equal(ls_algo_probe_step(a, 0, NULL), LS_PROBE_BEGAN);
+	assert_int_equal(ls_algo_retune(a, "initial_limit=50,max_limit=100", err, sizeof(err)), 0);
+	assert_int_equal(ls_algo_probe_step(a, LS_PROBE_TIMEOUT_NS, NULL), LS_PROBE_ENDED);
+	assert_int_equal(ls_algo_limit(a), 100);
+	ls_algo_destroy(&a);
+}
+
 /* With probes, a fixed_value is minRTT until the first, an interval after the first window. */
 static void fixed_value_with_interval_holds_until_the_first_probe(void **state)
 {
@@ -619,6 +659,8 @@ int main(void)
 		cmocka_unit_test(without_min_rtt_the_limit_holds_and_a_probe_is_due),
 		cmocka_unit_test(fixed_value_without_interval_never_probes),
 		cmocka_unit_test(fixed_value_with_interval_holds_until_the_first_probe),
+		cmocka_unit_test(a_probe_ending_after_probes_were_turned_off_keeps_fixed_value),
+		cmocka_unit_test(a_probe_gives_back_a_limit_inside_the_bounds_retuned_meanwhile),
 	};
 
 	return cmocka_run_group_tests_name("algo_envoy", tests, NULL, NULL);
