@@ -108,6 +108,17 @@ bool ls_params_have_key(const char *params, const char *key)
 	return false;
 }
 
+bool ls_params_set_param(const char *algo, const char *params, const char *param)
+{
+	const struct ls_algo_ops *ops = ls_algo_find(algo);
+	const struct ls_algo_param *p = ops && param ? param_find(ops, param) : NULL;
+
+	if (!p || !params)
+		return false;
+	return ls_params_have_key(params, p->name) ||
+	       (p->alias && ls_params_have_key(params, p->alias));
+}
+
 /* ---- value parsers ---------------------------------------------------- */
 
 int ls_parse_u32(const char *text, uint32_t *out)

@@ -194,6 +194,8 @@ const struct ls_algo_ops *ls_algo_at(size_t i);
 bool ls_algo_has_param(const char *algo, const char *param);
 /* Whether "k=v,k=v" text sets key (spaces around keys allowed). */
 bool ls_params_have_key(const char *params, const char *key);
+/* Whether params set algorithm algo's parameter `param`, by its name or its alias. */
+bool ls_params_set_param(const char *algo, const char *params, const char *param);
 /* Prints every algorithm with its parameters and defaults. */
 void ls_algo_print_help(FILE *out);
 
