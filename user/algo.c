@@ -585,8 +585,8 @@ uint32_t ls_algo_probe_end(struct ls_algo *algo, uint64_t rtt_ns, uint64_t now_n
 enum ls_probe_step ls_algo_probe_step(struct ls_algo *algo, uint64_t now_ns,
 				      const struct ls_latency_hist *probe)
 {
-	const struct ls_algo_probe *p = &algo->probe;
-	uint64_t timeout;
+	struct ls_algo_probe *p = &algo->probe;
+	uint64_t timeout, since;
 
 	if (!algo->probing) {
 		if (!ls_algo_probe_due(algo, now_ns))
@@ -600,9 +600,15 @@ enum ls_probe_step ls_algo_probe_step(struct ls_algo *algo, uint64_t now_ns,
 		ls_algo_probe_end(algo, rtt ? rtt : 1, now_ns);
 		return LS_PROBE_ENDED;
 	}
+	if (probe && probe->count > p->seen) {
+		p->seen = probe->count;
+		p->last_ns = now_ns;
+	}
 	timeout = p->timeout_ns ? p->timeout_ns : LS_PROBE_TIMEOUT_NS;
+	since = p->last_ns > p->began_ns ? p->last_ns : p->began_ns;
 	/* A time before it began (replay's sample ends come out of order) times nothing out. */
-	if (now_ns >= p->began_ns && now_ns - p->began_ns >= timeout) {
+	if (now_ns >= since &&
+	    (now_ns - since >= timeout || now_ns - p->began_ns >= LS_PROBE_WAIT_MAX_NS)) {
 		ls_algo_probe_end(algo, 0, now_ns);
 		return LS_PROBE_ENDED;
 	}

@@ -66,16 +66,26 @@ struct ls_algo_param {
  * first `samples` requests admitted after it began.
  */
 struct ls_algo_probe {
-	uint32_t pinned;     /* the service's shared limit L while it runs */
-	uint32_t samples;    /* requests admitted since it began, to measure */
-	double quantile;     /* of their latencies (0..1): the no-load RTT */
-	uint64_t timeout_ns; /* it ends with no RTT after this long (0: LS_PROBE_TIMEOUT_NS) */
-	uint64_t began_ns;   /* set by ls_algo_probe_begin */
-	uint32_t before;     /* the limit when it began; set by ls_algo_probe_begin */
+	uint32_t pinned;  /* the service's shared limit L while it runs */
+	uint32_t samples; /* requests admitted since it began, to measure */
+	double quantile;  /* of their latencies (0..1): the no-load RTT */
+	/*
+	 * It ends with no RTT once this long passed (0: LS_PROBE_TIMEOUT_NS)
+	 * since it began or since its last new sample, whichever is later: a
+	 * slow service's samples may take longer than that, and while they
+	 * come it waits, up to LS_PROBE_WAIT_MAX_NS.
+	 */
+	uint64_t timeout_ns;
+	uint64_t began_ns; /* set by ls_algo_probe_begin */
+	uint32_t before;   /* the limit when it began; set by ls_algo_probe_begin */
+	uint64_t seen;	   /* samples at the last step that brought new ones */
+	uint64_t last_ns;  /* that step's time (0: none yet) */
 };
 
 /* How long a probe may wait for its samples when the algorithm says nothing. */
 #define LS_PROBE_TIMEOUT_NS (5 * 1000000000ull)
+/* The longest a probe runs, however its samples trickle in. */
+#define LS_PROBE_WAIT_MAX_NS (3600 * 1000000000ull)
 
 struct ls_algo_ops {
 	const char *name;

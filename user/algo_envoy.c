@@ -28,14 +28,14 @@
  * - Only samples of requests admitted after the probe began count, as in
  *   Envoy since PR #11579.
  * - A probe that gets too few samples ends after its timeout
- *   (LS_PROBE_TIMEOUT_NS) with none, keeping the old minRTT; Envoy waits
- *   for them for ever. Without any minRTT yet (the first probe timed out:
- *   no traffic), the choice made here is the safe one: windows leave the
- *   limit where it was, neither shedding nor growing on a guess, since
- *   there is no gradient to compute, and the next probe is due at once.
- *   The service then alternates between probes at min_concurrency and
- *   windows at the limit it had, the nearest to Envoy, which stays pinned
- *   at min_concurrency until its first minRTT.
+ *   (LS_PROBE_TIMEOUT_NS, from its start or its last new sample: while a
+ *   slow service's samples come it waits, up to an hour) with none,
+ *   keeping the old minRTT; Envoy waits for them for ever. Without any minRTT yet (the first probe
+ * timed out: no traffic), the choice made here is the safe one: windows leave the limit where it
+ * was, neither shedding nor growing on a guess, since there is no gradient to compute, and the next
+ * probe is due at once. The service then alternates between probes at min_concurrency and windows
+ * at the limit it had, the nearest to Envoy, which stays pinned at min_concurrency until its first
+ * minRTT.
  * - The limit may resume from the one a service already has
  *   (initial_limit, default 3 = Envoy's start at min_concurrency).
  * - min_concurrency_limit defaults to 3, not to whatever min_concurrency is,

@@ -12,6 +12,7 @@
  * exact RTT where the numbers matter).
  */
 #include <errno.h>
+#include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -542,6 +543,49 @@ static void a_probe_resumes_from_the_limit_before_it(void **state)
 	ls_algo_destroy(&a);
 }
 
+/*
+ * A slow service: at 3 in flight a 1 s latency gives 3 samples a second,
+ * and 50 take about 17 s. A probe waits while its samples come (its timeout
+ * runs from the last new one), so it measures minRTT; with 5 s from its
+ * start it timed out every time, and envoy stayed pinned at 3 for good
+ * with no minRTT.
+ */
+static void a_probe_waits_while_its_samples_come(void **state)
+{
+	struct ls_algo *a = make("initial_limit=40");
+	struct ls_latency_hist h = {0};
+	uint64_t now = 0;
+
+	(void)state;
+	assert_int_equal(ls_algo_probe_step(a, now, NULL), LS_PROBE_BEGAN);
+	for (int i = 1; i < 50; i++) {
+		if (i % 3 == 0) {
+			now += S_NS;
+			assert_int_equal(ls_algo_probe_step(a, now, &h), LS_PROBE_NONE);
+		}
+		ls_hist_add(&h, S_NS);
+	}
+	assert_int_equal(ls_algo_limit(a), 3);
+	ls_hist_add(&h, S_NS);
+	assert_int_equal(ls_algo_probe_step(a, now + 100 * MS_NS, &h), LS_PROBE_ENDED);
+	assert_int_equal(ls_algo_limit(a), 40);
+	assert_true(fabs(ls_algo_baseline_rtt_ns(a) - 1.0 * S_NS) < 0.07 * S_NS);
+
+	/* The next, with 10 samples and none for a timeout after the last: none measured. */
+	now = 200 * S_NS;
+	assert_int_equal(ls_algo_probe_step(a, now, NULL), LS_PROBE_BEGAN);
+	memset(&h, 0, sizeof(h));
+	for (int i = 0; i < 10; i++)
+		ls_hist_add(&h, 2 * S_NS);
+	assert_int_equal(ls_algo_probe_step(a, now + 4 * S_NS, &h), LS_PROBE_NONE);
+	assert_int_equal(ls_algo_probe_step(a, now + 4 * S_NS + LS_PROBE_TIMEOUT_NS - 1, &h),
+			 LS_PROBE_NONE);
+	assert_int_equal(ls_algo_probe_step(a, now + 4 * S_NS + LS_PROBE_TIMEOUT_NS, &h),
+			 LS_PROBE_ENDED);
+	assert_true(fabs(ls_algo_baseline_rtt_ns(a) - 1.0 * S_NS) < 0.07 * S_NS);
+	ls_algo_destroy(&a);
+}
+
 /* Without any minRTT (the first probe timed out) windows hold the limit and a probe is due. */
 static void without_min_rtt_the_limit_holds_and_a_probe_is_due(void **state)
 {
@@ -656,6 +700,7 @@ int main(void)
 		cmocka_unit_test(timed_out_probe_keeps_the_old_min_rtt),
 		cmocka_unit_test(a_time_before_the_probe_began_times_nothing_out),
 		cmocka_unit_test(a_probe_resumes_from_the_limit_before_it),
+		cmocka_unit_test(a_probe_waits_while_its_samples_come),
 		cmocka_unit_test(without_min_rtt_the_limit_holds_and_a_probe_is_due),
 		cmocka_unit_test(fixed_value_without_interval_never_probes),
 		cmocka_unit_test(fixed_value_with_interval_holds_until_the_first_probe),
