@@ -293,7 +293,8 @@ static int svc_round(struct agent *ag, uint32_t svc, uint64_t now_ns)
 	else if (c->algo && (strcmp(c->algo_params, meta.algo_params) || !same_bounds(c, &meta)))
 		c->algo_name[0] = 0; /* restart below, from the current limit */
 	if (!c->algo || strcmp(c->algo_name, meta.algo)) {
-		err = svc_start_algo(c, &meta, c->algo ? c->limit : lim.limit);
+		/* During a probe, from the limit before it: the pinned one is the probe's. */
+		err = svc_start_algo(c, &meta, c->algo ? ls_algo_resume_limit(c->algo) : lim.limit);
 		if (err)
 			return err;
 		ls_probe_set(&ag->maps, svc, 0); /* a probe the last algorithm left running */
@@ -499,6 +500,45 @@ static int agent_round(struct agent *ag)
 	}
 	ls_unlock(&lock);
 	return first;
+}
+
+/*
+ * A stopping agent ends the probes it runs: the epochs cleared, and L back
+ * to the limit before each probe, so that neither a stopped agent (with
+ * fail_open_after off the dataplane keeps enforcing L) nor the next one,
+ * which starts from L, is left with the pinned limit.
+ */
+static void agent_end_probes(struct agent *ag)
+{
+	uint64_t now = ls_clock_ns(CLOCK_MONOTONIC);
+	int lock = -1;
+
+	for (uint32_t s = 0; s < LS_MAX_SERVICES; s++) {
+		struct svc_ctl *c = &ag->svc[s];
+		struct ls_service_meta meta;
+		int err;
+
+		if (!c->algo || !ls_algo_probing(c->algo, NULL))
+			continue;
+		if (lock < 0) {
+			lock = ls_lock(ag->ifname, false);
+			if (lock < 0)
+				return;
+		}
+		ls_algo_probe_end(c->algo, 0, now);
+		c->limit = ls_algo_limit(c->algo);
+		ls_probe_set(&ag->maps, s, 0);
+		if (ls_read_meta(&ag->maps, s, &meta) || !meta.in_use || strcmp(meta.name, c->name))
+			continue;
+		err = ls_service_write_limits(
+			&ag->maps, s, meta.pinned_limit ? meta.pinned_limit : c->limit, &meta);
+		if (err)
+			pr_warn("service %s: ending its probe: %s", meta.name, strerror(-err));
+		else
+			pr_info("service %s: probe ended by the agent's stop: limit %u", meta.name,
+				c->limit);
+	}
+	ls_unlock(&lock);
 }
 
 static void agent_close(struct agent *ag);
@@ -707,8 +747,10 @@ int ls_agent_run(const char *ifname, int (*reload)(const char *ifname))
 			}
 		}
 	}
-	if (err != -ENOENT)
+	if (err != -ENOENT) {
+		agent_end_probes(ag);
 		agent_set_pid(ag, 0);
+	}
 	pr_info("%s: agent stopped", ifname);
 	agent_close(ag);
 	close(ag->life_lock); /* last: until here, this is the interface's agent */

@@ -108,6 +108,17 @@ bool ls_params_have_key(const char *params, const char *key)
 	return false;
 }
 
+bool ls_params_set_param(const char *algo, const char *params, const char *param)
+{
+	const struct ls_algo_ops *ops = ls_algo_find(algo);
+	const struct ls_algo_param *p = ops && param ? param_find(ops, param) : NULL;
+
+	if (!p || !params)
+		return false;
+	return ls_params_have_key(params, p->name) ||
+	       (p->alias && ls_params_have_key(params, p->alias));
+}
+
 /* ---- value parsers ---------------------------------------------------- */
 
 int ls_parse_u32(const char *text, uint32_t *out)
@@ -550,11 +561,14 @@ bool ls_algo_probe_due(const struct ls_algo *algo, uint64_t now_ns)
 
 uint32_t ls_algo_probe_begin(struct ls_algo *algo, uint64_t now_ns)
 {
+	uint32_t before = algo->limit;
+
 	if (!algo->ops->probe_begin || algo->probing)
 		return algo->limit;
 	memset(&algo->probe, 0, sizeof(algo->probe));
 	algo->limit = algo->ops->probe_begin(algo->state, now_ns, &algo->probe);
 	algo->probe.began_ns = now_ns;
+	algo->probe.before = before;
 	algo->probing = true;
 	return algo->limit;
 }
@@ -571,8 +585,8 @@ uint32_t ls_algo_probe_end(struct ls_algo *algo, uint64_t rtt_ns, uint64_t now_n
 enum ls_probe_step ls_algo_probe_step(struct ls_algo *algo, uint64_t now_ns,
 				      const struct ls_latency_hist *probe)
 {
-	const struct ls_algo_probe *p = &algo->probe;
-	uint64_t timeout;
+	struct ls_algo_probe *p = &algo->probe;
+	uint64_t timeout, since;
 
 	if (!algo->probing) {
 		if (!ls_algo_probe_due(algo, now_ns))
@@ -586,8 +600,15 @@ enum ls_probe_step ls_algo_probe_step(struct ls_algo *algo, uint64_t now_ns,
 		ls_algo_probe_end(algo, rtt ? rtt : 1, now_ns);
 		return LS_PROBE_ENDED;
 	}
+	if (probe && probe->count > p->seen) {
+		p->seen = probe->count;
+		p->last_ns = now_ns;
+	}
 	timeout = p->timeout_ns ? p->timeout_ns : LS_PROBE_TIMEOUT_NS;
-	if (now_ns - p->began_ns >= timeout) {
+	since = p->last_ns > p->began_ns ? p->last_ns : p->began_ns;
+	/* A time before it began (replay's sample ends come out of order) times nothing out. */
+	if (now_ns >= since &&
+	    (now_ns - since >= timeout || now_ns - p->began_ns >= LS_PROBE_WAIT_MAX_NS)) {
 		ls_algo_probe_end(algo, 0, now_ns);
 		return LS_PROBE_ENDED;
 	}
@@ -597,6 +618,11 @@ enum ls_probe_step ls_algo_probe_step(struct ls_algo *algo, uint64_t now_ns,
 uint32_t ls_algo_limit(const struct ls_algo *algo)
 {
 	return algo->limit;
+}
+
+uint32_t ls_algo_resume_limit(const struct ls_algo *algo)
+{
+	return algo->probing ? algo->probe.before : algo->limit;
 }
 
 double ls_algo_estimate(const struct ls_algo *algo)

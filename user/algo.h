@@ -66,15 +66,26 @@ struct ls_algo_param {
  * first `samples` requests admitted after it began.
  */
 struct ls_algo_probe {
-	uint32_t pinned;     /* the service's shared limit L while it runs */
-	uint32_t samples;    /* requests admitted since it began, to measure */
-	double quantile;     /* of their latencies (0..1): the no-load RTT */
-	uint64_t timeout_ns; /* it ends with no RTT after this long (0: LS_PROBE_TIMEOUT_NS) */
-	uint64_t began_ns;   /* set by ls_algo_probe_begin */
+	uint32_t pinned;  /* the service's shared limit L while it runs */
+	uint32_t samples; /* requests admitted since it began, to measure */
+	double quantile;  /* of their latencies (0..1): the no-load RTT */
+	/*
+	 * It ends with no RTT once this long passed (0: LS_PROBE_TIMEOUT_NS)
+	 * since it began or since its last new sample, whichever is later: a
+	 * slow service's samples may take longer than that, and while they
+	 * come it waits, up to LS_PROBE_WAIT_MAX_NS.
+	 */
+	uint64_t timeout_ns;
+	uint64_t began_ns; /* set by ls_algo_probe_begin */
+	uint32_t before;   /* the limit when it began; set by ls_algo_probe_begin */
+	uint64_t seen;	   /* samples at the last step that brought new ones */
+	uint64_t last_ns;  /* that step's time (0: none yet) */
 };
 
 /* How long a probe may wait for its samples when the algorithm says nothing. */
 #define LS_PROBE_TIMEOUT_NS (5 * 1000000000ull)
+/* The longest a probe runs, however its samples trickle in. */
+#define LS_PROBE_WAIT_MAX_NS (3600 * 1000000000ull)
 
 struct ls_algo_ops {
 	const char *name;
@@ -134,6 +145,12 @@ void ls_algo_destroy(struct ls_algo **algo);
 /* Feeds one sample; returns the new limit (also kept for ls_algo_limit). */
 uint32_t ls_algo_update(struct ls_algo *algo, const struct ls_algo_sample *s);
 uint32_t ls_algo_limit(const struct ls_algo *algo);
+/*
+ * The limit another instance should resume from (an algorithm restarted or
+ * replaced): the limit, or while a probe runs the one before it, not the
+ * pinned one.
+ */
+uint32_t ls_algo_resume_limit(const struct ls_algo *algo);
 double ls_algo_estimate(const struct ls_algo *algo);
 /* Vegas's rtt_noload, Gradient2's long RTT, the probed no-load RTT; 0 when none. */
 double ls_algo_baseline_rtt_ns(const struct ls_algo *algo);
@@ -187,6 +204,8 @@ const struct ls_algo_ops *ls_algo_at(size_t i);
 bool ls_algo_has_param(const char *algo, const char *param);
 /* Whether "k=v,k=v" text sets key (spaces around keys allowed). */
 bool ls_params_have_key(const char *params, const char *key);
+/* Whether params set algorithm algo's parameter `param`, by its name or its alias. */
+bool ls_params_set_param(const char *algo, const char *params, const char *param);
 /* Prints every algorithm with its parameters and defaults. */
 void ls_algo_print_help(FILE *out);
 

@@ -269,8 +269,10 @@ static void delay_schedule_probe(struct delay_state *d, uint64_t now_ns)
 {
 	double unit = (double)(ls_splitmix64(&d->rng) >> 11) / 9007199254740992.0;
 	double extra = unit * d->probe_jitter * (double)d->probe_interval_ns;
+	uint64_t wait = d->probe_interval_ns + (uint64_t)extra;
 
-	d->next_probe_ns = now_ns + d->probe_interval_ns + (uint64_t)extra;
+	/* Saturating: a clock near its end (a replay's) must not wrap to a probe due at once. */
+	d->next_probe_ns = now_ns > UINT64_MAX - wait ? UINT64_MAX : now_ns + wait;
 }
 
 /*

@@ -28,14 +28,14 @@
  * - Only samples of requests admitted after the probe began count, as in
  *   Envoy since PR #11579.
  * - A probe that gets too few samples ends after its timeout
- *   (LS_PROBE_TIMEOUT_NS) with none, keeping the old minRTT; Envoy waits
- *   for them for ever. Without any minRTT yet (the first probe timed out:
- *   no traffic), the choice made here is the safe one: windows leave the
- *   limit where it was, neither shedding nor growing on a guess, since
- *   there is no gradient to compute, and the next probe is due at once.
- *   The service then alternates between probes at min_concurrency and
- *   windows at the limit it had, the nearest to Envoy, which stays pinned
- *   at min_concurrency until its first minRTT.
+ *   (LS_PROBE_TIMEOUT_NS, from its start or its last new sample: while a
+ *   slow service's samples come it waits, up to an hour) with none,
+ *   keeping the old minRTT; Envoy waits for them for ever. Without any minRTT yet (the first probe
+ * timed out: no traffic), the choice made here is the safe one: windows leave the limit where it
+ * was, neither shedding nor growing on a guess, since there is no gradient to compute, and the next
+ * probe is due at once. The service then alternates between probes at min_concurrency and windows
+ * at the limit it had, the nearest to Envoy, which stays pinned at min_concurrency until its first
+ * minRTT.
  * - The limit may resume from the one a service already has
  *   (initial_limit, default 3 = Envoy's start at min_concurrency).
  * - min_concurrency_limit defaults to 3, not to whatever min_concurrency is,
@@ -253,9 +253,15 @@ static uint32_t envoy_probe_end(void *st, uint64_t rtt_ns, uint64_t now_ns)
 {
 	struct envoy_state *e = st;
 
-	if (rtt_ns)
+	/* Probes turned off while it ran (a retune): fixed_value stays minRTT. */
+	if (rtt_ns && e->interval_ns)
 		e->min_rtt_ns = rtt_ns;
+	/* Inside bounds a retune may have moved while it ran. */
 	e->limit = e->saved_limit;
+	if (e->limit > e->max_concurrency_limit)
+		e->limit = e->max_concurrency_limit;
+	if (e->limit < e->min_concurrency_limit)
+		e->limit = e->min_concurrency_limit;
 	e->windows_at_min = 0;
 	envoy_schedule_probe(e, now_ns);
 	return e->limit;

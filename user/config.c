@@ -1200,7 +1200,8 @@ static int check_algorithm(const struct ls_config *c, const struct ls_service_co
 	int line = 0;
 
 	for (size_t i = 0; i < 3; i++)
-		if (values[i] && params_name(s->algo_params, limit_keys[i]))
+		if (values[i] && (params_name(s->algo_params, limit_keys[i]) ||
+				  ls_params_set_param(s->algo, s->algo_params, limit_keys[i])))
 			return errorf(err, errlen, c, service_key_line(s, "params"),
 				      "service %s: %s is given both as a key and in params",
 				      s->name, limit_keys[i]);

@@ -109,13 +109,13 @@ int ls_service_set_shadow(const struct ls_maps *m, uint32_t svc, bool on)
 	return 0;
 }
 
-/* Appends k=v to params unless the user's params name k already. */
+/* Appends k=v to params unless the user's params set k already, by any of its names. */
 static void add_default_param(char *params, size_t len, const char *algo, const char *k, uint32_t v)
 {
 	char kv[64];
 	size_t n = strlen(params);
 
-	if (!v || !ls_algo_has_param(algo, k) || ls_params_have_key(params, k))
+	if (!v || !ls_algo_has_param(algo, k) || ls_params_set_param(algo, params, k))
 		return;
 	snprintf(kv, sizeof(kv), "%s%s=%u", n ? "," : "", k, v);
 	if (n + strlen(kv) < len)

@@ -354,6 +354,27 @@ static void probe_timeout_keeps_s0_and_the_limit(void **state)
 }
 
 /*
+ * A clock near its end (a replay's start_ns may be anything): the next
+ * probe is an interval away, not due at once because its time wrapped.
+ */
+static void next_probe_time_does_not_wrap(void **state)
+{
+	struct ls_latency_hist h;
+	struct ls_algo_probe p;
+	struct ls_algo *a = make_tested("probe_interval=30s");
+	uint64_t now = UINT64_MAX - 10 * S_NS;
+
+	(void)state;
+	feed(a, 12 * MS_NS, 40);
+	assert_int_equal(ls_algo_probe_step(a, now, NULL), LS_PROBE_BEGAN);
+	assert_true(ls_algo_probing(a, &p));
+	probe_fill(&h, 10 * MS_NS, p.samples);
+	assert_int_equal(ls_algo_probe_step(a, now + ROUND_NS, &h), LS_PROBE_ENDED);
+	feed(a, 12 * MS_NS, 40);
+	assert_false(ls_algo_probe_due(a, now + 2 * ROUND_NS));
+}
+
+/*
  * Latencies above the goal ask for a probe when their CUSUM, the sum of
  * ln(rtt / goal) less ln 1.1 per window (never below 0), reaches ln 2:
  * three windows at 1.5 times the goal, or one at 2.2 times; never 1.08
@@ -919,6 +940,7 @@ int main(void)
 		cmocka_unit_test_teardown(close_probes_are_averaged_a_far_one_replaces_s0,
 					  teardown),
 		cmocka_unit_test_teardown(probe_timeout_keeps_s0_and_the_limit, teardown),
+		cmocka_unit_test_teardown(next_probe_time_does_not_wrap, teardown),
 		cmocka_unit_test_teardown(probe_timeout_is_bounded, teardown),
 		cmocka_unit_test_teardown(latency_far_above_the_goal_asks_for_a_probe, teardown),
 		cmocka_unit_test_teardown(latency_far_below_s0_asks_for_a_probe_and_holds_the_limit,

@@ -12,6 +12,7 @@
  * exact RTT where the numbers matter).
  */
 #include <errno.h>
+#include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -496,6 +497,95 @@ static void timed_out_probe_keeps_the_old_min_rtt(void **state)
 	ls_algo_destroy(&a);
 }
 
+/*
+ * A clock behind the probe's start (replay's sample ends are not in order:
+ * a short request that started later ends earlier) has not timed it out.
+ */
+static void a_time_before_the_probe_began_times_nothing_out(void **state)
+{
+	struct ls_algo *a = make("initial_limit=40,request_count=3");
+
+	(void)state;
+	assert_int_equal(ls_algo_probe_step(a, 10 * S_NS, NULL), LS_PROBE_BEGAN);
+	assert_int_equal(ls_algo_probe_step(a, 10 * S_NS - 1, NULL), LS_PROBE_NONE);
+	assert_int_equal(ls_algo_probe_step(a, 0, NULL), LS_PROBE_NONE);
+	assert_true(ls_algo_probing(a, NULL));
+	assert_int_equal(ls_algo_limit(a), 3);
+	assert_int_equal(ls_algo_probe_step(a, 10 * S_NS + LS_PROBE_TIMEOUT_NS, NULL),
+			 LS_PROBE_ENDED);
+	ls_algo_destroy(&a);
+}
+
+/*
+ * An algorithm restarted or replaced during a probe (the agent: another
+ * algorithm, or parameters taken away) resumes from the limit before the
+ * probe, not from the pinned one.
+ */
+static void a_probe_resumes_from_the_limit_before_it(void **state)
+{
+	struct ls_algo *a = make("initial_limit=40"), *b = NULL;
+	struct ls_algo_probe p;
+	char err[256];
+
+	(void)state;
+	assert_int_equal(ls_algo_resume_limit(a), 40);
+	assert_int_equal(ls_algo_probe_step(a, 0, NULL), LS_PROBE_BEGAN);
+	assert_true(ls_algo_probing(a, &p));
+	assert_int_equal(p.before, 40);
+	assert_int_equal(ls_algo_limit(a), 3);
+	assert_int_equal(ls_algo_resume_limit(a), 40);
+	assert_int_equal(
+		ls_algo_create_at("vegas", NULL, ls_algo_resume_limit(a), &b, err, sizeof(err)), 0);
+	assert_int_equal(ls_algo_limit(b), 40);
+	assert_int_equal(ls_algo_probe_step(a, LS_PROBE_TIMEOUT_NS, NULL), LS_PROBE_ENDED);
+	assert_int_equal(ls_algo_resume_limit(a), 40);
+	ls_algo_destroy(&b);
+	ls_algo_destroy(&a);
+}
+
+/*
+ * A slow service: at 3 in flight a 1 s latency gives 3 samples a second,
+ * and 50 take about 17 s. A probe waits while its samples come (its timeout
+ * runs from the last new one), so it measures minRTT; with 5 s from its
+ * start it timed out every time, and envoy stayed pinned at 3 for good
+ * with no minRTT.
+ */
+static void a_probe_waits_while_its_samples_come(void **state)
+{
+	struct ls_algo *a = make("initial_limit=40");
+	struct ls_latency_hist h = {0};
+	uint64_t now = 0;
+
+	(void)state;
+	assert_int_equal(ls_algo_probe_step(a, now, NULL), LS_PROBE_BEGAN);
+	for (int i = 1; i < 50; i++) {
+		if (i % 3 == 0) {
+			now += S_NS;
+			assert_int_equal(ls_algo_probe_step(a, now, &h), LS_PROBE_NONE);
+		}
+		ls_hist_add(&h, S_NS);
+	}
+	assert_int_equal(ls_algo_limit(a), 3);
+	ls_hist_add(&h, S_NS);
+	assert_int_equal(ls_algo_probe_step(a, now + 100 * MS_NS, &h), LS_PROBE_ENDED);
+	assert_int_equal(ls_algo_limit(a), 40);
+	assert_true(fabs(ls_algo_baseline_rtt_ns(a) - 1.0 * S_NS) < 0.07 * S_NS);
+
+	/* The next, with 10 samples and none for a timeout after the last: none measured. */
+	now = 200 * S_NS;
+	assert_int_equal(ls_algo_probe_step(a, now, NULL), LS_PROBE_BEGAN);
+	memset(&h, 0, sizeof(h));
+	for (int i = 0; i < 10; i++)
+		ls_hist_add(&h, 2 * S_NS);
+	assert_int_equal(ls_algo_probe_step(a, now + 4 * S_NS, &h), LS_PROBE_NONE);
+	assert_int_equal(ls_algo_probe_step(a, now + 4 * S_NS + LS_PROBE_TIMEOUT_NS - 1, &h),
+			 LS_PROBE_NONE);
+	assert_int_equal(ls_algo_probe_step(a, now + 4 * S_NS + LS_PROBE_TIMEOUT_NS, &h),
+			 LS_PROBE_ENDED);
+	assert_true(fabs(ls_algo_baseline_rtt_ns(a) - 1.0 * S_NS) < 0.07 * S_NS);
+	ls_algo_destroy(&a);
+}
+
 /* Without any minRTT (the first probe timed out) windows hold the limit and a probe is due. */
 static void without_min_rtt_the_limit_holds_and_a_probe_is_due(void **state)
 {
@@ -534,6 +624,46 @@ static void fixed_value_without_interval_never_probes(void **state)
 	ls_algo_destroy(&a);
 }
 
+/*
+ * Probes turned off (interval=0, a fixed_value) while one runs: the probe's
+ * measurement does not replace fixed_value as minRTT when it ends.
+ */
+static void a_probe_ending_after_probes_were_turned_off_keeps_fixed_value(void **state)
+{
+	struct ls_algo *a = make("initial_limit=40,request_count=3");
+	struct ls_latency_hist h = {0};
+	char err[256];
+
+	(void)state;
+	assert_int_equal(ls_algo_probe_step(a, 0, NULL), LS_PROBE_BEGAN);
+	assert_int_equal(ls_algo_retune(a,
+					"initial_limit=40,request_count=3,interval=0s,"
+					"fixed_value=5ms",
+					err, sizeof(err)),
+			 0);
+	for (int i = 0; i < 3; i++)
+		ls_hist_add(&h, 20 * MS_NS);
+	assert_int_equal(ls_algo_probe_step(a, 100 * MS_NS, &h), LS_PROBE_ENDED);
+	assert_int_equal(ls_algo_limit(a), 40);
+	assert_true(ls_algo_baseline_rtt_ns(a) == 5 * MS_NS);
+	assert_false(ls_algo_probe_due(a, 3600 * S_NS));
+	ls_algo_destroy(&a);
+}
+
+/* The limit a probe gives back is inside the bounds retuned while it ran. */
+static void a_probe_gives_back_a_limit_inside_the_bounds_retuned_meanwhile(void **state)
+{
+	struct ls_algo *a = make("initial_limit=400,max_limit=1000");
+	char err[256];
+
+	(void)state;
+	assert_int_equal(ls_algo_probe_step(a, 0, NULL), LS_PROBE_BEGAN);
+	assert_int_equal(ls_algo_retune(a, "initial_limit=50,max_limit=100", err, sizeof(err)), 0);
+	assert_int_equal(ls_algo_probe_step(a, LS_PROBE_TIMEOUT_NS, NULL), LS_PROBE_ENDED);
+	assert_int_equal(ls_algo_limit(a), 100);
+	ls_algo_destroy(&a);
+}
+
 /* With probes, a fixed_value is minRTT until the first, an interval after the first window. */
 static void fixed_value_with_interval_holds_until_the_first_probe(void **state)
 {
@@ -568,9 +698,14 @@ int main(void)
 		cmocka_unit_test(five_windows_at_the_minimum_start_a_probe),
 		cmocka_unit_test(count_at_the_minimum_restarts_when_the_limit_leaves_it),
 		cmocka_unit_test(timed_out_probe_keeps_the_old_min_rtt),
+		cmocka_unit_test(a_time_before_the_probe_began_times_nothing_out),
+		cmocka_unit_test(a_probe_resumes_from_the_limit_before_it),
+		cmocka_unit_test(a_probe_waits_while_its_samples_come),
 		cmocka_unit_test(without_min_rtt_the_limit_holds_and_a_probe_is_due),
 		cmocka_unit_test(fixed_value_without_interval_never_probes),
 		cmocka_unit_test(fixed_value_with_interval_holds_until_the_first_probe),
+		cmocka_unit_test(a_probe_ending_after_probes_were_turned_off_keeps_fixed_value),
+		cmocka_unit_test(a_probe_gives_back_a_limit_inside_the_bounds_retuned_meanwhile),
 	};
 
 	return cmocka_run_group_tests_name("algo_envoy", tests, NULL, NULL);

@@ -11,7 +11,9 @@
 
 #include <cmocka.h>
 
+#include "algo.h"
 #include "config.h"
+#include "service.h"
 
 #define SVC_WEB "[service web]\nlisten = *:8080\n"
 
@@ -729,6 +731,36 @@ static void limit_keys_are_checked_with_the_algorithm(void **state)
 		   "max_limit 30");
 }
 
+/*
+ * A limit key and the same parameter under its other name in params (envoy's
+ * max_concurrency_limit is max_limit, gradient2's max_concurrency too): the
+ * agent added the key after params, so the key won and the params' value was
+ * ignored without a word. The file is refused; `limit algo` params, checked
+ * against the service's keys, win as they do under the key's own name.
+ */
+static void a_limit_key_and_its_alias_in_params_are_not_both_taken(void **state)
+{
+	struct ls_service_meta meta = {.algo = "envoy", .max_limit = 500, .min_limit = 5};
+	struct ls_algo *a = NULL;
+	char text[256];
+
+	(void)state;
+	load_fails(SVC_WEB
+		   "algorithm = envoy\nmax_limit = 500\nparams = max_concurrency_limit=50\n",
+		   "t.conf:5: service web: max_limit is given both as a key and in params");
+	load_fails(SVC_WEB "algorithm = envoy\nmin_limit = 5\nparams = min_concurrency_limit=4\n",
+		   "t.conf:5: service web: min_limit is given both as a key and in params");
+	load_fails(SVC_WEB "max_limit = 500\nparams = max_concurrency=50\n",
+		   "t.conf:4: service web: max_limit is given both as a key and in params");
+
+	snprintf(meta.algo_params, sizeof(meta.algo_params), "max_concurrency_limit=50");
+	assert_int_equal(ls_service_algo(&meta, 0, &a, err, sizeof(err)), 0);
+	assert_int_equal(ls_algo_params_text(a, text, sizeof(text)), 0);
+	if (!strstr(text, "max_concurrency_limit=50,") || !strstr(text, "min_concurrency_limit=5,"))
+		fail_msg("params of the service's envoy: %s", text);
+	ls_algo_destroy(&a);
+}
+
 static void booleans_take_every_documented_spelling(void **state)
 {
 	static const char *const yes[] = {"true", "yes", "on", "1", "TRUE"};
@@ -1028,6 +1060,7 @@ int main(void)
 		cmocka_unit_test(limits_must_be_ordered_min_initial_max),
 		cmocka_unit_test(limit_is_auto_or_pinned),
 		cmocka_unit_test(limit_keys_are_checked_with_the_algorithm),
+		cmocka_unit_test(a_limit_key_and_its_alias_in_params_are_not_both_taken),
 		cmocka_unit_test(unknown_algorithm_is_rejected),
 		cmocka_unit_test(params_are_checked_for_syntax_and_by_the_algorithm),
 		cmocka_unit_test(booleans_take_every_documented_spelling),

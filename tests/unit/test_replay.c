@@ -481,6 +481,42 @@ static void replay_envoy_probes_per_sample_too(void **state)
 	free(r.out);
 }
 
+/*
+ * Per sample, ends come out of order when latencies differ: a 2 ms request
+ * that started 1 ms after a 10 ms one ends 7 ms before it. A probe that
+ * began at the long one's end is not timed out by the short ones ending
+ * before it began: it gets its samples, and with a minRTT the limit moves
+ * off the 20 it saved. (It timed out at each such sample, and without any
+ * minRTT the limit went between 3 and 20 for good.)
+ */
+static void replay_envoy_probe_survives_ends_out_of_order(void **state)
+{
+	char *input = malloc(40 * 400);
+	struct run r = {0};
+	size_t used = 0;
+	const char *line;
+	bool moved = false;
+
+	(void)state;
+	assert_non_null(input);
+	for (int i = 0; i < 400; i++)
+		used += (size_t)sprintf(input + used, "%d,%d,5,0\n", 1000000000 + i * 1000000,
+					i % 2 ? 2000000 : 10000000);
+	replay(&r, input, "envoy", "initial_limit=20", false);
+	assert_int_equal(r.ret, 0);
+	for (line = strchr(r.out, '\n'); line && line[1]; line = strchr(line + 1, '\n')) {
+		unsigned long long at;
+		unsigned int limit;
+
+		assert_int_equal(sscanf(line + 1, "%llu,%u,", &at, &limit), 2);
+		if (limit != 3 && limit != 20)
+			moved = true;
+	}
+	assert_true(moved);
+	free(r.out);
+	free(input);
+}
+
 static int cmd(int argc, const char **argv)
 {
 	static const struct ls_cmd *const table[] = {&ls_cmd_replay, NULL};
@@ -524,6 +560,7 @@ int main(void)
 		cmocka_unit_test(replay_envoy_reprobes_at_the_minimum_and_recovers),
 		cmocka_unit_test(replay_envoy_probe_counts_only_requests_admitted_since),
 		cmocka_unit_test(replay_envoy_probes_per_sample_too),
+		cmocka_unit_test(replay_envoy_probe_survives_ends_out_of_order),
 		cmocka_unit_test(cmd_usage_errors_exit_two),
 	};
 
