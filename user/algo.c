@@ -597,7 +597,7 @@ enum ls_probe_step ls_algo_probe_step(struct ls_algo *algo, uint64_t now_ns,
 	if (probe && probe->count && probe->count >= p->samples) {
 		uint64_t rtt = ls_hist_quantile_ns(probe, p->quantile);
 
-		ls_algo_probe_end(algo, rtt ? rtt : 1, now_ns);
+		ls_algo_probe_end(algo, rtt >= LS_PROBE_MIN_RTT_NS ? rtt : 0, now_ns);
 		return LS_PROBE_ENDED;
 	}
 	if (probe && probe->count > p->seen) {

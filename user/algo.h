@@ -82,6 +82,13 @@ struct ls_algo_probe {
 	uint64_t last_ns;  /* that step's time (0: none yet) */
 };
 
+/*
+ * A probe's RTT below this is no measurement: no real service answers in
+ * less, and it is what a client that answers its own request with a
+ * stray byte, or a cheap endpoint, would make a probe see (design §12).
+ */
+#define LS_PROBE_MIN_RTT_NS 100000ull
+
 /* How long a probe may wait for its samples when the algorithm says nothing. */
 #define LS_PROBE_TIMEOUT_NS (5 * 1000000000ull)
 /* The longest a probe runs, however its samples trickle in. */

@@ -497,6 +497,22 @@ static void timed_out_probe_keeps_the_old_min_rtt(void **state)
 	ls_algo_destroy(&a);
 }
 
+/* A probe whose samples say under 100 us measured nothing: minRTT stays. */
+static void probe_faster_than_any_service_measures_nothing(void **state)
+{
+	struct ls_algo *a = make("interval=30s,jitter=0");
+	struct ls_latency_hist h = {};
+
+	(void)state;
+	probe(a, 0, 5 * MS_NS);
+	assert_int_equal(ls_algo_probe_step(a, 30 * S_NS + 100 * MS_NS, NULL), LS_PROBE_BEGAN);
+	for (int i = 0; i < 50; i++)
+		ls_hist_add(&h, 20000); /* 20 us */
+	assert_int_equal(ls_algo_probe_step(a, 30 * S_NS + 200 * MS_NS, &h), LS_PROBE_ENDED);
+	assert_true(ls_algo_baseline_rtt_ns(a) == 5 * MS_NS);
+	ls_algo_destroy(&a);
+}
+
 /*
  * A clock behind the probe's start (replay's sample ends are not in order:
  * a short request that started later ends earlier) has not timed it out.
@@ -698,6 +714,7 @@ int main(void)
 		cmocka_unit_test(five_windows_at_the_minimum_start_a_probe),
 		cmocka_unit_test(count_at_the_minimum_restarts_when_the_limit_leaves_it),
 		cmocka_unit_test(timed_out_probe_keeps_the_old_min_rtt),
+		cmocka_unit_test(probe_faster_than_any_service_measures_nothing),
 		cmocka_unit_test(a_time_before_the_probe_began_times_nothing_out),
 		cmocka_unit_test(a_probe_resumes_from_the_limit_before_it),
 		cmocka_unit_test(a_probe_waits_while_its_samples_come),
