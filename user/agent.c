@@ -51,7 +51,6 @@ struct svc_ctl {
 	uint32_t limit;
 	int32_t max_inflight; /* over the open window's rounds */
 	uint64_t last_rtt_ns; /* of the last window fed to the algorithm */
-	uint32_t probe_base;  /* while a probe runs: the limit before it, for the guarantees */
 };
 
 struct agent {
@@ -227,7 +226,6 @@ static bool svc_probe(struct agent *ag, uint32_t svc, const struct ls_service_me
 	switch (ls_algo_probe_step(c->algo, now_ns, have ? &probe : NULL)) {
 	case LS_PROBE_BEGAN:
 		ls_algo_probing(c->algo, &how);
-		c->probe_base = c->limit;
 		err = kernel_now(ag, &epoch);
 		if (!err)
 			err = ls_probe_set(&ag->maps, svc, epoch);
@@ -238,9 +236,8 @@ static bool svc_probe(struct agent *ag, uint32_t svc, const struct ls_service_me
 			return false;
 		}
 		c->limit = ls_algo_limit(c->algo);
-		pr_info("service %s: probing the no-load latency: limit %u for %u requests "
-			"(guarantees of %u kept)",
-			meta->name, how.pinned, how.samples, c->probe_base);
+		pr_info("service %s: probing the no-load latency: limit %u for %u requests",
+			meta->name, how.pinned, how.samples);
 		return true;
 	case LS_PROBE_ENDED:
 		ls_probe_set(&ag->maps, svc, 0);
@@ -345,11 +342,12 @@ static int svc_round(struct agent *ag, uint32_t svc, uint64_t now_ns)
 		pr_info("service %s: limit %u -> %u (window rtt %.2f ms, baseline %.2f ms)",
 			meta.name, old, c->limit, c->last_rtt_ns / 1e6,
 			ls_algo_baseline_rtt_ns(c->algo) / 1e6);
-	/* Written every round: a policy reload may have changed the shares. */
-	if (!meta.pinned_limit && ls_algo_probing(c->algo, NULL))
-		err = ls_service_write_probe_limits(&ag->maps, svc, limit, c->probe_base, &meta);
-	else
-		err = ls_service_write_limits(&ag->maps, svc, limit, &meta);
+	/*
+	 * Written every round: a policy reload may have changed the shares.
+	 * While a probe runs the guarantees are those of the pinned limit too:
+	 * guaranteed load during a probe would be measured as no-load latency.
+	 */
+	err = ls_service_write_limits(&ag->maps, svc, limit, &meta);
 	if (err)
 		pr_err("service %s: writing limit %u: %s; the dataplane keeps enforcing the last "
 		       "one written",

@@ -22,9 +22,8 @@
  * Where loadshed differs from Envoy:
  * - A sample is the time to the response's first byte (Envoy: until the
  *   whole response is sent).
- * - A probe pins only the service's shared limit L: the agent keeps every
- *   class's guarantee as computed from the limit before the probe, so a
- *   guaranteed class is not shed because a probe runs.
+ * - The class guarantees are shares of the pinned limit while a probe
+ *   runs (loadshed's classes; Envoy has none).
  * - Only samples of requests admitted after the probe began count, as in
  *   Envoy since PR #11579.
  * - A probe that gets too few samples ends after its timeout

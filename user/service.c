@@ -66,16 +66,6 @@ int ls_service_write_limits(const struct ls_maps *m, uint32_t svc, uint32_t limi
 	return bpf_map_update_elem(m->limits, &svc, &l, BPF_ANY) ? -errno : 0;
 }
 
-int ls_service_write_probe_limits(const struct ls_maps *m, uint32_t svc, uint32_t pinned,
-				  uint32_t base, const struct ls_service_meta *meta)
-{
-	struct ls_limits l;
-
-	ls_service_limits(base, meta, &l);
-	l.limit = pinned;
-	return bpf_map_update_elem(m->limits, &svc, &l, BPF_ANY) ? -errno : 0;
-}
-
 int ls_service_update(const struct ls_maps *m, uint32_t svc, const struct ls_service_meta *meta)
 {
 	struct ls_limits lim = {};

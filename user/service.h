@@ -40,13 +40,6 @@ void ls_service_limits(uint32_t limit, const struct ls_service_meta *meta, struc
 int ls_service_write_limits(const struct ls_maps *m, uint32_t svc, uint32_t limit,
 			    const struct ls_service_meta *meta);
 
-/*
- * Writes L = pinned while a probe of the no-load latency runs, keeping the
- * class guarantees of limit `base` (the limit before the probe): a probe
- * pins what the classes share, never what a class is guaranteed.
- */
-int ls_service_write_probe_limits(const struct ls_maps *m, uint32_t svc, uint32_t pinned,
-				  uint32_t base, const struct ls_service_meta *meta);
 
 /*
  * Writes a changed record of service svc, then its limits: the pinned L
