@@ -24,7 +24,7 @@
 #include <stdio.h>
 
 /* The algorithm used when a service names none. */
-#define LS_ALGO_DEFAULT "gradient2"
+#define LS_ALGO_DEFAULT "delay"
 
 /*
  * One observation, as Netflix's Limit.onSample(): when the request (or the

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
- * gradient2: Netflix Gradient2Limit, the default. It compares the current
+ * gradient2: Netflix Gradient2Limit. It compares the current
  * RTT with a long-term average of RTTs (an exponential average over
  * long_window samples, the first 10 a plain mean):
  *

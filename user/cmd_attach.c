@@ -67,7 +67,7 @@ static const struct ls_opt attach_opts[] = {
 	{"addr", 0, true, OPT_ADDR, "ADDR", "only this destination address (default: any)"},
 	{"limit", 0, true, OPT_LIMIT, "N|auto", "pin the limit, or let the algorithm set it",
 	 "auto"},
-	{"algo", 0, true, OPT_ALGO, "NAME", "fixed, aimd, vegas, gradient2 (default), envoy delay",
+	{"algo", 0, true, OPT_ALGO, "NAME", "fixed, aimd, vegas, gradient2, envoy, delay (default)",
 	 "fixed aimd vegas gradient2 envoy delay"},
 	{"param", 0, true, OPT_PARAM, "K=V", "algorithm parameter (repeatable)"},
 	{"min-limit", 0, true, OPT_MIN_LIMIT, "N", "lowest limit the algorithm may set"},

@@ -19,8 +19,8 @@
  *   listen = *:8080             required; comma-separated, may repeat: *:PORT, PORT,
  *                               [::]:PORT and 0.0.0.0:PORT (all any-address),
  *                               A.B.C.D:PORT, [IPV6]:PORT; at most 16 per service
- *   algorithm = gradient2       fixed | aimd | vegas | gradient2 | envoy | delay
- *                               (default gradient2)
+ *   algorithm = delay           fixed | aimd | vegas | gradient2 | envoy | delay
+ *                               (default delay)
  *   params = k=v,k=v            the algorithm's parameters (see `loadshed replay --help`)
  *   limit = auto                auto: the algorithm sets L; N: L pinned at N
  *   initial_limit = 20          optional; default: the algorithm's own

@@ -366,7 +366,7 @@ test_limit_algo_is_checked_with_the_service_limits() {
 	check_eq "limit algo refuses a max_limit below the service's min_limit" "$rc:$out" \
 		"2:loadshed: service main: aimd: min_limit 50 is above max_limit 30"
 	check_eq "and changes nothing" \
-		"$(ls_srv -j status "$SRV_IF" | jq -r '.services[0].algorithm')" gradient2
+		"$(ls_srv -j status "$SRV_IF" | jq -r '.services[0].algorithm')" delay
 }
 
 # The pin directory is loadshed's: detach removes it whole, a pin it did not

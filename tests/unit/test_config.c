@@ -16,6 +16,8 @@
 #include "service.h"
 
 #define SVC_WEB "[service web]\nlisten = *:8080\n"
+/* The same, with gradient2 named (the default algorithm is delay). */
+#define SVC_G2 SVC_WEB "algorithm = gradient2\n"
 
 static char err[1024];
 
@@ -82,7 +84,7 @@ static void agent_defaults_apply_when_the_section_is_absent(void **state)
 	assert_int_equal(c->agent.stall_timeout_ns, 10000000000ull);
 	assert_int_equal(c->agent.failopen_after_ns, 3000000000ull);
 	assert_int_equal(c->agent.max_flows, LS_DEFAULT_MAX_FLOWS);
-	assert_string_equal(c->svc[0].algo, "gradient2");
+	assert_string_equal(c->svc[0].algo, "delay");
 	assert_int_equal(c->svc[0].pinned_limit, 0);
 	assert_int_equal(c->svc[0].min_limit, 0);
 	assert_false(c->svc[0].shadow);
@@ -699,19 +701,19 @@ static void params_are_checked_for_syntax_and_by_the_algorithm(void **state)
 		   "t.conf:3: [service web] params: '' is not name=value");
 	load_fails(SVC_WEB "params = a=1,B=2\n",
 		   "t.conf:3: [service web] params: 'B=2' is not name=value");
-	load_fails_with(SVC_WEB "params = no_such_param=1\n",
-			"t.conf:3: service web: params for gradient2: ");
+	load_fails_with(SVC_G2 "params = no_such_param=1\n",
+			"t.conf:4: service web: params for gradient2: ");
 	load_fails(SVC_WEB "min_limit = 5\nparams = min_limit=3\n",
 		   "t.conf:4: service web: min_limit is given both as a key and in params");
 	/* A limit that could never grow again, or that starts outside its bounds. */
-	load_fails_with(SVC_WEB "params = min_limit=0,queue_size=0\n",
-			"t.conf:3: service web: params for gradient2: gradient2: min_limit must be "
+	load_fails_with(SVC_G2 "params = min_limit=0,queue_size=0\n",
+			"t.conf:4: service web: params for gradient2: gradient2: min_limit must be "
 			"in [1, 1e+06]");
 	load_fails_with(
-		SVC_WEB "params = queue_size=0\n",
-		"t.conf:3: service web: params for gradient2: gradient2: queue_size must be");
-	load_fails(SVC_WEB "initial_limit = 500\n",
-		   "t.conf:3: service web: limits for gradient2: gradient2: initial_limit 500 is "
+		SVC_G2 "params = queue_size=0\n",
+		"t.conf:4: service web: params for gradient2: gradient2: queue_size must be");
+	load_fails(SVC_G2 "initial_limit = 500\n",
+		   "t.conf:4: service web: limits for gradient2: gradient2: initial_limit 500 is "
 		   "above max_limit 200");
 }
 
@@ -726,8 +728,8 @@ static void limit_keys_are_checked_with_the_algorithm(void **state)
 	load_fails(SVC_WEB "algorithm = aimd\nmin_limit = 500\n",
 		   "t.conf:4: service web: limits for aimd: aimd: min_limit 500 is above max_limit "
 		   "200");
-	load_fails(SVC_WEB "min_limit = 50\nparams = max_limit=30\n",
-		   "t.conf:3: service web: limits for gradient2: gradient2: min_limit 50 is above "
+	load_fails(SVC_G2 "min_limit = 50\nparams = max_limit=30\n",
+		   "t.conf:4: service web: limits for gradient2: gradient2: min_limit 50 is above "
 		   "max_limit 30");
 }
 
