@@ -11,6 +11,7 @@
 
 #include <cmocka.h>
 
+#include "algo.h"
 #include "config.h"
 #include "policy.h"
 #include "service.h"
@@ -148,7 +149,7 @@ static void meta_holds_names_shares_algorithm_and_limits(void **state)
 
 	memset(&want, 0, sizeof(want));
 	strcpy(want.name, "api");
-	strcpy(want.algo, "gradient2");
+	strcpy(want.algo, LS_ALGO_DEFAULT);
 	want.in_use = 1;
 	want.pinned_limit = 40;
 	want.nr_classes = 1;
