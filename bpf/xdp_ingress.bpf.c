@@ -510,6 +510,19 @@ static __always_inline int ls_segment_ok(struct xdp_md *ctx, const struct ls_pkt
 	return ls_tcp_csum_ok(ctx, p->l4_off, p->l4_len, sum);
 }
 
+/* ls_segment_ok, counting a wrong checksum in bad_checksums. */
+static __always_inline int ls_segment_checked(struct xdp_md *ctx, const struct ls_pkt *p)
+{
+	struct ls_iface_stats *is;
+
+	if (ls_segment_ok(ctx, p))
+		return 1;
+	is = ls_iface_counters();
+	if (is)
+		is->bad_checksums++;
+	return 0;
+}
+
 /* Sheds a connection (a SYN, or the ACK of its handshake) by the class's action. */
 static __always_inline int ls_shed_conn(struct xdp_md *ctx, const struct ls_pkt *p,
 					const struct ls_where *w)
@@ -807,12 +820,8 @@ static __always_inline int ls_on_untracked(struct xdp_md *ctx, const struct ls_p
 		if (state == LS_HS_CLAIMED)
 			return XDP_DROP; /* its handshake is being decided on another CPU */
 		if (state == LS_HS_OPEN) {
-			if (!ls_segment_ok(ctx, p)) {
-				is = ls_iface_counters();
-				if (is)
-					is->bad_checksums++;
+			if (!ls_segment_checked(ctx, p))
 				return XDP_PASS; /* the kernel drops it */
-			}
 			return ls_on_handshake(ctx, p, port, hs, tag);
 		}
 		if (state == LS_HS_REFUSED) {
@@ -1020,17 +1029,12 @@ static __always_inline int ls_on_client_rst(struct xdp_md *ctx, const struct ls_
 {
 	__u32 acked = READ_ONCE(f->cli_acked), next = READ_ONCE(f->cli_next);
 	int exact = p->seq == acked && acked == next;
-	int abandon = state == LS_FLOW_DEFERRED &&
-		      (p->seq == READ_ONCE(f->defer_end) || p->seq == acked);
+	int abandon =
+		state == LS_FLOW_DEFERRED && (p->seq == READ_ONCE(f->defer_end) || p->seq == acked);
 
 	if (exact || abandon) {
-		if (!ls_segment_ok(ctx, p)) {
-			struct ls_iface_stats *is = ls_iface_counters();
-
-			if (is)
-				is->bad_checksums++;
+		if (!ls_segment_checked(ctx, p))
 			return XDP_PASS;
-		}
 		if (abandon) {
 			if (ls_flow_end(&p->key, f, LS_END_ABORT) && st)
 				st->abandoned++;
@@ -1076,13 +1080,8 @@ static __always_inline int ls_on_flow(struct xdp_md *ctx, const struct ls_pkt *p
 	if (state == LS_FLOW_DEFERRED && (p->tcp_flags & LS_TCP_FIN) && !p->payload_len) {
 		if (p->seq != READ_ONCE(f->defer_end))
 			return LS_SEQ_AFTER(p->seq, READ_ONCE(f->cli_acked)) ? XDP_DROP : XDP_PASS;
-		if (!ls_segment_ok(ctx, p)) {
-			struct ls_iface_stats *is = ls_iface_counters();
-
-			if (is)
-				is->bad_checksums++;
+		if (!ls_segment_checked(ctx, p))
 			return XDP_DROP;
-		}
 		if (st)
 			st->abandoned++;
 		return ls_abort_flow(ctx, p, f);

@@ -311,22 +311,32 @@ static void sum_hists(const void *vals, size_t stride, int ncpu, struct ls_laten
 	}
 }
 
-int ls_read_latency(const struct ls_maps *m, uint32_t idx, struct ls_latency_hist *out)
+/*
+ * Sums the histograms of a per-CPU map entry whose values are val_size
+ * bytes with a struct ls_latency_hist at hist_off.
+ */
+static int read_percpu_hist(int fd, uint32_t key, size_t val_size, size_t hist_off,
+			    struct ls_latency_hist *out)
 {
 	int ncpu = libbpf_num_possible_cpus();
-	struct ls_latency_hist *vals;
+	char *vals;
 	int err;
 
 	if (ncpu <= 0)
 		return -EINVAL;
-	vals = calloc((size_t)ncpu, sizeof(*vals));
+	vals = calloc((size_t)ncpu, val_size);
 	if (!vals)
 		return -ENOMEM;
-	err = lookup(m->latency, idx, vals);
+	err = lookup(fd, key, vals);
 	if (!err)
-		sum_hists(vals, sizeof(*vals), ncpu, out);
+		sum_hists(vals + hist_off, val_size, ncpu, out);
 	free(vals);
 	return err;
+}
+
+int ls_read_latency(const struct ls_maps *m, uint32_t idx, struct ls_latency_hist *out)
+{
+	return read_percpu_hist(m->latency, idx, sizeof(struct ls_latency_hist), 0, out);
 }
 
 int ls_probe_set(const struct ls_maps *m, uint32_t svc, uint64_t epoch_ns)
@@ -349,20 +359,8 @@ int ls_probe_set(const struct ls_maps *m, uint32_t svc, uint64_t epoch_ns)
 
 int ls_read_probe(const struct ls_maps *m, uint32_t svc, struct ls_latency_hist *out)
 {
-	int ncpu = libbpf_num_possible_cpus();
-	struct ls_probe *vals;
-	int err;
-
-	if (ncpu <= 0)
-		return -EINVAL;
-	vals = calloc((size_t)ncpu, sizeof(*vals));
-	if (!vals)
-		return -ENOMEM;
-	err = lookup(m->probe, svc, vals);
-	if (!err)
-		sum_hists(&vals[0].hist, sizeof(*vals), ncpu, out);
-	free(vals);
-	return err;
+	return read_percpu_hist(m->probe, svc, sizeof(struct ls_probe),
+				offsetof(struct ls_probe, hist), out);
 }
 
 #define FLOW_BATCH 1024
