@@ -60,9 +60,10 @@ struct agent {
 	struct ls_inflight *inflight; /* the mmapped inflight map */
 	size_t inflight_len;
 	struct svc_ctl svc[LS_MAX_SERVICES];
-	int tick_fd;		    /* the pinned tick program */
-	int life_lock;		    /* held for the agent's life: its liveness */
-	struct ring_buffer *aborts; /* aborted requests and suspect flows, to settle with the kernel */
+	int tick_fd;   /* the pinned tick program */
+	int life_lock; /* held for the agent's life: its liveness */
+	struct ring_buffer
+		*aborts; /* aborted requests and suspect flows, to settle with the kernel */
 	uint64_t next_sweep_ns;
 	double log_change; /* log a limit change larger than this fraction */
 };
@@ -243,8 +244,7 @@ static bool svc_probe(struct agent *ag, uint32_t svc, const struct ls_service_me
 		ls_probe_set(&ag->maps, svc, 0);
 		c->limit = ls_algo_limit(c->algo);
 		pr_info("service %s: probe done (%s): no-load latency %.2f ms, limit %u",
-			meta->name,
-			have && probe.count >= how.samples ? "measured" : "timed out",
+			meta->name, have && probe.count >= how.samples ? "measured" : "timed out",
 			ls_algo_baseline_rtt_ns(c->algo) / 1e6, c->limit);
 		return true;
 	default:

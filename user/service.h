@@ -40,7 +40,6 @@ void ls_service_limits(uint32_t limit, const struct ls_service_meta *meta, struc
 int ls_service_write_limits(const struct ls_maps *m, uint32_t svc, uint32_t limit,
 			    const struct ls_service_meta *meta);
 
-
 /*
  * Writes a changed record of service svc, then its limits: the pinned L
  * if there is one, else the L in force (the agent's next round adapts it).

@@ -180,10 +180,12 @@ static void real_conn(struct t *t, __u16 cport, struct conn *c)
 
 		assert_int_equal(setsockopt(sk.sfd, IPPROTO_TCP, TCP_REPAIR, &on, sizeof(on)), 0);
 		q = TCP_RECV_QUEUE;
-		assert_int_equal(setsockopt(sk.sfd, IPPROTO_TCP, TCP_REPAIR_QUEUE, &q, sizeof(q)), 0);
+		assert_int_equal(setsockopt(sk.sfd, IPPROTO_TCP, TCP_REPAIR_QUEUE, &q, sizeof(q)),
+				 0);
 		assert_int_equal(getsockopt(sk.sfd, IPPROTO_TCP, TCP_QUEUE_SEQ, &rcv_nxt, &len), 0);
 		q = TCP_SEND_QUEUE;
-		assert_int_equal(setsockopt(sk.sfd, IPPROTO_TCP, TCP_REPAIR_QUEUE, &q, sizeof(q)), 0);
+		assert_int_equal(setsockopt(sk.sfd, IPPROTO_TCP, TCP_REPAIR_QUEUE, &q, sizeof(q)),
+				 0);
 		assert_int_equal(getsockopt(sk.sfd, IPPROTO_TCP, TCP_QUEUE_SEQ, &snd_nxt, &len), 0);
 		assert_int_equal(setsockopt(sk.sfd, IPPROTO_TCP, TCP_REPAIR, &off, sizeof(off)), 0);
 		c->syn.seq = rcv_nxt - 1;

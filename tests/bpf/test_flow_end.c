@@ -250,7 +250,8 @@ static void segment_beyond_a_gap_does_not_move_the_sequence(void **state)
 	assert_int_equal(cli_rst_at(t, &c, next + 1100), XDP_PASS);
 	assert_true(tracked(t, &c, NULL));
 
-	/* A segment overlapping the end moves it to its own end, which the server then acknowledges. */
+	/* A segment overlapping the end moves it to its own end, which the server then
+	 * acknowledges. */
 	assert_int_equal(cli_data_at(t, &c, next - 10, 60, NULL), XDP_PASS);
 	assert_int_equal(flow_of(t, &c).cli_next, next + 50);
 	c.cli_seq = next + 50;

@@ -505,7 +505,8 @@ static void class_moves(const struct input *in, const struct ls_class_stats *aft
 			continue;
 		feature((uint64_t)k << 32 | mask);
 		m->fields |= mask;
-		/* One the full table cannot track: a new connection is shed, one under way passes. */
+		/* One the full table cannot track: a new connection is shed, one under way passes.
+		 */
 		m->conn_admit += D(admitted) + D(adopted) +
 				 (D(shed_drop) + D(shed_reset) ? 0 : D(untracked));
 		m->conn_shed += D(shed_drop) + D(shed_reset);

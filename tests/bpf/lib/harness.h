@@ -22,10 +22,10 @@ struct dp {
 	int xdp_fd;
 	int tc_fd;
 	int tick_fd;
-	int nr_cpus;		    /* possible CPUs: the slots of a per-CPU value */
-	struct ring_buffer *aborts; /* the abort ring's reader, opened on first use */
+	int nr_cpus;		      /* possible CPUs: the slots of a per-CPU value */
+	struct ring_buffer *aborts;   /* the abort ring's reader, opened on first use */
 	struct ring_buffer *suspects; /* the suspect ring's reader, likewise */
-	void *abort_sink;	    /* where the reader puts what it reads, while it reads */
+	void *abort_sink;	      /* where the reader puts what it reads, while it reads */
 };
 
 /* The outcome of one program run. */

@@ -266,10 +266,9 @@ size_t pkt_build(const struct pkt_spec *s, __u8 *buf, size_t cap, struct pkt_lay
 					       pseudo_sum(s->ipv6, s->saddr, s->daddr, proto,
 							  (__u32)l4_len)));
 		else
-			put16(buf + off + 16,
-			      pkt_csum(buf + off, l4_len,
-				       pseudo_sum(s->ipv6, s->saddr, s->daddr, proto,
-						  (__u32)l4_len)));
+			put16(buf + off + 16, pkt_csum(buf + off, l4_len,
+						       pseudo_sum(s->ipv6, s->saddr, s->daddr,
+								  proto, (__u32)l4_len)));
 		off += TCP_HLEN + s->tcp_opts_len;
 	}
 	if (lay) {
