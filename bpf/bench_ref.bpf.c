@@ -106,8 +106,16 @@ int ref_prelude(struct xdp_md *ctx)
 		return XDP_ABORTED;
 	if (prelude_mode == PRELUDE_NEW_SOURCE) {
 		struct iphdr *ip = data + sizeof(struct ethhdr);
+		struct tcphdr *tcp = (void *)(ip + 1);
+		__be32 from = ip->saddr, to = bpf_htonl(bpf_ntohl(from) + 1);
+		__u32 sum;
 
-		ip->saddr = bpf_htonl(bpf_ntohl(ip->saddr) + 1);
+		/* The TCP checksum follows its pseudo-header (RFC 1624): it stays right. */
+		sum = bpf_csum_diff(&from, 4, &to, 4, (__u16)~tcp->check);
+		sum = (sum & 0xffff) + (sum >> 16);
+		sum = (sum & 0xffff) + (sum >> 16);
+		tcp->check = (__u16)~sum;
+		ip->saddr = to;
 	} else if (prelude_mode == PRELUDE_RESTORE) {
 		__builtin_memcpy(data, syn_template, PRELUDE_SYN_LEN);
 	}
