@@ -34,20 +34,29 @@ log_dir=$(mktemp -d /tmp/loadshed-tests.XXXXXX)
 # A TAP test line ("ok 3 - x", "not ok 4 # SKIP y") carrying a SKIP directive.
 skip_re='^(not )?ok [0-9]+([^#]*)#[[:space:]]*[Ss][Kk][Ii][Pp]'
 
-run_suite() {
+# exec_suite NAME CMD...: runs a suite into its log, with its exit status
+# and duration beside it (LOG.rc), for report_suite.
+exec_suite() {
 	local name=$1
 	shift
-	local out
+	local out start=$SECONDS rc
 	out="$log_dir/$(echo "$name" | tr '/' '_').log"
-	local start=$SECONDS
 	if [ -x "$1" ] || [ "$1" = bash ]; then
 		"$@" >"$out" 2>&1
+		rc=$?
 	else
 		echo "$1: not built (make tests)" >"$out"
-		false
+		rc=1
 	fi
-	local rc=$?
-	local ok notok skip
+	echo "$rc $((SECONDS - start))" >"$out.rc"
+}
+
+# report_suite NAME: counts and prints what exec_suite left.
+report_suite() {
+	local name=$1
+	local out rc took ok notok skip
+	out="$log_dir/$(echo "$name" | tr '/' '_').log"
+	read -r rc took <"$out.rc"
 	skip=$(grep -cE "$skip_re" "$out")
 	ok=$(grep -E '^ok [0-9]+' "$out" | grep -cvE "$skip_re")
 	notok=$(grep -E '^not ok [0-9]+' "$out" | grep -cvE "$skip_re")
@@ -62,7 +71,7 @@ run_suite() {
 	failed=$((failed + notok))
 	skipped=$((skipped + skip))
 	printf '%-40s %3d passed, %3d failed, %3d skipped (%ds)\n' "$name" "$ok" "$notok" "$skip" \
-		$((SECONDS - start))
+		"$took"
 	if [ "$notok" -ne 0 ]; then
 		grep -E '^not ok|^#' "$out" | grep -vE "$skip_re" | head -40 | sed 's/^/    /'
 	fi
@@ -74,13 +83,48 @@ run_suite() {
 	fi
 }
 
+run_suite() {
+	exec_suite "$@"
+	report_suite "$1"
+}
+
 # The suites are named by their sources, so a binary left in build/ by a
 # test file that no longer exists is never run.
-for src in tests/unit/test_*.c tests/bpf/test_*.c; do
+for src in tests/unit/test_*.c; do
 	[ -f "$src" ] || continue
 	t=build/san/tests/$(basename "$src" .c)
 	case "$t" in *"$pattern"*) ;; *) [ -n "$pattern" ] && continue ;; esac
 	run_suite "$(basename "$t")" "$t"
+done
+# The BPF suites spend their time in the verifier, one load per test, and
+# share nothing (maps of their own, no pins, anonymous namespaces): they run
+# LS_TEST_JOBS at a time (default: the CPUs), reported in order. test_races
+# runs alone: its threads race on every CPU.
+jobs=${LS_TEST_JOBS:-$(nproc)}
+bpf_suites=()
+for src in tests/bpf/test_*.c; do
+	[ -f "$src" ] || continue
+	t=build/san/tests/$(basename "$src" .c)
+	case "$t" in *"$pattern"*) ;; *) [ -n "$pattern" ] && continue ;; esac
+	bpf_suites+=("$t")
+done
+running=0
+for t in "${bpf_suites[@]}"; do
+	[ "$(basename "$t")" = test_races ] && continue
+	if [ "$running" -ge "$jobs" ]; then
+		wait -n
+		running=$((running - 1))
+	fi
+	exec_suite "$(basename "$t")" "$t" &
+	running=$((running + 1))
+done
+wait
+for t in "${bpf_suites[@]}"; do
+	if [ "$(basename "$t")" = test_races ]; then
+		run_suite test_races "$t"
+	else
+		report_suite "$(basename "$t")"
+	fi
 done
 for t in tests/integration/test_*.sh; do
 	[ -f "$t" ] || continue
