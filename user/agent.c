@@ -177,18 +177,6 @@ static void svc_histogram(struct agent *ag, uint32_t svc, struct ls_latency_hist
 	}
 }
 
-/* The dataplane's clock (the tick program's, without a heartbeat): probe epochs are in it. */
-static int kernel_now(struct agent *ag, uint64_t *now_ns)
-{
-	struct ls_tick t = {};
-	LIBBPF_OPTS(bpf_test_run_opts, run, .ctx_in = &t, .ctx_size_in = sizeof(t));
-
-	if (bpf_prog_test_run_opts(ag->tick_fd, &run))
-		return -errno;
-	*now_ns = t.now_ns;
-	return 0;
-}
-
 /*
  * The probe's part of a round, for an algorithm that probes the no-load
  * latency (envoy, delay; design §7.4): begins one when due — the limit is
@@ -204,7 +192,7 @@ static bool svc_probe(struct agent *ag, uint32_t svc, const struct ls_service_me
 	struct ls_latency_hist probe;
 	struct ls_algo_probe how;
 	bool probing = ls_algo_probing(c->algo, &how), have = false;
-	uint64_t epoch = 0;
+	struct ls_tick tick = {}; /* run without a heartbeat: the dataplane's clock */
 	int err;
 
 	if (!ls_algo_probes(c->algo))
@@ -227,9 +215,9 @@ static bool svc_probe(struct agent *ag, uint32_t svc, const struct ls_service_me
 	switch (ls_algo_probe_step(c->algo, now_ns, have ? &probe : NULL)) {
 	case LS_PROBE_BEGAN:
 		ls_algo_probing(c->algo, &how);
-		err = kernel_now(ag, &epoch);
-		if (!err)
-			err = ls_probe_set(&ag->maps, svc, epoch);
+		err = ls_tick_run(ag->tick_fd, &tick);
+		if (!err) /* the epoch in the dataplane's clock, as its slot words */
+			err = ls_probe_set(&ag->maps, svc, tick.now_ns);
 		if (err) {
 			pr_warn("service %s: starting a probe: %s; it ends without samples",
 				meta->name, strerror(-err));
@@ -381,11 +369,10 @@ static int agent_tick(struct agent *ag, const struct ls_agent_meta *am, uint64_t
 		.beat = 1,
 		.sweep = now >= ag->next_sweep_ns,
 	};
-	LIBBPF_OPTS(bpf_test_run_opts, run, .ctx_in = &t, .ctx_size_in = sizeof(t));
 	uint64_t took, period;
 	int err;
 
-	err = bpf_prog_test_run_opts(ag->tick_fd, &run) ? -errno : (int)run.retval;
+	err = ls_tick_run(ag->tick_fd, &t);
 	if (err)
 		return err;
 	if (!t.sweep)
@@ -427,8 +414,7 @@ static int on_suspect(void *ctx, void *data, size_t len)
 {
 	struct agent *ag = ctx;
 	struct ls_tick t = {};
-	LIBBPF_OPTS(bpf_test_run_opts, run, .ctx_in = &t, .ctx_size_in = sizeof(t));
-	int alive;
+	int alive, err;
 
 	if (len < sizeof(struct ls_flow_key))
 		return 0;
@@ -440,8 +426,9 @@ static int on_suspect(void *ctx, void *data, size_t len)
 	}
 	memcpy(&t.key, data, sizeof(t.key));
 	t.op = alive ? LS_TICK_CLEAR_SUSPECT : LS_TICK_END_SUSPECT;
-	if (bpf_prog_test_run_opts(ag->tick_fd, &run))
-		pr_warn("%s: settling a suspect flow: %s", ag->ifname, strerror(errno));
+	err = ls_tick_run(ag->tick_fd, &t);
+	if (err)
+		pr_warn("%s: settling a suspect flow: %s", ag->ifname, strerror(-err));
 	else if (t.done && !alive)
 		pr_debug("%s: a flow whose client reset it ended (the kernel has no socket)",
 			 ag->ifname);

@@ -35,15 +35,21 @@ int ls_tick_prog_open(const char *dir)
 	return fd < 0 ? -errno : fd;
 }
 
+int ls_tick_run(int prog_fd, struct ls_tick *t)
+{
+	LIBBPF_OPTS(bpf_test_run_opts, run, .ctx_in = t, .ctx_size_in = sizeof(*t));
+
+	return bpf_prog_test_run_opts(prog_fd, &run) ? -errno : (int)run.retval;
+}
+
 int ls_kernel_now(const char *dir, uint64_t *now_ns)
 {
 	struct ls_tick t = {.beat = 0, .sweep = 0};
-	LIBBPF_OPTS(bpf_test_run_opts, run, .ctx_in = &t, .ctx_size_in = sizeof(t));
 	int fd = ls_tick_prog_open(dir), err;
 
 	if (fd < 0)
 		return fd;
-	err = bpf_prog_test_run_opts(fd, &run) ? -errno : 0;
+	err = ls_tick_run(fd, &t);
 	close(fd);
 	*now_ns = t.now_ns;
 	return err;

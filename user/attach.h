@@ -60,6 +60,13 @@ void ls_dataplane_teardown(const char *dir);
 /* The pinned tick program of the attachment in dir: its fd, or a negative errno. */
 int ls_tick_prog_open(const char *dir);
 
+/*
+ * Runs the tick program prog_fd on *t (BPF_PROG_RUN; the kernel writes its
+ * outputs back into *t): 0, the program's nonzero return, or a negative
+ * errno.
+ */
+int ls_tick_run(int prog_fd, struct ls_tick *t);
+
 /* The dataplane's clock, bpf_ktime_get_ns(), read through the tick program. */
 int ls_kernel_now(const char *dir, uint64_t *now_ns);
 
