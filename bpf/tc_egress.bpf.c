@@ -112,22 +112,22 @@ static __always_inline void ls_on_synack(const struct ls_pkt *p)
 			victim = w;
 		}
 	}
-	f = bpf_map_lookup_elem(&ls_flows, &p->key);
 	/*
 	 * A retransmitted SYN-ACK (the kernel dropped the ACK, its accept queue
 	 * full, say) is the same handshake, perhaps completed: it ends nothing.
-	 * The same ISN on a tuple whose flow is gone is a new connection (SYN
-	 * cookies repeat an ISN within their minute): its way opens again.
+	 * The same ISN on a used way whose tuple has no flow is a new connection
+	 * (SYN cookies repeat an ISN within their minute): its way opens again.
 	 */
 	if (same && READ_ONCE(same->isn) == p->seq) {
 		word = READ_ONCE(same->word);
-		if (!f && ls_hs_state(word) == LS_HS_USED &&
+		if (ls_hs_state(word) == LS_HS_USED && !bpf_map_lookup_elem(&ls_flows, &p->key) &&
 		    __sync_val_compare_and_swap(&same->word, word, ls_hs_word(tag, LS_HS_OPEN)) ==
 			    word)
 			WRITE_ONCE(same->cli_seq, p->ack_seq);
 		WRITE_ONCE(same->sent_ms, now);
 		return;
 	}
+	f = bpf_map_lookup_elem(&ls_flows, &p->key);
 	if (f && READ_ONCE(f->srv_isn) == p->seq && p->seq)
 		return;
 	/* A new handshake on the tuple: the kernel let the old connection go. */
