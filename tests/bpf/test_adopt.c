@@ -31,30 +31,6 @@
 
 static int netns_err = -EAGAIN; /* 0 once the process has its own namespace */
 
-/* Moves the process into a new network namespace and brings its loopback up. */
-static int private_netns(void)
-{
-	struct ifreq ifr;
-	int fd, err = 0;
-
-	if (unshare(CLONE_NEWNET))
-		return -errno;
-	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	memset(&ifr, 0, sizeof(ifr));
-	strcpy(ifr.ifr_name, "lo");
-	if (ioctl(fd, SIOCGIFFLAGS, &ifr)) {
-		err = -errno;
-	} else {
-		ifr.ifr_flags |= IFF_UP;
-		if (ioctl(fd, SIOCSIFFLAGS, &ifr))
-			err = -errno;
-	}
-	close(fd);
-	return err;
-}
-
 /* The loopback address of the family, as socket address and as text. */
 static socklen_t loopback(int ipv6, __u16 port, struct sockaddr_storage *ss)
 {

@@ -71,31 +71,6 @@ static struct ls_latency_hist latency_of(struct t *t, __u32 cls)
 	return h;
 }
 
-/* b: a's client on another port (and last address byte), whose tuple shares a's set. */
-static void conn_in_same_set(const struct t *t, const struct conn *a, __u32 isn, struct conn *b)
-{
-	int last = a->syn.ipv6 ? 15 : 3;
-	static __u32 i; /* where the last search stopped: each finds another tuple */
-	struct ls_flow_key ka, kb;
-	__u32 set;
-
-	conn_key(a, &ka);
-	set = dp_hs_set(&t->dp, &ka);
-	*b = *a;
-	b->isn = isn;
-	b->srv_seq = isn + 1;
-	while (++i < (1u << 24)) {
-		b->syn.sport = (__u16)(a->syn.sport + i);
-		b->syn.saddr[last] = (__u8)(a->syn.saddr[last] + (i >> 16));
-		if (!b->syn.sport)
-			continue;
-		conn_key(b, &kb);
-		if (dp_hs_set(&t->dp, &kb) == set)
-			return;
-	}
-	fail_msg("no more tuples found in the set of connection a");
-}
-
 /*
  * Pushes c's handshake out of its set: four newer SYN-ACKs of other tuples
  * land there (handshakes whose SYNs passed: of another service, of a class
@@ -126,29 +101,6 @@ static __u32 next_rand(__u32 *s)
 /* ---- real sockets, in a network namespace of our own (made on first use) ------ */
 
 static int netns_state = 1; /* 1: not tried yet; 0: ours; < 0: -errno */
-
-static int private_netns(void)
-{
-	struct ifreq ifr;
-	int fd, err = 0;
-
-	if (unshare(CLONE_NEWNET))
-		return -errno;
-	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	memset(&ifr, 0, sizeof(ifr));
-	strcpy(ifr.ifr_name, "lo");
-	if (ioctl(fd, SIOCGIFFLAGS, &ifr)) {
-		err = -errno;
-	} else {
-		ifr.ifr_flags |= IFF_UP;
-		if (ioctl(fd, SIOCSIFFLAGS, &ifr))
-			err = -errno;
-	}
-	close(fd);
-	return err;
-}
 
 static struct {
 	int lfd, cfd, sfd;

@@ -471,31 +471,6 @@ static void churned_handshake_table_still_completes_the_newest(void **state)
 	assert_inflight(t, 1, CLS_DEFAULT, 1);
 }
 
-/* b: a's client on another port (and last address byte), whose tuple shares a's set. */
-static void conn_in_same_set(const struct t *t, const struct conn *a, __u32 isn, struct conn *b)
-{
-	int last = a->syn.ipv6 ? 15 : 3;
-	static __u32 i; /* where the last search stopped: each finds another tuple */
-	struct ls_flow_key ka, kb;
-	__u32 set;
-
-	conn_key(a, &ka);
-	set = dp_hs_set(&t->dp, &ka);
-	*b = *a;
-	b->isn = isn;
-	b->srv_seq = isn + 1;
-	while (++i < (1u << 24)) {
-		b->syn.sport = (__u16)(a->syn.sport + i);
-		b->syn.saddr[last] = (__u8)(a->syn.saddr[last] + (i >> 16));
-		if (!b->syn.sport)
-			continue;
-		conn_key(b, &kb);
-		if (dp_hs_set(&t->dp, &kb) == set)
-			return;
-	}
-	fail_msg("no more tuples found in the set of connection a");
-}
-
 /*
  * LS_HS_WAYS + 1 tuples in one set, their SYN-ACKs a few clock ticks
  * apart: the last pushes out the oldest. The oldest handshake's ACK then

@@ -2,11 +2,16 @@
 /*
  * The shared fixtures of the dataplane tests: see fixture.h.
  */
+#define _GNU_SOURCE /* unshare */
 #include <errno.h>
+#include <net/if.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
 #include "lib/fixture.h"
 
 const struct variant V4 = {0, 0}, V4_VLAN = {0, 1}, V4_QINQ = {0, 2};
@@ -551,4 +556,51 @@ int dp_tests_run(const char *group, const struct CMUnitTest *tests, size_t n)
 	for (i = 0; i < n; i++)
 		printf("ok %zu - %s # SKIP %s\n", i + 1, tests[i].name, why);
 	return 0;
+}
+
+void conn_in_same_set(const struct t *t, const struct conn *a, __u32 isn, struct conn *b)
+{
+	int last = a->syn.ipv6 ? 15 : 3;
+	static __u32 i; /* where the last search stopped: each finds another tuple */
+	struct ls_flow_key ka, kb;
+	__u32 set;
+
+	conn_key(a, &ka);
+	set = dp_hs_set(&t->dp, &ka);
+	*b = *a;
+	b->isn = isn;
+	b->srv_seq = isn + 1;
+	while (++i < (1u << 24)) {
+		b->syn.sport = (__u16)(a->syn.sport + i);
+		b->syn.saddr[last] = (__u8)(a->syn.saddr[last] + (i >> 16));
+		if (!b->syn.sport)
+			continue;
+		conn_key(b, &kb);
+		if (dp_hs_set(&t->dp, &kb) == set)
+			return;
+	}
+	fail_msg("no more tuples found in the set of connection a");
+}
+
+int private_netns(void)
+{
+	struct ifreq ifr;
+	int fd, err = 0;
+
+	if (unshare(CLONE_NEWNET))
+		return -errno;
+	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	memset(&ifr, 0, sizeof(ifr));
+	strcpy(ifr.ifr_name, "lo");
+	if (ioctl(fd, SIOCGIFFLAGS, &ifr)) {
+		err = -errno;
+	} else {
+		ifr.ifr_flags |= IFF_UP;
+		if (ioctl(fd, SIOCSIFFLAGS, &ifr))
+			err = -errno;
+	}
+	close(fd);
+	return err;
 }

@@ -140,6 +140,13 @@ void conn_dscp(const struct t *t, int n, __u8 dscp, struct conn *c);
 void conn_of_syn(const struct pkt_spec *syn, __u32 isn, struct conn *c);
 /* The flow key the dataplane files c under. */
 void conn_key(const struct conn *c, struct ls_flow_key *key);
+/*
+ * b: a's client on another port (and last address byte), whose tuple
+ * shares a's handshake set; each call finds another tuple.
+ */
+void conn_in_same_set(const struct t *t, const struct conn *a, __u32 isn, struct conn *b);
+/* Moves the process into a new network namespace and brings its loopback up: 0 or -errno. */
+int private_netns(void);
 
 /* Client to server (seen by XDP) at cli_seq, acknowledging srv_seq. */
 void cli_seg(const struct conn *c, __u8 flags, int payload_len, struct pkt_spec *out);
