@@ -96,6 +96,10 @@ test_spoofed_syns_hold_nothing() {
 test_a_stalled_request_gives_its_slot_back() {
 	local js
 	attach_short_timeouts requests
+	# The sweep runs every second or more, so a stall is released 1-2 s
+	# after it began: an idle timeout of 2 s would race it.
+	sed -i 's/^idle_timeout = 2s/idle_timeout = 60s/' "$LS_TMP/sweep.conf"
+	check "policy reload lengthens the idle timeout" ls_srv policy "$SRV_IF" reload "$LS_TMP/sweep.conf"
 	# Half a request line, then nothing: the server waits for the rest.
 	bg_cli bash -c "exec 3<>/dev/tcp/10.201.0.1/$PORT; printf 'GET / HTTP/1.1\r\n' >&3; sleep 20"
 	for _ in $(seq 30); do
