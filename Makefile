@@ -96,7 +96,7 @@ FUZZERS   := $(patsubst tests/fuzz/%.c,$(FUZZ)/%,$(wildcard tests/fuzz/fuzz_*.c)
 GEN_SEEDS := $(BUILD)/tests/gen_seeds
 
 .PHONY: all test tests bench bench-algos bench-bpf soak demo clean format check-format install-deps install \
-	uninstall fuzz fuzzers fuzz-seeds
+	uninstall fuzz fuzzers fuzz-seeds deb
 all: $(BUILD)/loadshed $(SAN)/loadshed $(patsubst bpf/%.bpf.c,$(BUILD)/bpf/%.bpf.o,$(BPF_EXTRA)) \
 	$(TOOLS) $(COMPLETION)
 
@@ -227,6 +227,11 @@ uninstall:
 		$(DESTDIR)$(MANDIR)/man5/loadshed.conf.5 \
 		$(DESTDIR)$(DOCDIR)/loadshed.conf.example $(DESTDIR)$(COMPDIR)/loadshed
 	-rmdir $(DESTDIR)$(DOCDIR)
+
+# A Debian package of the tree: $(DEB_OUT)/loadshed_VERSION_ARCH.deb (scripts/mkdeb.sh).
+DEB_OUT ?= $(BUILD)
+deb: $(BUILD)/loadshed $(COMPLETION)
+	scripts/mkdeb.sh $(DEB_OUT)
 
 install-deps:
 	scripts/install-deps.sh

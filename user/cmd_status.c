@@ -14,6 +14,7 @@
 #include "attach.h"
 #include "clock.h"
 #include <stddef.h>
+#include "cmd_status.h"
 #include "commands.h"
 #include "config.h"
 #include "hist.h"
@@ -62,7 +63,7 @@ _Static_assert(sizeof(class_counters) / sizeof(class_counters[0]) ==
 static json_object *class_json(const struct ls_maps *m, uint32_t svc, uint32_t cls,
 			       const struct ls_service_meta *meta,
 			       const struct ls_service_policy *pol, const struct ls_limits *lim,
-			       const struct ls_inflight *inf)
+			       const struct ls_inflight *inf, struct ls_latency_hist *hists)
 {
 	uint32_t idx = ls_class_index(svc, cls);
 	struct ls_latency_hist h;
@@ -73,6 +74,8 @@ static json_object *class_json(const struct ls_maps *m, uint32_t svc, uint32_t c
 		memset(&s, 0, sizeof(s));
 	if (ls_read_latency(m, idx, &h))
 		memset(&h, 0, sizeof(h));
+	if (hists)
+		hists[idx] = h;
 	json_object_object_add(o, "name", json_object_new_string(meta->classes[cls].name));
 	add_u64(o, "slot", cls);
 	json_object_object_add(o, "share_pct",
@@ -94,7 +97,7 @@ static json_object *class_json(const struct ls_maps *m, uint32_t svc, uint32_t c
 }
 
 static json_object *service_json(const struct ls_maps *m, uint32_t svc, uint32_t gen,
-				 const struct ls_service_meta *meta)
+				 const struct ls_service_meta *meta, struct ls_latency_hist *hists)
 {
 	uint32_t key = ls_policy_key(gen, svc);
 	struct ls_service_policy pol = {};
@@ -119,14 +122,16 @@ static json_object *service_json(const struct ls_maps *m, uint32_t svc, uint32_t
 	for (uint32_t c = 0; c < LS_MAX_CLASSES; c++) {
 		if (!pol.classes[c].in_use)
 			continue;
-		json_object_array_add(classes, class_json(m, svc, c, meta, &pol, &lim, &inf));
+		json_object_array_add(classes,
+				      class_json(m, svc, c, meta, &pol, &lim, &inf, hists));
 	}
 	json_object_object_add(o, "classes", classes);
 	return o;
 }
 
 static json_object *status_json(const char *ifname, const char *pin_dir, const struct ls_maps *m,
-				long nr_flows, uint64_t kernel_now_ns)
+				long nr_flows, uint64_t kernel_now_ns,
+				struct ls_latency_hist *hists)
 {
 	json_object *o = json_object_new_object(), *svcs = json_object_new_array(), *ag;
 	struct ls_agent_meta am = {};
@@ -176,7 +181,7 @@ static json_object *status_json(const char *ifname, const char *pin_dir, const s
 
 		if (ls_read_meta(m, s, &meta) || !meta.in_use)
 			continue;
-		json_object_array_add(svcs, service_json(m, s, st.active_gen & 1, &meta));
+		json_object_array_add(svcs, service_json(m, s, st.active_gen & 1, &meta, hists));
 	}
 	json_object_object_add(o, "services", svcs);
 	return o;
@@ -269,34 +274,46 @@ static void print_text(json_object *o)
 	json_object_put(o);
 }
 
-static int run_status(const struct ls_call *call)
+int ls_status_read(const char *ifname, json_object **doc, struct ls_latency_hist *hists, char *err,
+		   size_t errlen)
 {
 	struct ls_attachment a;
-	json_object *o;
-	char err[512];
 	uint64_t now;
 	long flows;
 	int rc;
 
-	if (call->argc)
-		return ls_fail(LS_EXIT_USAGE, "usage: loadshed status IFACE");
-	rc = ls_attachment_open(call->ifname, &a, err, sizeof(err));
+	*doc = NULL;
+	rc = ls_attachment_open(ifname, &a, err, errlen);
 	if (rc)
-		return ls_fail(LS_EXIT_RUNTIME, "%s", err);
+		return rc;
 	flows = ls_flows_walk(&a.maps, NULL, NULL);
 	if (flows < 0) {
 		ls_attachment_close(&a);
-		return ls_fail(LS_EXIT_RUNTIME, "%s: reading the flow table: %s", call->ifname,
-			       strerror((int)-flows));
+		snprintf(err, errlen, "%s: reading the flow table: %s", ifname,
+			 strerror((int)-flows));
+		return (int)flows;
 	}
 	rc = ls_kernel_now(a.dir, &now);
 	if (rc) {
 		ls_attachment_close(&a);
-		return ls_fail(LS_EXIT_RUNTIME, "%s: reading the dataplane's clock: %s",
-			       call->ifname, strerror(-rc));
+		snprintf(err, errlen, "%s: reading the dataplane's clock: %s", ifname,
+			 strerror(-rc));
+		return rc;
 	}
-	o = status_json(call->ifname, a.dir, &a.maps, flows, now);
+	*doc = status_json(ifname, a.dir, &a.maps, flows, now, hists);
 	ls_attachment_close(&a);
+	return 0;
+}
+
+static int run_status(const struct ls_call *call)
+{
+	json_object *o;
+	char err[512];
+
+	if (call->argc)
+		return ls_fail(LS_EXIT_USAGE, "usage: loadshed status IFACE");
+	if (ls_status_read(call->ifname, &o, NULL, err, sizeof(err)))
+		return ls_fail(LS_EXIT_RUNTIME, "%s", err);
 	if (ls_json)
 		ls_json_print(o);
 	else

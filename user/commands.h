@@ -14,6 +14,7 @@
 extern const struct ls_cmd ls_cmd_attach;
 extern const struct ls_cmd ls_cmd_detach;
 extern const struct ls_cmd ls_cmd_status;
+extern const struct ls_cmd ls_cmd_top;
 extern const struct ls_cmd ls_cmd_list;
 extern const struct ls_cmd ls_cmd_limit;
 extern const struct ls_cmd ls_cmd_policy;

@@ -58,6 +58,11 @@ t_json_errors() {
 	jerr 2 status
 	jerr 2 status "$NOIF" extra
 	jerr 1 status "$NOIF"
+	jerr 2 top
+	jerr 2 top "$NOIF" extra
+	jerr 2 top "$NOIF" -n 0
+	jerr 2 top "$NOIF" -d nan
+	jerr 1 top "$NOIF" -n 1
 	jerr 2 list extra
 	jerr 2 limit "$NOIF"
 	jerr 2 limit "$NOIF" a
@@ -176,6 +181,7 @@ t_help_everywhere() {
 attach eth0
 detach eth0
 status eth0
+top eth0
 list
 limit
 limit eth0
