@@ -47,7 +47,7 @@ CLANG_BPF_SYS_INCLUDES ?= $(shell $(CLANG) -v -E - </dev/null 2>&1 \
 BPF_CFLAGS := -g -O2 -target bpf -mcpu=v3 -D__TARGET_ARCH_$(ARCH) -Wall -Wextra -Werror \
 	-Wno-unused-parameter -Iinclude -Ibpf $(CLANG_BPF_SYS_INCLUDES)
 
-PKGS     := libbpf inih json-c
+PKGS     := libbpf inih json-c libmicrohttpd
 CFLAGS   ?= -O2 -g
 CFLAGS   += -std=gnu11 -Wall -Wextra -Werror -Wno-missing-field-initializers \
 	-Iinclude -Iuser -I$(BUILD)/bpf -DLS_VERSION='"$(VERSION)"' $(shell pkg-config --cflags $(PKGS))
