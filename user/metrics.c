@@ -184,8 +184,8 @@ void ls_metrics_free(struct ls_metrics **pm)
 
 static enum MHD_Result reply(struct MHD_Connection *c, unsigned int status, const char *text)
 {
-	struct MHD_Response *r = MHD_create_response_from_buffer(strlen(text), (void *)text,
-								 MHD_RESPMEM_PERSISTENT);
+	struct MHD_Response *r =
+		MHD_create_response_from_buffer(strlen(text), (void *)text, MHD_RESPMEM_PERSISTENT);
 	enum MHD_Result rc;
 
 	if (!r)
@@ -338,7 +338,8 @@ static void read_service(struct ls_metrics *m, uint32_t s, uint32_t gen, struct 
 
 			for (uint32_t i = 0; i < LS_HIST_BUCKETS; i++) {
 				while (le < LS_METRICS_NR_LE &&
-				       ls_hist_bucket_lo_us(i) >= 1ull << (LS_METRICS_LE_FIRST_LOG2 + le))
+				       ls_hist_bucket_lo_us(i) >=
+					       1ull << (LS_METRICS_LE_FIRST_LOG2 + le))
 					r->le[le++] += seen;
 				seen += h.buckets[i];
 			}
@@ -393,8 +394,8 @@ static void per_service(struct ls_metrics *m, struct sbuf *b, const char *name, 
 		if (!m->svc[s].in_use)
 			continue;
 		fmt_float(value(m, s), v, sizeof(v));
-		sb_printf(b, "%s{iface=\"%s\",service=\"%s\"} %s\n", name, m->iface,
-			  m->svc[s].name, v);
+		sb_printf(b, "%s{iface=\"%s\",service=\"%s\"} %s\n", name, m->iface, m->svc[s].name,
+			  v);
 	}
 }
 
@@ -498,11 +499,9 @@ static void shed_family(struct ls_metrics *m, struct sbuf *b)
 			for (size_t a = 0; a < sizeof(actions) / sizeof(actions[0]); a++)
 				sb_printf(b,
 					  "loadshed_shed_total{iface=\"%s\",service=\"%s\","
-					  "class=\"%s\",action=\"%s\"} %llu\n",
+					  "class=\"%s\",action=\"%s\"} %lld\n",
 					  m->iface, r->name, r->cls_name[c], actions[a].action,
-					  (unsigned long long)*(const __u64 *)((const char *)&r
-										 ->stats[c] +
-									 actions[a].off));
+					  v_counter(r, c, actions[a].off));
 		}
 	}
 }
@@ -524,10 +523,11 @@ static void latency_family(struct ls_metrics *m, struct sbuf *b)
 				  m->iface, r->name,
 				  (double)(1ull << (LS_METRICS_LE_FIRST_LOG2 + i)) / 1e6,
 				  (unsigned long long)r->le[i]);
-		sb_printf(b,
-			  "loadshed_latency_seconds_bucket{iface=\"%s\",service=\"%s\",le=\"+Inf\"} "
-			  "%llu\n",
-			  m->iface, r->name, (unsigned long long)r->count);
+		sb_printf(
+			b,
+			"loadshed_latency_seconds_bucket{iface=\"%s\",service=\"%s\",le=\"+Inf\"} "
+			"%llu\n",
+			m->iface, r->name, (unsigned long long)r->count);
 		sb_printf(b, "loadshed_latency_seconds_sum{iface=\"%s\",service=\"%s\"} %.9f\n",
 			  m->iface, r->name, (double)r->sum_ns / 1e9);
 		sb_printf(b, "loadshed_latency_seconds_count{iface=\"%s\",service=\"%s\"} %llu\n",
@@ -535,8 +535,8 @@ static void latency_family(struct ls_metrics *m, struct sbuf *b)
 	}
 }
 
-static void iface_counter(struct ls_metrics *m, struct sbuf *b, const char *name,
-			  const char *help, uint64_t v)
+static void iface_counter(struct ls_metrics *m, struct sbuf *b, const char *name, const char *help,
+			  uint64_t v)
 {
 	family(b, name, "counter", help);
 	sb_printf(b, "%s{iface=\"%s\"} %llu\n", name, m->iface, (unsigned long long)v);
@@ -579,17 +579,17 @@ static void build_page(struct ls_metrics *m, struct sbuf *b, const struct ls_age
 		  v_admitted, 0);
 	shed_family(m, b);
 	per_class(m, b, "loadshed_would_shed_total", "counter",
-		  "Shadow mode: work that would have been shed, admitted.",
-		  v_counter, offsetof(struct ls_class_stats, would_shed));
+		  "Shadow mode: work that would have been shed, admitted.", v_counter,
+		  offsetof(struct ls_class_stats, would_shed));
 	per_class(m, b, "loadshed_fail_open_total", "counter",
-		  "Work admitted unchecked because the agent's heartbeat was stale.",
-		  v_counter, offsetof(struct ls_class_stats, fail_open));
+		  "Work admitted unchecked because the agent's heartbeat was stale.", v_counter,
+		  offsetof(struct ls_class_stats, fail_open));
 	per_class(m, b, "loadshed_untracked_total", "counter",
-		  "Connections admitted unchecked because the flow table was full.",
-		  v_counter, offsetof(struct ls_class_stats, untracked));
+		  "Connections admitted unchecked because the flow table was full.", v_counter,
+		  offsetof(struct ls_class_stats, untracked));
 	per_class(m, b, "loadshed_requests_total", "counter",
-		  "Request starts on tracked connections (in either admit mode).",
-		  v_counter, offsetof(struct ls_class_stats, requests));
+		  "Request starts on tracked connections (in either admit mode).", v_counter,
+		  offsetof(struct ls_class_stats, requests));
 	latency_family(m, b);
 	per_service(m, b, "loadshed_demand_ratio",
 		    "Offered work over capacity, smoothed over 5 s: above 1, scale out "
