@@ -47,7 +47,7 @@ CLANG_BPF_SYS_INCLUDES ?= $(shell $(CLANG) -v -E - </dev/null 2>&1 \
 BPF_CFLAGS := -g -O2 -target bpf -mcpu=v3 -D__TARGET_ARCH_$(ARCH) -Wall -Wextra -Werror \
 	-Wno-unused-parameter -Iinclude -Ibpf $(CLANG_BPF_SYS_INCLUDES)
 
-PKGS     := libbpf inih json-c
+PKGS     := libbpf inih json-c libmicrohttpd
 CFLAGS   ?= -O2 -g
 CFLAGS   += -std=gnu11 -Wall -Wextra -Werror -Wno-missing-field-initializers \
 	-Iinclude -Iuser -I$(BUILD)/bpf -DLS_VERSION='"$(VERSION)"' $(shell pkg-config --cflags $(PKGS))
@@ -95,8 +95,8 @@ FUZZ_TOBJS := $(addprefix $(FUZZ)/obj/t_,harness.o pkt.o frames.o check_policy.o
 FUZZERS   := $(patsubst tests/fuzz/%.c,$(FUZZ)/%,$(wildcard tests/fuzz/fuzz_*.c))
 GEN_SEEDS := $(BUILD)/tests/gen_seeds
 
-.PHONY: all test tests bench bench-algos bench-bpf soak demo clean format check-format install-deps install \
-	uninstall fuzz fuzzers fuzz-seeds deb
+.PHONY: all test tests bench bench-algos bench-bpf bench-metrics soak demo clean format check-format install-deps \
+	install uninstall fuzz fuzzers fuzz-seeds deb
 all: $(BUILD)/loadshed $(SAN)/loadshed $(patsubst bpf/%.bpf.c,$(BUILD)/bpf/%.bpf.o,$(BPF_EXTRA)) \
 	$(TOOLS) $(COMPLETION)
 
@@ -256,6 +256,11 @@ bench: install-deps
 # Each limit algorithm with its defaults on several server shapes (steady 3x, doubling).
 bench-algos: install-deps
 	scripts/bench.sh --algos
+
+# 50 concurrent scrapers of the metrics endpoint: the agent's CPU and heartbeat with and without.
+bench-metrics: install-deps
+	$(MAKE) all
+	scripts/bench-metrics.sh
 
 # Mixed connections with agent restarts and reloads; every in-flight counter must end at 0.
 soak: install-deps

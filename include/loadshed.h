@@ -25,7 +25,7 @@
  * must never misread them). Raise it with any change to the structs below
  * or to the set of maps.
  */
-#define LS_LAYOUT_VERSION 5
+#define LS_LAYOUT_VERSION 6
 
 #define LS_MAX_SERVICES 16
 /* 16 configured classes, plus room for an implicit default and a bypass. */
@@ -484,6 +484,23 @@ enum ls_tc_mode {
 	LS_TC_CLSACT = 2, /* a filter on a clsact qdisc */
 };
 
+/*
+ * Where the agent serves its Prometheus metrics ([agent] metrics). The
+ * address is IPv4-mapped for IPv4, as everywhere; port 0: metrics off.
+ */
+enum ls_metrics_family {
+	LS_METRICS_V4 = 1,   /* A.B.C.D:PORT, 0.0.0.0:PORT included */
+	LS_METRICS_V6 = 2,   /* [IPV6]:PORT, [::]:PORT included (IPv6 only) */
+	LS_METRICS_DUAL = 3, /* *:PORT: every address, IPv4 and IPv6 */
+};
+
+struct ls_metrics_addr {
+	__u8 addr[16];
+	__u16 port;
+	__u8 family; /* enum ls_metrics_family */
+	__u8 pad[5];
+};
+
 /* agent map value (one entry): settings of the control loop and attachment */
 struct ls_agent_meta {
 	__u64 interval_ns;
@@ -502,6 +519,7 @@ struct ls_agent_meta {
 	__u32 tc_priority;
 	__u32 log_change_ppm;  /* the agent logs limit changes larger than this */
 	char config_path[256]; /* what SIGHUP reloads; empty: built from options */
+	struct ls_metrics_addr metrics;
 };
 
 /* layout map value (one entry): LS_LAYOUT_VERSION of the build that pinned. */
@@ -617,7 +635,8 @@ _Static_assert(sizeof(struct ls_latency_hist) == (4 + LS_HIST_BUCKETS) * 8, "ls_
 _Static_assert(sizeof(struct ls_probe) == (6 + LS_HIST_BUCKETS) * 8, "ls_probe");
 _Static_assert(sizeof(struct ls_class_meta) == 40, "ls_class_meta");
 _Static_assert(sizeof(struct ls_service_meta) == 944, "ls_service_meta");
-_Static_assert(sizeof(struct ls_agent_meta) == 320, "ls_agent_meta");
+_Static_assert(sizeof(struct ls_metrics_addr) == 24, "ls_metrics_addr");
+_Static_assert(sizeof(struct ls_agent_meta) == 344, "ls_agent_meta");
 _Static_assert(sizeof(struct ls_layout) == 8, "ls_layout");
 
 #endif /* LS_LOADSHED_H */

@@ -10,6 +10,8 @@ PKGS=(
 	libbpf-dev bpftool libelf-dev zlib1g-dev linux-libc-dev
 	libinih-dev libjson-c-dev libcmocka-dev
 	iproute2 iptables procps jq util-linux curl ethtool
+	# the agent's metrics endpoint; a real Prometheus scrapes it in test_metrics.sh
+	libmicrohttpd-dev prometheus
 	gnuplot-nox man-db groff-base
 	# The request workloads (scenario.sh pgbench and wrk, test_requests.sh):
 	# each run makes its own throwaway cluster; the system's is not used.

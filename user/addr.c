@@ -119,3 +119,22 @@ void ls_prefix_format(const struct ls_prefix *p, char *buf, size_t len)
 	inet_ntop(AF_INET6, p->addr, addr, sizeof(addr));
 	snprintf(buf, len, "%s/%u", addr, (unsigned int)p->len_bits);
 }
+
+void ls_metrics_addr_format(const struct ls_metrics_addr *m, char *buf, size_t len)
+{
+	char a[INET6_ADDRSTRLEN] = "";
+
+	if (!m->port) {
+		snprintf(buf, len, "off");
+		return;
+	}
+	if (m->family == LS_METRICS_DUAL) {
+		snprintf(buf, len, "*:%u", m->port);
+	} else if (m->family == LS_METRICS_V4) {
+		inet_ntop(AF_INET, m->addr + 12, a, sizeof(a));
+		snprintf(buf, len, "%s:%u", a, m->port);
+	} else {
+		inet_ntop(AF_INET6, m->addr, a, sizeof(a));
+		snprintf(buf, len, "[%s]:%u", a, m->port);
+	}
+}

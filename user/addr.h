@@ -11,6 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "loadshed.h"
+
 /* A source prefix: the address with its host bits cleared. */
 struct ls_prefix {
 	uint8_t addr[16];
@@ -37,5 +39,11 @@ bool ls_prefix_contains(const struct ls_prefix *outer, const struct ls_prefix *i
 
 /* The text form of a prefix (IPv4 for mapped addresses); buf of 64 is enough. */
 void ls_prefix_format(const struct ls_prefix *p, char *buf, size_t len);
+
+/*
+ * The text form of a metrics address as the config takes it: A.B.C.D:PORT,
+ * [IPV6]:PORT or *:PORT; "off" when its port is 0. buf of 64 is enough.
+ */
+void ls_metrics_addr_format(const struct ls_metrics_addr *m, char *buf, size_t len);
 
 #endif /* LS_ADDR_H */

@@ -36,6 +36,7 @@
 #include "hist.h"
 #include "log.h"
 #include "maps.h"
+#include "metrics.h"
 #include "pins.h"
 #include "window.h"
 #include "service.h"
@@ -65,7 +66,9 @@ struct agent {
 	struct ring_buffer
 		*aborts; /* aborted requests and suspect flows, to settle with the kernel */
 	uint64_t next_sweep_ns;
-	double log_change; /* log a limit change larger than this fraction */
+	double log_change;	    /* log a limit change larger than this fraction */
+	struct ls_metrics *metrics; /* the Prometheus endpoint, when [agent] metrics asks */
+	uint64_t flows;		    /* in the flow table at the last sweep */
 };
 
 static volatile sig_atomic_t stop_requested;
@@ -377,6 +380,7 @@ static int agent_tick(struct agent *ag, const struct ls_agent_meta *am, uint64_t
 		return err;
 	if (!t.sweep)
 		return 0;
+	ag->flows = t.flows;
 	took = ls_clock_ns(CLOCK_MONOTONIC) - now;
 	period = took * LS_SWEEP_COST_MUL;
 	period = period < LS_SWEEP_MIN_NS   ? LS_SWEEP_MIN_NS
@@ -483,6 +487,7 @@ static int agent_round(struct agent *ag)
 		if (!first)
 			first = err;
 	}
+	ls_metrics_round(ag->metrics, &am, ag->inflight, ag->flows, now);
 	ls_unlock(&lock);
 	return first;
 }
@@ -562,6 +567,8 @@ static int agent_open(struct agent *ag, const char *ifname)
 		goto fail;
 	}
 	err = ring_buffer__add(ag->aborts, ag->maps.suspects, on_suspect, ag);
+	if (!err)
+		err = ls_metrics_new(ifname, &ag->maps, ag->tick_fd, &ag->metrics);
 	if (err)
 		goto fail;
 	return 0;
@@ -572,6 +579,7 @@ fail:
 
 static void agent_close(struct agent *ag)
 {
+	ls_metrics_free(&ag->metrics); /* first: its thread reads the maps */
 	for (int s = 0; s < LS_MAX_SERVICES; s++)
 		ls_algo_destroy(&ag->svc[s].algo);
 	ring_buffer__free(ag->aborts);

@@ -42,6 +42,8 @@ const struct ls_cmd ls_cmd_agent = {
 	.summary = "run the control loop of an attachment in the foreground",
 	.help = "Adapts the limits from the measured latency, sweeps idle flows, keeps the\n"
 		"heartbeat. SIGTERM/SIGINT stop it; SIGHUP reloads the config file.\n"
-		"attach starts one in the background; run this to restart a dead one.\n",
+		"attach starts one in the background; run this to restart a dead one.\n"
+		"With [agent] metrics = ADDR:PORT it serves Prometheus metrics at\n"
+		"http://ADDR:PORT/metrics (loadshed.conf(5)).\n",
 	.run = run_agent,
 };

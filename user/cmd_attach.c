@@ -328,6 +328,7 @@ static int attach_locked(const char *dir, const struct attach_opts *o, const str
 		am->stall_timeout_ns = cur.stall_timeout_ns;
 		am->failopen_after_ns = cur.failopen_after_ns;
 		am->log_change_ppm = cur.log_change_ppm;
+		am->metrics = cur.metrics;
 		am->max_flows = cfg->agent.max_flows;
 		err = ls_write_agent(&m, am);
 		if (err) {

@@ -14,6 +14,9 @@
  *                               everything; at least 2 intervals, at most 1h, or `off`
  *   max_flows = 131072          flow table size, 1024..16777216
  *   log_change = 10%            the agent logs limit changes larger than this
+ *   metrics = 127.0.0.1:9542    the agent serves Prometheus metrics at
+ *                               http://ADDR/metrics: A.B.C.D:PORT, [IPV6]:PORT, or
+ *                               *:PORT (every address); default off
  *
  *   [service NAME]              NAME: [A-Za-z0-9_.-]{1,31}; at most 16 services
  *   listen = *:8080             required; comma-separated, may repeat: *:PORT, PORT,
@@ -413,6 +416,66 @@ static int set_log_change(struct set_ctx *x, const char *v)
 {
 	if (parse_share_ppm(v, &x->c->agent.log_change_ppm))
 		return bad(x, "'%s' is not a fraction: 10%% or 0.1", v);
+	return 0;
+}
+
+/*
+ * Where the agent serves metrics. The address is always written: a bare
+ * port would listen on every address, and that must be asked for (*:PORT,
+ * 0.0.0.0:PORT or [::]:PORT). Numeric only: a name resolved at each reload
+ * could move the endpoint without the file changing.
+ */
+static int set_metrics(struct set_ctx *x, const char *v)
+{
+	struct ls_metrics_addr *out = &x->c->agent.metrics, m = {};
+	char buf[80], *host = buf, *colon;
+	uint16_t port;
+	bool v4;
+
+	if (!strcmp(v, "off")) {
+		memset(out, 0, sizeof(*out));
+		return 0;
+	}
+	if (strlen(v) >= sizeof(buf))
+		return bad(x, "'%s' is too long for an address", v);
+	strcpy(buf, v);
+	colon = strrchr(buf, ':');
+	if (!colon)
+		return bad(x,
+			   "'%s' has no address: write ADDR:PORT, e.g. 127.0.0.1:%s "
+			   "(*:%s for every address)",
+			   v, v, v);
+	*colon = '\0';
+	if (parse_port(colon + 1, &port))
+		return bad(x, "'%s' is not a port (1..65535)", colon + 1);
+	if (!strcmp(host, "*")) {
+		m.family = LS_METRICS_DUAL;
+		m.port = port;
+		*out = m;
+		return 0;
+	}
+	if (host[0] == '[') {
+		size_t n = strlen(host);
+
+		if (n < 3 || host[n - 1] != ']')
+			return bad(x, "'%s' is not an [IPv6] address", host);
+		host[n - 1] = '\0';
+		host++;
+		if (!strchr(host, ':'))
+			return bad(x, "'%s' in brackets is not an IPv6 address", host);
+	} else if (strchr(host, ':')) {
+		return bad(x, "an IPv6 address goes in brackets: [ADDR]:PORT");
+	}
+	if (ls_parse_addr(host, m.addr, &v4))
+		return bad(x,
+			   "'%s' is not a numeric IPv4 or IPv6 address (or * for every "
+			   "address)",
+			   host);
+	if (!v4 && ls_addr_is_v4_mapped(m.addr))
+		return bad(x, "'%s' is an IPv4-mapped address: write the IPv4 address", host);
+	m.family = v4 ? LS_METRICS_V4 : LS_METRICS_V6;
+	m.port = port;
+	*out = m;
 	return 0;
 }
 
@@ -826,6 +889,7 @@ static const struct key_def agent_keys[] = {
 	{"fail_open_after", set_fail_open_after},
 	{"max_flows", set_max_flows},
 	{"log_change", set_log_change},
+	{"metrics", set_metrics},
 	{NULL},
 };
 

@@ -34,8 +34,9 @@ struct ls_agent_conf {
 	uint64_t stall_timeout_ns;  /* 0: never */
 	uint64_t failopen_after_ns; /* 0: never fail open */
 	uint32_t max_flows;
-	uint32_t log_change_ppm; /* log limit changes larger than this fraction */
-	uint32_t keys_seen;	 /* bit per key: each may be given once */
+	uint32_t log_change_ppm;	/* log limit changes larger than this fraction */
+	struct ls_metrics_addr metrics; /* port 0: no metrics endpoint */
+	uint32_t keys_seen;		/* bit per key: each may be given once */
 	int key_line[LS_CONF_MAX_KEYS];
 };
 

@@ -173,6 +173,7 @@ int ls_policy_activate(const struct ls_maps *m, const struct ls_policy_image *im
 	am.stall_timeout_ns = img->agent.stall_timeout_ns;
 	am.failopen_after_ns = img->agent.failopen_after_ns;
 	am.log_change_ppm = img->agent.log_change_ppm;
+	am.metrics = img->agent.metrics;
 	return ls_write_agent(m, &am);
 }
 

@@ -109,6 +109,55 @@ static void agent_durations_take_their_units(void **state)
 	ls_config_free(&c);
 }
 
+/* The metrics address: off by default; a wildcard only when written, each in its family. */
+static void metrics_address_is_numeric_and_a_wildcard_only_when_written(void **state)
+{
+	struct ls_config *c = load_ok(SVC_WEB);
+	char text[64];
+
+	(void)state;
+	assert_int_equal(c->agent.metrics.port, 0);
+	ls_config_free(&c);
+	c = load_ok("[agent]\nmetrics = 127.0.0.1:9542\n" SVC_WEB);
+	assert_int_equal(c->agent.metrics.family, LS_METRICS_V4);
+	assert_int_equal(c->agent.metrics.port, 9542);
+	ls_metrics_addr_format(&c->agent.metrics, text, sizeof(text));
+	assert_string_equal(text, "127.0.0.1:9542");
+	ls_config_free(&c);
+	c = load_ok("[agent]\nmetrics = [::1]:9542\n" SVC_WEB);
+	assert_int_equal(c->agent.metrics.family, LS_METRICS_V6);
+	ls_metrics_addr_format(&c->agent.metrics, text, sizeof(text));
+	assert_string_equal(text, "[::1]:9542");
+	ls_config_free(&c);
+	c = load_ok("[agent]\nmetrics = *:9542\n" SVC_WEB);
+	assert_int_equal(c->agent.metrics.family, LS_METRICS_DUAL);
+	ls_config_free(&c);
+	c = load_ok("[agent]\nmetrics = 0.0.0.0:1\n" SVC_WEB);
+	assert_int_equal(c->agent.metrics.family, LS_METRICS_V4);
+	ls_config_free(&c);
+	c = load_ok("[agent]\nmetrics = off\n" SVC_WEB);
+	assert_int_equal(c->agent.metrics.port, 0);
+	ls_config_free(&c);
+
+	load_fails("[agent]\nmetrics = 9542\n" SVC_WEB,
+		   "t.conf:2: [agent] metrics: '9542' has no address: write ADDR:PORT, e.g. "
+		   "127.0.0.1:9542 (*:9542 for every address)");
+	load_fails_with("[agent]\nmetrics = localhost:9542\n" SVC_WEB,
+			"t.conf:2: [agent] metrics: 'localhost' is not a numeric");
+	load_fails_with("[agent]\nmetrics = 127.0.0.1:0\n" SVC_WEB,
+			"t.conf:2: [agent] metrics: '0' is not a port");
+	load_fails_with("[agent]\nmetrics = 127.0.0.1:\n" SVC_WEB,
+			"t.conf:2: [agent] metrics: '' is not a port");
+	load_fails_with("[agent]\nmetrics = ::1:9542\n" SVC_WEB,
+			"t.conf:2: [agent] metrics: an IPv6 address goes in brackets");
+	load_fails_with("[agent]\nmetrics = [::ffff:127.0.0.1]:9542\n" SVC_WEB,
+			"t.conf:2: [agent] metrics: '::ffff:127.0.0.1' is an IPv4-mapped");
+	load_fails_with("[agent]\nmetrics = [127.0.0.1]:9542\n" SVC_WEB,
+			"t.conf:2: [agent] metrics: '127.0.0.1' in brackets");
+	load_fails_with("[agent]\nmetrics = 127.0.0.1:9542\nmetrics = 127.0.0.1:9543\n" SVC_WEB,
+			"t.conf:3: [agent] metrics");
+}
+
 static void interval_outside_100ms_to_1s_is_rejected(void **state)
 {
 	(void)state;
@@ -1017,6 +1066,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(agent_defaults_apply_when_the_section_is_absent),
 		cmocka_unit_test(agent_durations_take_their_units),
+		cmocka_unit_test(metrics_address_is_numeric_and_a_wildcard_only_when_written),
 		cmocka_unit_test(interval_outside_100ms_to_1s_is_rejected),
 		cmocka_unit_test(fail_open_after_shorter_than_two_intervals_is_rejected),
 		cmocka_unit_test(half_open_timeout_is_refused_as_no_longer_used),

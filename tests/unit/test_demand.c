@@ -1,0 +1,224 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/* The autoscaling signal: offered work over the capacity Little's law gives (user/demand.c). */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "demand.h"
+
+#define MS 1000000ull
+#define S  (1000 * MS)
+
+/* A service run for secs at fixed rates, one round every round_ns. */
+struct run {
+	struct ls_demand d;
+	uint64_t now_ns;
+	double offered, admitted; /* cumulative, fractional: exact rates */
+};
+
+static void run_for(struct run *r, double secs, uint64_t round_ns, double offered_per_s,
+		    double admitted_per_s, double inflight, double limit)
+{
+	uint64_t end = r->now_ns + (uint64_t)(secs * S);
+
+	while (r->now_ns < end) {
+		struct ls_demand_sample s;
+
+		r->now_ns += round_ns;
+		r->offered += offered_per_s * round_ns / S;
+		r->admitted += admitted_per_s * round_ns / S;
+		s = (struct ls_demand_sample){
+			.now_ns = r->now_ns,
+			.offered = (uint64_t)r->offered,
+			.admitted = (uint64_t)r->admitted,
+			.inflight = inflight,
+			.limit = limit,
+		};
+		ls_demand_update(&r->d, &s);
+	}
+}
+
+static void assert_near(double got, double want, double rel)
+{
+	if (fabs(got - want) > rel * fabs(want))
+		fail_msg("%f is not within %.1f %% of %f", got, rel * 100, want);
+}
+
+/* Nothing offered: ratio 0, capacity unknown (NaN), never a division by zero. */
+static void idle_service_has_ratio_zero_and_unknown_capacity(void **state)
+{
+	struct run r = {.now_ns = 1000 * S};
+
+	(void)state;
+	run_for(&r, 30, 100 * MS, 0, 0, 0, 20);
+	assert_true(ls_demand_ratio(&r.d) == 0);
+	assert_true(isnan(ls_demand_capacity_per_s(&r.d)));
+	assert_true(ls_demand_offered_per_s(&r.d) == 0);
+}
+
+/* 3x overload: L = 10 full, 100/s served, 300/s offered: the ratio is 3, capacity 100/s. */
+static void overload_while_shedding_is_offered_over_served(void **state)
+{
+	struct run r = {.now_ns = 1000 * S};
+
+	(void)state;
+	run_for(&r, 60, 100 * MS, 300, 100, 10, 10);
+	assert_near(ls_demand_offered_per_s(&r.d), 300, 0.02);
+	assert_near(ls_demand_capacity_per_s(&r.d), 100, 0.02);
+	assert_near(ls_demand_ratio(&r.d), 3, 0.02);
+}
+
+/*
+ * Half load: nothing shed, 5 of L = 10 in flight at 50/s: each unit spends
+ * 100 ms in flight, so the limit serves 100/s and the ratio is 0.5.
+ */
+static void underload_is_the_fill_of_the_limit(void **state)
+{
+	struct run r = {.now_ns = 1000 * S};
+
+	(void)state;
+	run_for(&r, 60, 100 * MS, 50, 50, 5, 10);
+	assert_near(ls_demand_capacity_per_s(&r.d), 100, 0.02);
+	assert_near(ls_demand_ratio(&r.d), 0.5, 0.02);
+}
+
+/* An agent started on counters of millions sees rates, not one huge first delta. */
+static void first_sample_is_a_baseline(void **state)
+{
+	struct run r = {.now_ns = 1000 * S, .offered = 5e9, .admitted = 4e9};
+
+	(void)state;
+	run_for(&r, 0.1, 100 * MS, 0, 0, 0, 10);
+	run_for(&r, 1, 100 * MS, 10, 10, 1, 10);
+	assert_true(ls_demand_offered_per_s(&r.d) < 10);
+	assert_true(ls_demand_offered_per_s(&r.d) > 0);
+}
+
+/* Counters that go back (a re-attach) take a new baseline: no negative or wrapped rate. */
+static void counters_going_back_take_a_new_baseline(void **state)
+{
+	struct run r = {.now_ns = 1000 * S};
+
+	(void)state;
+	run_for(&r, 30, 100 * MS, 200, 100, 10, 10);
+	r.offered = 0;
+	r.admitted = 0;
+	run_for(&r, 0.1, 100 * MS, 0, 0, 10, 10);
+	assert_near(ls_demand_offered_per_s(&r.d), 200, 0.05);
+	run_for(&r, 30, 100 * MS, 200, 100, 10, 10);
+	assert_near(ls_demand_ratio(&r.d), 2, 0.02);
+}
+
+/*
+ * Smoothed over LS_DEMAND_TAU_NS: a step from 1x to 3x shows 63 % of the
+ * step after one time constant, all of it after five; a one-round burst
+ * moves it little.
+ */
+static void a_step_shows_after_the_time_constant(void **state)
+{
+	struct run r = {.now_ns = 1000 * S};
+	double tau = LS_DEMAND_TAU_NS / (double)S;
+
+	(void)state;
+	run_for(&r, 60, 100 * MS, 100, 100, 10, 10);
+	assert_near(ls_demand_ratio(&r.d), 1, 0.02);
+	run_for(&r, tau, 100 * MS, 300, 100, 10, 10);
+	assert_near(ls_demand_ratio(&r.d), 1 + 2 * (1 - exp(-1)), 0.03);
+	run_for(&r, 4 * tau, 100 * MS, 300, 100, 10, 10);
+	assert_near(ls_demand_ratio(&r.d), 3, 0.03);
+
+	memset(&r, 0, sizeof(r));
+	r.now_ns = 1000 * S;
+	run_for(&r, 60, 100 * MS, 100, 100, 10, 10);
+	run_for(&r, 0.1, 100 * MS, 5000, 100, 10, 10); /* 500 attempts in one round */
+	run_for(&r, 0.1, 100 * MS, 100, 100, 10, 10);
+	assert_true(ls_demand_ratio(&r.d) < 2);
+}
+
+/* The same load read every 100 ms or every second gives the same signal. */
+static void round_length_does_not_change_the_signal(void **state)
+{
+	struct run fast = {.now_ns = 1000 * S}, slow = {.now_ns = 1000 * S};
+
+	(void)state;
+	run_for(&fast, 20, 100 * MS, 100, 100, 10, 10);
+	run_for(&slow, 20, 1000 * MS, 100, 100, 10, 10);
+	run_for(&fast, 3, 100 * MS, 400, 100, 10, 10);
+	run_for(&slow, 3, 1000 * MS, 400, 100, 10, 10);
+	assert_near(ls_demand_ratio(&fast.d), ls_demand_ratio(&slow.d), 0.02);
+}
+
+/* All work shed and none completing (a hung service, L full): +Inf, not a finite guess. */
+static void nothing_served_is_infinite(void **state)
+{
+	struct run r = {.now_ns = 1000 * S};
+
+	(void)state;
+	run_for(&r, 120, 100 * MS, 100, 0, 10, 10);
+	assert_true(ls_demand_capacity_per_s(&r.d) < 1e-3);
+	assert_true(isinf(ls_demand_ratio(&r.d)));
+}
+
+/* Shadow mode admits everything: 20 in flight against L = 10 is a ratio of 2. */
+static void shadow_mode_shows_inflight_over_the_limit(void **state)
+{
+	struct run r = {.now_ns = 1000 * S};
+
+	(void)state;
+	run_for(&r, 60, 100 * MS, 200, 200, 20, 10);
+	assert_near(ls_demand_ratio(&r.d), 2, 0.02);
+}
+
+/*
+ * Which counters are offered work. Connections: admitted and both sheds
+ * (requests measured on them are not the unit). Requests: starts, aborted,
+ * expired, abandoned; `deferred` counts every retransmission of a deferred
+ * request, which is offered once, when it starts, expires or is abandoned.
+ */
+static void counts_take_the_service_unit_and_unique_attempts(void **state)
+{
+	struct ls_class_stats s = {
+		.admitted = 10,
+		.adopted = 1000,
+		.shed_drop = 3,
+		.shed_reset = 4,
+		.would_shed = 2,
+		.requests = 100,
+		.deferred = 70,
+		.aborted = 5,
+		.expired = 6,
+		.abandoned = 7,
+		.syns = 9999,
+	};
+	uint64_t off, adm;
+
+	(void)state;
+	ls_demand_counts(&s, LS_ADMIT_CONNECTIONS, &off, &adm);
+	assert_int_equal(adm, 10);
+	assert_int_equal(off, 17);
+	ls_demand_counts(&s, LS_ADMIT_REQUESTS, &off, &adm);
+	assert_int_equal(adm, 100);
+	assert_int_equal(off, 118);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(idle_service_has_ratio_zero_and_unknown_capacity),
+		cmocka_unit_test(overload_while_shedding_is_offered_over_served),
+		cmocka_unit_test(underload_is_the_fill_of_the_limit),
+		cmocka_unit_test(first_sample_is_a_baseline),
+		cmocka_unit_test(counters_going_back_take_a_new_baseline),
+		cmocka_unit_test(a_step_shows_after_the_time_constant),
+		cmocka_unit_test(round_length_does_not_change_the_signal),
+		cmocka_unit_test(nothing_served_is_infinite),
+		cmocka_unit_test(shadow_mode_shows_inflight_over_the_limit),
+		cmocka_unit_test(counts_take_the_service_unit_and_unique_attempts),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
