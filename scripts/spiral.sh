@@ -317,11 +317,14 @@ sp_haproxy_start() {
 }
 
 # sp_stat: HAProxy's `show stat` (CSV) from its stats socket.
-sp_stat() {
+sp_stat() { sp_haproxy_cmd "show stat"; }
+
+# sp_haproxy_cmd CMD: one command to HAProxy's stats socket (level admin); its answer.
+sp_haproxy_cmd() {
 	# shellcheck disable=SC2016 # expanded by the inner bash
 	sp_in "$SP_HAP_NS" timeout 2 bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$1" || exit 1
-		echo "show stat" >&3
-		cat <&3' _ "$SP_STATS_PORT"
+		echo "$2" >&3
+		cat <&3' _ "$SP_STATS_PORT" "$1"
 }
 
 # sp_stat_field PROXY SERVER FIELD: one field of `show stat` by its name
