@@ -14,6 +14,8 @@ PKGS=(
 	# The request workloads (scenario.sh pgbench and wrk, test_requests.sh):
 	# each run makes its own throwaway cluster; the system's is not used.
 	postgresql-15 wrk
+	# The load balancer of the death-spiral benchmark (scripts/spiral.sh, test_spiral.sh).
+	haproxy
 )
 # nginx-light is needed only for `SERVER=nginx scripts/scenario.sh …`.
 if [ "${LS_WITH_NGINX:-0}" = 1 ]; then

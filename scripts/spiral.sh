@@ -44,7 +44,9 @@
 # The load is ls-loadgen from the client: open loop, Poisson arrivals at 0.8x
 # the three replicas' capacity, a connection per request, a deadline of
 # DEADLINE_MS (2000); ok means a 200 within it (a 503 is bad_status). The run
-# lasts SECONDS (45); replica 1 is killed (SIGKILL) at KILL_AT (10) s.
+# lasts SECONDS (45); replica 1 is killed (SIGKILL) at KILL_AT (10) s. Before
+# it, unmeasured, WARMUP_S (3) s at half that load: the replicas (and
+# loadshed's agents) have run before, as in a real service.
 #
 # Writes DIR (default results/spiral): MODE/loadgen.csv and loadgen.json
 # (ls-loadgen's), MODE/samples.csv (per second: HAProxy's view of each server,
