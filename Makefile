@@ -95,8 +95,8 @@ FUZZ_TOBJS := $(addprefix $(FUZZ)/obj/t_,harness.o pkt.o frames.o check_policy.o
 FUZZERS   := $(patsubst tests/fuzz/%.c,$(FUZZ)/%,$(wildcard tests/fuzz/fuzz_*.c))
 GEN_SEEDS := $(BUILD)/tests/gen_seeds
 
-.PHONY: all test tests bench bench-algos bench-bpf bench-metrics soak demo clean format check-format install-deps \
-	install uninstall fuzz fuzzers fuzz-seeds deb
+.PHONY: all test tests bench bench-algos bench-bpf bench-metrics bench-spiral soak demo clean format \
+	check-format install-deps install uninstall fuzz fuzzers fuzz-seeds deb
 all: $(BUILD)/loadshed $(SAN)/loadshed $(patsubst bpf/%.bpf.c,$(BUILD)/bpf/%.bpf.o,$(BPF_EXTRA)) \
 	$(TOOLS) $(COMPLETION)
 
@@ -252,6 +252,11 @@ demo: install-deps
 bench: install-deps
 	$(MAKE) tests
 	scripts/bench.sh
+
+# Three replicas behind HAProxy, one killed at 0.8x: the death spiral, without and with loadshed.
+bench-spiral: install-deps
+	$(MAKE) all
+	scripts/spiral.sh --no-build
 
 # Each limit algorithm with its defaults on several server shapes (steady 3x, doubling).
 bench-algos: install-deps

@@ -3,7 +3,8 @@
 # benchmark and the SYN-flood drop rate, in one run on this machine.
 #
 # Usage: scripts/bench.sh [--out DIR] [--only SCENARIO[,SCENARIO...]] [--no-build]
-#                         [--no-scenarios] [--no-flood] [--flood-seconds S]   (as root; `make bench`)
+#                         [--no-scenarios] [--no-flood] [--no-spiral] [--flood-seconds S]
+#                                                                          (as root; `make bench`)
 #        scripts/bench.sh --algos [--out DIR] [--no-build]                 (as root; `make bench-algos`)
 #
 #   scenarios    unloaded (the latency floor), then steady, slowdown, surge and
@@ -21,6 +22,9 @@
 #                program, loadshed (every SYN over its limit), iptables' raw table
 #                (DROP in PREROUTING), and for reference nothing at all (XDP_PASS
 #                and the kernel's SYN cookies); packets per second received
+#   spiral       three replicas behind HAProxy, one killed at 0.8x of the three's
+#                capacity, without and with loadshed on each (scripts/spiral.sh,
+#                `make bench-spiral` alone; about 2 minutes); its table ends RESULTS.md
 #
 # Writes DIR (default results/bench)/RESULTS.md with the tables, the ratios
 # against the baselines of the same run and the machine it ran on, a PNG per
@@ -52,6 +56,7 @@ SCENARIOS=(steady slowdown surge synflood keepalive keepalive-attach wrk pgbench
 PROTECTIONS=(none iptables loadshed)
 DO_SCENARIOS=1
 DO_FLOOD=1
+DO_SPIRAL=1
 FLOOD_SECONDS=5
 while [ $# -gt 0 ]; do
 	case $1 in
@@ -61,6 +66,7 @@ while [ $# -gt 0 ]; do
 	--no-build) BUILD=0; shift ;;
 	--no-scenarios) DO_SCENARIOS=0; shift ;;
 	--no-flood) DO_FLOOD=0; shift ;;
+	--no-spiral) DO_SPIRAL=0; shift ;;
 	--flood-seconds) FLOOD_SECONDS=${2:?--flood-seconds wants a number}; shift 2 ;;
 	-h | --help) sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//p}' "$0"; exit 0 ;;
 	*) echo "bench: unknown argument '$1'" >&2; exit 2 ;;
@@ -308,6 +314,16 @@ if [ "$DO_FLOOD" = 1 ]; then
 	} >"$OUT/flood.csv"
 fi
 
+# --- the death spiral behind HAProxy (scripts/spiral.sh) ---------------------------------------
+if [ "$DO_SPIRAL" = 1 ]; then
+	echo "bench: death spiral behind HAProxy (scripts/spiral.sh)"
+	"$ROOT/scripts/spiral.sh" --no-build --id bench --out "$OUT/spiral" | sed 's/^/       /' ||
+		echo "bench: the spiral run failed" >&2
+fi
+
 # --- RESULTS.md ------------------------------------------------------------------------------
 "$ROOT/scripts/bench-report.sh" "$OUT" "$BPF_STATUS"
+if [ -f "$OUT/spiral/RESULTS.md" ]; then
+	{ echo; sed 's/^# /## /' "$OUT/spiral/RESULTS.md"; } >>"$OUT/RESULTS.md"
+fi
 echo "bench: $OUT/RESULTS.md"

@@ -18,6 +18,8 @@ PKGS=(
 	postgresql-15 wrk
 	# make deb (dpkg-shlibdeps) and test_deploy.sh (the manifests' YAML)
 	dpkg-dev python3-yaml
+	# The load balancer of the death-spiral benchmark (scripts/spiral.sh, test_spiral.sh).
+	haproxy
 )
 # nginx-light is needed only for `SERVER=nginx scripts/scenario.sh …`.
 if [ "${LS_WITH_NGINX:-0}" = 1 ]; then
