@@ -95,7 +95,7 @@ FUZZ_TOBJS := $(addprefix $(FUZZ)/obj/t_,harness.o pkt.o frames.o check_policy.o
 FUZZERS   := $(patsubst tests/fuzz/%.c,$(FUZZ)/%,$(wildcard tests/fuzz/fuzz_*.c))
 GEN_SEEDS := $(BUILD)/tests/gen_seeds
 
-.PHONY: all test tests bench bench-algos bench-bpf soak demo clean format check-format install-deps install \
+.PHONY: all test tests bench bench-algos bench-bpf bench-cascade soak demo clean format check-format install-deps install \
 	uninstall fuzz fuzzers fuzz-seeds
 all: $(BUILD)/loadshed $(SAN)/loadshed $(patsubst bpf/%.bpf.c,$(BUILD)/bpf/%.bpf.o,$(BPF_EXTRA)) \
 	$(TOOLS) $(COMPLETION)
@@ -251,6 +251,11 @@ bench: install-deps
 # Each limit algorithm with its defaults on several server shapes (steady 3x, doubling).
 bench-algos: install-deps
 	scripts/bench.sh --algos
+
+# A middle tier whose upstream slows x20: no protection, a client timeout, loadshed's breaker.
+bench-cascade: install-deps
+	$(MAKE) all
+	scripts/cascade.sh --no-build
 
 # Mixed connections with agent restarts and reloads; every in-flight counter must end at 0.
 soak: install-deps
