@@ -95,8 +95,8 @@ FUZZ_TOBJS := $(addprefix $(FUZZ)/obj/t_,harness.o pkt.o frames.o check_policy.o
 FUZZERS   := $(patsubst tests/fuzz/%.c,$(FUZZ)/%,$(wildcard tests/fuzz/fuzz_*.c))
 GEN_SEEDS := $(BUILD)/tests/gen_seeds
 
-.PHONY: all test tests bench bench-algos bench-bpf bench-metrics bench-spiral soak demo clean format \
-	check-format install-deps install uninstall fuzz fuzzers fuzz-seeds deb
+.PHONY: all test tests bench bench-algos bench-bpf bench-metrics bench-spiral bench-cascade soak demo clean \
+	format check-format install-deps install uninstall fuzz fuzzers fuzz-seeds deb
 all: $(BUILD)/loadshed $(SAN)/loadshed $(patsubst bpf/%.bpf.c,$(BUILD)/bpf/%.bpf.o,$(BPF_EXTRA)) \
 	$(TOOLS) $(COMPLETION)
 
@@ -266,6 +266,11 @@ bench-algos: install-deps
 bench-metrics: install-deps
 	$(MAKE) all
 	scripts/bench-metrics.sh
+
+# A middle tier whose upstream slows x20: no protection, a client timeout, loadshed's breaker.
+bench-cascade: install-deps
+	$(MAKE) all
+	scripts/cascade.sh --no-build
 
 # Mixed connections with agent restarts and reloads; every in-flight counter must end at 0.
 soak: install-deps

@@ -17,6 +17,9 @@
 #                about 15 minutes in all
 #   bpf          scripts/bench-bpf.sh (per-packet cost with BPF_PROG_TEST_RUN),
 #                when present
+#   cascade      scripts/cascade.sh: a middle tier whose upstream slows x20, without
+#                protection, with a client timeout and with loadshed's breaker (about
+#                4 minutes), its table appended to RESULTS.md
 #   flood        a live-frame SYN flood (ls-xdpflood, from the client namespace at
 #                full speed) dropped on the server's veth by: a trivial XDP_DROP
 #                program, loadshed (every SYN over its limit), iptables' raw table
@@ -325,5 +328,14 @@ fi
 "$ROOT/scripts/bench-report.sh" "$OUT" "$BPF_STATUS"
 if [ -f "$OUT/spiral/RESULTS.md" ]; then
 	{ echo; sed 's/^# /## /' "$OUT/spiral/RESULTS.md"; } >>"$OUT/RESULTS.md"
+fi
+# The cascading-failure comparison (scripts/cascade.sh, its own testbed), appended.
+if [ "$DO_SCENARIOS" = 1 ]; then
+	if "$ROOT/scripts/cascade.sh" --no-build --out "$OUT/cascade" >"$OUT/cascade.log" 2>&1; then
+		printf '\n' >>"$OUT/RESULTS.md"
+		cat "$OUT/cascade/RESULTS.md" >>"$OUT/RESULTS.md"
+	else
+		echo "bench: scripts/cascade.sh failed (see $OUT/cascade.log)" >&2
+	fi
 fi
 echo "bench: $OUT/RESULTS.md"

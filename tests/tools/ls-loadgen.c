@@ -116,6 +116,7 @@ struct counters {
 	uint64_t retries;
 	uint64_t out[OUT_NR];
 	struct latency lat;
+	struct latency ans_lat; /* every full answer: ok and bad_status */
 };
 
 /* A prewarmed keep-alive pool: how its connections fared. */
@@ -466,6 +467,10 @@ static void finish_req(struct req *r, enum outcome o, uint64_t now)
 	if (o == OUT_OK) {
 		latency_add_ns(&c->sec.lat, now - r->t_first_ns);
 		latency_add_ns(&c->total.lat, now - r->t_first_ns);
+	}
+	if (o == OUT_OK || o == OUT_BAD_STATUS) {
+		latency_add_ns(&c->sec.ans_lat, now - r->t_first_ns);
+		latency_add_ns(&c->total.ans_lat, now - r->t_first_ns);
 	}
 	c->active--;
 	free(r);
@@ -971,14 +976,16 @@ static void csv_row(struct cls *c, unsigned int t_s)
 	if (!g.csv)
 		return;
 	fprintf(g.csv,
-		"%u,%s,%llu,%llu,%llu,%llu,%llu,%llu,%.3f,%.3f,%.3f,%llu,%llu,%llu,%llu,%u\n", t_s,
-		c->name, (unsigned long long)s->offered, (unsigned long long)s->out[OUT_OK],
+		"%u,%s,%llu,%llu,%llu,%llu,%llu,%llu,%.3f,%.3f,%.3f,%llu,%llu,%llu,%llu,%u,%.3f,"
+		"%.3f\n",
+		t_s, c->name, (unsigned long long)s->offered, (unsigned long long)s->out[OUT_OK],
 		(unsigned long long)s->out[OUT_REFUSED], (unsigned long long)s->out[OUT_RESET],
 		(unsigned long long)s->out[OUT_TIMEOUT], (unsigned long long)s->retries,
 		latency_pct_ms(&s->lat, 50), latency_pct_ms(&s->lat, 90),
 		latency_pct_ms(&s->lat, 99), (unsigned long long)s->out[OUT_BAD_STATUS],
 		(unsigned long long)s->out[OUT_OVERFLOW], (unsigned long long)s->out[OUT_ERROR],
-		(unsigned long long)c->active, c->nestab);
+		(unsigned long long)c->active, c->nestab, latency_pct_ms(&s->ans_lat, 50),
+		latency_pct_ms(&s->ans_lat, 99));
 }
 
 static void tick(unsigned int t_s)
@@ -1061,6 +1068,8 @@ static void json_counters(struct jsonw *w, const char *name, const struct counte
 	jsonw_double(w, "p99_ms", latency_pct_ms(&t->lat, 99));
 	jsonw_double(w, "mean_ms", latency_mean_ms(&t->lat));
 	jsonw_double(w, "max_ms", (double)t->lat.max_us / 1000.0);
+	jsonw_double(w, "ans_p50_ms", latency_pct_ms(&t->ans_lat, 50));
+	jsonw_double(w, "ans_p99_ms", latency_pct_ms(&t->ans_lat, 99));
 	jsonw_double(w, "goodput_rps", (double)t->out[OUT_OK] / opt.duration_s);
 	if (c && c->prewarm)
 		json_pool(w, c);
@@ -1078,6 +1087,7 @@ static void sum_counters(struct counters *sum)
 		for (int o = 0; o < OUT_NR; o++)
 			sum->out[o] += t->out[o];
 		latency_merge(&sum->lat, &t->lat);
+		latency_merge(&sum->ans_lat, &t->ans_lat);
 	}
 }
 
@@ -1587,9 +1597,10 @@ static int parse_args(int argc, char **argv)
 		 .type = OPT_STRING, .dest = &opt.csv_path,
 		 .help = "per-second rows: t_s,class,offered,ok,refused,reset,\n"
 			 "timeout,retries,p50_ms,p90_ms,p99_ms,bad_status,overflow,\n"
-			 "error,active,conns (outcomes and latencies in the second\n"
-			 "they happen; offered in the second of arrival; conns:\n"
-			 "connections established at the end of the second)"},
+			 "error,active,conns,ans_p50_ms,ans_p99_ms (outcomes and\n"
+			 "latencies in the second they happen; offered in the second\n"
+			 "of arrival; conns: connections established at the end of\n"
+			 "the second; ans_: latency of every full answer, 200 or not)"},
 		{.name = "json", .arg = "FILE",
 		 .type = OPT_STRING, .dest = &opt.json_path,
 		 .help = "per-class totals"},
@@ -1694,8 +1705,9 @@ int main(int argc, char **argv)
 			fprintf(stderr, "ls-loadgen: %s: %s\n", opt.csv_path, strerror(errno));
 			return EXIT_RUNTIME;
 		}
-		fprintf(g.csv, "t_s,class,offered,ok,refused,reset,timeout,retries,p50_ms,p90_ms,"
-			       "p99_ms,bad_status,overflow,error,active,conns\n");
+		fprintf(g.csv,
+			"t_s,class,offered,ok,refused,reset,timeout,retries,p50_ms,p90_ms,"
+			"p99_ms,bad_status,overflow,error,active,conns,ans_p50_ms,ans_p99_ms\n");
 	}
 	g.epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (g.epfd < 0) {

@@ -15,7 +15,7 @@ LS_TOOLS=${1:-${LS_TOOLS:-$(cd "$(dirname "$0")/../.." && pwd)/build/tools}}
 # shellcheck source=tests/lib.sh disable=SC1091
 . "$(dirname "$0")/../lib.sh"
 TOOLS=$LS_TOOLS
-ALL_TOOLS="ls-server ls-loadgen ls-conn ls-synflood ls-xdpflood"
+ALL_TOOLS="ls-server ls-loadgen ls-conn ls-synflood ls-xdpflood ls-cascade-a"
 
 # jqv FILE FILTER: one value from a JSON file.
 jqv() { jq -r "$2" "$1"; }
@@ -149,6 +149,9 @@ every_option() {
 		"--src 10.0.0.0/24 --dst 10.0.0.1:80 --duration 0.5 --count 5 --rate 10 --threads 1" \
 		"--batch 8" ;;
 	ls-xdpflood-short) echo "-i lo -s 10.0.0.0/24 -d 10.0.0.1:80 -t 0.5 -n 5 -r 10 -T 1 -b 8" ;;
+	ls-cascade-a-long) echo "--listen 127.0.0.1:0 --upstream 127.0.0.1:1 --workers 2 --local-ms 1.5" \
+		"--timeout-ms 50 --pool 2 --path /x --backlog 16" ;;
+	ls-cascade-a-short) echo "-l 127.0.0.1:0 -u 127.0.0.1:1 -w 2 -s 1.5 -t 50 -p 2" ;;
 	esac
 }
 
@@ -160,6 +163,7 @@ bad_value() {
 	ls-conn) echo "--count 0" ;;
 	ls-synflood) echo "--rate fast" ;;
 	ls-xdpflood) echo "--batch 999" ;;
+	ls-cascade-a) echo "--timeout-ms 0" ;;
 	esac
 }
 
@@ -172,6 +176,7 @@ runtime_error() {
 	ls-synflood) echo "--src 10.0.0.1 --dst 10.0.0.2:80 --count 1 --dev nosuchif0" ;;
 	ls-xdpflood) echo "--dev nosuchif0 --dst-mac 02:00:00:00:00:01 --src 10.0.0.1" \
 		"--dst 10.0.0.2:80 --duration 1" ;;
+	ls-cascade-a) echo "--listen 192.0.2.1:1 --upstream 127.0.0.1:1" ;; # not an address of this host
 	esac
 }
 
