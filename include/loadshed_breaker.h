@@ -5,8 +5,8 @@
  * 0..LS_MAX_UPSTREAMS-1; addresses are 16 bytes, IPv4 mapped, as in
  * loadshed.h.
  */
-#ifndef LS_BREAKER_H
-#define LS_BREAKER_H
+#ifndef LS_LOADSHED_BREAKER_H
+#define LS_LOADSHED_BREAKER_H
 
 #include <linux/types.h>
 
@@ -135,4 +135,4 @@ _Static_assert(sizeof(struct ls_brk_stats) == 11 * 8, "ls_brk_stats: u64 counter
 _Static_assert(sizeof(struct ls_brk_sock) == 16, "ls_brk_sock");
 _Static_assert(sizeof(struct ls_upstream_meta) == 32 + 8 * 4 + 8 * 8 + 128, "ls_upstream_meta");
 
-#endif /* LS_BREAKER_H */
+#endif /* LS_LOADSHED_BREAKER_H */
