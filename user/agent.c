@@ -31,6 +31,7 @@
 
 #include "agent.h"
 #include "attach.h"
+#include "breaker_agent.h"
 #include "algo.h"
 #include "clock.h"
 #include "hist.h"
@@ -65,7 +66,8 @@ struct agent {
 	struct ring_buffer
 		*aborts; /* aborted requests and suspect flows, to settle with the kernel */
 	uint64_t next_sweep_ns;
-	double log_change; /* log a limit change larger than this fraction */
+	double log_change;	 /* log a limit change larger than this fraction */
+	struct ls_brk_agent brk; /* the upstreams' circuit breakers */
 };
 
 static volatile sig_atomic_t stop_requested;
@@ -475,6 +477,11 @@ static int agent_round(struct agent *ag)
 		if (err && !first)
 			first = err;
 	}
+	err = ls_brk_agent_round(&ag->brk, ag->dir, now);
+	if (err && !first) {
+		pr_err("%s: the circuit breakers: %s", ag->ifname, strerror(-err));
+		first = err;
+	}
 	err = agent_tick(ag, &am, now);
 	if (err) {
 		pr_err("%s: the heartbeat and sweep: %s; the dataplane fails open when the "
@@ -574,6 +581,7 @@ static void agent_close(struct agent *ag)
 {
 	for (int s = 0; s < LS_MAX_SERVICES; s++)
 		ls_algo_destroy(&ag->svc[s].algo);
+	ls_brk_agent_free(&ag->brk);
 	ring_buffer__free(ag->aborts);
 	ag->aborts = NULL;
 	if (ag->inflight && ag->inflight != MAP_FAILED)

@@ -12,6 +12,7 @@
 
 #include "agent.h"
 #include "attach.h"
+#include "breaker_maps.h"
 #include "clock.h"
 #include <stddef.h>
 #include "commands.h"
@@ -266,6 +267,7 @@ static void print_text(json_object *o)
 			       get_u64(lat, "p50_us") / 1000.0, get_u64(lat, "p99_us") / 1000.0);
 		}
 	}
+	ls_breaker_print_text(json_object_object_get(o, "upstreams"));
 	json_object_put(o);
 }
 
@@ -296,6 +298,12 @@ static int run_status(const struct ls_call *call)
 			       call->ifname, strerror(-rc));
 	}
 	o = status_json(call->ifname, a.dir, &a.maps, flows, now);
+	{
+		json_object *up = ls_breaker_json(a.dir, now);
+
+		if (up)
+			json_object_object_add(o, "upstreams", up);
+	}
 	ls_attachment_close(&a);
 	if (ls_json)
 		ls_json_print(o);

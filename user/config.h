@@ -103,7 +103,7 @@ struct ls_config {
 	struct ls_service_conf svc[LS_MAX_SERVICES]; /* index = service number */
 	uint32_t nr_services;
 	struct ls_upstreams upstreams; /* [upstream NAME]: the outbound circuit breakers */
-	bool validated; /* set by ls_config_validate(); no changes after */
+	bool validated;		       /* set by ls_config_validate(); no changes after */
 };
 
 /* Every default, in one place. */

@@ -26,8 +26,8 @@
 #include "algo.h"
 #include "upstream.h"
 
-#define NS_PER_MS 1000000ull
-#define NS_PER_S  1000000000ull
+#define NS_PER_MS	1000000ull
+#define NS_PER_S	1000000000ull
 #define MAX_DURATION_NS (24 * 3600 * NS_PER_S)
 
 struct up_ctx {
@@ -331,7 +331,8 @@ int ls_upstream_set(struct ls_upstreams *u, const char *name, const char *key, c
 	if (!up_keys[k].name) {
 		snprintf(err, errlen,
 			 "[upstream %s] %s: unknown key (expected dest, cgroup or one of "
-			 "resilience4j's CircuitBreaker settings in snake_case, see loadshed.conf(5))",
+			 "resilience4j's CircuitBreaker settings in snake_case, see "
+			 "loadshed.conf(5))",
 			 name, key);
 		return -EINVAL;
 	}
@@ -373,10 +374,11 @@ int ls_upstreams_validate(const struct ls_upstreams *u, int *line, char *err, si
 			return -EINVAL;
 		}
 		if (a->brk.time_based && a->brk.window_size > LS_BRK_MAX_WINDOW_S) {
-			snprintf(err, errlen,
-				 "[upstream %s] sliding_window_size: a time-based window is at most "
-				 "%u seconds",
-				 a->name, LS_BRK_MAX_WINDOW_S);
+			snprintf(
+				err, errlen,
+				"[upstream %s] sliding_window_size: a time-based window is at most "
+				"%u seconds",
+				a->name, LS_BRK_MAX_WINDOW_S);
 			return -EINVAL;
 		}
 		if (ls_brk_init(&b, &a->brk, 0, err, errlen))
@@ -393,7 +395,8 @@ int ls_upstreams_validate(const struct ls_upstreams *u, int *line, char *err, si
 					if (!ls_prefix_contains(&o->dest[e].pfx, &a->dest[d].pfx))
 						continue;
 					holders++;
-					/* The same destination in two upstreams: whose call is it? */
+					/* The same destination in two upstreams: whose call is it?
+					 */
 					if (j != i &&
 					    ls_prefix_contains(&a->dest[d].pfx, &o->dest[e].pfx) &&
 					    ranges_meet(&a->dest[d], &o->dest[e])) {

@@ -16,7 +16,7 @@
 #include "addr.h"
 #include "breaker.h"
 
-#define LS_UPSTREAM_KEYS  12
+#define LS_UPSTREAM_KEYS   12
 #define LS_CGROUP_PATH_LEN 128
 
 struct ls_upstream_dest {
