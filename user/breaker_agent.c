@@ -55,8 +55,8 @@ static int start(struct ls_brk_agent *a, uint32_t i, const struct ls_upstream_me
 		return rc;
 	}
 	b->state = ctl->state <= LS_BRK_HALF_OPEN ? ctl->state : LS_BRK_CLOSED;
-	b->since_ns = meta->state_since_ns && meta->state_since_ns <= now ? meta->state_since_ns
-									  : now;
+	b->since_ns =
+		meta->state_since_ns && meta->state_since_ns <= now ? meta->state_since_ns : now;
 	b->to_open = meta->to_open;
 	b->to_half_open = meta->to_half_open;
 	b->to_closed = meta->to_closed;

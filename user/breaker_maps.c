@@ -69,7 +69,8 @@ static int fill_dests(int fd, const struct ls_upstreams *u)
 			for (int len = 128; len >= 0; len--)
 				for (uint32_t j = 0; j < u->nr; j++)
 					for (uint32_t e = 0; e < u->up[j].nr_dest; e++) {
-						const struct ls_upstream_dest *o = &u->up[j].dest[e];
+						const struct ls_upstream_dest *o =
+							&u->up[j].dest[e];
 
 						if (o->pfx.len_bits != len ||
 						    !ls_prefix_contains(&o->pfx, &me->pfx) ||
@@ -93,7 +94,8 @@ static int fill_upstreams(struct breaker_bpf *s, const struct ls_upstreams *u, c
 
 	for (uint32_t i = 0; i < u->nr; i++) {
 		const struct ls_upstream_conf *c = &u->up[i];
-		struct ls_brk_ctl v = {.state = LS_BRK_CLOSED, .slow_ns = c->brk.slow_ns, .active = 1};
+		struct ls_brk_ctl v = {
+			.state = LS_BRK_CLOSED, .slow_ns = c->brk.slow_ns, .active = 1};
 		struct ls_upstream_meta m = {
 			.active = 1,
 			.mode = LS_BRK_AUTO,
@@ -202,8 +204,8 @@ int ls_breaker_attach(const char *dir, const struct ls_config *cfg, char *err, s
 			 strerror(-rc));
 		goto out;
 	}
-	if (bpf_prog_attach(bpf_program__fd(s->progs.ls_brk_send),
-			    bpf_map__fd(s->maps.brk_conns), BPF_SK_MSG_VERDICT, 0)) {
+	if (bpf_prog_attach(bpf_program__fd(s->progs.ls_brk_send), bpf_map__fd(s->maps.brk_conns),
+			    BPF_SK_MSG_VERDICT, 0)) {
 		rc = -errno;
 		snprintf(err, errlen, "upstreams: attaching sk_msg: %s", strerror(-rc));
 		goto out;

@@ -19,7 +19,7 @@
 
 static const char *mode_name(uint32_t mode)
 {
-	return mode == LS_BRK_FORCED_OPEN	? "forced_open"
+	return mode == LS_BRK_FORCED_OPEN     ? "forced_open"
 	       : mode == LS_BRK_FORCED_CLOSED ? "forced_closed"
 					      : "auto";
 }
@@ -50,18 +50,19 @@ json_object *ls_breaker_json(const char *dir, uint64_t now_ns)
 			continue;
 		u = json_object_new_object();
 		json_object_object_add(u, "name", json_object_new_string(meta.name));
-		json_object_object_add(u, "state", json_object_new_string(ls_brk_state_name(ctl.state)));
+		json_object_object_add(u, "state",
+				       json_object_new_string(ls_brk_state_name(ctl.state)));
 		json_object_object_add(u, "mode", json_object_new_string(mode_name(meta.mode)));
 		json_object_object_add(u, "cgroup", json_object_new_string(meta.cgroup));
 		add_u64(u, "state_age_ms",
 			meta.state_since_ns && now_ns > meta.state_since_ns
 				? (now_ns - meta.state_since_ns) / 1000000
 				: 0);
-		json_object_object_add(u, "half_open_permits_left",
-				       json_object_new_int(ctl.state == LS_BRK_HALF_OPEN &&
-								   ctl.permits > 0
-							   ? ctl.permits
-							   : 0));
+		json_object_object_add(
+			u, "half_open_permits_left",
+			json_object_new_int(ctl.state == LS_BRK_HALF_OPEN && ctl.permits > 0
+						    ? ctl.permits
+						    : 0));
 		add_u64(u, "calls", st.calls);
 		add_u64(u, "failures", st.failures);
 		add_u64(u, "slow", st.slow);
@@ -130,8 +131,8 @@ static int run_show(const struct ls_call *call, bool brief)
 		struct timespec ts;
 
 		clock_gettime(CLOCK_MONOTONIC, &ts);
-		arr = ls_breaker_json(a.dir, (uint64_t)ts.tv_sec * 1000000000ull +
-						     (uint64_t)ts.tv_nsec);
+		arr = ls_breaker_json(a.dir,
+				      (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec);
 	}
 	ls_attachment_close(&a);
 	if (!arr)
@@ -148,7 +149,8 @@ static int run_show(const struct ls_call *call, bool brief)
 		for (size_t i = 0; i < json_object_array_length(arr); i++) {
 			json_object *u = json_object_array_get_idx(arr, i);
 
-			printf("%s %s %s\n", json_object_get_string(json_object_object_get(u, "name")),
+			printf("%s %s %s\n",
+			       json_object_get_string(json_object_object_get(u, "name")),
 			       json_object_get_string(json_object_object_get(u, "state")),
 			       json_object_get_string(json_object_object_get(u, "mode")));
 		}
@@ -210,8 +212,8 @@ static int set_mode(const struct ls_call *call, uint32_t mode)
 	ls_brk_maps_close(&m);
 	ls_attachment_close(&a);
 	if (rc)
-		return ls_fail(LS_EXIT_RUNTIME, "%s: upstream %s: %s", call->ifname,
-			       call->argv[0], strerror(-rc));
+		return ls_fail(LS_EXIT_RUNTIME, "%s: upstream %s: %s", call->ifname, call->argv[0],
+			       strerror(-rc));
 	if (ls_json) {
 		json_object *o = json_object_new_object();
 
@@ -271,8 +273,8 @@ static const struct ls_cmd brk_auto = {
 	.run = run_auto,
 };
 
-static const struct ls_cmd *const brk_sub[] = {&brk_list, &brk_status, &brk_open, &brk_close,
-					       &brk_auto, NULL};
+static const struct ls_cmd *const brk_sub[] = {&brk_list,  &brk_status, &brk_open,
+					       &brk_close, &brk_auto,	NULL};
 
 const struct ls_cmd ls_cmd_breaker = {
 	.name = "breaker",
