@@ -88,8 +88,8 @@ COMPLETION := $(BUILD)/loadshed.bash-completion
 # uses. `make fuzz` runs every harness for FUZZ_SECONDS.
 FUZZ_SECONDS ?= 60
 FUZZFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
-FUZZ_SRCS := $(wildcard user/addr.c user/algo*.c user/config.c user/hist.c user/log.c \
-	user/output.c user/policy.c user/replay.c user/window.c)
+FUZZ_SRCS := $(wildcard user/addr.c user/algo*.c user/breaker.c user/config.c user/hist.c user/log.c \
+	user/output.c user/policy.c user/replay.c user/upstream.c user/window.c)
 FUZZ_LIB  := $(FUZZ)/libloadshed.a
 FUZZ_OBJS := $(patsubst user/%.c,$(FUZZ)/obj/%.o,$(FUZZ_SRCS))
 FUZZ_TLIB := $(FUZZ)/libtests.a
