@@ -35,12 +35,15 @@ except OSError as e:
     print(errno.errorcode.get(e.errno, e.errno))
 EOF
 	cat >"$LS_TMP/server.py" <<'EOF'
-import socket, sys, threading
+import socket, sys, threading, time
+delay = float(sys.argv[3]) if len(sys.argv) > 3 else 0
 fam = socket.AF_INET6 if ":" in sys.argv[1] else socket.AF_INET
 s = socket.socket(fam); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 s.bind((sys.argv[1], int(sys.argv[2]))); s.listen(64)
 def serve(c):
-    while c.recv(64): c.sendall(b"pong\n")
+    while c.recv(64):
+        time.sleep(delay)
+        c.sendall(b"pong\n")
 while True:
     threading.Thread(target=serve, args=(s.accept()[0],), daemon=True).start()
 EOF
@@ -129,6 +132,24 @@ test_refused_upstream_opens_and_recovers() {
 	check_eq "calls flow again" "$(call "$host" "$UP_PORT")" ok
 }
 
+test_slow_upstream_opens_by_slow_call_rate() {
+	local i r
+	attach_breaker || { not_ok "attach with an upstream"; return 1; }
+	# Answers after 0.5 s, past slow_call_duration_threshold (300 ms).
+	bg_srv python3 "$LS_TMP/server.py" 10.201.0.1 "$UP_PORT" 0.5
+	sleep 0.3
+	for i in 1 2 3 4; do
+		r=$(call 10.201.0.1 "$UP_PORT")
+	done
+	check_eq "slow calls are answered" "$r" ok
+	wait_state db open
+	check_eq "4 slow calls of 4 open the circuit (slow_call_rate_threshold 100%)" \
+		"$(up db state)" open
+	check_eq "counted: calls, failures, slow" \
+		"$(up db calls) $(up db failures) $(up db slow)" "4 0 4"
+	check_eq "a connect then fails at once" "$(call 10.201.0.1 "$UP_PORT")" ECONNREFUSED
+}
+
 test_open_circuit_refuses_a_pooled_request() {
 	local out
 	attach_breaker || { not_ok "attach with an upstream"; return 1; }
@@ -169,6 +190,8 @@ run_test "a refusing upstream opens the circuit, which recovers (IPv4)" \
 	test_refused_upstream_opens_and_recovers 10.201.0.1
 run_test "a refusing upstream opens the circuit, which recovers (IPv6)" \
 	test_refused_upstream_opens_and_recovers fd00:201::1
+run_test "a slow upstream opens the circuit by its slow-call rate" \
+	test_slow_upstream_opens_by_slow_call_rate
 run_test "an open circuit refuses the next request of a pooled connection" \
 	test_open_circuit_refuses_a_pooled_request
 run_test "a dead agent leaves every circuit closed" test_dead_agent_leaves_circuits_closed
