@@ -61,6 +61,8 @@ BPF_PARTS := bpf/maps.bpf.c bpf/xdp_ingress.bpf.c bpf/tc_egress.bpf.c bpf/tick.b
 # Stand-alone objects: benchmark references and a peer XDP_PASS for veth.
 BPF_EXTRA := $(filter-out $(BPF_PARTS),$(wildcard bpf/*.bpf.c))
 SKEL      := $(BUILD)/bpf/loadshed.skel.h
+# The outbound circuit breaker: its own object, loaded only with upstreams.
+BRK_SKEL  := $(BUILD)/bpf/breaker.skel.h
 
 USER_SRCS := $(wildcard user/*.c)
 LIB_SRCS  := $(filter-out user/main.c,$(USER_SRCS))
@@ -86,8 +88,8 @@ COMPLETION := $(BUILD)/loadshed.bash-completion
 # uses. `make fuzz` runs every harness for FUZZ_SECONDS.
 FUZZ_SECONDS ?= 60
 FUZZFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
-FUZZ_SRCS := $(wildcard user/addr.c user/algo*.c user/config.c user/hist.c user/log.c \
-	user/output.c user/policy.c user/replay.c user/window.c)
+FUZZ_SRCS := $(wildcard user/addr.c user/algo*.c user/breaker.c user/config.c user/hist.c user/log.c \
+	user/output.c user/policy.c user/replay.c user/upstream.c user/window.c)
 FUZZ_LIB  := $(FUZZ)/libloadshed.a
 FUZZ_OBJS := $(patsubst user/%.c,$(FUZZ)/obj/%.o,$(FUZZ_SRCS))
 FUZZ_TLIB := $(FUZZ)/libtests.a
@@ -124,11 +126,11 @@ $(BUILD)/bpf/%.skel.h: $(BUILD)/bpf/%.bpf.o
 	$(Q)$(BPFTOOL) gen skeleton $< name $(subst .,_,$*)_bpf > $@
 
 # Every user object may include the skeleton: generate it first.
-$(BUILD)/obj/%.o: user/%.c VERSION | $(BUILD)/obj $(SKEL)
+$(BUILD)/obj/%.o: user/%.c VERSION | $(BUILD)/obj $(SKEL) $(BRK_SKEL)
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) $(DEPFLAGS) -c $< -o $@
 
-$(SAN)/obj/%.o: user/%.c VERSION | $(SAN)/obj $(SKEL)
+$(SAN)/obj/%.o: user/%.c VERSION | $(SAN)/obj $(SKEL) $(BRK_SKEL)
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) $(SANFLAGS) $(DEPFLAGS) -c $< -o $@
 
@@ -160,11 +162,11 @@ $(BUILD)/tests/bench_%: tests/bpf/bench_%.c $(BENCH_TLIB) $(LIB_OBJS) \
 	$(call msg,BENCH,$@)
 	$(Q)$(CC) $(CFLAGS) $(DEPFLAGS) -Itests/bpf -o $@ $< $(BENCH_TLIB) $(LIB_OBJS) $(LDLIBS)
 
-$(FUZZ)/obj/%.o: user/%.c VERSION | $(FUZZ)/obj $(SKEL)
+$(FUZZ)/obj/%.o: user/%.c VERSION | $(FUZZ)/obj $(SKEL) $(BRK_SKEL)
 	$(call msg,CC,$@)
 	$(Q)$(CLANG) $(CFLAGS) $(FUZZFLAGS) -fsanitize=fuzzer-no-link $(DEPFLAGS) -c $< -o $@
 
-$(FUZZ)/obj/t_%.o: tests/bpf/lib/%.c | $(FUZZ)/obj $(SKEL)
+$(FUZZ)/obj/t_%.o: tests/bpf/lib/%.c | $(FUZZ)/obj $(SKEL) $(BRK_SKEL)
 	$(call msg,CC,$@)
 	$(Q)$(CLANG) $(CFLAGS) $(FUZZFLAGS) $(DEPFLAGS) -Itests/bpf -c $< -o $@
 
@@ -208,7 +210,7 @@ $(BUILD)/bpf $(BUILD)/obj $(SAN)/obj $(SAN)/tests $(BUILD)/tests $(BUILD)/tools 
 	$(Q)mkdir -p $@
 
 # The skeleton of bench_ref is an intermediate the tests need while they build.
-.SECONDARY: $(BUILD)/bpf/bench_ref.skel.h
+.SECONDARY: $(BUILD)/bpf/bench_ref.skel.h $(BRK_SKEL)
 
 -include $(wildcard $(BUILD)/bpf/*.d $(BUILD)/obj/*.d $(SAN)/obj/*.d $(SAN)/tests/*.d \
 	$(BUILD)/tests/*.d $(BUILD)/tools/*.d $(FUZZ)/obj/*.d $(FUZZ)/*.d)

@@ -31,6 +31,7 @@
 
 #include "agent.h"
 #include "attach.h"
+#include "breaker_agent.h"
 #include "algo.h"
 #include "clock.h"
 #include "hist.h"
@@ -69,6 +70,7 @@ struct agent {
 	double log_change;	    /* log a limit change larger than this fraction */
 	struct ls_metrics *metrics; /* the Prometheus endpoint, when [agent] metrics asks */
 	uint64_t flows;		    /* in the flow table at the last sweep */
+	struct ls_brk_agent brk;    /* the upstreams' circuit breakers */
 };
 
 static volatile sig_atomic_t stop_requested;
@@ -479,6 +481,11 @@ static int agent_round(struct agent *ag)
 		if (err && !first)
 			first = err;
 	}
+	err = ls_brk_agent_round(&ag->brk, ag->dir, now);
+	if (err && !first) {
+		pr_err("%s: the circuit breakers: %s", ag->ifname, strerror(-err));
+		first = err;
+	}
 	err = agent_tick(ag, &am, now);
 	if (err) {
 		pr_err("%s: the heartbeat and sweep: %s; the dataplane fails open when the "
@@ -582,6 +589,7 @@ static void agent_close(struct agent *ag)
 	ls_metrics_free(&ag->metrics); /* first: its thread reads the maps */
 	for (int s = 0; s < LS_MAX_SERVICES; s++)
 		ls_algo_destroy(&ag->svc[s].algo);
+	ls_brk_agent_free(&ag->brk);
 	ring_buffer__free(ag->aborts);
 	ag->aborts = NULL;
 	if (ag->inflight && ag->inflight != MAP_FAILED)

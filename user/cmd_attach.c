@@ -16,6 +16,7 @@
 #include "agent.h"
 #include "algo.h"
 #include "attach.h"
+#include "breaker_maps.h"
 #include "cli.h"
 #include "commands.h"
 #include "config.h"
@@ -335,6 +336,11 @@ static int attach_locked(const char *dir, const struct attach_opts *o, const str
 			snprintf(errbuf, errlen, "recording the attachment: %s", strerror(-err));
 			ls_dataplane_detach(dir, am);
 		}
+	}
+	if (!err) {
+		err = ls_breaker_attach(dir, cfg, errbuf, errlen);
+		if (err)
+			ls_dataplane_detach(dir, am);
 	}
 	ls_maps_close(&m);
 	loadshed_bpf__destroy(skel);

@@ -7,6 +7,7 @@
 
 #include "agent.h"
 #include "attach.h"
+#include "breaker_maps.h"
 #include "commands.h"
 #include "maps.h"
 #include "output.h"
@@ -71,6 +72,7 @@ static int run_detach(const struct ls_call *call)
 		return ls_fail(LS_EXIT_RUNTIME, "%s", err);
 	ls_read_agent(&a.maps, &am);
 	ls_maps_close(&a.maps);
+	ls_breaker_detach(a.dir);
 	ls_dataplane_detach(a.dir, &am);
 	ls_dataplane_unpin(a.dir);
 	ls_unlock(&a.lock);

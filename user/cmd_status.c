@@ -12,6 +12,7 @@
 
 #include "agent.h"
 #include "attach.h"
+#include "breaker_maps.h"
 #include "clock.h"
 #include <stddef.h>
 #include "cmd_status.h"
@@ -271,6 +272,7 @@ static void print_text(json_object *o)
 			       get_u64(lat, "p50_us") / 1000.0, get_u64(lat, "p99_us") / 1000.0);
 		}
 	}
+	ls_breaker_print_text(json_object_object_get(o, "upstreams"));
 	json_object_put(o);
 }
 
@@ -278,6 +280,7 @@ int ls_status_read(const char *ifname, json_object **doc, struct ls_latency_hist
 		   size_t errlen)
 {
 	struct ls_attachment a;
+	json_object *up;
 	uint64_t now;
 	long flows;
 	int rc;
@@ -301,6 +304,9 @@ int ls_status_read(const char *ifname, json_object **doc, struct ls_latency_hist
 		return rc;
 	}
 	*doc = status_json(ifname, a.dir, &a.maps, flows, now, hists);
+	up = ls_breaker_json(a.dir, now);
+	if (up)
+		json_object_object_add(*doc, "upstreams", up);
 	ls_attachment_close(&a);
 	return 0;
 }

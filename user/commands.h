@@ -20,6 +20,7 @@ extern const struct ls_cmd ls_cmd_limit;
 extern const struct ls_cmd ls_cmd_policy;
 extern const struct ls_cmd ls_cmd_agent;
 extern const struct ls_cmd ls_cmd_replay;
+extern const struct ls_cmd ls_cmd_breaker;
 extern const struct ls_cmd ls_cmd_version;
 extern const struct ls_cmd ls_cmd_completion;
 extern const struct ls_cmd ls_cmd_help;

@@ -1079,9 +1079,16 @@ int ls_config_set(struct ls_config *c, const char *section, const char *key, con
 			x.svc->nr_classes--; /* nor a class */
 		return -EINVAL;
 	}
+	if (!strcmp(kind, "upstream") && *name) {
+		char msg[512];
+
+		if (!ls_upstream_set(&c->upstreams, name, key, value, line, msg, sizeof(msg)))
+			return 0;
+		return errorf(err, errlen, c, line, "%s", msg);
+	}
 	return errorf(err, errlen, c, line,
-		      "[%s]: unknown section (expected [agent], [service NAME] or "
-		      "[class SERVICE.CLASS])",
+		      "[%s]: unknown section (expected [agent], [service NAME], "
+		      "[class SERVICE.CLASS] or [upstream NAME])",
 		      section);
 }
 
@@ -1477,6 +1484,13 @@ int ls_config_validate(struct ls_config *c, char *err, size_t errlen)
 			return -EINVAL;
 	if (check_listen_unique(c, err, errlen))
 		return -EINVAL;
+	{
+		char msg[512];
+		int line;
+
+		if (ls_upstreams_validate(&c->upstreams, &line, msg, sizeof(msg)))
+			return errorf(err, errlen, c, line, "%s", msg);
+	}
 	for (uint32_t s = 0; s < c->nr_services; s++)
 		complete_service(c, &c->svc[s]);
 	c->validated = true;

@@ -19,6 +19,7 @@
 
 #include "loadshed.h"
 #include "addr.h"
+#include "upstream.h"
 
 /* Classes a user may configure per service, not counting bypass classes. */
 #define LS_MAX_SHARED_CLASSES 16
@@ -102,7 +103,8 @@ struct ls_config {
 	struct ls_agent_conf agent;
 	struct ls_service_conf svc[LS_MAX_SERVICES]; /* index = service number */
 	uint32_t nr_services;
-	bool validated; /* set by ls_config_validate(); no changes after */
+	struct ls_upstreams upstreams; /* [upstream NAME]: the outbound circuit breakers */
+	bool validated;		       /* set by ls_config_validate(); no changes after */
 };
 
 /* Every default, in one place. */
@@ -114,7 +116,8 @@ void ls_config_free(struct ls_config **c);
 
 /*
  * Sets one key of one section, exactly as the file would: section is
- * "agent", "service NAME" or "class SERVICE.CLASS"; a class's service must
+ * "agent", "service NAME", "class SERVICE.CLASS" or "upstream NAME"
+ * (upstream.h); a class's service must
  * exist already. line is the file line for errors (0: none). `listen` and
  * `match` add on each call; any other key given twice is an error.
  * A call that fails changes nothing.

@@ -16,9 +16,9 @@
 #include "output.h"
 
 const struct ls_cmd *const ls_commands[] = {
-	&ls_cmd_attach,	    &ls_cmd_detach, &ls_cmd_status, &ls_cmd_top,    &ls_cmd_list,
-	&ls_cmd_limit,	    &ls_cmd_policy, &ls_cmd_agent,  &ls_cmd_replay, &ls_cmd_version,
-	&ls_cmd_completion, &ls_cmd_help,   NULL,
+	&ls_cmd_attach,	 &ls_cmd_detach,     &ls_cmd_status, &ls_cmd_top,    &ls_cmd_list,
+	&ls_cmd_limit,	 &ls_cmd_policy,     &ls_cmd_agent,  &ls_cmd_replay, &ls_cmd_breaker,
+	&ls_cmd_version, &ls_cmd_completion, &ls_cmd_help,   NULL,
 };
 
 void ls_print_version(void)

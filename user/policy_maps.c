@@ -18,6 +18,7 @@
 #include "maps.h"
 #include "pins.h"
 #include "policy.h"
+#include "breaker_maps.h"
 #include "policy_maps.h"
 #include "service.h"
 
@@ -210,6 +211,8 @@ int ls_policy_apply(const char *ifname, const struct ls_config *cfg, char *err, 
 		rc = ls_policy_activate(&a.maps, img, true);
 	if (rc)
 		snprintf(err, errlen, "%s: writing the policy: %s", ifname, strerror(-rc));
+	else
+		rc = ls_breaker_apply(a.dir, cfg, err, errlen);
 	ls_attachment_close(&a);
 	ls_policy_image_free(&img);
 	return rc;

@@ -78,6 +78,8 @@ t_json_errors() {
 	jerr 2 limit "$NOIF" algo nope
 	jerr 2 limit "$NOIF" algo aimd backoff_ratio=7
 	jerr 1 limit "$NOIF" algo aimd
+	jerr 2 breaker "$NOIF" open
+	jerr 1 breaker "$NOIF" status
 	jerr 2 policy "$NOIF"
 	jerr 2 policy "$NOIF" reload
 	jerr 2 policy "$NOIF" reload "$TMP/missing.conf"

@@ -9,12 +9,12 @@ set -u
 
 # module -> layer; a module is a .c/.h pair (algo_*.c belong to algo, cmd_*.c to commands)
 declare -A LAYER=(
-	[loadshed]=0 [log]=0 [output]=0 [clock]=0 [addr]=0 [hist]=0
-	[algo]=1 [window]=1 [demand]=1
-	[replay]=2 [config]=2
+	[loadshed]=0 [loadshed_breaker]=0 [log]=0 [output]=0 [clock]=0 [addr]=0 [hist]=0
+	[algo]=1 [window]=1 [demand]=1 [breaker]=1
+	[replay]=2 [config]=2 [upstream]=2
 	[policy]=3 [maps]=3 [sockdiag]=3
 	[pins]=4 [service]=4
-	[policy_maps]=5 [attach]=5 [agent]=5 [metrics]=5
+	[policy_maps]=5 [attach]=5 [agent]=5 [metrics]=5 [breaker_maps]=5 [breaker_agent]=5
 	[cli]=6
 	[commands]=7
 	[main]=8
@@ -42,7 +42,7 @@ t_layers() {
 			continue
 		fi
 		while read -r inc; do
-			[ "$inc" = loadshed.skel.h ] && continue # generated from bpf/, below everything
+			case $inc in *.skel.h) continue ;; esac # generated from bpf/, below everything
 			im=$(module_of "$inc")
 			if [ -z "${LAYER[$im]+x}" ]; then
 				unknown+=("$im (included by $(basename "$f"))")

@@ -303,11 +303,11 @@ static void unknown_section_is_rejected(void **state)
 {
 	(void)state;
 	load_fails(SVC_WEB "[services api]\nlisten = *:9000\n",
-		   "t.conf:4: [services api]: unknown section (expected [agent], [service NAME] "
-		   "or [class SERVICE.CLASS])");
+		   "t.conf:4: [services api]: unknown section (expected [agent], [service NAME], "
+		   "[class SERVICE.CLASS] or [upstream NAME])");
 	load_fails("[agent x]\ninterval = 1s\n" SVC_WEB,
-		   "t.conf:2: [agent x]: unknown section (expected [agent], [service NAME] or "
-		   "[class SERVICE.CLASS])");
+		   "t.conf:2: [agent x]: unknown section (expected [agent], [service NAME], "
+		   "[class SERVICE.CLASS] or [upstream NAME])");
 }
 
 static void key_outside_a_section_is_rejected(void **state)

@@ -1,0 +1,198 @@
+#!/usr/bin/env bash
+# The outbound circuit breaker (doc/design.md §15) with real sockets: client
+# processes in a test cgroup of their own call an upstream in the testbed's
+# server namespace; the breaker is attached to that cgroup only.
+set -u
+# shellcheck source=tests/lib.sh disable=SC1091
+. "$(dirname "$0")/../lib.sh"
+
+UP_PORT=9400
+
+# A client: `call HOST PORT [hold]` prints ok or the errno name of the first
+# failing step; with hold it keeps the connection after one answered request,
+# waits for the file FLAG, then sends the next request (a pooled connection);
+# `call HOST PORT FLAG first` waits for FLAG before its first request.
+write_client() {
+	cat >"$LS_TMP/client.py" <<'EOF'
+import errno, os, socket, sys, time
+host, port = sys.argv[1], int(sys.argv[2])
+hold = len(sys.argv) > 3
+try:
+    c = socket.create_connection((host, port), timeout=5)
+except OSError as e:
+    print(errno.errorcode.get(e.errno, e.errno)); sys.exit(0)
+try:
+    if len(sys.argv) > 4:  # a trial: hold the connection (and its permit) until told
+        print("connected", flush=True)
+        while not os.path.exists(sys.argv[3]): time.sleep(0.05)
+    c.sendall(b"ping\n"); c.recv(16)
+    if hold and len(sys.argv) == 4:
+        print("held", flush=True)
+        while not os.path.exists(sys.argv[3]): time.sleep(0.05)
+        c.sendall(b"ping\n"); c.recv(16)
+    print("ok")
+except OSError as e:
+    print(errno.errorcode.get(e.errno, e.errno))
+EOF
+	cat >"$LS_TMP/server.py" <<'EOF'
+import socket, sys, threading, time
+delay = float(sys.argv[3]) if len(sys.argv) > 3 else 0
+fam = socket.AF_INET6 if ":" in sys.argv[1] else socket.AF_INET
+s = socket.socket(fam); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind((sys.argv[1], int(sys.argv[2]))); s.listen(64)
+def serve(c):
+    while c.recv(64):
+        time.sleep(delay)
+        c.sendall(b"pong\n")
+while True:
+    threading.Thread(target=serve, args=(s.accept()[0],), daemon=True).start()
+EOF
+}
+
+cg_mount() { awk '{ for (i = 1; i < NF; i++) if ($i == "-") { if ($(i+1) == "cgroup2") print $5; break } }' /proc/self/mountinfo | head -1; }
+
+# in_cg CMD...: CMD in the client namespace, inside the test cgroup.
+in_cg() { nsenter --net="/run/netns/$CLI_NS" sh -c 'echo $$ >"$0/cgroup.procs" && exec "$@"' "$CG_DIR" "$@"; }
+call() { in_cg python3 "$LS_TMP/client.py" "$@"; }
+call_outside() { nsenter --net="/run/netns/$CLI_NS" python3 "$LS_TMP/client.py" "$@"; }
+
+up() { ls_srv -j breaker "$SRV_IF" status | jq -r ".upstreams[] | select(.name == \"$1\") | .$2"; }
+
+# wait_state NAME STATE [SECONDS]
+wait_state() {
+	local i
+	for i in $(seq $((${3:-10} * 20))); do
+		[ "$(up "$1" state)" = "$2" ] && return 0
+		sleep 0.05
+	done
+	return 1
+}
+
+attach_breaker() {
+	write_client
+	CG_DIR=$(cg_mount)/ls-brk-$$
+	mkdir -p "$CG_DIR" || return 1
+	defer rmdir "$CG_DIR"
+	cat >"$LS_TMP/brk.conf" <<EOF
+[service web]
+listen = *:8080
+
+[upstream db]
+dest = 10.201.0.1:$UP_PORT, [fd00:201::1]:$UP_PORT
+cgroup = ${CG_DIR#"$(cg_mount)"}
+sliding_window_size = 4
+minimum_number_of_calls = 4
+failure_rate_threshold = 50%
+slow_call_duration_threshold = 300ms
+wait_duration_in_open_state = 2s
+permitted_number_of_calls_in_half_open_state = 2
+EOF
+	ls_attach "$SRV_IF" --config "$LS_TMP/brk.conf" >/dev/null
+}
+
+test_refused_upstream_opens_and_recovers() {
+	local host=$1 r i
+	attach_breaker || { not_ok "attach with an upstream"; return 1; }
+	for i in 1 2 3 4; do
+		r=$(call "$host" "$UP_PORT")
+		[ "$r" = ECONNREFUSED ] || break
+	done
+	check_eq "refused by the upstream itself" "$r" ECONNREFUSED
+	wait_state db open
+	check_eq "4 refused calls open the circuit" "$(up db state)" open
+	check_eq "failures counted" "$(up db failures)" 4
+	check_eq "refused counted" "$(up db refused)" 4
+	check_eq "connect fails with ECONNREFUSED at once" "$(call "$host" "$UP_PORT")" ECONNREFUSED
+	check_eq "counted as rejected_connect" "$(up db rejected_connect)" 1
+	check_eq "refused by the circuit, not counted as a call" "$(up db calls)" 4
+	# A process outside the test cgroup is never affected: it reaches the upstream.
+	call_outside "$host" "$UP_PORT" >/dev/null
+	check_eq "a caller outside the cgroup is not rejected" "$(up db rejected_connect)" 1
+	bg_srv python3 "$LS_TMP/server.py" "$host" "$UP_PORT"
+	wait_state db half_open 5
+	check_eq "HALF_OPEN after wait_duration_in_open_state" "$(up db state)" half_open
+	# Two trials connect and hold their permits; the third call finds none left.
+	for i in 1 2; do
+		in_cg python3 "$LS_TMP/client.py" "$host" "$UP_PORT" "$LS_TMP/go$i" first \
+			>"$LS_TMP/trial$i" &
+		track_pid $!
+		wait_for_line "$LS_TMP/trial$i" 'connected\|^E' 5
+	done
+	r="$(head -1 "$LS_TMP/trial1") $(head -1 "$LS_TMP/trial2") $(call "$host" "$UP_PORT")"
+	check_eq "exactly 2 trial calls pass, the third fails fast" "$r" \
+		"connected connected ECONNREFUSED"
+	check_eq "2 trials counted" "$(up db trials)" 2
+	check_eq "still half open while the trials are outstanding" "$(up db state)" half_open
+	touch "$LS_TMP/go1" "$LS_TMP/go2"
+	wait_for_line "$LS_TMP/trial1" '^ok' 5
+	wait_for_line "$LS_TMP/trial2" '^ok' 5
+	wait_state db closed
+	check_eq "successful trials close the circuit" "$(up db state)" closed
+	check_eq "transitions" "$(up db to_open) $(up db to_half_open) $(up db to_closed)" "1 1 1"
+	check_eq "calls flow again" "$(call "$host" "$UP_PORT")" ok
+}
+
+test_slow_upstream_opens_by_slow_call_rate() {
+	local i r
+	attach_breaker || { not_ok "attach with an upstream"; return 1; }
+	# Answers after 0.5 s, past slow_call_duration_threshold (300 ms).
+	bg_srv python3 "$LS_TMP/server.py" 10.201.0.1 "$UP_PORT" 0.5
+	sleep 0.3
+	for i in 1 2 3 4; do
+		r=$(call 10.201.0.1 "$UP_PORT")
+	done
+	check_eq "slow calls are answered" "$r" ok
+	wait_state db open
+	check_eq "4 slow calls of 4 open the circuit (slow_call_rate_threshold 100%)" \
+		"$(up db state)" open
+	check_eq "counted: calls, failures, slow" \
+		"$(up db calls) $(up db failures) $(up db slow)" "4 0 4"
+	check_eq "a connect then fails at once" "$(call 10.201.0.1 "$UP_PORT")" ECONNREFUSED
+}
+
+test_open_circuit_refuses_a_pooled_request() {
+	local out
+	attach_breaker || { not_ok "attach with an upstream"; return 1; }
+	bg_srv python3 "$LS_TMP/server.py" 10.201.0.1 "$UP_PORT"
+	sleep 0.3
+	out=$LS_TMP/pooled.out
+	in_cg python3 "$LS_TMP/client.py" 10.201.0.1 "$UP_PORT" "$LS_TMP/go" >"$out" &
+	track_pid $!
+	wait_for_line "$out" held 5
+	ls_srv breaker "$SRV_IF" open db
+	check_eq "breaker open forces the state" "$(up db state) $(up db mode)" "open forced_open"
+	touch "$LS_TMP/go"
+	wait_for_line "$out" '^E\|^ok' 5
+	check_eq "the next request on a pooled connection fails at once" "$(tail -1 "$out")" EACCES
+	check_eq "counted as rejected_send" "$(up db rejected_send)" 1
+	ls_srv breaker "$SRV_IF" close db
+	check_eq "breaker close" "$(call 10.201.0.1 "$UP_PORT")" ok
+	ls_srv breaker "$SRV_IF" auto db
+	check_eq "breaker auto hands it back" "$(up db mode)" auto
+}
+
+test_dead_agent_leaves_circuits_closed() {
+	local pid
+	attach_breaker || { not_ok "attach with an upstream"; return 1; }
+	bg_srv python3 "$LS_TMP/server.py" 10.201.0.1 "$UP_PORT"
+	ls_srv breaker "$SRV_IF" open db
+	check_eq "open" "$(call 10.201.0.1 "$UP_PORT")" ECONNREFUSED
+	pid=$(ls_srv -j status "$SRV_IF" | jq -r ".agent.pid // .agent_pid")
+	kill -KILL "$pid"
+	sleep 3.5 # fail_open_after, 3 s by default
+	check_eq "with the agent dead, calls flow" "$(call 10.201.0.1 "$UP_PORT")" ok
+}
+
+require_root
+require_cmds jq nsenter ip python3
+suite_setup testbed_up "bk$$"
+run_test "a refusing upstream opens the circuit, which recovers (IPv4)" \
+	test_refused_upstream_opens_and_recovers 10.201.0.1
+run_test "a refusing upstream opens the circuit, which recovers (IPv6)" \
+	test_refused_upstream_opens_and_recovers fd00:201::1
+run_test "a slow upstream opens the circuit by its slow-call rate" \
+	test_slow_upstream_opens_by_slow_call_rate
+run_test "an open circuit refuses the next request of a pooled connection" \
+	test_open_circuit_refuses_a_pooled_request
+run_test "a dead agent leaves every circuit closed" test_dead_agent_leaves_circuits_closed
+tap_done

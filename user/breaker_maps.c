@@ -1,0 +1,374 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/stat.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "breaker.h"
+#include "breaker.skel.h"
+#include "breaker_maps.h"
+#include "config.h"
+#include "log.h"
+
+/* Pins of the breaker, in the attachment's directory. */
+#define PIN_PREFIX "brk_"
+
+int ls_cgroup2_mount(char *buf, size_t len)
+{
+	char line[1024];
+	FILE *f = fopen("/proc/self/mountinfo", "re");
+
+	if (!f)
+		return -errno;
+	while (fgets(line, sizeof(line), f)) {
+		char *sep = strstr(line, " - "), *mnt = line;
+
+		if (!sep || strncmp(sep + 3, "cgroup2 ", 8))
+			continue;
+		/* The 5th field is the mount point. */
+		for (int i = 0; i < 4 && mnt; i++) {
+			mnt = strchr(mnt, ' ');
+			if (mnt)
+				mnt++;
+		}
+		if (!mnt)
+			continue;
+		*strchr(mnt, ' ') = '\0';
+		snprintf(buf, len, "%s", mnt);
+		fclose(f);
+		return 0;
+	}
+	fclose(f);
+	return -ENOENT;
+}
+
+static int pin_path(char *buf, size_t len, const char *dir, const char *name)
+{
+	int n = snprintf(buf, len, "%s/" PIN_PREFIX "%s", dir, name);
+
+	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
+}
+
+/* The dest trie: each prefix with every (port range, upstream) of a prefix that holds it. */
+static int fill_dests(int fd, const struct ls_upstreams *u)
+{
+	for (uint32_t i = 0; i < u->nr; i++) {
+		for (uint32_t d = 0; d < u->up[i].nr_dest; d++) {
+			const struct ls_upstream_dest *me = &u->up[i].dest[d];
+			struct ls_brk_dest_key k = {.prefixlen = me->pfx.len_bits};
+			struct ls_brk_dest v = {};
+
+			memcpy(k.addr, me->pfx.addr, 16);
+			/* Most specific prefix first: 128 bits down to 0. */
+			for (int len = 128; len >= 0; len--)
+				for (uint32_t j = 0; j < u->nr; j++)
+					for (uint32_t e = 0; e < u->up[j].nr_dest; e++) {
+						const struct ls_upstream_dest *o =
+							&u->up[j].dest[e];
+
+						if (o->pfx.len_bits != len ||
+						    !ls_prefix_contains(&o->pfx, &me->pfx) ||
+						    v.nr == LS_BRK_DEST_WAYS)
+							continue;
+						v.p[v.nr].lo = o->port_lo;
+						v.p[v.nr].hi = o->port_hi;
+						v.p[v.nr].up = (uint8_t)j;
+						v.nr++;
+					}
+			if (bpf_map_update_elem(fd, &k, &v, BPF_ANY))
+				return -errno;
+		}
+	}
+	return 0;
+}
+
+static int fill_upstreams(struct breaker_bpf *s, const struct ls_upstreams *u, const char *mnt)
+{
+	int ctl = bpf_map__fd(s->maps.brk_ctl), meta = bpf_map__fd(s->maps.brk_meta);
+
+	for (uint32_t i = 0; i < u->nr; i++) {
+		const struct ls_upstream_conf *c = &u->up[i];
+		struct ls_brk_ctl v = {
+			.state = LS_BRK_CLOSED, .slow_ns = c->brk.slow_ns, .active = 1};
+		struct ls_upstream_meta m = {
+			.active = 1,
+			.mode = LS_BRK_AUTO,
+			.window_time_based = c->brk.time_based,
+			.window_size = c->brk.window_size,
+			.minimum_calls = c->brk.minimum_calls,
+			.failure_rate_ppm = c->brk.failure_rate_ppm,
+			.slow_rate_ppm = c->brk.slow_rate_ppm,
+			.half_open_permits = c->brk.half_open_permits,
+			.slow_ns = c->brk.slow_ns,
+			.open_wait_ns = c->brk.open_wait_ns,
+			.half_open_max_wait_ns = c->brk.half_open_max_wait_ns,
+		};
+		char path[512];
+		struct stat st;
+
+		snprintf(m.name, sizeof(m.name), "%s", c->name);
+		snprintf(m.cgroup, sizeof(m.cgroup), "%s", c->cgroup[0] ? c->cgroup : "/");
+		snprintf(path, sizeof(path), "%s/%s", mnt, c->cgroup);
+		if (stat(path, &st))
+			return -errno;
+		m.cgroup_id = st.st_ino;
+		if (bpf_map_update_elem(ctl, &i, &v, BPF_ANY) ||
+		    bpf_map_update_elem(meta, &i, &m, BPF_ANY))
+			return -errno;
+	}
+	return fill_dests(bpf_map__fd(s->maps.brk_dests), u);
+}
+
+static int attach_cgroup(struct breaker_bpf *s, const char *dir, const char *cgpath, uint32_t n)
+{
+	struct bpf_program *progs[] = {s->progs.ls_brk_connect4, s->progs.ls_brk_connect6,
+				       s->progs.ls_brk_sockops, s->progs.ls_brk_ingress};
+	const char *names[] = {"connect4", "connect6", "sockops", "ingress"};
+	int cg = open(cgpath, O_RDONLY | O_DIRECTORY | O_CLOEXEC), err = 0;
+
+	if (cg < 0)
+		return -errno;
+	for (size_t i = 0; i < sizeof(progs) / sizeof(progs[0]) && !err; i++) {
+		struct bpf_link *l = bpf_program__attach_cgroup(progs[i], cg);
+		char name[64], path[512];
+
+		if (!l) {
+			err = -errno;
+			break;
+		}
+		snprintf(name, sizeof(name), "link%u_%s", n, names[i]);
+		err = pin_path(path, sizeof(path), dir, name);
+		if (!err && bpf_link__pin(l, path))
+			err = -errno;
+		bpf_link__destroy(l); /* the pin holds it */
+	}
+	close(cg);
+	return err;
+}
+
+int ls_breaker_attach(const char *dir, const struct ls_config *cfg, char *err, size_t errlen)
+{
+	const struct ls_upstreams *u = &cfg->upstreams;
+	struct bpf_map *pinned[7];
+	struct breaker_bpf *s;
+	char mnt[256], path[512];
+	int rc, state_fd = -1;
+
+	if (!u->nr)
+		return 0;
+	rc = ls_cgroup2_mount(mnt, sizeof(mnt));
+	if (rc) {
+		snprintf(err, errlen, "upstreams: no cgroup2 hierarchy is mounted");
+		return rc;
+	}
+	s = breaker_bpf__open();
+	if (!s) {
+		snprintf(err, errlen, "upstreams: opening the breaker: %s", strerror(errno));
+		return -errno;
+	}
+	pinned[0] = s->maps.brk_dests;
+	pinned[1] = s->maps.brk_ctl;
+	pinned[2] = s->maps.brk_stats;
+	pinned[3] = s->maps.brk_latency;
+	pinned[4] = s->maps.brk_meta;
+	pinned[5] = s->maps.brk_socks;
+	pinned[6] = s->maps.brk_conns;
+	rc = 0;
+	for (size_t i = 0; i < 7 && !rc; i++) {
+		/* brk_dests pinned as .../brk_dests: the map's name already says brk_. */
+		rc = snprintf(path, sizeof(path), "%s/%s", dir, bpf_map__name(pinned[i])) < 0
+			     ? -EINVAL
+			     : bpf_map__set_pin_path(pinned[i], path);
+	}
+	snprintf(path, sizeof(path), "%s/state", dir);
+	state_fd = bpf_obj_get(path);
+	if (!rc && state_fd < 0)
+		rc = -errno;
+	if (!rc)
+		rc = bpf_map__reuse_fd(s->maps.ls_state, state_fd);
+	if (!rc)
+		rc = breaker_bpf__load(s);
+	if (rc) {
+		snprintf(err, errlen, "upstreams: loading the breaker: %s", strerror(-rc));
+		goto out;
+	}
+	rc = fill_upstreams(s, u, mnt);
+	if (rc) {
+		snprintf(err, errlen, "upstreams: the cgroup of an upstream under %s: %s", mnt,
+			 strerror(-rc));
+		goto out;
+	}
+	if (bpf_prog_attach(bpf_program__fd(s->progs.ls_brk_send), bpf_map__fd(s->maps.brk_conns),
+			    BPF_SK_MSG_VERDICT, 0)) {
+		rc = -errno;
+		snprintf(err, errlen, "upstreams: attaching sk_msg: %s", strerror(-rc));
+		goto out;
+	}
+	/* One set of links per distinct cgroup. */
+	for (uint32_t i = 0; i < u->nr && !rc; i++) {
+		bool seen = false;
+
+		for (uint32_t j = 0; j < i; j++)
+			seen |= !strcmp(u->up[j].cgroup, u->up[i].cgroup);
+		if (seen)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", mnt, u->up[i].cgroup);
+		rc = attach_cgroup(s, dir, path, i);
+		if (rc)
+			snprintf(err, errlen, "upstreams: attaching to cgroup %s: %s", path,
+				 strerror(-rc));
+	}
+out:
+	if (state_fd >= 0)
+		close(state_fd);
+	breaker_bpf__destroy(s);
+	if (rc)
+		ls_breaker_detach(dir);
+	return rc;
+}
+
+void ls_breaker_detach(const char *dir)
+{
+	struct dirent *de;
+	char path[512];
+	DIR *d = opendir(dir);
+
+	while (d && (de = readdir(d))) {
+		if (strncmp(de->d_name, PIN_PREFIX, strlen(PIN_PREFIX)))
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		if (!strncmp(de->d_name, PIN_PREFIX "link", strlen(PIN_PREFIX "link"))) {
+			int fd = bpf_obj_get(path);
+
+			if (fd >= 0) {
+				bpf_link_detach(fd);
+				close(fd);
+			}
+		}
+		unlink(path);
+	}
+	if (d)
+		closedir(d);
+}
+
+int ls_breaker_apply(const char *dir, const struct ls_config *cfg, char *err, size_t errlen)
+{
+	ls_breaker_detach(dir);
+	return ls_breaker_attach(dir, cfg, err, errlen);
+}
+
+static int open_pin(const char *dir, const char *name)
+{
+	char path[512];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	fd = bpf_obj_get(path);
+	return fd < 0 ? -errno : fd;
+}
+
+int ls_brk_maps_open(const char *dir, struct ls_brk_maps *m)
+{
+	int *fds[] = {&m->ctl, &m->stats, &m->latency, &m->meta};
+	const char *names[] = {"brk_ctl", "brk_stats", "brk_latency", "brk_meta"};
+
+	for (size_t i = 0; i < 4; i++)
+		*fds[i] = -1;
+	for (size_t i = 0; i < 4; i++) {
+		*fds[i] = open_pin(dir, names[i]);
+		if (*fds[i] < 0) {
+			int err = *fds[i];
+
+			ls_brk_maps_close(m);
+			return err;
+		}
+	}
+	return 0;
+}
+
+void ls_brk_maps_close(struct ls_brk_maps *m)
+{
+	int *fds[] = {&m->ctl, &m->stats, &m->latency, &m->meta};
+
+	for (size_t i = 0; i < 4; i++) {
+		if (*fds[i] >= 0)
+			close(*fds[i]);
+		*fds[i] = -1;
+	}
+}
+
+static int sum_percpu(int fd, uint32_t key, uint64_t *out, size_t nr_u64)
+{
+	int ncpu = libbpf_num_possible_cpus();
+	uint64_t *vals;
+
+	if (ncpu <= 0)
+		return -EINVAL;
+	vals = calloc((size_t)ncpu, nr_u64 * sizeof(uint64_t));
+	if (!vals)
+		return -ENOMEM;
+	if (bpf_map_lookup_elem(fd, &key, vals)) {
+		int err = -errno;
+
+		free(vals);
+		return err;
+	}
+	memset(out, 0, nr_u64 * sizeof(uint64_t));
+	for (int c = 0; c < ncpu; c++)
+		for (size_t i = 0; i < nr_u64; i++)
+			out[i] += vals[(size_t)c * nr_u64 + i];
+	free(vals);
+	return 0;
+}
+
+int ls_brk_read_stats(const struct ls_brk_maps *m, uint32_t up, struct ls_brk_stats *out)
+{
+	return sum_percpu(m->stats, up, (uint64_t *)out, sizeof(*out) / 8);
+}
+
+int ls_brk_read_latency(const struct ls_brk_maps *m, uint32_t up, struct ls_latency_hist *out)
+{
+	int ncpu = libbpf_num_possible_cpus(), err = 0;
+	struct ls_latency_hist *vals;
+
+	if (ncpu <= 0)
+		return -EINVAL;
+	vals = calloc((size_t)ncpu, sizeof(*vals));
+	if (!vals)
+		return -ENOMEM;
+	if (bpf_map_lookup_elem(m->latency, &up, vals)) {
+		err = -errno;
+		goto out;
+	}
+	memset(out, 0, sizeof(*out));
+	for (int c = 0; c < ncpu; c++) {
+		out->count += vals[c].count;
+		out->sum_ns += vals[c].sum_ns;
+		if (vals[c].min_ns && (!out->min_ns || vals[c].min_ns < out->min_ns))
+			out->min_ns = vals[c].min_ns;
+		if (vals[c].max_ns > out->max_ns)
+			out->max_ns = vals[c].max_ns;
+		for (unsigned int b = 0; b < LS_HIST_BUCKETS; b++)
+			out->buckets[b] += vals[c].buckets[b];
+	}
+out:
+	free(vals);
+	return err;
+}
+
+int ls_brk_find(const struct ls_brk_maps *m, const char *name, struct ls_upstream_meta *meta)
+{
+	for (uint32_t i = 0; i < LS_MAX_UPSTREAMS; i++) {
+		if (bpf_map_lookup_elem(m->meta, &i, meta))
+			return -errno;
+		if (meta->active && !strcmp(meta->name, name))
+			return (int)i;
+	}
+	return -ENOENT;
+}
