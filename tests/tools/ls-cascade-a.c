@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * ls-cascade-a: the middle tier of a cascading failure. An HTTP/1.1 server
- * built like ls-server (one acceptor, an unbounded FIFO, W worker threads)
- * with two kinds of request:
+ * built on lib/srv.c as ls-server is (one acceptor, an unbounded FIFO, W
+ * worker threads) with two kinds of request:
  *
  *   GET /local    answered "ok" after the server's own work (--local-ms)
  *   GET /remote   the worker calls the upstream B (one HTTP GET) and answers
