@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * ls-cascade-a: the middle tier of a cascading failure. An HTTP/1.1 server
- * built like ls-server (one acceptor, an unbounded FIFO, W worker threads)
- * with two kinds of request:
+ * built on lib/srv.c as ls-server is (one acceptor, an unbounded FIFO, W
+ * worker threads) with two kinds of request:
  *
  *   GET /local    answered "ok" after the server's own work (--local-ms)
  *   GET /remote   the worker calls the upstream B (one HTTP GET) and answers
@@ -20,8 +20,10 @@
  * closes the connection and answers "error" with the errno name.
  */
 #define _GNU_SOURCE
+#include "http.h"
 #include "net.h"
 #include "opts.h"
+#include "srv.h"
 #include "util.h"
 
 #include <errno.h>
@@ -34,8 +36,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/epoll.h>
-#include <sys/eventfd.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -43,15 +43,9 @@
 #define MAX_POOL	4096
 #define MAX_LOCAL_MS	60000.0
 #define MAX_TIMEOUT_MS	600000
-#define REQ_BUF		8192
 #define ANSWER_HEAD_MAX 8192
 #define ANSWER_BODY_MAX (1U << 20)
-#define POLL_SLICE_MS	200
 #define IDLE_TIMEOUT_MS 60000
-#define MAX_EVENTS	256
-#define CLIENT_WRITE_MS 5000
-#define TAG_LISTEN	(1ULL << 62)
-#define TAG_STOP	(1ULL << 61)
 
 static struct {
 	struct sockaddr_storage listen, upstream;
@@ -73,10 +67,15 @@ static struct {
 	.backlog = 4096,
 };
 
-static atomic_bool stopping;
-static int stop_efd = -1;
-static int listen_fd = -1;
-static int acceptor_epfd = -1;
+static int handle(const struct http_req *req, char *body, size_t blen, unsigned int *seed);
+
+/* A's own clients: W workers behind an unbounded accept queue, as ls-server. */
+static struct srv srv = {
+	.name = "ls-cascade-a",
+	.idle_ms = IDLE_TIMEOUT_MS,
+	.refuse_bodies = true, /* nothing here takes one */
+	.handle = handle,
+};
 
 /* What the remote calls came to; printed on exit. */
 enum call_result {
@@ -94,103 +93,12 @@ static const char *const call_name[CALL_NR] = {
 	"ok", "refused", "reset", "timeout", "bad_status", "denied", "other",
 };
 
+/* A's own counters; the requests are the server's (srv.stats). */
 static struct {
-	_Atomic uint64_t requests;
 	_Atomic uint64_t local;
 	_Atomic uint64_t remote[CALL_NR];
 	_Atomic uint64_t connects;
-	_Atomic uint64_t open_conns;
 } stats;
-
-/* ---- the accept queue, as in ls-server: unbounded on purpose ---- */
-
-struct queued_conn {
-	struct list_head node;
-	int fd;
-};
-
-static struct {
-	pthread_mutex_t lock;
-	pthread_cond_t cond;
-	struct list_head head;
-	uint64_t len;
-} queue = {
-	.lock = PTHREAD_MUTEX_INITIALIZER,
-	.cond = PTHREAD_COND_INITIALIZER,
-};
-
-static void conn_close(int fd)
-{
-	close(fd);
-	atomic_fetch_sub(&stats.open_conns, 1);
-}
-
-static void enqueue(int fd)
-{
-	struct queued_conn *qc = malloc(sizeof(*qc));
-
-	if (!qc) {
-		conn_close(fd);
-		return;
-	}
-	qc->fd = fd;
-	pthread_mutex_lock(&queue.lock);
-	list_add_tail(&qc->node, &queue.head);
-	queue.len++;
-	pthread_cond_signal(&queue.cond);
-	pthread_mutex_unlock(&queue.lock);
-}
-
-/* An idle keep-alive connection waits in the acceptor's epoll set, not in a worker. */
-static void park(int fd)
-{
-	struct epoll_event ev = {
-		.events = EPOLLIN | EPOLLRDHUP | EPOLLONESHOT,
-		.data.u64 = (uint64_t)fd,
-	};
-
-	if (epoll_ctl(acceptor_epfd, EPOLL_CTL_ADD, fd, &ev))
-		conn_close(fd);
-}
-
-static void *acceptor_main(void *arg)
-{
-	struct epoll_event ev, events[MAX_EVENTS];
-
-	(void)arg;
-	ev = (struct epoll_event){.events = EPOLLIN, .data.u64 = TAG_LISTEN};
-	epoll_ctl(acceptor_epfd, EPOLL_CTL_ADD, listen_fd, &ev);
-	ev = (struct epoll_event){.events = EPOLLIN, .data.u64 = TAG_STOP};
-	epoll_ctl(acceptor_epfd, EPOLL_CTL_ADD, stop_efd, &ev);
-
-	while (!atomic_load(&stopping)) {
-		int n = epoll_wait(acceptor_epfd, events, MAX_EVENTS, -1);
-
-		for (int i = 0; i < n; i++) {
-			uint64_t tag = events[i].data.u64;
-
-			if (tag == TAG_STOP)
-				continue;
-			if (tag == TAG_LISTEN) {
-				for (int k = 0; k < 1024; k++) {
-					int fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
-
-					if (fd < 0) {
-						if (errno == EMFILE || errno == ENFILE)
-							sleep_ns(10 * NSEC_PER_MSEC);
-						break;
-					}
-					atomic_fetch_add(&stats.open_conns, 1);
-					enqueue(fd);
-				}
-				continue;
-			}
-			epoll_ctl(acceptor_epfd, EPOLL_CTL_DEL, (int)tag, NULL);
-			enqueue((int)tag);
-		}
-	}
-	return NULL;
-}
 
 /* ---- calls to B ---- */
 
@@ -200,23 +108,6 @@ static int ms_left(uint64_t deadline)
 	uint64_t now = now_ns();
 
 	return now >= deadline ? 0 : (int)((deadline - now + NSEC_PER_MSEC - 1) / NSEC_PER_MSEC);
-}
-
-/* Waits for events on fd until deadline. 0, or -ETIMEDOUT, or -ECANCELED when stopping. */
-static int wait_fd(int fd, short events, uint64_t deadline)
-{
-	struct pollfd pfd = {.fd = fd, .events = events};
-
-	for (;;) {
-		int left = ms_left(deadline);
-
-		if (atomic_load(&stopping))
-			return -ECANCELED;
-		if (!left)
-			return -ETIMEDOUT;
-		if (poll(&pfd, 1, left < POLL_SLICE_MS ? left : POLL_SLICE_MS) > 0)
-			return 0;
-	}
 }
 
 /* A new connection to B, established before deadline. The fd or -errno. */
@@ -235,7 +126,7 @@ static int upstream_connect(uint64_t deadline)
 		close(fd);
 		return err;
 	}
-	err = wait_fd(fd, POLLOUT, deadline);
+	err = srv_wait(&srv, fd, POLLOUT, deadline);
 	if (!err && getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &elen))
 		err = errno;
 	if (err) {
@@ -260,7 +151,7 @@ static int recv_some(int fd, char *buf, size_t *len, size_t cap, uint64_t deadli
 			return -ECONNRESET;
 		if (errno != EAGAIN && errno != EINTR)
 			return -errno;
-		err = wait_fd(fd, POLLIN, deadline);
+		err = srv_wait(&srv, fd, POLLIN, deadline);
 		if (err)
 			return err;
 	}
@@ -366,7 +257,7 @@ static int pool_take(uint64_t deadline)
 				goto out;
 			}
 		}
-		if (atomic_load(&stopping) ||
+		if (srv_stopping(&srv) ||
 		    pthread_cond_timedwait(&pool.cond, &pool.lock, &ts) == ETIMEDOUT)
 			break;
 	}
@@ -445,71 +336,14 @@ static int upstream_call(void)
 
 /* ---- serving A's own clients ---- */
 
-static int send_answer(int fd, int status, const char *body, bool keep)
-{
-	char msg[512];
-	int n;
-
-	n = snprintf(msg, sizeof(msg),
-		     "HTTP/1.1 %d %s\r\nContent-Type: text/plain\r\nContent-Length: %zu\r\n"
-		     "Connection: %s\r\n\r\n%s",
-		     status,
-		     status == 200   ? "OK"
-		     : status == 503 ? "Service Unavailable"
-		     : status == 404 ? "Not Found"
-				     : "Bad Request",
-		     strlen(body), keep ? "keep-alive" : "close", body);
-	return write_all(fd, msg, n, CLIENT_WRITE_MS);
-}
-
-/*
- * The target and whether the connection stays open, from a complete request
- * head buf[0..head_len). Requests with a body are not served (nothing here
- * takes one). 0 or -EINVAL.
- */
-static int parse_head(const char *buf, size_t head_len, char *target, size_t tlen, bool *keep)
-{
-	const char *eol = memmem(buf, head_len, "\r\n", 2), *sp1, *sp2, *p;
-	size_t n;
-
-	if (!eol)
-		return -EINVAL;
-	sp1 = memchr(buf, ' ', eol - buf);
-	sp2 = sp1 ? memchr(sp1 + 1, ' ', eol - sp1 - 1) : NULL;
-	if (!sp2 || (size_t)(sp2 - sp1 - 1) >= tlen)
-		return -EINVAL;
-	n = sp2 - sp1 - 1;
-	memcpy(target, sp1 + 1, n);
-	target[n] = '\0';
-	*keep = eol - sp2 - 1 == 8 && !strncmp(sp2 + 1, "HTTP/1.1", 8);
-	for (p = eol + 2; p < buf + head_len - 2; p = eol + 2) {
-		eol = memmem(p, buf + head_len - p, "\r\n", 2);
-		if (!eol || eol == p)
-			break;
-		if (!strncasecmp(p, "connection:", 11)) {
-			if (memmem(p, eol - p, "close", 5))
-				*keep = false;
-			else if (memmem(p, eol - p, "keep-alive", 10))
-				*keep = true;
-		} else if (!strncasecmp(p, "content-length:", 15) ||
-			   !strncasecmp(p, "transfer-encoding:", 18)) {
-			const char *v = p + (p[0] == 'c' || p[0] == 'C' ? 15 : 18);
-
-			while (v < eol && *v == ' ')
-				v++;
-			if (!(eol - v == 1 && *v == '0'))
-				return -EINVAL;
-		}
-	}
-	return 0;
-}
-
 /* The answer to one request: its status and body. */
-static int handle(const char *target, char *body, size_t blen)
+static int handle(const struct http_req *req, char *body, size_t blen, unsigned int *seed)
 {
+	const char *target = req->target;
 	char name[32];
 	int err;
 
+	(void)seed;
 	if (!strcmp(target, "/local")) {
 		atomic_fetch_add(&stats.local, 1);
 		sleep_ns((uint64_t)llround(opt.local_ms * 1e6));
@@ -529,83 +363,6 @@ static int handle(const char *target, char *body, size_t blen)
 	}
 	snprintf(body, blen, "not found\n");
 	return 404;
-}
-
-/* Serves the requests of one connection already on their way, then parks or closes it. */
-static void serve_conn(int fd)
-{
-	char buf[REQ_BUF], target[256], body[64];
-	size_t len = 0;
-
-	for (;;) {
-		const char *end = memmem(buf, len, "\r\n\r\n", 4);
-		size_t head;
-		bool keep;
-		int status;
-
-		if (!end) {
-			struct pollfd pfd = {.fd = fd, .events = POLLIN};
-			ssize_t n;
-
-			if (!len && poll(&pfd, 1, 0) == 0) {
-				park(fd);
-				return;
-			}
-			if (len == sizeof(buf)) {
-				send_answer(fd, 400, "request head too large\n", false);
-				break;
-			}
-			if (wait_fd(fd, POLLIN, now_ns() + IDLE_TIMEOUT_MS * NSEC_PER_MSEC))
-				break;
-			n = recv(fd, buf + len, sizeof(buf) - len, MSG_DONTWAIT);
-			if (n < 0 && (errno == EAGAIN || errno == EINTR))
-				continue;
-			if (n <= 0)
-				break;
-			len += n;
-			continue;
-		}
-		head = end + 4 - buf;
-		if (parse_head(buf, head, target, sizeof(target), &keep)) {
-			send_answer(fd, 400, "bad request\n", false);
-			break;
-		}
-		memmove(buf, buf + head, len - head);
-		len -= head;
-		atomic_fetch_add(&stats.requests, 1);
-		status = handle(target, body, sizeof(body));
-		if (send_answer(fd, status, body, keep) || !keep)
-			break;
-		if (!len) {
-			park(fd);
-			return;
-		}
-	}
-	conn_close(fd);
-}
-
-static void *worker_main(void *arg)
-{
-	(void)arg;
-	for (;;) {
-		struct queued_conn *qc;
-		int fd;
-
-		pthread_mutex_lock(&queue.lock);
-		while (list_empty(&queue.head) && !atomic_load(&stopping))
-			pthread_cond_wait(&queue.cond, &queue.lock);
-		if (atomic_load(&stopping)) {
-			pthread_mutex_unlock(&queue.lock);
-			return NULL;
-		}
-		qc = list_first_entry(&queue.head, struct queued_conn, node);
-		list_del(&qc->node);
-		queue.len--;
-		pthread_mutex_unlock(&queue.lock);
-		fd = qc->fd;
-		free(qc);
-		serve_conn(fd);
-	}
 }
 
 /* ---- options and main ---- */
@@ -691,7 +448,8 @@ static int parse_args(int argc, char **argv)
 
 static void print_stats(void)
 {
-	printf("stats requests=%llu local=%llu", (unsigned long long)atomic_load(&stats.requests),
+	printf("stats requests=%llu local=%llu",
+	       (unsigned long long)atomic_load(&srv.stats.requests),
 	       (unsigned long long)atomic_load(&stats.local));
 	for (int i = 0; i < CALL_NR; i++)
 		printf(" remote_%s=%llu", call_name[i],
@@ -703,64 +461,43 @@ static void print_stats(void)
 int main(int argc, char **argv)
 {
 	char laddr[ADDR_STRLEN], uaddr[ADDR_STRLEN];
-	pthread_t *workers, acceptor;
 	pthread_condattr_t cattr;
-	pthread_attr_t attr;
-	uint64_t one = 1;
 	sigset_t set;
 	int sig;
 
 	if (parse_args(argc, argv))
 		return EXIT_USAGE;
 
-	list_init(&queue.head);
-	raise_nofile(1 << 20);
-	signal(SIGPIPE, SIG_IGN);
-	sigemptyset(&set);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGHUP);
-	pthread_sigmask(SIG_BLOCK, &set, NULL);
-
+	srv_signals(&set, 0);
 	/* The pool's waits run on the monotonic clock, as every deadline here. */
 	pthread_condattr_init(&cattr);
 	pthread_condattr_setclock(&cattr, CLOCK_MONOTONIC);
 	pthread_cond_init(&pool.cond, &cattr);
 	pool.fd = malloc(opt.pool * sizeof(*pool.fd));
 	pool.busy = calloc(opt.pool, sizeof(*pool.busy));
-	workers = calloc(opt.workers, sizeof(*workers));
-	stop_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	acceptor_epfd = epoll_create1(EPOLL_CLOEXEC);
-	if (!pool.fd || !pool.busy || !workers || stop_efd < 0 || acceptor_epfd < 0) {
+	if (!pool.fd || !pool.busy) {
 		perror("ls-cascade-a: setup");
 		return EXIT_RUNTIME;
 	}
 	for (unsigned int i = 0; i < opt.pool; i++)
 		pool.fd[i] = -1;
+	if (srv_init(&srv))
+		return EXIT_RUNTIME;
 
-	listen_fd = tcp_listen((struct sockaddr *)&opt.listen, opt.listen_len, opt.backlog);
-	if (listen_fd < 0) {
+	srv.listen_fd[0] = tcp_listen((struct sockaddr *)&opt.listen, opt.listen_len, opt.backlog);
+	if (srv.listen_fd[0] < 0) {
 		fprintf(stderr, "ls-cascade-a: listen on %s: %s\n",
 			addr_format((struct sockaddr *)&opt.listen, laddr, sizeof(laddr)),
-			strerror(-listen_fd));
+			strerror(-srv.listen_fd[0]));
 		return EXIT_RUNTIME;
 	}
-
-	pthread_attr_init(&attr);
-	pthread_attr_setstacksize(&attr, 256 * 1024);
-	for (unsigned int i = 0; i < opt.workers; i++) {
-		if (pthread_create(&workers[i], &attr, worker_main, NULL)) {
-			perror("ls-cascade-a: worker");
-			return EXIT_RUNTIME;
-		}
-	}
-	if (pthread_create(&acceptor, &attr, acceptor_main, NULL)) {
-		perror("ls-cascade-a: acceptor");
+	srv.nlisten = 1;
+	srv.workers = opt.workers;
+	if (srv_start(&srv))
 		return EXIT_RUNTIME;
-	}
 
 	printf("listening %s upstream=%s workers=%u local_ms=%.3f timeout_ms=%u ",
-	       sock_local_str(listen_fd, laddr, sizeof(laddr)),
+	       sock_local_str(srv.listen_fd[0], laddr, sizeof(laddr)),
 	       addr_format((struct sockaddr *)&opt.upstream, uaddr, sizeof(uaddr)), opt.workers,
 	       opt.local_ms, opt.timeout_ms);
 	if (opt.per_call)
@@ -773,25 +510,17 @@ int main(int argc, char **argv)
 		sig = sigwaitinfo(&set, NULL);
 	while (sig < 0 && errno == EINTR);
 
-	atomic_store(&stopping, true);
-	if (write(stop_efd, &one, sizeof(one)) < 0)
-		perror("ls-cascade-a: eventfd write");
-	pthread_mutex_lock(&queue.lock);
-	pthread_cond_broadcast(&queue.cond);
-	pthread_mutex_unlock(&queue.lock);
+	srv_stop(&srv);
 	pthread_mutex_lock(&pool.lock);
 	pthread_cond_broadcast(&pool.cond);
 	pthread_mutex_unlock(&pool.lock);
 
 	/* Workers notice the stop within a poll slice of their current call. */
-	pthread_join(acceptor, NULL);
-	for (unsigned int i = 0; i < opt.workers; i++)
-		pthread_join(workers[i], NULL);
+	srv_join(&srv);
 	for (unsigned int i = 0; i < opt.pool; i++)
 		if (pool.fd[i] >= 0)
 			close(pool.fd[i]);
 	print_stats();
-	free(workers);
 	free(pool.fd);
 	free(pool.busy);
 	return EXIT_OK;

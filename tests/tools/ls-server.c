@@ -14,9 +14,11 @@
  * open by one poll loop until the client closes it; no worker is involved.
  */
 #define _GNU_SOURCE
+#include "http.h"
 #include "jsonw.h"
 #include "net.h"
 #include "opts.h"
+#include "srv.h"
 #include "util.h"
 
 #include <errno.h>
@@ -24,20 +26,15 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/epoll.h>
-#include <sys/eventfd.h>
 #include <unistd.h>
 
-#define MAX_LISTEN	 16
+#define MAX_LISTEN	 SRV_MAX_LISTEN
 #define MAX_WORKERS	 4096
 #define MAX_SERVICE_MS	 60000.0
-#define REQ_BUF		 8192
-#define POLL_SLICE_MS	 200
 #define ADMIN_TIMEOUT_MS 1000
 #define HOLD_MAX_EVENTS	 256
 
@@ -66,45 +63,14 @@ static struct {
 
 /* Service time in microseconds; read by every worker for every request. */
 static _Atomic uint64_t service_us = 10000;
-static atomic_bool stopping;
-static int stop_efd = -1;
-
-static int listen_fd[MAX_LISTEN];
 static int admin_fd = -1;
 
-static struct {
-	_Atomic uint64_t accepted;
-	_Atomic uint64_t requests;
-	_Atomic uint64_t busy;
-	_Atomic uint64_t open_conns;
-	_Atomic uint64_t max_open;
-	_Atomic uint64_t accept_errors;
-} stats;
+static int handle(const struct http_req *req, char *body, size_t len, unsigned int *seed);
 
-/* The accept-to-worker queue: unbounded on purpose. */
-struct queued_conn {
-	struct list_head node;
-	int fd;
+static struct srv srv = {
+	.name = "ls-server",
+	.handle = handle,
 };
-
-static struct {
-	pthread_mutex_t lock;
-	pthread_cond_t cond;
-	struct list_head head;
-	uint64_t len;
-	uint64_t max_len;
-} queue = {
-	.lock = PTHREAD_MUTEX_INITIALIZER,
-	.cond = PTHREAD_COND_INITIALIZER,
-};
-
-static void bump_max(_Atomic uint64_t *max, uint64_t v)
-{
-	uint64_t cur = atomic_load(max);
-
-	while (v > cur && !atomic_compare_exchange_weak(max, &cur, v))
-		;
-}
 
 static uint64_t service_time_us(unsigned int *seed)
 {
@@ -126,6 +92,7 @@ static void set_service_us(uint64_t us)
 
 static void stats_json(FILE *f)
 {
+	uint64_t queue_len, queue_max;
 	struct jsonw w;
 
 	jsonw_init(&w, f);
@@ -133,15 +100,14 @@ static void stats_json(FILE *f)
 	jsonw_str(&w, "mode", opt.hold ? "hold" : "queue");
 	jsonw_double(&w, "service_ms", (double)atomic_load(&service_us) / 1000.0);
 	jsonw_u64(&w, "workers", opt.hold ? 0 : opt.workers);
-	jsonw_u64(&w, "accepted", atomic_load(&stats.accepted));
-	jsonw_u64(&w, "requests", atomic_load(&stats.requests));
-	jsonw_u64(&w, "open_conns", atomic_load(&stats.open_conns));
-	jsonw_u64(&w, "max_open_conns", atomic_load(&stats.max_open));
-	jsonw_u64(&w, "busy_workers", atomic_load(&stats.busy));
-	pthread_mutex_lock(&queue.lock);
-	jsonw_u64(&w, "queue_len", queue.len);
-	jsonw_u64(&w, "queue_max", queue.max_len);
-	pthread_mutex_unlock(&queue.lock);
+	jsonw_u64(&w, "accepted", atomic_load(&srv.stats.accepted));
+	jsonw_u64(&w, "requests", atomic_load(&srv.stats.requests));
+	jsonw_u64(&w, "open_conns", atomic_load(&srv.stats.open_conns));
+	jsonw_u64(&w, "max_open_conns", atomic_load(&srv.stats.max_open));
+	jsonw_u64(&w, "busy_workers", atomic_load(&srv.stats.busy));
+	srv_queue_len(&srv, &queue_len, &queue_max);
+	jsonw_u64(&w, "queue_len", queue_len);
+	jsonw_u64(&w, "queue_max", queue_max);
 	jsonw_obj_close(&w);
 }
 
@@ -180,347 +146,26 @@ static int admin_handle(const char *target, char *body, size_t len)
 	return 404;
 }
 
-static const char *reason(int status)
+/* A request on a service port: S ms of work, or an admin request (queued like any other). */
+static int handle(const struct http_req *req, char *body, size_t len, unsigned int *seed)
 {
-	switch (status) {
-	case 200:
-		return "OK";
-	case 400:
-		return "Bad Request";
-	case 404:
-		return "Not Found";
-	case 431:
-		return "Request Header Fields Too Large";
-	default:
-		return "Internal Server Error";
-	}
-}
-
-static int send_response(int fd, int status, const char *body, bool keep)
-{
-	char hdr[256];
-	size_t blen = strlen(body);
-	int n;
-
-	n = snprintf(hdr, sizeof(hdr),
-		     "HTTP/1.1 %d %s\r\nContent-Type: text/plain\r\nContent-Length: %zu\r\n"
-		     "Connection: %s\r\n\r\n",
-		     status, reason(status), blen, keep ? "keep-alive" : "close");
-	/* One write for the head and a small body: one packet, one first byte. */
-	if (blen < sizeof(hdr) - (size_t)n) {
-		memcpy(hdr + n, body, blen);
-		return write_all(fd, hdr, n + blen, 5000);
-	}
-	if (write_all(fd, hdr, n, 5000))
-		return -1;
-	return write_all(fd, body, blen, 5000);
-}
-
-struct request {
-	char target[512];
-	bool keep_alive;
-	uint64_t content_length;
-	size_t head_len;
-};
-
-/* Case-insensitive search for a token in a comma-separated header value. */
-static bool header_has(const char *val, size_t len, const char *tok)
-{
-	size_t tl = strlen(tok);
-
-	for (size_t i = 0; i + tl <= len; i++)
-		if (!strncasecmp(val + i, tok, tl))
-			return true;
-	return false;
-}
-
-/* Parses a complete request head in buf[0..head_len). 0 or -EINVAL. */
-static int parse_request(const char *buf, size_t head_len, struct request *r)
-{
-	const char *line_end = memmem(buf, head_len, "\r\n", 2);
-	const char *sp1, *sp2, *p;
-	bool http11;
-	size_t tl;
-
-	if (!line_end)
-		return -EINVAL;
-	sp1 = memchr(buf, ' ', line_end - buf);
-	if (!sp1)
-		return -EINVAL;
-	sp2 = memchr(sp1 + 1, ' ', line_end - sp1 - 1);
-	if (!sp2)
-		return -EINVAL;
-	tl = sp2 - sp1 - 1;
-	if (tl >= sizeof(r->target))
-		tl = sizeof(r->target) - 1;
-	memcpy(r->target, sp1 + 1, tl);
-	r->target[tl] = '\0';
-	http11 = (size_t)(line_end - sp2 - 1) == 8 && !strncmp(sp2 + 1, "HTTP/1.1", 8);
-	r->keep_alive = http11;
-	r->content_length = 0;
-	r->head_len = head_len;
-
-	for (p = line_end + 2; p < buf + head_len - 2;) {
-		const char *eol = memmem(p, buf + head_len - p, "\r\n", 2);
-		const char *colon;
-
-		if (!eol || eol == p)
-			break;
-		colon = memchr(p, ':', eol - p);
-		if (colon) {
-			const char *v = colon + 1;
-			size_t nl = colon - p;
-
-			while (v < eol && (*v == ' ' || *v == '\t'))
-				v++;
-			if (nl == 10 && !strncasecmp(p, "connection", 10)) {
-				if (header_has(v, eol - v, "close"))
-					r->keep_alive = false;
-				else if (header_has(v, eol - v, "keep-alive"))
-					r->keep_alive = true;
-			} else if (nl == 14 && !strncasecmp(p, "content-length", 14)) {
-				r->content_length = strtoull(v, NULL, 10);
-			}
-		}
-		p = eol + 2;
-	}
-	return 0;
-}
-
-/*
- * Waits until fd is readable, in slices so that a stop is noticed. Returns 1
- * when readable, 0 when idle_ms passed, -1 when stopping.
- */
-static int wait_readable(int fd, uint64_t idle_ms)
-{
-	uint64_t end = now_ns() + idle_ms * NSEC_PER_MSEC;
-	struct pollfd pfd = {.fd = fd, .events = POLLIN};
-
-	while (!atomic_load(&stopping)) {
-		uint64_t now = now_ns();
-
-		if (now >= end)
-			return 0;
-		if (poll(&pfd, 1, POLL_SLICE_MS) > 0)
-			return 1;
-	}
-	return -1;
-}
-
-static void park(int fd);
-
-/*
- * Serves the requests of one connection that are already on their way. A
- * keep-alive connection with nothing more to read is parked with the acceptor
- * until its next request arrives, so that an idle connection holds no worker
- * (workers are busy per request, as in an event-driven server).
- */
-static void serve_conn(int fd, unsigned int *seed)
-{
-	char buf[REQ_BUF], body[1024];
-	size_t len = 0;
-
-	for (;;) {
-		const char *end = memmem(buf, len, "\r\n\r\n", 4);
-		struct request r;
-		uint64_t skip;
-		ssize_t n;
-		int status;
-
-		if (!end) {
-			struct pollfd pfd = {.fd = fd, .events = POLLIN};
-
-			/* Nothing to serve yet: wait without holding a worker. */
-			if (!len && poll(&pfd, 1, 0) == 0) {
-				park(fd);
-				return;
-			}
-			if (len == sizeof(buf)) {
-				send_response(fd, 431, "request head too large\n", false);
-				break;
-			}
-			if (wait_readable(fd, (uint64_t)opt.idle_s * 1000) <= 0)
-				break;
-			n = recv(fd, buf + len, sizeof(buf) - len, MSG_DONTWAIT);
-			if (n < 0 && (errno == EAGAIN || errno == EINTR))
-				continue;
-			if (n <= 0)
-				break;
-			len += n;
-			continue;
-		}
-		if (parse_request(buf, end + 4 - buf, &r)) {
-			send_response(fd, 400, "bad request\n", false);
-			break;
-		}
-		/* Drop the head and any body (read and discarded). */
-		skip = r.head_len + r.content_length;
-		while (skip > len) {
-			skip -= len;
-			len = 0;
-			if (wait_readable(fd, 5000) <= 0)
-				goto out;
-			n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
-			if (n <= 0 && !(n < 0 && (errno == EAGAIN || errno == EINTR)))
-				goto out;
-			if (n > 0)
-				len = n;
-		}
-		memmove(buf, buf + skip, len - skip);
-		len -= skip;
-
-		if (!strncmp(r.target, "/admin/", 7)) {
-			status = admin_handle(r.target, body, sizeof(body));
-		} else {
-			sleep_ns(service_time_us(seed) * NSEC_PER_USEC);
-			status = 200;
-			snprintf(body, sizeof(body), "ok\n");
-		}
-		atomic_fetch_add(&stats.requests, 1);
-		if (send_response(fd, status, body, r.keep_alive) || !r.keep_alive)
-			break;
-		if (!len) {
-			park(fd);
-			return;
-		}
-	}
-out:
-	close(fd);
-	atomic_fetch_sub(&stats.open_conns, 1);
-}
-
-static void *worker_main(void *arg)
-{
-	unsigned int seed = (unsigned int)(uintptr_t)arg * 2654435761U;
-
-	for (;;) {
-		struct queued_conn *qc;
-		int fd;
-
-		pthread_mutex_lock(&queue.lock);
-		while (list_empty(&queue.head) && !atomic_load(&stopping))
-			pthread_cond_wait(&queue.cond, &queue.lock);
-		if (atomic_load(&stopping)) {
-			pthread_mutex_unlock(&queue.lock);
-			return NULL;
-		}
-		qc = list_first_entry(&queue.head, struct queued_conn, node);
-		list_del(&qc->node);
-		queue.len--;
-		pthread_mutex_unlock(&queue.lock);
-
-		fd = qc->fd;
-		free(qc);
-		atomic_fetch_add(&stats.busy, 1);
-		serve_conn(fd, &seed);
-		atomic_fetch_sub(&stats.busy, 1);
-	}
-}
-
-static void enqueue(int fd)
-{
-	struct queued_conn *qc = malloc(sizeof(*qc));
-
-	if (!qc) {
-		close(fd);
-		atomic_fetch_sub(&stats.open_conns, 1);
-		return;
-	}
-	qc->fd = fd;
-	pthread_mutex_lock(&queue.lock);
-	list_add_tail(&qc->node, &queue.head);
-	if (++queue.len > queue.max_len)
-		queue.max_len = queue.len;
-	pthread_cond_signal(&queue.cond);
-	pthread_mutex_unlock(&queue.lock);
-}
-
-/* Accepts every pending connection of lfd; calls take(fd) for each. */
-static void accept_all(int lfd, void (*take)(int fd))
-{
-	for (int i = 0; i < 1024; i++) {
-		int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
-
-		if (fd < 0) {
-			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
-			    errno == ENOMEM) {
-				atomic_fetch_add(&stats.accept_errors, 1);
-				/* Let workers free descriptors before trying again. */
-				sleep_ns(10 * NSEC_PER_MSEC);
-			}
-			return;
-		}
-		atomic_fetch_add(&stats.accepted, 1);
-		bump_max(&stats.max_open, atomic_fetch_add(&stats.open_conns, 1) + 1);
-		take(fd);
-	}
-}
-
-/*
- * The acceptor's epoll set holds the listeners and the parked keep-alive
- * connections; a parked connection that becomes readable joins the queue.
- */
-static int acceptor_epfd = -1;
-
-#define TAG_LISTEN (1ULL << 62)
-#define TAG_STOP   (1ULL << 61)
-
-static void park(int fd)
-{
-	struct epoll_event ev = {
-		.events = EPOLLIN | EPOLLRDHUP | EPOLLONESHOT,
-		.data.u64 = (uint64_t)fd,
-	};
-
-	if (epoll_ctl(acceptor_epfd, EPOLL_CTL_ADD, fd, &ev)) {
-		close(fd);
-		atomic_fetch_sub(&stats.open_conns, 1);
-	}
-}
-
-static void *acceptor_main(void *arg)
-{
-	struct epoll_event ev, events[HOLD_MAX_EVENTS];
-
-	(void)arg;
-	for (int i = 0; i < opt.nlisten; i++) {
-		ev = (struct epoll_event){.events = EPOLLIN, .data.u64 = TAG_LISTEN | i};
-		epoll_ctl(acceptor_epfd, EPOLL_CTL_ADD, listen_fd[i], &ev);
-	}
-	ev = (struct epoll_event){.events = EPOLLIN, .data.u64 = TAG_STOP};
-	epoll_ctl(acceptor_epfd, EPOLL_CTL_ADD, stop_efd, &ev);
-
-	while (!atomic_load(&stopping)) {
-		int n = epoll_wait(acceptor_epfd, events, HOLD_MAX_EVENTS, -1);
-
-		for (int i = 0; i < n; i++) {
-			uint64_t tag = events[i].data.u64;
-
-			if (tag == TAG_STOP)
-				continue;
-			if (tag & TAG_LISTEN) {
-				accept_all(listen_fd[tag & 0xffff], enqueue);
-				continue;
-			}
-			epoll_ctl(acceptor_epfd, EPOLL_CTL_DEL, (int)tag, NULL);
-			enqueue((int)tag);
-		}
-	}
-	return NULL;
+	if (!strncmp(req->target, "/admin/", 7))
+		return admin_handle(req->target, body, len);
+	sleep_ns(service_time_us(seed) * NSEC_PER_USEC);
+	snprintf(body, len, "ok\n");
+	return 200;
 }
 
 /* --hold: one epoll loop holds every connection and answers requests at once. */
 static int hold_epfd = -1;
 
-static void hold_take(int fd)
+static void hold_take(struct srv *s, int fd)
 {
 	struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP, .data.fd = fd};
 
 	set_nonblock(fd, 1);
-	if (epoll_ctl(hold_epfd, EPOLL_CTL_ADD, fd, &ev)) {
-		close(fd);
-		atomic_fetch_sub(&stats.open_conns, 1);
-	}
+	if (epoll_ctl(hold_epfd, EPOLL_CTL_ADD, fd, &ev))
+		srv_conn_close(s, fd);
 }
 
 static void hold_readable(int fd)
@@ -536,13 +181,12 @@ static void hold_readable(int fd)
 			return;
 		if (n <= 0) {
 			epoll_ctl(hold_epfd, EPOLL_CTL_DEL, fd, NULL);
-			close(fd);
-			atomic_fetch_sub(&stats.open_conns, 1);
+			srv_conn_close(&srv, fd);
 			return;
 		}
 		/* Each complete request head in this chunk gets one answer. */
 		for (char *p = buf; (p = memmem(p, buf + n - p, "\r\n\r\n", 4)); p += 4) {
-			atomic_fetch_add(&stats.requests, 1);
+			atomic_fetch_add(&srv.stats.requests, 1);
 			send(fd, resp, sizeof(resp) - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
 		}
 	}
@@ -553,27 +197,27 @@ static void *hold_main(void *arg)
 	struct epoll_event ev, events[HOLD_MAX_EVENTS];
 
 	(void)arg;
-	for (int i = 0; i < opt.nlisten; i++) {
-		ev = (struct epoll_event){.events = EPOLLIN, .data.fd = listen_fd[i]};
-		epoll_ctl(hold_epfd, EPOLL_CTL_ADD, listen_fd[i], &ev);
+	for (int i = 0; i < srv.nlisten; i++) {
+		ev = (struct epoll_event){.events = EPOLLIN, .data.fd = srv.listen_fd[i]};
+		epoll_ctl(hold_epfd, EPOLL_CTL_ADD, srv.listen_fd[i], &ev);
 	}
-	ev = (struct epoll_event){.events = EPOLLIN, .data.fd = stop_efd};
-	epoll_ctl(hold_epfd, EPOLL_CTL_ADD, stop_efd, &ev);
+	ev = (struct epoll_event){.events = EPOLLIN, .data.fd = srv.stop_efd};
+	epoll_ctl(hold_epfd, EPOLL_CTL_ADD, srv.stop_efd, &ev);
 
-	while (!atomic_load(&stopping)) {
+	while (!srv_stopping(&srv)) {
 		int n = epoll_wait(hold_epfd, events, HOLD_MAX_EVENTS, -1);
 
 		for (int i = 0; i < n; i++) {
 			int fd = events[i].data.fd;
 			bool is_listen = false;
 
-			if (fd == stop_efd)
+			if (fd == srv.stop_efd)
 				continue;
-			for (int j = 0; j < opt.nlisten; j++)
-				if (fd == listen_fd[j])
+			for (int j = 0; j < srv.nlisten; j++)
+				if (fd == srv.listen_fd[j])
 					is_listen = true;
 			if (is_listen)
-				accept_all(fd, hold_take);
+				srv_accept_all(&srv, fd, hold_take);
 			else
 				hold_readable(fd);
 		}
@@ -585,7 +229,7 @@ static void *hold_main(void *arg)
 static void admin_serve(int fd)
 {
 	char buf[2048], body[1024];
-	struct request r;
+	struct http_req r;
 	size_t len = 0;
 	char *end;
 	int status;
@@ -593,7 +237,7 @@ static void admin_serve(int fd)
 	while (len < sizeof(buf) - 1) {
 		ssize_t n;
 
-		if (wait_readable(fd, ADMIN_TIMEOUT_MS) <= 0)
+		if (srv_wait(&srv, fd, POLLIN, now_ns() + ADMIN_TIMEOUT_MS * NSEC_PER_MSEC))
 			goto out;
 		n = recv(fd, buf + len, sizeof(buf) - 1 - len, MSG_DONTWAIT);
 		if (n <= 0)
@@ -604,12 +248,12 @@ static void admin_serve(int fd)
 			break;
 	}
 	end = memmem(buf, len, "\r\n\r\n", 4);
-	if (!end || parse_request(buf, end + 4 - buf, &r)) {
-		send_response(fd, 400, "bad request\n", false);
+	if (!end || http_parse_request(buf, end + 4 - buf, &r)) {
+		http_send_response(fd, 400, "bad request\n", false);
 		goto out;
 	}
 	status = admin_handle(r.target, body, sizeof(body));
-	send_response(fd, status, body, false);
+	http_send_response(fd, status, body, false);
 out:
 	close(fd);
 }
@@ -618,11 +262,11 @@ static void *admin_main(void *arg)
 {
 	struct pollfd pfd[2] = {
 		{.fd = admin_fd, .events = POLLIN},
-		{.fd = stop_efd, .events = POLLIN},
+		{.fd = srv.stop_efd, .events = POLLIN},
 	};
 
 	(void)arg;
-	while (!atomic_load(&stopping)) {
+	while (!srv_stopping(&srv)) {
 		if (poll(pfd, 2, -1) <= 0 || !(pfd[0].revents & POLLIN))
 			continue;
 		int fd = accept4(admin_fd, NULL, NULL, SOCK_CLOEXEC);
@@ -759,46 +403,33 @@ static void signal_loop(const sigset_t *set)
 
 int main(int argc, char **argv)
 {
-	pthread_t *workers = NULL, acceptor, admin;
 	char line[1024], addr[ADDR_STRLEN];
-	uint64_t one = 1, unserved = 0;
+	uint64_t unserved = 0;
 	bool admin_started = false;
+	pthread_t hold, admin;
 	size_t off = 0;
 	pthread_attr_t attr;
 	sigset_t set;
-	int ret = EXIT_RUNTIME;
 
 	if (parse_args(argc, argv))
 		return EXIT_USAGE;
 
-	list_init(&queue.head);
-	raise_nofile(1 << 20);
-	signal(SIGPIPE, SIG_IGN);
-	sigemptyset(&set);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGHUP);
-	sigaddset(&set, SIGUSR1);
-	sigaddset(&set, SIGUSR2);
-	/* Every thread inherits the mask; only the main thread takes signals. */
-	pthread_sigmask(SIG_BLOCK, &set, NULL);
-
-	stop_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (stop_efd < 0) {
-		perror("ls-server: eventfd");
+	srv_signals(&set, SIGUSR1, SIGUSR2, 0);
+	if (srv_init(&srv))
 		return EXIT_RUNTIME;
-	}
 	for (int i = 0; i < opt.nlisten; i++) {
-		listen_fd[i] = tcp_listen((struct sockaddr *)&opt.listen[i], opt.listen_len[i],
-					  opt.backlog);
-		if (listen_fd[i] < 0) {
+		int fd = tcp_listen((struct sockaddr *)&opt.listen[i], opt.listen_len[i],
+				    opt.backlog);
+
+		if (fd < 0) {
 			fprintf(stderr, "ls-server: listen on %s: %s\n",
 				addr_format((struct sockaddr *)&opt.listen[i], addr, sizeof(addr)),
-				strerror(-listen_fd[i]));
+				strerror(-fd));
 			return EXIT_RUNTIME;
 		}
+		srv.listen_fd[srv.nlisten++] = fd;
 		off += snprintf(line + off, sizeof(line) - off, " %s",
-				sock_local_str(listen_fd[i], addr, sizeof(addr)));
+				sock_local_str(fd, addr, sizeof(addr)));
 	}
 	if (opt.admin) {
 		char desc[256];
@@ -816,26 +447,15 @@ int main(int argc, char **argv)
 	pthread_attr_setstacksize(&attr, 256 * 1024);
 	if (opt.hold) {
 		hold_epfd = epoll_create1(EPOLL_CLOEXEC);
-		if (hold_epfd < 0 || pthread_create(&acceptor, &attr, hold_main, NULL)) {
+		if (hold_epfd < 0 || pthread_create(&hold, &attr, hold_main, NULL)) {
 			perror("ls-server: hold loop");
 			return EXIT_RUNTIME;
 		}
 	} else {
-		workers = calloc(opt.workers, sizeof(*workers));
-		acceptor_epfd = epoll_create1(EPOLL_CLOEXEC);
-		if (!workers || acceptor_epfd < 0)
+		srv.workers = opt.workers;
+		srv.idle_ms = (uint64_t)opt.idle_s * 1000;
+		if (srv_start(&srv))
 			return EXIT_RUNTIME;
-		for (unsigned int i = 0; i < opt.workers; i++) {
-			if (pthread_create(&workers[i], &attr, worker_main,
-					   (void *)(uintptr_t)(i + 1))) {
-				perror("ls-server: worker");
-				return EXIT_RUNTIME;
-			}
-		}
-		if (pthread_create(&acceptor, &attr, acceptor_main, NULL)) {
-			perror("ls-server: acceptor");
-			return EXIT_RUNTIME;
-		}
 	}
 	if (admin_fd >= 0) {
 		if (pthread_create(&admin, &attr, admin_main, NULL)) {
@@ -851,44 +471,28 @@ int main(int argc, char **argv)
 
 	signal_loop(&set);
 
-	atomic_store(&stopping, true);
-	if (write(stop_efd, &one, sizeof(one)) < 0)
-		perror("ls-server: eventfd write");
-	pthread_mutex_lock(&queue.lock);
-	pthread_cond_broadcast(&queue.cond);
-	pthread_mutex_unlock(&queue.lock);
-
-	pthread_join(acceptor, NULL);
+	srv_stop(&srv);
+	if (opt.hold)
+		pthread_join(hold, NULL);
 	if (admin_started)
 		pthread_join(admin, NULL);
-	for (unsigned int i = 0; workers && i < opt.workers; i++)
-		pthread_join(workers[i], NULL);
-	while (!list_empty(&queue.head)) {
-		struct queued_conn *qc = list_first_entry(&queue.head, struct queued_conn, node);
-
-		list_del(&qc->node);
-		close(qc->fd);
-		free(qc);
-		unserved++;
-	}
+	unserved = srv_join(&srv);
 
 	if (opt.hold)
 		printf("hold current=%llu total=%llu max=%llu requests=%llu\n",
-		       (unsigned long long)atomic_load(&stats.open_conns),
-		       (unsigned long long)atomic_load(&stats.accepted),
-		       (unsigned long long)atomic_load(&stats.max_open),
-		       (unsigned long long)atomic_load(&stats.requests));
+		       (unsigned long long)atomic_load(&srv.stats.open_conns),
+		       (unsigned long long)atomic_load(&srv.stats.accepted),
+		       (unsigned long long)atomic_load(&srv.stats.max_open),
+		       (unsigned long long)atomic_load(&srv.stats.requests));
 	else
 		printf("stats accepted=%llu requests=%llu queue_max=%llu unserved=%llu "
 		       "accept_errors=%llu\n",
-		       (unsigned long long)atomic_load(&stats.accepted),
-		       (unsigned long long)atomic_load(&stats.requests),
-		       (unsigned long long)queue.max_len, (unsigned long long)unserved,
-		       (unsigned long long)atomic_load(&stats.accept_errors));
+		       (unsigned long long)atomic_load(&srv.stats.accepted),
+		       (unsigned long long)atomic_load(&srv.stats.requests),
+		       (unsigned long long)srv.queue.max_len, (unsigned long long)unserved,
+		       (unsigned long long)atomic_load(&srv.stats.accept_errors));
 	fflush(stdout);
-	ret = EXIT_OK;
 	if (opt.admin && strchr(opt.admin, '/'))
 		unlink(opt.admin);
-	free(workers);
-	return ret;
+	return EXIT_OK;
 }
