@@ -516,13 +516,16 @@ static void latency_family(struct ls_metrics *m, struct sbuf *b)
 
 		if (!r->in_use)
 			continue;
-		for (uint32_t i = 0; i < LS_METRICS_NR_LE; i++)
+		for (uint32_t i = 0; i < LS_METRICS_NR_LE; i++) {
+			/* Whole microseconds, written exactly: %g would round 1.048576 s. */
+			unsigned long long us = 1ull << (LS_METRICS_LE_FIRST_LOG2 + i);
+
 			sb_printf(b,
 				  "loadshed_latency_seconds_bucket{iface=\"%s\",service=\"%s\","
-				  "le=\"%g\"} %llu\n",
-				  m->iface, r->name,
-				  (double)(1ull << (LS_METRICS_LE_FIRST_LOG2 + i)) / 1e6,
+				  "le=\"%llu.%06llu\"} %llu\n",
+				  m->iface, r->name, us / 1000000, us % 1000000,
 				  (unsigned long long)r->le[i]);
+		}
 		sb_printf(
 			b,
 			"loadshed_latency_seconds_bucket{iface=\"%s\",service=\"%s\",le=\"+Inf\"} "

@@ -104,7 +104,7 @@ test_wildcard_only_when_written_and_bad_addresses_refused() {
 }
 
 test_only_get_metrics_is_served() {
-	local pid hdr
+	local pid hdr want
 	write_conf "$LS_TMP/m.conf" "metrics = 127.0.0.1:$MPORT"
 	check "attach with metrics = 127.0.0.1:$MPORT" ls_attach "$SRV_IF" --config "$LS_TMP/m.conf"
 	pid=$(agent_pid)
@@ -124,6 +124,10 @@ test_only_get_metrics_is_served() {
 		"$(http_code "http://127.0.0.1:$MPORT/metrics")" 200
 	check "a page of the exposition format passes promtool check metrics" \
 		bash -c "$(declare -f scrape in_srv); SRV_NS=$SRV_NS scrape http://127.0.0.1:$MPORT/metrics | promtool check metrics"
+	# The bounds are powers of two in microseconds, written exactly: 1.048576, not 1.04858.
+	want=$(for k in $(seq 7 22); do printf '%d.%06d\n' $(((1 << k) / 1000000)) $(((1 << k) % 1000000)); done; echo +Inf)
+	check_eq "the histogram's le bounds are the powers of two from 128 us to 4.194304 s, exact" \
+		"$(scrape "http://127.0.0.1:$MPORT/metrics" | sed -n 's/^loadshed_latency_seconds_bucket{.*le="\([^"]*\)"}.*/\1/p')" "$want"
 }
 
 # prom_value QUERY: the value of the single series QUERY selects, from Prometheus's API.
