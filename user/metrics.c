@@ -192,7 +192,7 @@ static enum MHD_Result reply(struct MHD_Connection *c, unsigned int status, cons
 		return MHD_NO;
 	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "text/plain; charset=utf-8");
 	if (status == MHD_HTTP_METHOD_NOT_ALLOWED)
-		MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, "GET");
+		MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, "GET, HEAD");
 	rc = MHD_queue_response(c, status, r);
 	MHD_destroy_response(r);
 	return rc;
@@ -234,8 +234,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 	(void)upload;
 	(void)upload_len;
 	(void)req;
-	if (strcmp(method, MHD_HTTP_METHOD_GET))
-		return reply(c, MHD_HTTP_METHOD_NOT_ALLOWED, "only GET\n");
+	/* HEAD too, as HTTP asks of every GET resource: libmicrohttpd sends no body. */
+	if (strcmp(method, MHD_HTTP_METHOD_GET) && strcmp(method, MHD_HTTP_METHOD_HEAD))
+		return reply(c, MHD_HTTP_METHOD_NOT_ALLOWED, "only GET and HEAD\n");
 	if (strcmp(url, "/metrics"))
 		return reply(c, MHD_HTTP_NOT_FOUND, "not found: the metrics are at /metrics\n");
 	pthread_mutex_lock(&m->lock);

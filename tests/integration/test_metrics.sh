@@ -119,7 +119,10 @@ test_only_get_metrics_is_served() {
 	check_eq "POST /metrics is 405" "$(http_code -X POST -d x=1 "http://127.0.0.1:$MPORT/metrics")" 405
 	check_eq "DELETE /metrics is 405" "$(http_code -X DELETE "http://127.0.0.1:$MPORT/metrics")" 405
 	hdr=$(in_srv curl -s -o /dev/null -D - -m 5 -X PUT "http://127.0.0.1:$MPORT/metrics")
-	check "a 405 says which method is allowed" grep -qi '^allow: GET' <<<"$hdr"
+	check "a 405 says which methods are allowed" grep -qi '^allow: GET, HEAD' <<<"$hdr"
+	check_eq "HEAD /metrics is 200 (HTTP: every GET resource answers HEAD)" \
+		"$(http_code -I "http://127.0.0.1:$MPORT/metrics")" 200
+	check_eq "with no body" "$(in_srv curl -s -I -m 5 "http://127.0.0.1:$MPORT/metrics" | grep -c '^loadshed_')" 0
 	check_eq "after all that, GET /metrics is still 200" \
 		"$(http_code "http://127.0.0.1:$MPORT/metrics")" 200
 	check "a page of the exposition format passes promtool check metrics" \
