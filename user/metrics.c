@@ -311,6 +311,7 @@ static int metrics_start(struct ls_metrics *m)
 	m->daemon = MHD_start_daemon(
 		flags, m->want.port, NULL, NULL, on_request, m, MHD_OPTION_EXTERNAL_LOGGER, mhd_log,
 		m, MHD_OPTION_CONNECTION_LIMIT, (unsigned int)LS_METRICS_MAX_CONNECTIONS,
+		MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int)LS_METRICS_MAX_CONNECTIONS_PER_IP,
 		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)LS_METRICS_TIMEOUT_S,
 		sa ? MHD_OPTION_SOCK_ADDR : MHD_OPTION_END, sa, MHD_OPTION_END);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
