@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <bpf/bpf.h>
 #include <microhttpd.h>
 
@@ -134,6 +135,9 @@ struct ls_metrics {
 	struct ls_metrics_addr want; /* what the agent map asks for */
 	uint64_t retry_ns;	     /* when a failed bind is tried again */
 	bool failed_logged;
+	/* libmicrohttpd's messages in this minute (clients can cause them at will). */
+	uint64_t log_window_ns;
+	unsigned int log_lines;
 	pthread_mutex_t lock; /* guards page */
 	struct sbuf page;     /* published: what a scrape copies */
 	struct sbuf next;     /* the round's, swapped in when built */
@@ -260,12 +264,37 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 	return rc;
 }
 
+/*
+ * libmicrohttpd's messages: why a listen failed, but also one per client
+ * that misbehaves (a request cut short, a limit reached), which a client
+ * can cause at will. At most LS_METRICS_LOG_PER_MIN a minute, then one
+ * line saying the rest of the minute's are dropped.
+ */
 static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
 	struct ls_metrics *m = cls;
+	struct timespec ts;
+	uint64_t now_ns;
+	unsigned int nth;
 	char msg[256];
 	size_t n;
 
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	now_ns = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+	pthread_mutex_lock(&m->lock);
+	if (now_ns - m->log_window_ns >= 60 * 1000000000ull) {
+		m->log_window_ns = now_ns;
+		m->log_lines = 0;
+	}
+	nth = ++m->log_lines;
+	pthread_mutex_unlock(&m->lock);
+	if (nth > LS_METRICS_LOG_PER_MIN + 1)
+		return;
+	if (nth == LS_METRICS_LOG_PER_MIN + 1) {
+		pr_warn("%s: metrics: more messages from the HTTP server this minute, not logged",
+			m->ifname);
+		return;
+	}
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	n = strlen(msg);
 	while (n && msg[n - 1] == '\n')

@@ -155,17 +155,26 @@ for _ in range(6):
 }
 
 test_one_client_cannot_take_every_connection() {
-	local pid
+	local pid holder log before
 	write_conf "$LS_TMP/any.conf" "metrics = *:$MPORT"
 	check "attach with metrics = *:$MPORT" ls_attach "$SRV_IF" --config "$LS_TMP/any.conf"
 	pid=$(agent_pid)
 	wait_listening "$pid" "*:$MPORT" || { not_ok "the agent listens"; return 1; }
 	# More half-sent requests than the endpoint takes connections, all from 127.0.0.1.
+	log=/run/loadshed/net$(ls_srv -j list | jq -r .netns)/$SRV_IF.log
+	before=$(wc -l <"$log")
 	hold_connections 80 "127.0.0.1:$MPORT" "$LS_TMP/held"
+	holder=$!
 	wait_for_line "$LS_TMP/held" held 10 || { not_ok "the connections are open"; return 1; }
 	check_eq "a scraper from another address is still served" \
 		"$(http_code "http://$TB_SRV_IP:$MPORT/metrics")" 200
 	check_eq "and the agent runs on" "$(agent_pid)" "$pid"
+	kill "$holder" && wait "$holder" 2>/dev/null
+	sleep 0.5
+	# Each refused or cut-short connection is a message of the HTTP server: at
+	# most LS_METRICS_LOG_PER_MIN (10) reach the log, then one saying so.
+	check_cmp "80 misbehaving connections put at most 11 lines in the agent's log" \
+		"$(tail -n +$((before + 1)) "$log" | grep -c "$SRV_IF: metrics: ")" -le 11
 }
 
 # prom_value QUERY: the value of the single series QUERY selects, from Prometheus's API.
