@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <bpf/bpf.h>
 #include <microhttpd.h>
 
@@ -134,6 +135,9 @@ struct ls_metrics {
 	struct ls_metrics_addr want; /* what the agent map asks for */
 	uint64_t retry_ns;	     /* when a failed bind is tried again */
 	bool failed_logged;
+	/* libmicrohttpd's messages in this minute (clients can cause them at will). */
+	uint64_t log_window_ns;
+	unsigned int log_lines;
 	pthread_mutex_t lock; /* guards page */
 	struct sbuf page;     /* published: what a scrape copies */
 	struct sbuf next;     /* the round's, swapped in when built */
@@ -192,7 +196,7 @@ static enum MHD_Result reply(struct MHD_Connection *c, unsigned int status, cons
 		return MHD_NO;
 	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "text/plain; charset=utf-8");
 	if (status == MHD_HTTP_METHOD_NOT_ALLOWED)
-		MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, "GET");
+		MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, "GET, HEAD");
 	rc = MHD_queue_response(c, status, r);
 	MHD_destroy_response(r);
 	return rc;
@@ -234,8 +238,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 	(void)upload;
 	(void)upload_len;
 	(void)req;
-	if (strcmp(method, MHD_HTTP_METHOD_GET))
-		return reply(c, MHD_HTTP_METHOD_NOT_ALLOWED, "only GET\n");
+	/* HEAD too, as HTTP asks of every GET resource: libmicrohttpd sends no body. */
+	if (strcmp(method, MHD_HTTP_METHOD_GET) && strcmp(method, MHD_HTTP_METHOD_HEAD))
+		return reply(c, MHD_HTTP_METHOD_NOT_ALLOWED, "only GET and HEAD\n");
 	if (strcmp(url, "/metrics"))
 		return reply(c, MHD_HTTP_NOT_FOUND, "not found: the metrics are at /metrics\n");
 	pthread_mutex_lock(&m->lock);
@@ -259,12 +264,37 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 	return rc;
 }
 
+/*
+ * libmicrohttpd's messages: why a listen failed, but also one per client
+ * that misbehaves (a request cut short, a limit reached), which a client
+ * can cause at will. At most LS_METRICS_LOG_PER_MIN a minute, then one
+ * line saying the rest of the minute's are dropped.
+ */
 static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
 	struct ls_metrics *m = cls;
+	struct timespec ts;
+	uint64_t now_ns;
+	unsigned int nth;
 	char msg[256];
 	size_t n;
 
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	now_ns = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+	pthread_mutex_lock(&m->lock);
+	if (now_ns - m->log_window_ns >= 60 * 1000000000ull) {
+		m->log_window_ns = now_ns;
+		m->log_lines = 0;
+	}
+	nth = ++m->log_lines;
+	pthread_mutex_unlock(&m->lock);
+	if (nth > LS_METRICS_LOG_PER_MIN + 1)
+		return;
+	if (nth == LS_METRICS_LOG_PER_MIN + 1) {
+		pr_warn("%s: metrics: more messages from the HTTP server this minute, not logged",
+			m->ifname);
+		return;
+	}
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	n = strlen(msg);
 	while (n && msg[n - 1] == '\n')
@@ -310,6 +340,7 @@ static int metrics_start(struct ls_metrics *m)
 	m->daemon = MHD_start_daemon(
 		flags, m->want.port, NULL, NULL, on_request, m, MHD_OPTION_EXTERNAL_LOGGER, mhd_log,
 		m, MHD_OPTION_CONNECTION_LIMIT, (unsigned int)LS_METRICS_MAX_CONNECTIONS,
+		MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int)LS_METRICS_MAX_CONNECTIONS_PER_IP,
 		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)LS_METRICS_TIMEOUT_S,
 		sa ? MHD_OPTION_SOCK_ADDR : MHD_OPTION_END, sa, MHD_OPTION_END);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
@@ -516,13 +547,16 @@ static void latency_family(struct ls_metrics *m, struct sbuf *b)
 
 		if (!r->in_use)
 			continue;
-		for (uint32_t i = 0; i < LS_METRICS_NR_LE; i++)
+		for (uint32_t i = 0; i < LS_METRICS_NR_LE; i++) {
+			/* Whole microseconds, written exactly: %g would round 1.048576 s. */
+			unsigned long long us = 1ull << (LS_METRICS_LE_FIRST_LOG2 + i);
+
 			sb_printf(b,
 				  "loadshed_latency_seconds_bucket{iface=\"%s\",service=\"%s\","
-				  "le=\"%g\"} %llu\n",
-				  m->iface, r->name,
-				  (double)(1ull << (LS_METRICS_LE_FIRST_LOG2 + i)) / 1e6,
+				  "le=\"%llu.%06llu\"} %llu\n",
+				  m->iface, r->name, us / 1000000, us % 1000000,
 				  (unsigned long long)r->le[i]);
+		}
 		sb_printf(
 			b,
 			"loadshed_latency_seconds_bucket{iface=\"%s\",service=\"%s\",le=\"+Inf\"} "

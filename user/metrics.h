@@ -18,9 +18,16 @@
 
 struct ls_metrics;
 
-/* The endpoint's limits: concurrent connections, and seconds a connection may idle. */
-#define LS_METRICS_MAX_CONNECTIONS 64
-#define LS_METRICS_TIMEOUT_S	   5
+/*
+ * The endpoint's limits: concurrent connections, of them from one client
+ * address (so that one client holding half-sent requests cannot lock the
+ * scrapers out), and seconds a connection may idle.
+ */
+#define LS_METRICS_MAX_CONNECTIONS	  64
+#define LS_METRICS_MAX_CONNECTIONS_PER_IP 8
+#define LS_METRICS_TIMEOUT_S		  5
+/* The HTTP server's messages logged a minute at most (clients cause most of them). */
+#define LS_METRICS_LOG_PER_MIN 10
 /* A listen address that could not be bound is tried again this often. */
 #define LS_METRICS_RETRY_NS (10ull * 1000 * 1000 * 1000)
 

@@ -208,7 +208,48 @@ EOF
 
 require_cmds python3 jq
 python3 -c 'import yaml' 2>/dev/null || LS_SKIP=${LS_SKIP:-python3-yaml is not installed}
+# The adapter's query, run by promtool on a node whose loadshed sheds everything
+# (ratio +Inf, design §7.7) beside one at 2: prometheus-adapter hands the HPA
+# int64(value * 1000), and Go turns +Inf into the most negative int64, so an
+# unclamped +Inf would read as "no demand" and scale the service in. The
+# answer must be finite and still above 1.
+t_hpa_query_is_finite_when_a_node_sheds_everything() {
+	local q
+	q=$(python3 -c '
+import sys, yaml
+docs = [d for d in yaml.safe_load_all(open(sys.argv[1])) if d]
+cm = next(d for d in docs if d["kind"] == "ConfigMap")
+[r] = [r for r in yaml.safe_load(cm["data"]["config.yaml"])["externalRules"]
+       if r["name"]["as"] == "loadshed_demand_ratio"]
+print(r["metricsQuery"].replace("<<.Series>>", "loadshed_demand_ratio")
+      .replace("<<.LabelMatchers>>", "service=\"web\""))' "$DEPLOY/kubernetes/hpa.yaml") || {
+		not_ok "the adapter's metricsQuery is read"
+		return 1
+	}
+	cat >"$LS_TMP/hpa_test.yml" <<EOF
+rule_files: []
+evaluation_interval: 1m
+tests:
+  - interval: 1m
+    input_series:
+      - series: 'loadshed_demand_ratio{service="web",instance="node-a"}'
+        values: '+Inf +Inf'
+      - series: 'loadshed_demand_ratio{service="web",instance="node-b"}'
+        values: '2 2'
+    promql_expr_test:
+      - expr: '(($q) > bool 1) * (($q) < bool +Inf)'
+        eval_time: 1m
+        exp_samples:
+          - labels: '{service="web"}'
+            value: 1
+EOF
+	check "the HPA's value is finite and above 1 when one node's ratio is +Inf" \
+		promtool test rules "$LS_TMP/hpa_test.yml"
+}
+
 run_test "the DaemonSet and its ConfigMap" t_daemonset
 run_test "the HPA on loadshed_demand_ratio and its adapter rule" t_hpa
+run_test "the adapter's query is finite and asks for more when a node sheds everything" \
+	t_hpa_query_is_finite_when_a_node_sheds_everything
 run_test "the Grafana dashboard's queries use loadshed's metrics" t_dashboard
 tap_done

@@ -12,7 +12,7 @@ set -u
 . "$(dirname "$0")/../lib.sh"
 
 require_root
-require_cmds jq curl ss prometheus promtool
+require_cmds jq curl ss prometheus promtool python3
 
 PORT=8080
 MPORT=9542 # the testbed's server namespace is ours: fixed ports clash with no one
@@ -104,7 +104,7 @@ test_wildcard_only_when_written_and_bad_addresses_refused() {
 }
 
 test_only_get_metrics_is_served() {
-	local pid hdr
+	local pid hdr want
 	write_conf "$LS_TMP/m.conf" "metrics = 127.0.0.1:$MPORT"
 	check "attach with metrics = 127.0.0.1:$MPORT" ls_attach "$SRV_IF" --config "$LS_TMP/m.conf"
 	pid=$(agent_pid)
@@ -119,11 +119,62 @@ test_only_get_metrics_is_served() {
 	check_eq "POST /metrics is 405" "$(http_code -X POST -d x=1 "http://127.0.0.1:$MPORT/metrics")" 405
 	check_eq "DELETE /metrics is 405" "$(http_code -X DELETE "http://127.0.0.1:$MPORT/metrics")" 405
 	hdr=$(in_srv curl -s -o /dev/null -D - -m 5 -X PUT "http://127.0.0.1:$MPORT/metrics")
-	check "a 405 says which method is allowed" grep -qi '^allow: GET' <<<"$hdr"
+	check "a 405 says which methods are allowed" grep -qi '^allow: GET, HEAD' <<<"$hdr"
+	check_eq "HEAD /metrics is 200 (HTTP: every GET resource answers HEAD)" \
+		"$(http_code -I "http://127.0.0.1:$MPORT/metrics")" 200
+	check_eq "with no body" "$(in_srv curl -s -I -m 5 "http://127.0.0.1:$MPORT/metrics" | grep -c '^loadshed_')" 0
 	check_eq "after all that, GET /metrics is still 200" \
 		"$(http_code "http://127.0.0.1:$MPORT/metrics")" 200
 	check "a page of the exposition format passes promtool check metrics" \
 		bash -c "$(declare -f scrape in_srv); SRV_NS=$SRV_NS scrape http://127.0.0.1:$MPORT/metrics | promtool check metrics"
+	# The bounds are powers of two in microseconds, written exactly: 1.048576, not 1.04858.
+	want=$(for k in $(seq 7 22); do printf '%d.%06d\n' $(((1 << k) / 1000000)) $(((1 << k) % 1000000)); done; echo +Inf)
+	check_eq "the histogram's le bounds are the powers of two from 128 us to 4.194304 s, exact" \
+		"$(scrape "http://127.0.0.1:$MPORT/metrics" | sed -n 's/^loadshed_latency_seconds_bucket{.*le="\([^"]*\)"}.*/\1/p')" "$want"
+}
+
+# hold_connections N ADDR:PORT OUT: N connections to ADDR:PORT from the server
+# namespace, each a request whose headers never end: a header line every 2 s,
+# under the idle timeout, for 12 s; "held" in OUT once all are open.
+hold_connections() {
+	bg_srv python3 -c '
+import socket, sys, time
+n, host, port = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+held = [socket.create_connection((host, port), timeout=5) for _ in range(n)]
+def send(line):
+    for s in held:
+        try:
+            s.send(line)
+        except OSError:  # a connection the server closed
+            pass
+send(b"GET /metrics HTTP/1.1\r\n")
+print("held", flush=True)
+for _ in range(6):
+    time.sleep(2)
+    send(b"X-Slow: 1\r\n")' "$1" "${2%:*}" "${2##*:}" >"$3" 2>&1
+}
+
+test_one_client_cannot_take_every_connection() {
+	local pid holder log before
+	write_conf "$LS_TMP/any.conf" "metrics = *:$MPORT"
+	check "attach with metrics = *:$MPORT" ls_attach "$SRV_IF" --config "$LS_TMP/any.conf"
+	pid=$(agent_pid)
+	wait_listening "$pid" "*:$MPORT" || { not_ok "the agent listens"; return 1; }
+	# More half-sent requests than the endpoint takes connections, all from 127.0.0.1.
+	log=/run/loadshed/net$(ls_srv -j list | jq -r .netns)/$SRV_IF.log
+	before=$(wc -l <"$log")
+	hold_connections 80 "127.0.0.1:$MPORT" "$LS_TMP/held"
+	holder=$!
+	wait_for_line "$LS_TMP/held" held 10 || { not_ok "the connections are open"; return 1; }
+	check_eq "a scraper from another address is still served" \
+		"$(http_code "http://$TB_SRV_IP:$MPORT/metrics")" 200
+	check_eq "and the agent runs on" "$(agent_pid)" "$pid"
+	kill "$holder" && wait "$holder" 2>/dev/null
+	sleep 0.5
+	# Each refused or cut-short connection is a message of the HTTP server: at
+	# most LS_METRICS_LOG_PER_MIN (10) reach the log, then one saying so.
+	check_cmp "80 misbehaving connections put at most 11 lines in the agent's log" \
+		"$(tail -n +$((before + 1)) "$log" | grep -c "$SRV_IF: metrics: ")" -le 11
 }
 
 # prom_value QUERY: the value of the single series QUERY selects, from Prometheus's API.
@@ -268,6 +319,7 @@ suite_setup setup_suite
 run_test "metrics are off unless configured: the agent listens on nothing" test_metrics_are_off_by_default
 run_test "a wildcard only when written; bad addresses refused at attach" test_wildcard_only_when_written_and_bad_addresses_refused
 run_test "only GET /metrics is served: 404 elsewhere, 405 for other methods" test_only_get_metrics_is_served
+run_test "one client holding half-sent requests cannot lock other scrapers out" test_one_client_cannot_take_every_connection
 run_test "a real Prometheus scrapes the counters status shows" test_prometheus_scrapes_what_status_shows
 run_test "a reload moves the endpoint; a port it cannot bind leaves the agent running" test_reload_moves_the_endpoint_and_a_busy_port_keeps_the_agent
 tap_done
