@@ -14,6 +14,7 @@
  *                               everything; at least 2 intervals, at most 1h, or `off`
  *   max_flows = 131072          flow table size, 1024..16777216
  *   log_change = 10%            the agent logs limit changes larger than this
+ *   watch_config = true         the agent reloads the config file when it changes
  *
  *   [service NAME]              NAME: [A-Za-z0-9_.-]{1,31}; at most 16 services
  *   listen = *:8080             required; comma-separated, may repeat: *:PORT, PORT,
@@ -117,6 +118,7 @@ static void agent_defaults(struct ls_agent_conf *a)
 	a->failopen_after_ns = 3 * NS_PER_S;
 	a->max_flows = LS_DEFAULT_MAX_FLOWS;
 	a->log_change_ppm = LS_PPM / 10;
+	a->watch_config = true;
 }
 
 static void service_defaults(struct ls_service_conf *s, const char *name, int line)
@@ -413,6 +415,13 @@ static int set_log_change(struct set_ctx *x, const char *v)
 {
 	if (parse_share_ppm(v, &x->c->agent.log_change_ppm))
 		return bad(x, "'%s' is not a fraction: 10%% or 0.1", v);
+	return 0;
+}
+
+static int set_watch_config(struct set_ctx *x, const char *v)
+{
+	if (parse_bool(v, &x->c->agent.watch_config))
+		return bad(x, "'%s' is not true or false", v);
 	return 0;
 }
 
@@ -826,6 +835,7 @@ static const struct key_def agent_keys[] = {
 	{"fail_open_after", set_fail_open_after},
 	{"max_flows", set_max_flows},
 	{"log_change", set_log_change},
+	{"watch_config", set_watch_config, false},
 	{NULL},
 };
 

@@ -35,6 +35,7 @@ struct ls_agent_conf {
 	uint64_t failopen_after_ns; /* 0: never fail open */
 	uint32_t max_flows;
 	uint32_t log_change_ppm; /* log limit changes larger than this fraction */
+	bool watch_config;	 /* the agent reloads the config file when it changes */
 	uint32_t keys_seen;	 /* bit per key: each may be given once */
 	int key_line[LS_CONF_MAX_KEYS];
 };
