@@ -8,6 +8,9 @@
  *  3. about once a second, idle and half-open flows are swept from the
  *     flow table, each decrement of in-flight made exactly once;
  *  4. the heartbeat is refreshed, so the dataplane keeps enforcing.
+ * Between rounds it reloads the config file on SIGHUP or when the file's
+ * content changed (confwatch.c), and tells a service manager it is ready,
+ * alive, reloading or stopping (notify.c).
  * All state the loop needs lives in the pinned maps: a restarted agent
  * carries on with the limits and counters it finds there.
  */
