@@ -23,6 +23,10 @@ BINDIR   := $(PREFIX)/sbin
 MANDIR   := $(PREFIX)/share/man
 DOCDIR   := $(PREFIX)/share/doc/loadshed
 COMPDIR  := $(PREFIX)/share/bash-completion/completions
+LIBEXECDIR := $(PREFIX)/libexec/loadshed
+UNITDIR  := $(PREFIX)/lib/systemd/system
+# The unit and its stop script name the binaries where this install puts them.
+DEPLOY_SED := -e 's|/usr/local/sbin/|$(BINDIR)/|g' -e 's|/usr/local/libexec/loadshed/|$(LIBEXECDIR)/|g'
 
 BUILD    := build
 SAN      := $(BUILD)/san
@@ -47,7 +51,7 @@ CLANG_BPF_SYS_INCLUDES ?= $(shell $(CLANG) -v -E - </dev/null 2>&1 \
 BPF_CFLAGS := -g -O2 -target bpf -mcpu=v3 -D__TARGET_ARCH_$(ARCH) -Wall -Wextra -Werror \
 	-Wno-unused-parameter -Iinclude -Ibpf $(CLANG_BPF_SYS_INCLUDES)
 
-PKGS     := libbpf inih json-c libmicrohttpd
+PKGS     := libbpf inih json-c libmicrohttpd libsystemd
 CFLAGS   ?= -O2 -g
 CFLAGS   += -std=gnu11 -Wall -Wextra -Werror -Wno-missing-field-initializers \
 	-Iinclude -Iuser -I$(BUILD)/bpf -DLS_VERSION='"$(VERSION)"' $(shell pkg-config --cflags $(PKGS))
@@ -217,18 +221,23 @@ $(BUILD)/bpf $(BUILD)/obj $(SAN)/obj $(SAN)/tests $(BUILD)/tests $(BUILD)/tools 
 
 install: $(BUILD)/loadshed $(COMPLETION)
 	$(INSTALL) -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(MANDIR)/man5 \
-		$(DESTDIR)$(DOCDIR) $(DESTDIR)$(COMPDIR)
+		$(DESTDIR)$(DOCDIR) $(DESTDIR)$(COMPDIR) $(DESTDIR)$(LIBEXECDIR) $(DESTDIR)$(UNITDIR)
 	$(INSTALL) -m 0755 $(BUILD)/loadshed $(DESTDIR)$(BINDIR)/loadshed
 	$(INSTALL) -m 0644 doc/loadshed.8 $(DESTDIR)$(MANDIR)/man8/loadshed.8
 	$(INSTALL) -m 0644 doc/loadshed.conf.5 $(DESTDIR)$(MANDIR)/man5/loadshed.conf.5
 	$(INSTALL) -m 0644 doc/loadshed.conf.example $(DESTDIR)$(DOCDIR)/loadshed.conf.example
 	$(INSTALL) -m 0644 $(COMPLETION) $(DESTDIR)$(COMPDIR)/loadshed
+	sed $(DEPLOY_SED) deploy/systemd/loadshed-stop > $(DESTDIR)$(LIBEXECDIR)/loadshed-stop
+	chmod 0755 $(DESTDIR)$(LIBEXECDIR)/loadshed-stop
+	sed $(DEPLOY_SED) deploy/systemd/loadshed@.service > $(DESTDIR)$(UNITDIR)/loadshed@.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/loadshed@.service
 
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/loadshed $(DESTDIR)$(MANDIR)/man8/loadshed.8 \
 		$(DESTDIR)$(MANDIR)/man5/loadshed.conf.5 \
-		$(DESTDIR)$(DOCDIR)/loadshed.conf.example $(DESTDIR)$(COMPDIR)/loadshed
-	-rmdir $(DESTDIR)$(DOCDIR)
+		$(DESTDIR)$(DOCDIR)/loadshed.conf.example $(DESTDIR)$(COMPDIR)/loadshed \
+		$(DESTDIR)$(LIBEXECDIR)/loadshed-stop $(DESTDIR)$(UNITDIR)/loadshed@.service
+	-rmdir $(DESTDIR)$(DOCDIR) $(DESTDIR)$(LIBEXECDIR)
 
 # A Debian package of the tree: $(DEB_OUT)/loadshed_VERSION_ARCH.deb (scripts/mkdeb.sh).
 DEB_OUT ?= $(BUILD)

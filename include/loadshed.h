@@ -511,11 +511,11 @@ struct ls_agent_meta {
 	__u32 agent_pid; /* 0: no agent running */
 	__u32 max_flows;
 	__u32 ifindex;
-	__u8 xdp_mode;	    /* enum ls_xdp_mode */
-	__u8 tc_mode;	    /* enum ls_tc_mode */
-	__u8 qdisc_created; /* detach removes the clsact qdisc too */
-	__u8 pad;
-	__u32 tc_handle; /* clsact filter, when tc_mode is LS_TC_CLSACT */
+	__u8 xdp_mode;	       /* enum ls_xdp_mode */
+	__u8 tc_mode;	       /* enum ls_tc_mode */
+	__u8 qdisc_created;    /* detach removes the clsact qdisc too */
+	__u8 config_unwatched; /* [agent] watch_config = false: not followed */
+	__u32 tc_handle;       /* clsact filter, when tc_mode is LS_TC_CLSACT */
 	__u32 tc_priority;
 	__u32 log_change_ppm;  /* the agent logs limit changes larger than this */
 	char config_path[256]; /* what SIGHUP reloads; empty: built from options */

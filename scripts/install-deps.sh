@@ -9,6 +9,8 @@ PKGS=(
 	libclang-rt-dev
 	libbpf-dev bpftool libelf-dev zlib1g-dev linux-libc-dev
 	libinih-dev libjson-c-dev libcmocka-dev
+	# sd_notify: readiness and watchdog under systemd (deploy/systemd)
+	libsystemd-dev
 	iproute2 iptables procps jq util-linux curl ethtool
 	# the agent's metrics endpoint; a real Prometheus scrapes it in test_metrics.sh
 	libmicrohttpd-dev prometheus

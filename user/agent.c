@@ -8,6 +8,9 @@
  *  3. about once a second, idle and half-open flows are swept from the
  *     flow table, each decrement of in-flight made exactly once;
  *  4. the heartbeat is refreshed, so the dataplane keeps enforcing.
+ * Between rounds it reloads the config file on SIGHUP or when the file's
+ * content changed (confwatch.c), and tells a service manager it is ready,
+ * alive, reloading or stopping (notify.c).
  * All state the loop needs lives in the pinned maps: a restarted agent
  * carries on with the limits and counters it finds there.
  */
@@ -34,10 +37,12 @@
 #include "breaker_agent.h"
 #include "algo.h"
 #include "clock.h"
+#include "confwatch.h"
 #include "hist.h"
 #include "log.h"
 #include "maps.h"
 #include "metrics.h"
+#include "notify.h"
 #include "pins.h"
 #include "window.h"
 #include "service.h"
@@ -53,6 +58,7 @@ struct svc_ctl {
 	uint32_t limit;
 	int32_t max_inflight; /* over the open window's rounds */
 	uint64_t last_rtt_ns; /* of the last window fed to the algorithm */
+	uint32_t written;     /* the limit written last round */
 };
 
 struct agent {
@@ -71,6 +77,8 @@ struct agent {
 	struct ls_metrics *metrics; /* the Prometheus endpoint, when [agent] metrics asks */
 	uint64_t flows;		    /* in the flow table at the last sweep */
 	struct ls_brk_agent brk;    /* the upstreams' circuit breakers */
+	struct ls_confwatch *watch; /* the config file followed, when it is (confwatch.c) */
+	bool beat_ok;		    /* the last round wrote its heartbeat */
 };
 
 static volatile sig_atomic_t stop_requested;
@@ -340,6 +348,7 @@ static int svc_round(struct agent *ag, uint32_t svc, uint64_t now_ns)
 	 * While a probe runs the guarantees are those of the pinned limit too:
 	 * guaranteed load during a probe would be measured as no-load latency.
 	 */
+	c->written = limit;
 	err = ls_service_write_limits(&ag->maps, svc, limit, &meta);
 	if (err)
 		pr_err("service %s: writing limit %u: %s; the dataplane keeps enforcing the last "
@@ -487,6 +496,7 @@ static int agent_round(struct agent *ag)
 		first = err;
 	}
 	err = agent_tick(ag, &am, now);
+	ag->beat_ok = !err;
 	if (err) {
 		pr_err("%s: the heartbeat and sweep: %s; the dataplane fails open when the "
 		       "heartbeat is stale",
@@ -590,6 +600,7 @@ static void agent_close(struct agent *ag)
 	for (int s = 0; s < LS_MAX_SERVICES; s++)
 		ls_algo_destroy(&ag->svc[s].algo);
 	ls_brk_agent_free(&ag->brk);
+	ls_confwatch_close(&ag->watch);
 	ring_buffer__free(ag->aborts);
 	ag->aborts = NULL;
 	if (ag->inflight && ag->inflight != MAP_FAILED)
@@ -679,12 +690,59 @@ static int agent_set_pid(struct agent *ag, pid_t pid)
 	return err;
 }
 
+/*
+ * Whether the config file attach recorded has new content (design §7.8).
+ * It is followed by the path as recorded, unless [agent] watch_config =
+ * false; a path followed anew (the agent's start, attach adopting the
+ * attachment with another file) starts from its content then.
+ */
+static bool agent_config_changed(struct agent *ag, const struct ls_agent_meta *am)
+{
+	int err;
+
+	if (!am->config_path[0] || am->config_unwatched) {
+		if (ag->watch)
+			pr_info("%s: no longer following %s", ag->ifname,
+				ls_confwatch_path(ag->watch));
+		ls_confwatch_close(&ag->watch);
+		return false;
+	}
+	if (ag->watch && !strcmp(ls_confwatch_path(ag->watch), am->config_path))
+		return ls_confwatch_check(ag->watch, ls_clock_ns(CLOCK_MONOTONIC)) > 0;
+	ls_confwatch_close(&ag->watch);
+	err = ls_confwatch_open(&ag->watch, am->config_path);
+	if (err)
+		pr_warn("%s: cannot follow %s: %s", ag->ifname, am->config_path, strerror(-err));
+	else
+		pr_info("%s: following %s", ag->ifname, am->config_path);
+	return false;
+}
+
+/* The STATUS= line: each service's limit and in-flight count. */
+static void agent_status(const struct agent *ag, char *buf, size_t len)
+{
+	size_t n = (size_t)snprintf(buf, len, "heartbeat ok");
+
+	for (uint32_t s = 0; s < LS_MAX_SERVICES && n < len; s++) {
+		const struct svc_ctl *c = &ag->svc[s];
+
+		if (!c->algo)
+			continue;
+		n += (size_t)snprintf(buf + n, len - n, "; %s: limit %u, in-flight %d", c->name,
+				      c->written,
+				      (int)atomic_load((_Atomic int32_t *)&ag->inflight[s].total));
+	}
+}
+
 int ls_agent_run(const char *ifname, int (*reload)(const char *ifname))
 {
 	struct agent *ag = calloc(1, sizeof(*ag));
 	/* SA_RESTART: a signal must not fail the flock an agent round waits on. */
 	struct sigaction sa = {.sa_handler = on_stop, .sa_flags = SA_RESTART};
 	struct ls_agent_meta am = {};
+	char status[256];
+	bool ready = false;
+	uint64_t watchdog_usec;
 	int err;
 
 	if (!ag)
@@ -709,19 +767,39 @@ int ls_agent_run(const char *ifname, int (*reload)(const char *ifname))
 	sa.sa_handler = on_hup;
 	sigaction(SIGHUP, &sa, NULL);
 	pr_info("%s: agent running, pid %d", ifname, (int)getpid());
+	if (ls_notify_init(&watchdog_usec))
+		pr_info("%s: the service manager's watchdog expects a heartbeat every %.1f s",
+			ifname, watchdog_usec / 1e6);
 
 	while (!stop_requested) {
 		uint64_t round_end;
+		bool hup = reload_requested;
 
-		if (reload_requested) {
+		if (hup || agent_config_changed(ag, &am)) {
 			reload_requested = 0;
+			if (!hup)
+				pr_info("%s: %s changed: reloading", ifname, am.config_path);
+			ls_notify_reloading();
 			if (reload && reload(ifname))
 				pr_warn("%s: reload failed; the running policy stays", ifname);
+			if (hup) /* follow on from the content SIGHUP loaded */
+				ls_confwatch_close(&ag->watch);
+			if (ready)
+				ls_notify_ready(status);
 		}
 		err = agent_round(ag);
 		if (err == -ENOENT) {
 			pr_warn("%s: detached; agent stopping", ifname);
 			break;
+		}
+		if (ag->beat_ok) {
+			agent_status(ag, status, sizeof(status));
+			if (ready) {
+				ls_notify_beat(status);
+			} else {
+				ls_notify_ready(status);
+				ready = true;
+			}
 		}
 		/* A failed round has logged why; the next one tries again. */
 		ls_read_agent(&ag->maps, &am);
@@ -748,6 +826,7 @@ int ls_agent_run(const char *ifname, int (*reload)(const char *ifname))
 			}
 		}
 	}
+	ls_notify_stopping();
 	if (err != -ENOENT) {
 		agent_end_probes(ag);
 		agent_set_pid(ag, 0);
@@ -853,6 +932,8 @@ int ls_agent_spawn(const char *ifname, const char *log_path, char *err, size_t e
 								    : NULL;
 
 		setsid();
+		/* Not the service's main process: the service manager hears the caller. */
+		unsetenv("NOTIFY_SOCKET");
 		fd = open("/dev/null", O_RDWR);
 		if (fd >= 0) {
 			dup2(fd, STDIN_FILENO);

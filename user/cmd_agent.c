@@ -41,7 +41,9 @@ const struct ls_cmd ls_cmd_agent = {
 	.flags = LS_CMD_IFACE,
 	.summary = "run the control loop of an attachment in the foreground",
 	.help = "Adapts the limits from the measured latency, sweeps idle flows, keeps the\n"
-		"heartbeat. SIGTERM/SIGINT stop it; SIGHUP reloads the config file.\n"
+		"heartbeat. SIGTERM/SIGINT stop it; SIGHUP reloads the config file, and so\n"
+		"does a change of its content ([agent] watch_config). Under systemd it\n"
+		"reports readiness and feeds the watchdog (sd_notify).\n"
 		"attach starts one in the background; run this to restart a dead one.\n"
 		"With [agent] metrics = ADDR:PORT it serves Prometheus metrics at\n"
 		"http://ADDR:PORT/metrics (loadshed.conf(5)).\n",

@@ -36,6 +36,8 @@ struct attach_opts {
 	const char *agent_log;
 	int xdp_mode;
 	bool no_agent;
+	bool foreground;   /* the agent runs in this process (systemd's main process) */
+	bool adopted;	   /* the interface was attached already: its dataplane was kept */
 	bool service_opts; /* any option that builds the policy from the command line */
 };
 
@@ -59,6 +61,7 @@ enum {
 	OPT_FAIL_OPEN,
 	OPT_NO_AGENT,
 	OPT_AGENT_LOG,
+	OPT_FOREGROUND,
 };
 
 static const struct ls_opt attach_opts[] = {
@@ -92,6 +95,8 @@ static const struct ls_opt attach_opts[] = {
 	{"no-agent", 0, false, OPT_NO_AGENT, NULL, "static limits, no control loop"},
 	{"agent-log", 0, true, OPT_AGENT_LOG, "FILE",
 	 "the agent's log (default /run/loadshed/netN/IFACE.log)", "file"},
+	{"foreground", 0, false, OPT_FOREGROUND, NULL,
+	 "run the agent in this process, logging to stderr, until SIGTERM (systemd)"},
 	{NULL},
 };
 
@@ -174,7 +179,7 @@ static int on_attach_opt(void *ctx, int id, const char *v, char *err, size_t err
 	struct attach_opts *o = a->o;
 
 	if (id != OPT_CONFIG && id != OPT_XDP_MODE && id != OPT_MAX_FLOWS && id != OPT_FAIL_OPEN &&
-	    id != OPT_NO_AGENT && id != OPT_AGENT_LOG)
+	    id != OPT_NO_AGENT && id != OPT_AGENT_LOG && id != OPT_FOREGROUND)
 		o->service_opts = true;
 	switch (id) {
 	case OPT_CONFIG:
@@ -215,6 +220,9 @@ static int on_attach_opt(void *ctx, int id, const char *v, char *err, size_t err
 	case OPT_AGENT_LOG:
 		o->agent_log = v;
 		return 0;
+	case OPT_FOREGROUND:
+		o->foreground = true;
+		return 0;
 	}
 	if (a->nr_kv == 16)
 		goto too_many;
@@ -243,6 +251,10 @@ static int parse_attach(const struct ls_call *call, struct attach_opts *o, struc
 		return rc;
 	if (o->config_path && o->service_opts)
 		return ls_errf(err, errlen, -EINVAL, "--config excludes the service options");
+	if (o->foreground && (o->no_agent || o->agent_log))
+		return ls_errf(err, errlen, -EINVAL,
+			       "--foreground runs the agent, logging to stderr: it excludes "
+			       "--no-agent and --agent-log");
 	if (o->config_path)
 		return ls_config_parse_file(cfg, o->config_path, err, errlen);
 	if (!a.ports[0])
@@ -330,6 +342,7 @@ static int attach_locked(const char *dir, const struct attach_opts *o, const str
 		am->failopen_after_ns = cur.failopen_after_ns;
 		am->log_change_ppm = cur.log_change_ppm;
 		am->metrics = cur.metrics;
+		am->config_unwatched = cur.config_unwatched;
 		am->max_flows = cfg->agent.max_flows;
 		err = ls_write_agent(&m, am);
 		if (err) {
@@ -347,12 +360,67 @@ static int attach_locked(const char *dir, const struct attach_opts *o, const str
 	return err;
 }
 
+/*
+ * attach on an interface loadshed has attached already, whose agent is
+ * gone (systemd restarting it after a crash; the dataplane failed open
+ * meanwhile): the dataplane stays — maps, flows, counters, limits — the
+ * policy is reloaded from this command's config with the whole validation
+ * of `policy reload` (done already), and the caller starts the agent,
+ * which resumes from the pins. Refused while an agent runs (it owns the
+ * attachment: `policy reload` changes its policy) and for pins that are
+ * not a whole attachment of this build's layout. Lock held; *am is the
+ * attachment's record after.
+ */
+static int adopt_locked(const char *dir, const struct attach_opts *o, const struct ls_config *cfg,
+			struct ls_agent_meta *am, char *errbuf, size_t errlen)
+{
+	pid_t pid = ls_agent_pid(o->ifname);
+	struct ls_maps m;
+	char path[sizeof(am->config_path)];
+	int err;
+
+	if (pid > 0)
+		return ls_errf(errbuf, errlen, -EBUSY,
+			       "%s: already attached and its agent runs (pid %d): "
+			       "`loadshed policy %s reload FILE` changes its policy",
+			       o->ifname, (int)pid, o->ifname);
+	if (ls_maps_open(dir, &m, NULL))
+		return ls_errf(errbuf, errlen, -EEXIST,
+			       "%s: already attached (loadshed detach %s first)", o->ifname,
+			       o->ifname);
+	snprintf(path, sizeof(path), "%s", am->config_path);
+	err = ls_policy_apply_locked(&m, o->ifname, cfg, errbuf, errlen);
+	if (!err)
+		err = ls_breaker_apply(dir, cfg, errbuf, errlen);
+	if (!err)
+		err = ls_read_agent(&m, am);
+	if (!err) {
+		memcpy(am->config_path, path, sizeof(path));
+		am->agent_pid = 0;
+		err = ls_write_agent(&m, am);
+		if (err)
+			snprintf(errbuf, errlen, "%s: recording the config path: %s", o->ifname,
+				 strerror(-err));
+	}
+	ls_maps_close(&m);
+	if (err)
+		return err;
+	if (cfg->agent.max_flows != am->max_flows)
+		pr_warn("%s: the flow table keeps its %u flows until detach and attach", o->ifname,
+			am->max_flows);
+	if (o->xdp_mode && o->xdp_mode != am->xdp_mode)
+		pr_warn("%s: XDP stays in %s mode until detach and attach", o->ifname,
+			ls_xdp_mode_name(am->xdp_mode));
+	return 0;
+}
+
 static void print_attached(const struct attach_opts *o, const struct ls_agent_meta *am)
 {
 	json_object *j;
 
 	if (!ls_json) {
-		pr_info("%s: attached: xdp %s, egress %s", o->ifname,
+		pr_info("%s: %s: xdp %s, egress %s", o->ifname,
+			o->adopted ? "adopted (flows and counters kept)" : "attached",
 			ls_xdp_mode_name(am->xdp_mode), ls_tc_mode_name(am->tc_mode));
 		return;
 	}
@@ -362,6 +430,7 @@ static void print_attached(const struct attach_opts *o, const struct ls_agent_me
 			       json_object_new_string(ls_xdp_mode_name(am->xdp_mode)));
 	json_object_object_add(j, "tc_mode", json_object_new_string(ls_tc_mode_name(am->tc_mode)));
 	json_object_object_add(j, "agent", json_object_new_boolean(!o->no_agent));
+	json_object_object_add(j, "adopted", json_object_new_boolean(o->adopted));
 	ls_json_print(j);
 }
 
@@ -386,19 +455,26 @@ static int run_attach(const struct ls_call *call)
 		ls_config_free(&cfg);
 		return ls_fail(LS_EXIT_USAGE, "%s", err);
 	}
-	/* SIGHUP reloads the file by the absolute path recorded with the attachment. */
+	/*
+	 * SIGHUP and the agent's watch reload the file by the path recorded
+	 * with the attachment: the path as given, made absolute but never
+	 * resolved, so that a symlink swapped later (a Kubernetes ConfigMap's
+	 * ..data) is followed.
+	 */
 	if (o.config_path) {
-		char real[PATH_MAX];
+		char cwd[PATH_MAX] = "";
 
-		if (!realpath(o.config_path, real))
-			real[0] = 0;
-		if (strlen(real) >= sizeof(am.config_path)) {
+		if (o.config_path[0] != '/' && !getcwd(cwd, sizeof(cwd))) {
+			rc = ls_fail(LS_EXIT_RUNTIME, "getcwd: %s", strerror(errno));
+			goto out;
+		}
+		if ((size_t)snprintf(am.config_path, sizeof(am.config_path), "%s%s%s", cwd,
+				     cwd[0] ? "/" : "", o.config_path) >= sizeof(am.config_path)) {
 			rc = ls_fail(LS_EXIT_USAGE,
 				     "%s: a path over %zu bytes cannot be recorded for reload",
 				     o.config_path, sizeof(am.config_path) - 1);
 			goto out;
 		}
-		memcpy(am.config_path, real, strlen(real) + 1);
 	}
 	ls_pin_dir(o.ifname, dir, sizeof(dir));
 	if (!if_nametoindex(o.ifname)) {
@@ -424,12 +500,16 @@ static int run_attach(const struct ls_call *call)
 			goto out;
 		}
 	}
-	if (attached(dir)) {
-		rc = ls_fail(LS_EXIT_RUNTIME, "%s: already attached (loadshed detach %s first)",
-			     o.ifname, o.ifname);
-		goto out;
+	o.adopted = attached(dir);
+	if (o.adopted) {
+		rc = adopt_locked(dir, &o, cfg, &am, err, sizeof(err));
+		if (rc) {
+			rc = ls_fail(LS_EXIT_RUNTIME, "%s", err);
+			goto out;
+		}
+	} else {
+		rc = attach_locked(dir, &o, cfg, img, &am, err, sizeof(err));
 	}
-	rc = attach_locked(dir, &o, cfg, img, &am, err, sizeof(err));
 	if (rc) {
 		ls_dataplane_unpin(dir);
 		rc = ls_fail(LS_EXIT_RUNTIME, "%s: attach failed, nothing was left behind: %s",
@@ -437,18 +517,32 @@ static int run_attach(const struct ls_call *call)
 		goto out;
 	}
 	ls_unlock(&lock);
-	if (!o.no_agent) {
+	if (o.foreground) {
+		print_attached(&o, &am);
+		rc = ls_agent_run(o.ifname, ls_policy_reload_saved);
+		if (rc == -EEXIST)
+			snprintf(err, sizeof(err), "an agent already runs (pid %d)",
+				 (int)ls_agent_pid(o.ifname));
+		else if (rc)
+			snprintf(err, sizeof(err), "%s", strerror(-rc));
+	} else if (!o.no_agent) {
 		rc = ls_agent_spawn(o.ifname, o.agent_log, err, sizeof(err));
-		if (rc) {
-			lock = ls_lock(o.ifname, false);
-			ls_dataplane_detach(dir, &am);
-			ls_dataplane_unpin(dir);
-			rc = ls_fail(LS_EXIT_RUNTIME, "%s: the agent did not start (%s); detached",
-				     o.ifname, err);
-			goto out;
-		}
 	}
-	print_attached(&o, &am);
+	if (rc && o.adopted) {
+		/* Not this command's dataplane to take away: it keeps failing open. */
+		rc = ls_fail(LS_EXIT_RUNTIME, "%s: the agent did not start (%s)", o.ifname, err);
+		goto out;
+	}
+	if (rc) {
+		lock = ls_lock(o.ifname, false);
+		ls_dataplane_detach(dir, &am);
+		ls_dataplane_unpin(dir);
+		rc = ls_fail(LS_EXIT_RUNTIME, "%s: the agent did not start (%s); detached",
+			     o.ifname, err);
+		goto out;
+	}
+	if (!o.foreground)
+		print_attached(&o, &am);
 	rc = LS_EXIT_OK;
 out:
 	ls_unlock(&lock);
@@ -467,7 +561,13 @@ const struct ls_cmd ls_cmd_attach = {
 		"The service options build one service named \"" ONE_LINE_SERVICE "\" from the\n"
 		"command line; --config reads services and classes from a file instead.\n"
 		"Everything is validated before anything is written; on any failure\n"
-		"nothing is left behind.\n",
+		"nothing is left behind.\n"
+		"On an interface attached already whose agent is gone (a crash, a\n"
+		"restart under systemd), attach adopts the attachment: flows, counters\n"
+		"and limits are kept, the policy is reloaded from the options or file\n"
+		"given, and a new agent starts. While an agent runs it is refused.\n"
+		"--foreground runs that agent in this process until SIGTERM (systemd's\n"
+		"loadshed@.service).\n",
 	.opts = attach_opts,
 	.run = run_attach,
 };

@@ -17,6 +17,7 @@
  *   metrics = 127.0.0.1:9542    the agent serves Prometheus metrics at
  *                               http://ADDR/metrics: A.B.C.D:PORT, [IPV6]:PORT, or
  *                               *:PORT (every address); default off
+ *   watch_config = true         the agent reloads the config file when it changes
  *
  *   [service NAME]              NAME: [A-Za-z0-9_.-]{1,31}; at most 16 services
  *   listen = *:8080             required; comma-separated, may repeat: *:PORT, PORT,
@@ -120,6 +121,7 @@ static void agent_defaults(struct ls_agent_conf *a)
 	a->failopen_after_ns = 3 * NS_PER_S;
 	a->max_flows = LS_DEFAULT_MAX_FLOWS;
 	a->log_change_ppm = LS_PPM / 10;
+	a->watch_config = true;
 }
 
 static void service_defaults(struct ls_service_conf *s, const char *name, int line)
@@ -476,6 +478,13 @@ static int set_metrics(struct set_ctx *x, const char *v)
 	m.family = v4 ? LS_METRICS_V4 : LS_METRICS_V6;
 	m.port = port;
 	*out = m;
+	return 0;
+}
+
+static int set_watch_config(struct set_ctx *x, const char *v)
+{
+	if (parse_bool(v, &x->c->agent.watch_config))
+		return bad(x, "'%s' is not true or false", v);
 	return 0;
 }
 
@@ -890,6 +899,7 @@ static const struct key_def agent_keys[] = {
 	{"max_flows", set_max_flows},
 	{"log_change", set_log_change},
 	{"metrics", set_metrics},
+	{"watch_config", set_watch_config},
 	{NULL},
 };
 

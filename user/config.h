@@ -37,6 +37,7 @@ struct ls_agent_conf {
 	uint32_t max_flows;
 	uint32_t log_change_ppm;	/* log limit changes larger than this fraction */
 	struct ls_metrics_addr metrics; /* port 0: no metrics endpoint */
+	bool watch_config;		/* the agent reloads the config file when it changes */
 	uint32_t keys_seen;		/* bit per key: each may be given once */
 	int key_line[LS_CONF_MAX_KEYS];
 };

@@ -299,6 +299,7 @@ static void compile_agent(const struct ls_agent_conf *a, struct ls_agent_meta *m
 	m->max_flows = a->max_flows;
 	m->log_change_ppm = a->log_change_ppm;
 	m->metrics = a->metrics;
+	m->config_unwatched = !a->watch_config;
 }
 
 int ls_policy_compile(const struct ls_config *c, uint32_t gen, struct ls_policy_image **out,

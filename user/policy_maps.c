@@ -175,6 +175,7 @@ int ls_policy_activate(const struct ls_maps *m, const struct ls_policy_image *im
 	am.failopen_after_ns = img->agent.failopen_after_ns;
 	am.log_change_ppm = img->agent.log_change_ppm;
 	am.metrics = img->agent.metrics;
+	am.config_unwatched = img->agent.config_unwatched;
 	return ls_write_agent(m, &am);
 }
 
@@ -186,35 +187,42 @@ static void read_all_meta(const struct ls_maps *m, struct ls_service_meta *prev)
 			memset(&prev[s], 0, sizeof(prev[s]));
 }
 
-int ls_policy_apply(const char *ifname, const struct ls_config *cfg, char *err, size_t errlen)
+int ls_policy_apply_locked(const struct ls_maps *m, const char *ifname, const struct ls_config *cfg,
+			   char *err, size_t errlen)
 {
 	struct ls_service_meta prev[LS_MAX_SERVICES];
 	struct ls_policy_image *img = NULL;
-	struct ls_attachment a;
 	struct ls_state st = {};
+	int rc;
+
+	rc = ls_read_state(m, &st);
+	if (!rc) {
+		read_all_meta(m, prev);
+		rc = ls_policy_compile_onto(cfg, !(st.active_gen & 1), prev, &img, err, errlen);
+		if (rc)
+			return rc;
+		rc = ls_policy_write_gen(m, img);
+	}
+	if (!rc)
+		rc = ls_policy_activate(m, img, true);
+	if (rc)
+		snprintf(err, errlen, "%s: writing the policy: %s", ifname, strerror(-rc));
+	ls_policy_image_free(&img);
+	return rc;
+}
+
+int ls_policy_apply(const char *ifname, const struct ls_config *cfg, char *err, size_t errlen)
+{
+	struct ls_attachment a;
 	int rc;
 
 	rc = ls_attachment_open(ifname, &a, err, errlen);
 	if (rc)
 		return rc;
-	rc = ls_read_state(&a.maps, &st);
-	if (!rc) {
-		read_all_meta(&a.maps, prev);
-		rc = ls_policy_compile_onto(cfg, !(st.active_gen & 1), prev, &img, err, errlen);
-		if (rc) {
-			ls_attachment_close(&a);
-			return rc;
-		}
-		rc = ls_policy_write_gen(&a.maps, img);
-	}
+	rc = ls_policy_apply_locked(&a.maps, ifname, cfg, err, errlen);
 	if (!rc)
-		rc = ls_policy_activate(&a.maps, img, true);
-	if (rc)
-		snprintf(err, errlen, "%s: writing the policy: %s", ifname, strerror(-rc));
-	else
 		rc = ls_breaker_apply(a.dir, cfg, err, errlen);
 	ls_attachment_close(&a);
-	ls_policy_image_free(&img);
 	return rc;
 }
 

@@ -28,6 +28,10 @@ int ls_policy_activate(const struct ls_maps *m, const struct ls_policy_image *im
  */
 int ls_policy_apply(const char *ifname, const struct ls_config *cfg, char *err, size_t errlen);
 
+/* The same on the maps of an attachment whose lock the caller holds. */
+int ls_policy_apply_locked(const struct ls_maps *m, const char *ifname, const struct ls_config *cfg,
+			   char *err, size_t errlen);
+
 /* Loads, validates and applies the config file attach was given (the agent's SIGHUP). */
 int ls_policy_reload_saved(const char *ifname);
 

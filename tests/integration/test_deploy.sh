@@ -54,8 +54,8 @@ check("hostNetwork: the pod is in the node's network namespace", pod.get("hostNe
 [c] = pod["containers"]
 sc = c.get("securityContext", {})
 caps = sorted(sc.get("capabilities", {}).get("add", []))
-want = ["BPF", "NET_ADMIN", "PERFMON", "SYS_ADMIN"]
-check("capabilities added: CAP_BPF, CAP_NET_ADMIN, CAP_PERFMON, CAP_SYS_ADMIN", caps == want, str(caps))
+want = ["BPF", "NET_ADMIN", "PERFMON"]
+check("capabilities added: CAP_BPF, CAP_NET_ADMIN, CAP_PERFMON", caps == want, str(caps))
 check("every other capability dropped, not privileged",
       sc.get("capabilities", {}).get("drop") == ["ALL"] and not sc.get("privileged"), str(sc))
 try:

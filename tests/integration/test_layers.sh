@@ -10,6 +10,7 @@ set -u
 # module -> layer; a module is a .c/.h pair (algo_*.c belong to algo, cmd_*.c to commands)
 declare -A LAYER=(
 	[loadshed]=0 [loadshed_breaker]=0 [log]=0 [output]=0 [clock]=0 [addr]=0 [hist]=0
+	[confwatch]=0 [notify]=0
 	[algo]=1 [window]=1 [demand]=1 [breaker]=1
 	[replay]=2 [config]=2 [upstream]=2
 	[policy]=3 [maps]=3 [sockdiag]=3
