@@ -90,9 +90,18 @@ caps_of() {
 		sed 's/.*=//' | tr ',' '\n' | tr 'a-z' 'A-Z' | sort | tr '\n' ' '
 }
 
+cg_mount() { awk '{ for (i = 1; i < NF; i++) if ($i == "-") { if ($(i+1) == "cgroup2") print $5; break } }' /proc/self/mountinfo | head -1; }
+
 t_runs_with_exactly_those_caps() {
-	local pid rc list log=$LS_TMP/agent.log
-	conf 10 >"$LS_TMP/web.conf"
+	local pid rc list log=$LS_TMP/agent.log cg
+	# With an upstream too: the breaker's cgroup programs attach with the same
+	# capabilities (scoped to a cgroup of this test's, never the host's root).
+	cg=$(cg_mount)/ls-sd-$$
+	mkdir -p "$cg" && defer rmdir "$cg"
+	{
+		conf 10
+		printf '\n[upstream db]\ndest = 10.201.0.1:9\ncgroup = %s\n' "${cg#"$(cg_mount)"}"
+	} >"$LS_TMP/web.conf"
 	_register detach "$SRV_IF" "$SRV_NS"
 	# What ExecStart runs.
 	list=$(setpriv_caps "${CAPS[@]}")
@@ -107,6 +116,10 @@ t_runs_with_exactly_those_caps() {
 		"$(printf '%s\n' "${CAPS[@]}" | sort | tr '\n' ' ')"
 	check_eq "no new privileges" "$(awk '/^NoNewPrivs/ { print $2 }' "/proc/$pid/status")" 1
 	check "status runs with them" with_caps "${CAPS[*]}" "$LOADSHED" status "$SRV_IF"
+	check_eq "the upstream's breaker is attached with them" \
+		"$(status_j '[.upstreams[]?.name] | join(",")')" db
+	check "its cgroup programs are on the test cgroup" \
+		sh -c "bpftool cgroup show '$cg' | grep -q connect4"
 	check "policy reload runs with them" \
 		with_caps "${CAPS[*]}" "$LOADSHED" policy "$SRV_IF" reload "$LS_TMP/web.conf"
 	kill -TERM "$pid"
@@ -116,6 +129,7 @@ t_runs_with_exactly_those_caps() {
 	check "what ExecStopPost runs detaches with them" \
 		with_caps "${CAPS[*]}" env SERVICE_RESULT=success LOADSHED="$LOADSHED" "$STOP" "$SRV_IF"
 	check "nothing is left: no pins, no XDP program" not_attached
+	check "nor a program on the test cgroup" sh -c "! bpftool cgroup show '$cg' | grep -q ."
 }
 
 t_one_cap_fewer_fails_cleanly() {
