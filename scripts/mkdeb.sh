@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds build/loadshed_VERSION_ARCH.deb from the tree (`make deb`): what
-# `make install` installs under /usr, the systemd units of deploy/systemd/
-# (when there are any) in /lib/systemd/system, and the example config as
+# `make install` installs under /usr (the binary, man pages, completion,
+# the systemd unit in /usr/lib/systemd/system and its ExecStopPost in
+# /usr/libexec/loadshed, their paths rewritten for /usr), and the example config as
 # the conffile /etc/loadshed/example.conf. The control file is generated:
 # the version is the project's (VERSION, as `loadshed version` prints it),
 # Depends is what dpkg-shlibdeps finds the binary linked against. Built
@@ -9,15 +10,12 @@
 # Prints the path of the package (a relative OUTDIR is the caller's).
 #
 # Usage: scripts/mkdeb.sh [OUTDIR]   (default build/)
-# LS_DEB_UNITS: where the units come from (default deploy/systemd).
 set -euo pipefail
 OUT=$(realpath -m "${1:-$(dirname "$0")/../build}")
 cd "$(dirname "$0")/.."
-UNITS=${LS_DEB_UNITS:-deploy/systemd}
 VERSION=$(cat VERSION)
 ARCH=$(dpkg --print-architecture)
 MAINTAINER=${DEB_MAINTAINER:-loadshed developers <loadshed@localhost>}
-UNITDIR=/lib/systemd/system
 DEB=$OUT/loadshed_${VERSION}_${ARCH}.deb
 
 case $VERSION in
@@ -44,12 +42,6 @@ find "$ROOT/usr/share/man" -type f -name '*.[0-9]' -exec gzip -9n {} +
 install -d -m 0755 "$ROOT/etc/loadshed"
 install -m 0644 doc/loadshed.conf.example "$ROOT/etc/loadshed/example.conf"
 echo /etc/loadshed/example.conf >"$ROOT/DEBIAN/conffiles"
-
-units=("$UNITS"/*.service)
-if [ -e "${units[0]}" ]; then
-	install -d -m 0755 "$ROOT$UNITDIR"
-	install -m 0644 "${units[@]}" "$ROOT$UNITDIR/"
-fi
 
 cat >"$ROOT/usr/share/doc/loadshed/copyright" <<'EOF'
 Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/

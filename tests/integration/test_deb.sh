@@ -11,7 +11,7 @@ VERSION=$(cat "$LS_ROOT/VERSION")
 
 # build_deb OUTDIR [UNITS_DIR]: make deb into OUTDIR; prints the package's path.
 build_deb() {
-	LS_DEB_UNITS=${2:-} make -s -C "$LS_ROOT" deb DEB_OUT="$1" | tail -n1
+	make -s -C "$LS_ROOT" deb DEB_OUT="$1" | tail -n1
 }
 
 # A dpkg database of its own in a scratch root.
@@ -23,7 +23,7 @@ new_root() {
 files_in() { (cd "$1" && find . ! -type d ! -path './var/lib/dpkg/*' | sort | tr '\n' ' '); }
 
 t_contents() {
-	local deb units unit=() lib path pkg missing=() want
+	local deb lib path pkg missing=() want
 	deb=$(build_deb "$LS_TMP/out")
 	check "make deb builds loadshed_${VERSION}_$(dpkg --print-architecture).deb" test -f "$deb" ||
 		return 1
@@ -33,16 +33,14 @@ t_contents() {
 	for want in ./usr/sbin/loadshed ./usr/share/man/man8/loadshed.8.gz \
 		./usr/share/man/man5/loadshed.conf.5.gz ./usr/share/bash-completion/completions/loadshed \
 		./usr/share/doc/loadshed/copyright ./usr/share/doc/loadshed/loadshed.conf.example \
-		./etc/loadshed/example.conf; do
+		./etc/loadshed/example.conf ./usr/lib/systemd/system/loadshed@.service \
+		./usr/libexec/loadshed/loadshed-stop; do
 		grep -qxF "$want" "$LS_TMP/list" || missing+=("$want")
 	done
-	units=$(cd "$LS_ROOT" && ls deploy/systemd/*.service 2>/dev/null)
-	for u in $units; do
-		unit+=("./lib/systemd/system/$(basename "$u")")
-		grep -qxF "./lib/systemd/system/$(basename "$u")" "$LS_TMP/list" || missing+=("$u")
-	done
-	check_eq "the binary, man pages, completion, example config and units (${#unit[@]}) are in it" \
+	check_eq "the binary, man pages, completion, example config, unit and its stop script are in it" \
 		"${missing[*]}" ""
+	check_eq "each file is in it once (/lib is /usr/lib on a merged /usr)" \
+		"$(sed 's|^\./lib/|./usr/lib/|' "$LS_TMP/list" | grep -v '/$' | sort | uniq -d)" ""
 	check_eq "the example config is its only conffile" \
 		"$(dpkg-deb --ctrl-tarfile "$deb" | tar -xOf - ./conffiles)" /etc/loadshed/example.conf
 	check_eq "it has no maintainer script (nothing runs at install)" \
@@ -62,14 +60,15 @@ t_contents() {
 	check_eq "Depends has libbpf1, libinih1, libjson-c5" "${missing[*]}" ""
 }
 
-t_units_go_where_systemd_finds_them() {
+t_unit_runs_the_packaged_binary() {
 	local deb
-	mkdir -p "$LS_TMP/units"
-	printf '[Unit]\nDescription=test unit\n[Service]\nExecStart=/usr/sbin/loadshed agent %%i\n' \
-		>"$LS_TMP/units/loadshed@.service"
-	deb=$(build_deb "$LS_TMP/out" "$LS_TMP/units")
-	check "a unit of deploy/systemd/ is installed in /lib/systemd/system" \
-		bash -c "dpkg-deb -c '$deb' | grep -q ' ./lib/systemd/system/loadshed@.service$'"
+	deb=$(build_deb "$LS_TMP/out")
+	dpkg-deb --fsys-tarfile "$deb" | tar -xOf - ./usr/lib/systemd/system/loadshed@.service \
+		>"$LS_TMP/unit"
+	check "the unit's ExecStart is /usr/sbin/loadshed" \
+		grep -q '^ExecStart=/usr/sbin/loadshed attach %i ' "$LS_TMP/unit"
+	check "its ExecStopPost is the packaged stop script" \
+		grep -q '^ExecStopPost=/usr/libexec/loadshed/loadshed-stop %i$' "$LS_TMP/unit"
 }
 
 t_install_remove_purge() {
@@ -102,6 +101,6 @@ t_install_remove_purge() {
 
 require_cmds make dpkg dpkg-deb dpkg-shlibdeps readelf man
 run_test "the package's contents, version and dependencies" t_contents
-run_test "systemd units go to /lib/systemd/system" t_units_go_where_systemd_finds_them
+run_test "the packaged unit runs the packaged binary and stop script" t_unit_runs_the_packaged_binary
 run_test "install into a scratch root, run, remove to the conffile, purge" t_install_remove_purge
 tap_done
