@@ -20,9 +20,7 @@
 #   none     no protection: A's per-call timeout is NONE_TIMEOUT_MS (10 s)
 #   timeout  a well-tuned client timeout alone: TIMEOUT_MS (40 ms, 4x B's time)
 #   breaker  NONE_TIMEOUT_MS again, and loadshed's outbound circuit breaker on
-#            A's host ([upstream b] in the attach config, A in its own cgroup);
-#            only when this loadshed knows [upstream]: an attach that fails
-#            with "unknown section" reports "breaker: not available"
+#            A's host ([upstream b] in the attach config, A in its own cgroup)
 #
 # Reported per run (RESULTS.md, and summary.json in each run's folder): A's
 # local goodput during the slow phase as a % of its goodput before t1; the
@@ -35,7 +33,7 @@
 # the end.
 #
 # Sourced (CASCADE_SOURCED=1), it only defines its functions (the tests use
-# cascade_breaker_attach).
+# cascade_breaker_conf).
 
 
 CASCADE_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -90,21 +88,6 @@ slow_call_duration_threshold = 100ms
 wait_duration_in_open_state = 2s
 permitted_number_of_calls_in_half_open_state = 3
 EOF
-}
-
-# cascade_breaker_attach LOADSHED IFACE CONF ERRFILE: attaches CONF to IFACE
-# with LOADSHED (a command, run as given: wrap it in nsenter for a
-# namespace). 0: attached; 3: this loadshed has no [upstream] section (the
-# breaker is not available: nothing was attached); 1: another failure. The
-# CLI's stderr goes to ERRFILE.
-cascade_breaker_attach() {
-	local ls=$1 iface=$2 conf=$3 err=$4
-	# shellcheck disable=SC2086 # LOADSHED may be a command with arguments
-	if $ls attach "$iface" --config "$conf" >/dev/null 2>"$err"; then
-		return 0
-	fi
-	grep -q 'upstream.*unknown section' "$err" && return 3
-	return 1
 }
 
 # b_admin PATH: one GET to B's admin listener (client namespace).
@@ -179,9 +162,9 @@ summarize() {
 # started DIR: A and B printed their ready lines.
 started() { grep -q '^listening' "$1/a.log" 2>/dev/null && grep -q '^listening' "$1/b.log" 2>/dev/null; }
 
-# run_one CALLS MODE DIR: one run; 3 when the breaker is not available.
+# run_one CALLS MODE DIR: one run.
 run_one() {
-	local calls=$1 mode=$2 dir=$3 timeout=$NONE_TIMEOUT_MS callopt lg_pid now t1 t2 rc
+	local calls=$1 mode=$2 dir=$3 timeout=$NONE_TIMEOUT_MS callopt lg_pid now t1 t2
 	local dur=$((STEADY_S + SLOW_S + RECOVER_S))
 	mkdir -p "$dir"
 	rm -f "$dir"/{loadgen.csv,loadgen.json,breaker.log,summary.json,a.log,b.log,attach.err}
@@ -209,13 +192,10 @@ run_one() {
 	fi
 	if [ "$mode" = breaker ]; then
 		cascade_breaker_conf "$dir/loadshed.conf" "$CGROUP_REL"
-		rc=0
-		cascade_breaker_attach "nsenter --net=/run/netns/$SRV_NS $TB_LOADSHED" "$SRV_IF" \
-			"$dir/loadshed.conf" "$dir/attach.err" || rc=$?
-		if [ "$rc" != 0 ]; then
+		if ! nsenter --net="/run/netns/$SRV_NS" "$TB_LOADSHED" attach "$SRV_IF" \
+			--config "$dir/loadshed.conf" >/dev/null 2>"$dir/attach.err"; then
 			tb_kill a
 			tb_kill b
-			[ "$rc" = 3 ] && return 3
 			echo "cascade: loadshed attach failed:" >&2
 			cat "$dir/attach.err" >&2
 			return 1
@@ -257,7 +237,7 @@ run_one() {
 report() {
 	local dir=$1 runs
 	runs=$(find "$dir" -mindepth 2 -maxdepth 2 -name summary.json -print0 | sort -z | xargs -0 -r cat | jq -s .)
-	jq -n -r --argjson runs "$runs" --arg na "$(cat "$dir/breaker.status" 2>/dev/null)" \
+	jq -n -r --argjson runs "$runs" \
 		--arg params "A: $WORKERS workers, local ${LOCAL_MS} ms; B: $B_WORKERS workers x ${B_MS} ms, x$SLOW_X from ${STEADY_S} s for ${SLOW_S} s, then ${RECOVER_S} s recovered; load: $LOCAL_RPS local + $REMOTE_RPS remote req/s, open loop, 1 s deadline; pool $POOL; timeout mode ${TIMEOUT_MS} ms, otherwise ${NONE_TIMEOUT_MS} ms" '
 def n1: if . == null then "–" else (. * 10 | round / 10 | tostring) end;
 def ms: if . == null then "–" else "\(n1) ms" end;
@@ -268,7 +248,6 @@ $params + "\n",
 "|---|---|---:|---:|---:|---:|---:|---:|---:|",
 ($runs | sort_by(.calls, (.mode | {none: 0, timeout: 1, breaker: 2}[.])) | .[] |
 	"| \(.calls) | \(.mode) | **\(.local_slow_pct | n1) %** (\(.local_slow_rps | n1) / \(.local_pre_rps | n1) req/s) | \(.remote_slow_ok_rps | n1) | \(.remote_slow_err_rps | n1) | \(.remote_slow_unanswered) | \(.remote_slow_ans_p50_ms | ms) / \(.remote_slow_ans_p99_ms | ms) | \(.remote_back_after_s | s) | \(.circuit_closed_after_s | s) |"),
-(if $na != "" then "\n" + $na else empty end),
 "\nslow: the seconds [t1, t2) of B at ×20; latencies: the median over those seconds of each second'"'"'s p50 and p99 of every full answer (200 or error); unanswered: client timeouts, resets and refusals; back after: the first second after t2 whose remote goodput reached 90 % of the steady one."
 ' >"$dir/RESULTS.md"
 }
@@ -280,7 +259,7 @@ cascade_cleanup() {
 }
 
 cascade_main() {
-	local out='' build=1 only=(none timeout breaker) calls=(pool per-call) mode c rc cgmount
+	local out='' build=1 only=(none timeout breaker) calls=(pool per-call) mode c cgmount
 	while [ $# -gt 0 ]; do
 		case $1 in
 		--out) out=${2:?--out wants a directory}; shift 2 ;;
@@ -311,21 +290,11 @@ cascade_main() {
 	CGROUP_DIR=$cgmount$CGROUP_REL
 	trap cascade_cleanup EXIT
 	mkdir -p "$out" "$CGROUP_DIR"
-	rm -f "$out/breaker.status"
 	tb_up || return 1
 	for c in "${calls[@]}"; do
 		for mode in "${only[@]}"; do
-			[ -f "$out/breaker.status" ] && [ "$mode" = breaker ] && continue
 			echo "cascade: $c $mode ($((STEADY_S + SLOW_S + RECOVER_S)) s)"
-			rc=0
-			run_one "$c" "$mode" "$out/$c-$mode" || rc=$?
-			if [ "$rc" = 3 ]; then
-				echo "breaker: not available ($(basename "$TB_LOADSHED") has no [upstream] section: $(head -n1 "$out/$c-$mode/attach.err"))" |
-					tee "$out/breaker.status"
-				rm -rf "${out:?}/$c-$mode"
-			elif [ "$rc" != 0 ]; then
-				return "$rc"
-			fi
+			run_one "$c" "$mode" "$out/$c-$mode" || return
 		done
 	done
 	report "$out"
