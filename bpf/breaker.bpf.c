@@ -8,16 +8,19 @@
  *    permit or fails the same way.
  *  - sockops: times connects (TCP_CONNECT to ACTIVE_ESTABLISHED), counts
  *    refused and timed-out connects (STATE, RTO), puts each established
- *    connection to an upstream in brk_conns, and ends a call at the first
- *    byte back (PARSE_HDR_OPT: every segment received), or as a failure
+ *    connection to an upstream in brk_conns, and ends a call as a failure
  *    at a reset or a close without an answer.
+ *  - cgroup_skb/ingress: ends a call at the first byte back, when the
+ *    segment brings the byte TCP expects next (not a forgery, not a
+ *    retransmission).
  *  - sk_msg on brk_conns: the first send of a new request starts a call,
  *    or fails at once (EACCES, sk_msg's only error) while the circuit is
  *    open.
  * A separate object from the interface's dataplane: it shares only
  * ls_state (the agent's heartbeat), whose pinned map the loader reuses.
- * Every hook runs under the socket's lock, so a connection's storage
- * needs no atomics; the counters are per-CPU.
+ * Every hook but ingress runs under the socket's lock; ingress and the
+ * close callback end a request by a compare-and-swap of its phase. The
+ * counters are per-CPU.
  */
 #include <linux/bpf.h>
 #include <linux/errno.h>
@@ -274,6 +277,46 @@ static __always_inline int peer_upstream(struct bpf_sock_ops *skops)
 	return upstream_of((const __u8 *)a, port);
 }
 
+/* Sequence arithmetic, as TCP's before()/after(). */
+static __always_inline int seq_before(__u32 a, __u32 b)
+{
+	return (__s32)(a - b) < 0;
+}
+
+/*
+ * An ACK's slack below snd_una that a genuine answer may carry (its ACK
+ * older than one that arrived first, reordered): 1 MiB.
+ */
+#define ACK_SLACK (1u << 20)
+
+/*
+ * Whether a segment of payload plen at seq, acknowledging ack, brings the
+ * next byte TCP expects: seq <= rcv_nxt < seq + plen. This program runs
+ * before TCP validates the segment, so without it any forged segment with a
+ * payload, or a retransmission of an answer already read, would end the
+ * call. Off-path, a forger has to hit rcv_nxt within plen bytes and an ACK
+ * TCP would accept; on-path, it sees both (what it can still do: §15.2).
+ */
+static __always_inline int brings_next_byte(struct bpf_sock *sk, __u32 seq, __u32 ack, __u32 plen)
+{
+	struct bpf_tcp_sock *tp = bpf_tcp_sock(sk);
+	__u32 rcv_nxt, snd_nxt, snd_una;
+
+	if (!tp)
+		return 0;
+	rcv_nxt = tp->rcv_nxt;
+	snd_nxt = tp->snd_nxt;
+	snd_una = tp->snd_una;
+	if (seq_before(rcv_nxt, seq) || !seq_before(rcv_nxt, seq + plen))
+		return 0;
+	/* TCP drops an ACK of data not sent yet, and one older than its window. */
+	return !seq_before(snd_nxt, ack) && !seq_before(ack, snd_una - ACK_SLACK);
+}
+
+#define TCP_FLAG_SYN 0x02
+#define TCP_FLAG_RST 0x04
+#define TCP_FLAG_ACK 0x10
+
 /*
  * A segment received, in the caller's cgroup: the first byte back after a
  * request ends the call. This runs in softirq without the socket's lock,
@@ -284,8 +327,8 @@ int ls_brk_ingress(struct __sk_buff *skb)
 {
 	struct bpf_sock *sk = skb->sk;
 	struct ls_brk_sock *s;
-	__u32 ip_len, len = skb->len;
-	__u8 b[1];
+	__u32 ip_len, hdr_len, seq, ack, len = skb->len;
+	__u8 b[1], th[14];
 
 	if (!sk)
 		return 1;
@@ -303,9 +346,17 @@ int ls_brk_ingress(struct __sk_buff *skb)
 	} else {
 		ip_len = 40; /* no extension headers on a connection's segments here */
 	}
-	if (bpf_skb_load_bytes(skb, ip_len + 12, b, 1))
+	if (bpf_skb_load_bytes(skb, ip_len, th, sizeof(th)))
 		return 1;
-	if (len <= ip_len + (__u32)(b[0] >> 4) * 4)
+	hdr_len = ip_len + (__u32)(th[12] >> 4) * 4;
+	if (len <= hdr_len)
+		return 1;
+	/* Only what TCP would take as data: an ACK, neither a SYN nor a RST. */
+	if ((th[13] & (TCP_FLAG_ACK | TCP_FLAG_SYN | TCP_FLAG_RST)) != TCP_FLAG_ACK)
+		return 1;
+	__builtin_memcpy(&seq, &th[4], 4);
+	__builtin_memcpy(&ack, &th[8], 4);
+	if (!brings_next_byte(sk, bpf_ntohl(seq), bpf_ntohl(ack), len - hdr_len))
 		return 1;
 	if (__sync_val_compare_and_swap(&s->phase, LS_BRK_REQUEST, LS_BRK_IDLE) == LS_BRK_REQUEST)
 		call_done(s, bpf_ktime_get_ns(), 0);

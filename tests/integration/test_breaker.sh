@@ -49,6 +49,77 @@ while True:
 EOF
 }
 
+write_forger() {
+	cat >"$LS_TMP/forge.py" <<'EOF'
+# forge.py IFACE UPSTREAM_IP PORT: in the upstream's namespace, watches IFACE
+# and, as a forger posing as the upstream, answers the caller's first request
+# with a segment far outside its window (off-path: the sequence not known),
+# then its second request with a copy of the first answer (a retransmission,
+# or an on-path replay of old data). Prints forged1 and forged2 when sent.
+import socket, struct, sys
+
+ifname, up_ip, up_port = sys.argv[1], sys.argv[2], int(sys.argv[3])
+sniff = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(3))
+sniff.bind((ifname, 0))
+sniff.settimeout(10)
+raw = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_TCP)
+raw.bind((up_ip, 0))
+
+
+def csum(b):
+    if len(b) % 2:
+        b += b"\0"
+    s = sum(struct.unpack("!%dH" % (len(b) // 2), b))
+    while s >> 16:
+        s = (s & 0xFFFF) + (s >> 16)
+    return ~s & 0xFFFF
+
+
+def segment():
+    """The next TCP segment of the upstream's port: (from_upstream, peer, seq, ack, flags, payload)."""
+    while True:
+        f = sniff.recv(65536)
+        if len(f) < 34 or f[12:14] != b"\x08\x00" or f[23] != 6:
+            continue
+        ihl = (f[14] & 0xF) * 4
+        tot = struct.unpack("!H", f[16:18])[0]
+        src, dst = socket.inet_ntoa(f[26:30]), socket.inet_ntoa(f[30:34])
+        t = f[14 + ihl:]
+        sport, dport, seq, ack, off, flags = struct.unpack("!HHIIBB", t[:14])
+        payload = f[14 + ihl + (off >> 4) * 4:14 + tot]
+        if src == up_ip and sport == up_port:
+            return True, (dst, dport), seq, ack, flags, payload
+        if dst == up_ip and dport == up_port:
+            return False, (src, sport), seq, ack, flags, payload
+
+
+def forge(peer, seq, ack, payload):
+    hdr = struct.pack("!HHIIBBHHH", up_port, peer[1], seq & 0xFFFFFFFF, ack & 0xFFFFFFFF,
+                      5 << 4, 0x18, 65535, 0, 0)
+    pseudo = socket.inet_aton(up_ip) + socket.inet_aton(peer[0]) + struct.pack(
+        "!BBH", 0, 6, len(hdr) + len(payload))
+    c = csum(pseudo + hdr + payload)
+    raw.sendto(hdr[:16] + struct.pack("!H", c) + hdr[18:] + payload, (peer[0], 0))
+
+
+def wait(from_up, want_payload, flags=None):
+    while True:
+        up, peer, seq, ack, fl, payload = segment()
+        if up == from_up and (not want_payload or payload) and (flags is None or fl & flags == flags):
+            return peer, seq, ack, payload
+
+
+peer, isn, _, _ = wait(True, False, 0x12)  # SYN-ACK
+_, seq, _, req = wait(False, True)  # request 1
+forge(peer, isn + 1 + 0x80000000, seq + len(req), b"pong\n")
+print("forged1", flush=True)
+_, aseq, _, answer = wait(True, True)  # answer 1
+_, seq, _, req = wait(False, True)  # request 2
+forge(peer, aseq, seq + len(req), answer)
+print("forged2", flush=True)
+EOF
+}
+
 cg_mount() { awk '{ for (i = 1; i < NF; i++) if ($i == "-") { if ($(i+1) == "cgroup2") print $5; break } }' /proc/self/mountinfo | head -1; }
 
 # in_cg CMD...: CMD in the client namespace, inside the test cgroup.
@@ -171,6 +242,26 @@ test_open_circuit_refuses_a_pooled_request() {
 	check_eq "breaker auto hands it back" "$(up db mode)" auto
 }
 
+# The ingress program runs before TCP validates a segment: a forged or
+# retransmitted segment with a payload must not end a call as answered
+# (it would hide a slow upstream and keep its circuit closed).
+test_forged_or_old_answer_ends_no_call() {
+	local out=$LS_TMP/pooled.out forger=$LS_TMP/forger.out
+	attach_breaker || { not_ok "attach with an upstream"; return 1; }
+	write_forger
+	# Every answer after 1 s: slow (slow_call_duration_threshold 300ms).
+	bg_srv python3 "$LS_TMP/server.py" 10.201.0.1 "$UP_PORT" 1
+	bg_srv python3 "$LS_TMP/forge.py" "$SRV_IF" 10.201.0.1 "$UP_PORT" >"$forger"
+	sleep 0.3
+	touch "$LS_TMP/go" # two requests back to back on one connection
+	call 10.201.0.1 "$UP_PORT" "$LS_TMP/go" >"$out"
+	check_eq "both requests answered" "$(tail -1 "$out")" ok
+	check_eq "a forged segment and a copy of an old answer were sent" \
+		"$(tr '\n' ' ' <"$forger")" "forged1 forged2 "
+	check_eq "both calls end at their real, slow answer" \
+		"$(up db calls) $(up db failures) $(up db slow)" "2 0 2"
+}
+
 test_dead_agent_leaves_circuits_closed() {
 	local pid
 	attach_breaker || { not_ok "attach with an upstream"; return 1; }
@@ -194,5 +285,6 @@ run_test "a slow upstream opens the circuit by its slow-call rate" \
 	test_slow_upstream_opens_by_slow_call_rate
 run_test "an open circuit refuses the next request of a pooled connection" \
 	test_open_circuit_refuses_a_pooled_request
+run_test "a forged or retransmitted answer ends no call" test_forged_or_old_answer_ends_no_call
 run_test "a dead agent leaves every circuit closed" test_dead_agent_leaves_circuits_closed
 tap_done
