@@ -152,7 +152,118 @@ static int attach_cgroup(struct breaker_bpf *s, const char *dir, const char *cgp
 	return err;
 }
 
-int ls_breaker_attach(const char *dir, const struct ls_config *cfg, char *err, size_t errlen)
+int ls_breaker_check(const struct ls_config *cfg, char *err, size_t errlen)
+{
+	const struct ls_upstreams *u = &cfg->upstreams;
+	char mnt[256], path[512];
+	struct stat st;
+	int rc;
+
+	if (!u->nr)
+		return 0;
+	rc = ls_cgroup2_mount(mnt, sizeof(mnt));
+	if (rc) {
+		snprintf(err, errlen, "upstreams: no cgroup2 hierarchy is mounted");
+		return rc;
+	}
+	for (uint32_t i = 0; i < u->nr; i++) {
+		snprintf(path, sizeof(path), "%s/%s", mnt, u->up[i].cgroup);
+		rc = stat(path, &st) ? -errno : !S_ISDIR(st.st_mode) ? -ENOTDIR : 0;
+		if (rc) {
+			snprintf(err, errlen, "[upstream %s] cgroup: %s: %s", u->up[i].name, path,
+				 strerror(-rc));
+			return rc;
+		}
+	}
+	return 0;
+}
+
+/*
+ * What a reload carries over from the breaker it replaces, by upstream
+ * name: state, mode, transitions, half-open permits and the per-CPU
+ * counters and histogram as they are.
+ */
+struct brk_saved {
+	struct ls_upstream_meta meta[LS_MAX_UPSTREAMS];
+	struct ls_brk_ctl ctl[LS_MAX_UPSTREAMS];
+	void *stats[LS_MAX_UPSTREAMS], *latency[LS_MAX_UPSTREAMS];
+};
+
+static void saved_free(struct brk_saved *sv)
+{
+	for (int i = 0; i < LS_MAX_UPSTREAMS; i++) {
+		free(sv->stats[i]);
+		free(sv->latency[i]);
+	}
+	free(sv);
+}
+
+/* The breaker pinned in dir, or NULL without one (or when it cannot be read). */
+static struct brk_saved *breaker_save(const char *dir)
+{
+	int ncpu = libbpf_num_possible_cpus();
+	struct brk_saved *sv;
+	struct ls_brk_maps m;
+
+	if (ncpu <= 0 || ls_brk_maps_open(dir, &m))
+		return NULL;
+	sv = calloc(1, sizeof(*sv));
+	for (uint32_t i = 0; sv && i < LS_MAX_UPSTREAMS; i++) {
+		if (bpf_map_lookup_elem(m.meta, &i, &sv->meta[i]) || !sv->meta[i].active)
+			continue;
+		sv->stats[i] = calloc((size_t)ncpu, sizeof(struct ls_brk_stats));
+		sv->latency[i] = calloc((size_t)ncpu, sizeof(struct ls_latency_hist));
+		if (!sv->stats[i] || !sv->latency[i] ||
+		    bpf_map_lookup_elem(m.ctl, &i, &sv->ctl[i]) ||
+		    bpf_map_lookup_elem(m.stats, &i, sv->stats[i]) ||
+		    bpf_map_lookup_elem(m.latency, &i, sv->latency[i]))
+			sv->meta[i].active = 0;
+	}
+	ls_brk_maps_close(&m);
+	return sv;
+}
+
+/* Puts back into the new maps what sv kept of each upstream that has the same name. */
+static int breaker_restore(struct breaker_bpf *s, const struct ls_upstreams *u,
+			   const struct brk_saved *sv)
+{
+	int ctl = bpf_map__fd(s->maps.brk_ctl), meta = bpf_map__fd(s->maps.brk_meta);
+
+	for (uint32_t i = 0; i < u->nr; i++) {
+		struct ls_upstream_meta m;
+		struct ls_brk_ctl c;
+		uint32_t j;
+
+		for (j = 0; j < LS_MAX_UPSTREAMS; j++)
+			if (sv->meta[j].active && !strcmp(sv->meta[j].name, u->up[i].name))
+				break;
+		if (j == LS_MAX_UPSTREAMS)
+			continue;
+		if (bpf_map_lookup_elem(meta, &i, &m) || bpf_map_lookup_elem(ctl, &i, &c))
+			return -errno;
+		m.mode = sv->meta[j].mode;
+		m.to_open = sv->meta[j].to_open;
+		m.to_half_open = sv->meta[j].to_half_open;
+		m.to_closed = sv->meta[j].to_closed;
+		m.state_since_ns = sv->meta[j].state_since_ns;
+		c.state = sv->ctl[j].state;
+		/* Trials in flight keep their permits; no more than the new setting allows. */
+		c.permits = sv->ctl[j].permits < (int32_t)m.half_open_permits
+				    ? sv->ctl[j].permits
+				    : (int32_t)m.half_open_permits;
+		if (bpf_map_update_elem(meta, &i, &m, BPF_ANY) ||
+		    bpf_map_update_elem(ctl, &i, &c, BPF_ANY) ||
+		    bpf_map_update_elem(bpf_map__fd(s->maps.brk_stats), &i, sv->stats[j],
+					BPF_ANY) ||
+		    bpf_map_update_elem(bpf_map__fd(s->maps.brk_latency), &i, sv->latency[j],
+					BPF_ANY))
+			return -errno;
+	}
+	return 0;
+}
+
+static int breaker_load(const char *dir, const struct ls_config *cfg, const struct brk_saved *sv,
+			char *err, size_t errlen)
 {
 	const struct ls_upstreams *u = &cfg->upstreams;
 	struct bpf_map *pinned[7];
@@ -162,6 +273,9 @@ int ls_breaker_attach(const char *dir, const struct ls_config *cfg, char *err, s
 
 	if (!u->nr)
 		return 0;
+	rc = ls_breaker_check(cfg, err, errlen);
+	if (rc)
+		return rc;
 	rc = ls_cgroup2_mount(mnt, sizeof(mnt));
 	if (rc) {
 		snprintf(err, errlen, "upstreams: no cgroup2 hierarchy is mounted");
@@ -179,17 +293,9 @@ int ls_breaker_attach(const char *dir, const struct ls_config *cfg, char *err, s
 	pinned[4] = s->maps.brk_meta;
 	pinned[5] = s->maps.brk_socks;
 	pinned[6] = s->maps.brk_conns;
-	rc = 0;
-	for (size_t i = 0; i < 7 && !rc; i++) {
-		/* brk_dests pinned as .../brk_dests: the map's name already says brk_. */
-		rc = snprintf(path, sizeof(path), "%s/%s", dir, bpf_map__name(pinned[i])) < 0
-			     ? -EINVAL
-			     : bpf_map__set_pin_path(pinned[i], path);
-	}
 	snprintf(path, sizeof(path), "%s/state", dir);
 	state_fd = bpf_obj_get(path);
-	if (!rc && state_fd < 0)
-		rc = -errno;
+	rc = state_fd < 0 ? -errno : 0;
 	if (!rc)
 		rc = bpf_map__reuse_fd(s->maps.ls_state, state_fd);
 	if (!rc)
@@ -202,6 +308,23 @@ int ls_breaker_attach(const char *dir, const struct ls_config *cfg, char *err, s
 	if (rc) {
 		snprintf(err, errlen, "upstreams: the cgroup of an upstream under %s: %s", mnt,
 			 strerror(-rc));
+		goto out;
+	}
+	if (sv) {
+		rc = breaker_restore(s, u, sv);
+		if (rc) {
+			snprintf(err, errlen, "upstreams: keeping their states: %s", strerror(-rc));
+			goto out;
+		}
+	}
+	/* Pinned once filled: the agent never sees a breaker half made. */
+	for (size_t i = 0; i < 7 && !rc; i++) {
+		/* brk_dests pinned as .../brk_dests: the map's name already says brk_. */
+		snprintf(path, sizeof(path), "%s/%s", dir, bpf_map__name(pinned[i]));
+		rc = bpf_map__pin(pinned[i], path);
+	}
+	if (rc) {
+		snprintf(err, errlen, "upstreams: pinning the breaker's maps: %s", strerror(-rc));
 		goto out;
 	}
 	if (bpf_prog_attach(bpf_program__fd(s->progs.ls_brk_send), bpf_map__fd(s->maps.brk_conns),
@@ -257,10 +380,25 @@ void ls_breaker_detach(const char *dir)
 		closedir(d);
 }
 
+int ls_breaker_attach(const char *dir, const struct ls_config *cfg, char *err, size_t errlen)
+{
+	return breaker_load(dir, cfg, NULL, err, errlen);
+}
+
 int ls_breaker_apply(const char *dir, const struct ls_config *cfg, char *err, size_t errlen)
 {
+	struct brk_saved *sv;
+	int rc;
+
+	rc = ls_breaker_check(cfg, err, errlen);
+	if (rc)
+		return rc;
+	sv = breaker_save(dir);
 	ls_breaker_detach(dir);
-	return ls_breaker_attach(dir, cfg, err, errlen);
+	rc = breaker_load(dir, cfg, sv, err, errlen);
+	if (sv)
+		saved_free(sv);
+	return rc;
 }
 
 static int open_pin(const char *dir, const char *name)

@@ -194,6 +194,10 @@ int ls_policy_apply(const char *ifname, const struct ls_config *cfg, char *err, 
 	struct ls_state st = {};
 	int rc;
 
+	/* A reload that fails changes nothing: the breaker's cgroups are checked first. */
+	rc = ls_breaker_check(cfg, err, errlen);
+	if (rc)
+		return rc;
 	rc = ls_attachment_open(ifname, &a, err, errlen);
 	if (rc)
 		return rc;

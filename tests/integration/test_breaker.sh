@@ -242,6 +242,43 @@ test_open_circuit_refuses_a_pooled_request() {
 	check_eq "breaker auto hands it back" "$(up db mode)" auto
 }
 
+# brk_conf FILE [FIRST_UPSTREAM_SECTION]: the suite's config, with another
+# section before [upstream db] (the same upstream at another index).
+brk_conf() {
+	sed -n '1,/^\[upstream db\]/p' "$LS_TMP/brk.conf" | sed '$d' >"$1"
+	[ -n "${2:-}" ] && printf '%s\n\n' "$2" >>"$1"
+	sed -n '/^\[upstream db\]/,$p' "$LS_TMP/brk.conf" >>"$1"
+}
+
+# An SRE reloading a policy during an incident must not see the open circuit
+# close: a reload keeps each upstream's state, window and counters by name.
+test_reload_keeps_state_window_and_counters() {
+	local i
+	attach_breaker || { not_ok "attach with an upstream"; return 1; }
+	brk_conf "$LS_TMP/same.conf"
+	brk_conf "$LS_TMP/moved.conf" "$(printf '[upstream cache]\ndest = 10.201.0.1:9401\ncgroup = %s' \
+		"${CG_DIR#"$(cg_mount)"}")"
+	brk_conf "$LS_TMP/bad.conf" "$(printf '[upstream cache]\ndest = 10.201.0.1:9401\ncgroup = /ls-brk-none-%s' $$)"
+	for i in 1 2 3; do call 10.201.0.1 "$UP_PORT" >/dev/null; done
+	check "reload with the same config" ls_srv policy "$SRV_IF" reload "$LS_TMP/same.conf"
+	check_eq "counters kept" "$(up db calls) $(up db refused)" "3 3"
+	check "reload with db at another index" ls_srv policy "$SRV_IF" reload "$LS_TMP/moved.conf"
+	check_eq "counters kept, still closed" "$(up db calls) $(up db state)" "3 closed"
+	call 10.201.0.1 "$UP_PORT" >/dev/null
+	wait_state db open
+	check_eq "the window was kept: a 4th refused call opens the circuit" "$(up db state)" open
+	check "reload while open" ls_srv policy "$SRV_IF" reload "$LS_TMP/moved.conf"
+	check_eq "still open, transitions kept" "$(up db state) $(up db to_open) $(up db calls)" \
+		"open 1 4"
+	check_eq "still refused by the circuit" \
+		"$(call 10.201.0.1 "$UP_PORT") $(up db rejected_connect)" "ECONNREFUSED 1"
+	ls_srv policy "$SRV_IF" reload "$LS_TMP/bad.conf" >"$LS_TMP/bad.out" 2>&1
+	check "a reload with a missing cgroup is refused" grep -q "ls-brk-none-$$" "$LS_TMP/bad.out"
+	check_eq "and changes nothing" "$(up db state) $(up db calls) $(up cache name)" "open 4 cache"
+	check_eq "the agent keeps its heartbeat" "$(ls_srv -j status "$SRV_IF" | jq -r .agent.fail_open)" \
+		false
+}
+
 # The ingress program runs before TCP validates a segment: a forged or
 # retransmitted segment with a payload must not end a call as answered
 # (it would hide a slow upstream and keep its circuit closed).
@@ -286,5 +323,7 @@ run_test "a slow upstream opens the circuit by its slow-call rate" \
 run_test "an open circuit refuses the next request of a pooled connection" \
 	test_open_circuit_refuses_a_pooled_request
 run_test "a forged or retransmitted answer ends no call" test_forged_or_old_answer_ends_no_call
+run_test "a reload keeps each upstream's state, window and counters" \
+	test_reload_keeps_state_window_and_counters
 run_test "a dead agent leaves every circuit closed" test_dead_agent_leaves_circuits_closed
 tap_done
