@@ -145,7 +145,7 @@ attach_breaker() {
 	mkdir -p "$CG_DIR" || return 1
 	defer rmdir "$CG_DIR"
 	cat >"$LS_TMP/brk.conf" <<EOF
-[service web]
+${BRK_HEAD:-}[service web]
 listen = *:8080
 
 [upstream db]
@@ -279,6 +279,42 @@ test_reload_keeps_state_window_and_counters() {
 		false
 }
 
+MPORT=9102
+scrape() { in_srv curl -s -m 5 "http://127.0.0.1:$MPORT/metrics"; }
+# sample NAME{LABELS}: its value on the last page scraped to $LS_TMP/page.
+sample() { awk -v k="$1" '$1 == k { print $2 }' "$LS_TMP/page"; }
+
+# The metrics endpoint's breaker families say what `breaker status` says.
+test_metrics_match_breaker_status() {
+	local i j st l='iface="'$SRV_IF'",upstream="db"'
+	BRK_HEAD="[agent]"$'\n'"metrics = 127.0.0.1:$MPORT"$'\n\n' attach_breaker ||
+		{ not_ok "attach with an upstream and metrics"; return 1; }
+	for i in 1 2 3 4; do call 10.201.0.1 "$UP_PORT" >/dev/null; done
+	wait_state db open
+	call 10.201.0.1 "$UP_PORT" >/dev/null # refused by the circuit
+	# The page is built each round: wait for the one after the rejection.
+	for j in $(seq 50); do
+		scrape >"$LS_TMP/page"
+		[ "$(sample "loadshed_breaker_rejected_total{$l,where=\"connect\"}")" = 1 ] && break
+		sleep 0.1
+	done
+	st=$(ls_srv -j breaker "$SRV_IF" status | jq '.upstreams[] | select(.name == "db")')
+	check_eq "state: 1 for open, 0 for the others" \
+		"$(sample "loadshed_breaker_state{$l,state=\"closed\"}") $(sample "loadshed_breaker_state{$l,state=\"open\"}") $(sample "loadshed_breaker_state{$l,state=\"half_open\"}")" \
+		"0 1 0"
+	check_eq "calls by outcome are status's" \
+		"$(sample "loadshed_breaker_calls_total{$l,outcome=\"ok\"}") $(sample "loadshed_breaker_calls_total{$l,outcome=\"refused\"}") $(sample "loadshed_breaker_calls_total{$l,outcome=\"reset\"}")" \
+		"$(jqr "$st" '"\(.calls - .failures) \(.refused) \(.resets)"')"
+	check_eq "refused calls: 4" "$(jqr "$st" .refused)" 4
+	check_eq "rejections by where are status's" \
+		"$(sample "loadshed_breaker_rejected_total{$l,where=\"connect\"}") $(sample "loadshed_breaker_rejected_total{$l,where=\"send\"}")" \
+		"$(jqr "$st" '"\(.rejected_connect) \(.rejected_send)"')"
+	check_eq "transitions are status's" \
+		"$(sample "loadshed_breaker_transitions_total{$l,to=\"open\"}") $(sample "loadshed_breaker_transitions_total{$l,to=\"half_open\"}") $(sample "loadshed_breaker_transitions_total{$l,to=\"closed\"}")" \
+		"$(jqr "$st" '"\(.to_open) \(.to_half_open) \(.to_closed)"')"
+	check "the page passes promtool check metrics" promtool check metrics <"$LS_TMP/page"
+}
+
 # The ingress program runs before TCP validates a segment: a forged or
 # retransmitted segment with a payload must not end a call as answered
 # (it would hide a slow upstream and keep its circuit closed).
@@ -312,7 +348,7 @@ test_dead_agent_leaves_circuits_closed() {
 }
 
 require_root
-require_cmds jq nsenter ip python3
+require_cmds jq nsenter ip python3 curl promtool
 suite_setup testbed_up "bk$$"
 run_test "a refusing upstream opens the circuit, which recovers (IPv4)" \
 	test_refused_upstream_opens_and_recovers 10.201.0.1
@@ -325,5 +361,6 @@ run_test "an open circuit refuses the next request of a pooled connection" \
 run_test "a forged or retransmitted answer ends no call" test_forged_or_old_answer_ends_no_call
 run_test "a reload keeps each upstream's state, window and counters" \
 	test_reload_keeps_state_window_and_counters
+run_test "the metrics' breaker families match breaker status" test_metrics_match_breaker_status
 run_test "a dead agent leaves every circuit closed" test_dead_agent_leaves_circuits_closed
 tap_done
