@@ -154,23 +154,30 @@ static __always_inline __u32 effective_state(struct ls_brk_ctl *c, __u64 now)
 	return st;
 }
 
-/* Whether a new call may start: closed, or half-open with a permit left. */
-static __always_inline int call_permitted(__u32 up, __u64 now)
+#define PERMITTED   1
+#define TRIAL_TAKEN 2
+
+/*
+ * Whether a new call may start: closed (PERMITTED), or half-open with a
+ * permit left (TRIAL_TAKEN, *gen the state's generation); 0: refused.
+ */
+static __always_inline int call_permitted(__u32 up, __u64 now, __u32 *gen)
 {
 	struct ls_brk_ctl *c = bpf_map_lookup_elem(&brk_ctl, &up);
 	struct ls_brk_stats *st;
 	__u32 state;
 
 	if (!c)
-		return 1;
+		return PERMITTED;
+	*gen = READ_ONCE(c->gen);
 	state = effective_state(c, now);
 	if (state == LS_BRK_CLOSED)
-		return 1;
+		return PERMITTED;
 	if (state == LS_BRK_HALF_OPEN && __sync_fetch_and_add(&c->permits, -1) > 0) {
 		st = stats_of(up);
 		if (st)
 			st->trials++;
-		return 1;
+		return TRIAL_TAKEN;
 	}
 	return 0;
 }
@@ -214,8 +221,9 @@ static __always_inline int connect_common(struct bpf_sock_addr *ctx, const __u8 
 {
 	struct ls_brk_stats *st;
 	struct ls_brk_sock *s;
+	__u32 gen = 0;
+	int up, verdict;
 	__u64 now;
-	int up;
 
 	if (ctx->type != 1 /* SOCK_STREAM */)
 		return 1;
@@ -223,17 +231,21 @@ static __always_inline int connect_common(struct bpf_sock_addr *ctx, const __u8 
 	if (up < 0)
 		return 1;
 	now = bpf_ktime_get_ns();
-	if (call_permitted(up, now)) {
-		struct ls_brk_ctl *c = bpf_map_lookup_elem(&brk_ctl, &(__u32){up});
-
-		/* A trial permit taken here belongs to this connection's first request. */
-		if (c && effective_state(c, now) == LS_BRK_HALF_OPEN) {
-			s = bpf_sk_storage_get(&brk_socks, ctx->sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
-			if (s)
-				s->trial = 1;
+	verdict = call_permitted(up, now, &gen);
+	if (verdict == TRIAL_TAKEN) {
+		/*
+		 * A trial permit taken here belongs to this connection's first
+		 * request; ls_brk_release gives it back if none comes.
+		 */
+		s = bpf_sk_storage_get(&brk_socks, ctx->sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+		if (s) {
+			s->trial = 1;
+			s->gen = gen;
+			s->up = up;
 		}
-		return 1;
 	}
+	if (verdict)
+		return 1;
 	st = stats_of(up);
 	if (st)
 		st->rejected_connect++;
@@ -492,6 +504,7 @@ int ls_brk_send(struct sk_msg_md *msg)
 {
 	struct ls_brk_stats *st;
 	struct ls_brk_sock *s;
+	__u32 gen;
 	__u64 now;
 
 	if (!msg->sk)
@@ -502,7 +515,7 @@ int ls_brk_send(struct sk_msg_md *msg)
 	now = bpf_ktime_get_ns();
 	if (s->trial) {
 		s->trial = 0;
-	} else if (!call_permitted(s->up, now)) {
+	} else if (!call_permitted(s->up, now, &gen)) {
 		st = stats_of(s->up);
 		if (st)
 			st->rejected_send++;
@@ -511,6 +524,34 @@ int ls_brk_send(struct sk_msg_md *msg)
 	s->start_ns = now;
 	WRITE_ONCE(s->phase, LS_BRK_REQUEST);
 	return SK_PASS;
+}
+
+/*
+ * A socket of the caller's cgroup released (closed by its process). A
+ * trial permit its connection took and never used — the connect failed
+ * before TCP sent a SYN (no route), or the connection is closed without a
+ * request — goes back, so that a half-open circuit does not wait forever
+ * for trial calls that will never be made. Only to the half-open state it
+ * was taken from (same gen): a later one has permits of its own.
+ */
+SEC("cgroup/sock_release")
+int ls_brk_release(struct bpf_sock *sk)
+{
+	struct ls_brk_sock *s;
+	struct ls_brk_ctl *c;
+	__u32 up;
+
+	if (sk->protocol != IPPROTO_TCP)
+		return 1;
+	s = bpf_sk_storage_get(&brk_socks, sk, 0, 0);
+	if (!s || !s->trial || (s->phase && s->phase != LS_BRK_IDLE))
+		return 1;
+	s->trial = 0;
+	up = s->up;
+	c = bpf_map_lookup_elem(&brk_ctl, &up);
+	if (c && READ_ONCE(c->gen) == s->gen && READ_ONCE(c->state) == LS_BRK_HALF_OPEN)
+		__sync_fetch_and_add(&c->permits, 1);
+	return 1;
 }
 
 char LICENSE[] SEC("license") = "GPL";

@@ -71,7 +71,7 @@ struct ls_brk_ctl {
 	__s32 permits; /* HALF_OPEN: trial calls still allowed; taken atomically */
 	__u64 slow_ns; /* slow_call_duration_threshold */
 	__u32 active;  /* 1: a configured upstream */
-	__u32 pad;
+	__u32 gen;     /* bumped at every write of state: whose permits a socket holds */
 };
 
 /* brk_stats value (per CPU), key = upstream. Only ever incremented. */
@@ -104,6 +104,8 @@ struct ls_brk_sock {
 	__u8 syn_rtos;
 	__u8 trial; /* holds a half-open permit its first request uses */
 	__u8 pad;
+	__u32 gen; /* brk_ctl's gen when the permit was taken */
+	__u32 pad2;
 };
 
 /*
@@ -132,7 +134,7 @@ struct ls_upstream_meta {
 _Static_assert(sizeof(struct ls_brk_dest) == 4 + 8 * LS_BRK_DEST_WAYS, "ls_brk_dest");
 _Static_assert(sizeof(struct ls_brk_ctl) == 24, "ls_brk_ctl");
 _Static_assert(sizeof(struct ls_brk_stats) == 11 * 8, "ls_brk_stats: u64 counters only");
-_Static_assert(sizeof(struct ls_brk_sock) == 16, "ls_brk_sock");
+_Static_assert(sizeof(struct ls_brk_sock) == 24, "ls_brk_sock");
 _Static_assert(sizeof(struct ls_upstream_meta) == 32 + 8 * 4 + 8 * 8 + 128, "ls_upstream_meta");
 
 #endif /* LS_LOADSHED_BREAKER_H */

@@ -116,6 +116,7 @@ static int upstream_round(struct ls_brk_agent *a, const struct ls_brk_maps *m, u
 	if (b->state != ctl.state || b->state != before) {
 		ctl.state = b->state;
 		ctl.permits = b->state == LS_BRK_HALF_OPEN ? (int32_t)meta.half_open_permits : 0;
+		ctl.gen++; /* permits held from before are no longer this state's */
 		if (bpf_map_update_elem(m->ctl, &i, &ctl, BPF_ANY))
 			return -errno;
 		pr_info("upstream %s: %s", meta.name, ls_brk_state_name(b->state));

@@ -128,8 +128,9 @@ static int fill_upstreams(struct breaker_bpf *s, const struct ls_upstreams *u, c
 static int attach_cgroup(struct breaker_bpf *s, const char *dir, const char *cgpath, uint32_t n)
 {
 	struct bpf_program *progs[] = {s->progs.ls_brk_connect4, s->progs.ls_brk_connect6,
-				       s->progs.ls_brk_sockops, s->progs.ls_brk_ingress};
-	const char *names[] = {"connect4", "connect6", "sockops", "ingress"};
+				       s->progs.ls_brk_sockops, s->progs.ls_brk_ingress,
+				       s->progs.ls_brk_release};
+	const char *names[] = {"connect4", "connect6", "sockops", "ingress", "release"};
 	int cg = open(cgpath, O_RDONLY | O_DIRECTORY | O_CLOEXEC), err = 0;
 
 	if (cg < 0)

@@ -52,8 +52,7 @@ static void write_families(FILE *f, const char *iface, const struct up_read *up,
 		const char *f_names[] = {"refused", "connect_timeout", "reset", "no_answer"};
 		uint64_t f_vals[] = {st->refused, st->connect_timeouts, st->resets, st->no_answer};
 
-		counter(f, "loadshed_breaker_calls_total", iface,
-			&up[i], "outcome", "ok",
+		counter(f, "loadshed_breaker_calls_total", iface, &up[i], "outcome", "ok",
 			st->calls > st->failures ? st->calls - st->failures : 0);
 		for (size_t k = 0; k < 4; k++)
 			counter(f, "loadshed_breaker_calls_total", iface, &up[i], "outcome",

@@ -149,7 +149,7 @@ ${BRK_HEAD:-}[service web]
 listen = *:8080
 
 [upstream db]
-dest = 10.201.0.1:$UP_PORT, [fd00:201::1]:$UP_PORT
+dest = 10.201.0.1:$UP_PORT, [fd00:201::1]:$UP_PORT${BRK_DEST_EXTRA:-}
 cgroup = ${CG_DIR#"$(cg_mount)"}
 sliding_window_size = 4
 minimum_number_of_calls = 4
@@ -279,6 +279,32 @@ test_reload_keeps_state_window_and_counters() {
 		false
 }
 
+# A half-open trial permit that no call uses goes back, or the circuit would
+# wait for trials that never come (max_wait_duration_in_half_open_state = 0):
+# a connect that fails before its SYN (no route), a connection closed
+# without a request.
+test_unused_trial_permits_go_back() {
+	local i
+	# 10.209.0.1: no route from the client namespace.
+	BRK_DEST_EXTRA=", 10.209.0.1:$UP_PORT" attach_breaker ||
+		{ not_ok "attach with an upstream"; return 1; }
+	for i in 1 2 3 4; do call 10.201.0.1 "$UP_PORT" >/dev/null; done
+	wait_state db open
+	bg_srv python3 "$LS_TMP/server.py" 10.201.0.1 "$UP_PORT"
+	wait_state db half_open 5
+	check_eq "half open with its 2 permits" "$(up db state) $(up db half_open_permits_left)" \
+		"half_open 2"
+	check_eq "a trial connect with no route fails" "$(call 10.209.0.1 "$UP_PORT")" ENETUNREACH
+	check "a trial connection closed without a request" in_cg python3 -c \
+		"import socket; socket.create_connection(('10.201.0.1', $UP_PORT), timeout=5).close()"
+	check_eq "both permits were taken and are back" \
+		"$(up db trials) $(up db half_open_permits_left) $(up db calls)" "2 2 4"
+	check_eq "two trial calls pass" "$(call 10.201.0.1 "$UP_PORT") $(call 10.201.0.1 "$UP_PORT")" \
+		"ok ok"
+	wait_state db closed
+	check_eq "and close the circuit" "$(up db state)" closed
+}
+
 MPORT=9102
 scrape() { in_srv curl -s -m 5 "http://127.0.0.1:$MPORT/metrics"; }
 # sample NAME{LABELS}: its value on the last page scraped to $LS_TMP/page.
@@ -361,6 +387,7 @@ run_test "an open circuit refuses the next request of a pooled connection" \
 run_test "a forged or retransmitted answer ends no call" test_forged_or_old_answer_ends_no_call
 run_test "a reload keeps each upstream's state, window and counters" \
 	test_reload_keeps_state_window_and_counters
+run_test "an unused half-open permit goes back" test_unused_trial_permits_go_back
 run_test "the metrics' breaker families match breaker status" test_metrics_match_breaker_status
 run_test "a dead agent leaves every circuit closed" test_dead_agent_leaves_circuits_closed
 tap_done
