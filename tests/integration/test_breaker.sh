@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # The outbound circuit breaker (doc/design.md §15) with real sockets: client
 # processes in a test cgroup of their own call an upstream in the testbed's
-# server namespace; the breaker is attached to that cgroup only.
+# server namespace; the breaker is attached to that cgroup only. Each way a
+# call fails (refused, timed out — about 7 s —, reset, slow), both windows,
+# half-open permits, forged segments, reload, detach and the metrics.
+# About 75 s. Needs root, iptables, bpftool, promtool.
 set -u
 # shellcheck source=tests/lib.sh disable=SC1091
 . "$(dirname "$0")/../lib.sh"
@@ -18,7 +21,12 @@ import errno, os, socket, sys, time
 host, port = sys.argv[1], int(sys.argv[2])
 hold = len(sys.argv) > 3
 try:
-    c = socket.create_connection((host, port), timeout=5)
+    if os.environ.get("SYNCNT"):  # give up the connect after that many SYN retransmissions
+        c = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+        c.setsockopt(socket.IPPROTO_TCP, socket.TCP_SYNCNT, int(os.environ["SYNCNT"]))
+        c.connect((host, port))
+    else:
+        c = socket.create_connection((host, port), timeout=5)
 except OSError as e:
     print(errno.errorcode.get(e.errno, e.errno)); sys.exit(0)
 try:
@@ -35,15 +43,28 @@ except OSError as e:
     print(errno.errorcode.get(e.errno, e.errno))
 EOF
 	cat >"$LS_TMP/server.py" <<'EOF'
-import socket, sys, threading, time
+import socket, struct, sys, threading, time
+# server.py ADDR PORT [DELAY_S] [RESET_AFTER]: answers each request after
+# DELAY_S; with RESET_AFTER = N, resets the connection (SO_LINGER 0) after
+# its Nth answer (0: at its first request, unanswered).
 delay = float(sys.argv[3]) if len(sys.argv) > 3 else 0
+reset_after = int(sys.argv[4]) if len(sys.argv) > 4 else -1
 fam = socket.AF_INET6 if ":" in sys.argv[1] else socket.AF_INET
 s = socket.socket(fam); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 s.bind((sys.argv[1], int(sys.argv[2]))); s.listen(64)
+def reset(c):
+    c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)); c.close()
 def serve(c):
+    n = 0
     while c.recv(64):
+        if n == reset_after:
+            return reset(c)
         time.sleep(delay)
         c.sendall(b"pong\n")
+        n += 1
+        if n == reset_after:
+            time.sleep(0.2)
+            return reset(c)
 while True:
     threading.Thread(target=serve, args=(s.accept()[0],), daemon=True).start()
 EOF
@@ -305,6 +326,89 @@ test_unused_trial_permits_go_back() {
 	check_eq "and close the circuit" "$(up db state)" closed
 }
 
+# A connect whose SYNs go unanswered is one failed call, at the third SYN
+# retransmission timeout (LS_BRK_SYN_RTOS): about 7 s.
+test_connect_timeout_is_one_failed_call() {
+	attach_breaker || { not_ok "attach with an upstream"; return 1; }
+	in_srv iptables -A INPUT -p tcp --dport "$UP_PORT" --syn -j DROP ||
+		{ not_ok "iptables drops the SYNs"; return 1; }
+	defer in_srv iptables -D INPUT -p tcp --dport "$UP_PORT" --syn -j DROP
+	check_eq "the connect times out (TCP_SYNCNT 2)" \
+		"$(SYNCNT=2 call 10.201.0.1 "$UP_PORT")" ETIMEDOUT
+	check_eq "one failed call, counted as a connect timeout, not as refused" \
+		"$(up db calls) $(up db failures) $(up db connect_timeouts) $(up db refused)" "1 1 1 0"
+}
+
+# A reset from the upstream fails the call it interrupts, or the connection's
+# next one when it was idle.
+test_upstream_reset_is_a_failure() {
+	local out=$LS_TMP/pooled.out i
+	attach_breaker || { not_ok "attach with an upstream"; return 1; }
+	bg_srv python3 "$LS_TMP/server.py" 10.201.0.1 "$UP_PORT" 0 0
+	sleep 0.3
+	check_eq "reset with the request outstanding" "$(call 10.201.0.1 "$UP_PORT")" ECONNRESET
+	check_eq "one failed call, a reset" \
+		"$(up db calls) $(up db failures) $(up db resets) $(up db no_answer)" "1 1 1 0"
+	bg_srv python3 "$LS_TMP/server.py" 10.201.0.1 $((UP_PORT + 1)) 0 1
+	sed -i "s/^dest = .*/&, 10.201.0.1:$((UP_PORT + 1))/" "$LS_TMP/brk.conf"
+	ls_srv policy "$SRV_IF" reload "$LS_TMP/brk.conf"
+	sleep 0.3
+	in_cg python3 "$LS_TMP/client.py" 10.201.0.1 $((UP_PORT + 1)) "$LS_TMP/go" >"$out" &
+	track_pid $!
+	wait_for_line "$out" held 5
+	for i in $(seq 50); do [ "$(up db resets)" = 2 ] && break; sleep 0.1; done
+	check_eq "an idle pooled connection reset: a failed call" \
+		"$(up db calls) $(up db failures) $(up db resets)" "3 2 2"
+	touch "$LS_TMP/go"
+	wait_for_line "$out" '^E\|^ok' 5
+	check "the caller's next send fails" grep -q '^E' "$out"
+}
+
+# sliding_window_type = time_based: outcomes older than the window leave it.
+test_time_based_window_forgets_old_calls() {
+	local i
+	attach_breaker || { not_ok "attach with an upstream"; return 1; }
+	sed -i 's/^sliding_window_size = 4/sliding_window_type = time_based\nsliding_window_size = 2/;
+		s/^minimum_number_of_calls = 4/minimum_number_of_calls = 3/' "$LS_TMP/brk.conf"
+	check "reload with a 2 s time-based window" ls_srv policy "$SRV_IF" reload "$LS_TMP/brk.conf"
+	for i in 1 2; do call 10.201.0.1 "$UP_PORT" >/dev/null; done
+	sleep 3.2 # past the window: those two leave it
+	for i in 1 2; do call 10.201.0.1 "$UP_PORT" >/dev/null; done
+	sleep 0.5 # a few rounds of the agent
+	check_eq "4 refused calls, 2 of them in the window: still closed" \
+		"$(up db calls) $(up db state)" "4 closed"
+	call 10.201.0.1 "$UP_PORT" >/dev/null
+	wait_state db open
+	check_eq "a 3rd in the window opens the circuit" "$(up db state)" open
+}
+
+# A trial connect that fails is a trial's outcome: failed trials open again.
+test_failed_trial_connects_open_again() {
+	local i
+	attach_breaker || { not_ok "attach with an upstream"; return 1; }
+	for i in 1 2 3 4; do call 10.201.0.1 "$UP_PORT" >/dev/null; done
+	wait_state db open
+	wait_state db half_open 5
+	check_eq "trial connects refused by the upstream" \
+		"$(call 10.201.0.1 "$UP_PORT") $(call 10.201.0.1 "$UP_PORT")" "ECONNREFUSED ECONNREFUSED"
+	wait_state db open
+	check_eq "two failed trials: open again" \
+		"$(up db state) $(up db trials) $(up db to_open) $(up db to_half_open)" "open 2 2 1"
+}
+
+# Detach leaves no breaker pin and no program on the test cgroup.
+test_detach_removes_every_pin_and_link() {
+	local dir
+	attach_breaker || { not_ok "attach with an upstream"; return 1; }
+	dir=$(pin_dir "$SRV_IF")
+	check "brk_ pins while attached" test -e "$dir/brk_ctl"
+	check "programs on the test cgroup while attached" \
+		bash -c "bpftool cgroup show '$CG_DIR' | grep -q ls_brk"
+	check "detach" ls_srv detach "$SRV_IF"
+	check_eq "no brk_ pin left" "$(find "$dir" -maxdepth 1 -name 'brk_*' 2>/dev/null | wc -l)" 0
+	check_eq "no program left on the test cgroup" "$(bpftool cgroup show "$CG_DIR" | grep -c ls_brk)" 0
+}
+
 MPORT=9102
 scrape() { in_srv curl -s -m 5 "http://127.0.0.1:$MPORT/metrics"; }
 # sample NAME{LABELS}: its value on the last page scraped to $LS_TMP/page.
@@ -312,14 +416,14 @@ sample() { awk -v k="$1" '$1 == k { print $2 }' "$LS_TMP/page"; }
 
 # The metrics endpoint's breaker families say what `breaker status` says.
 test_metrics_match_breaker_status() {
-	local i j st l='iface="'$SRV_IF'",upstream="db"'
+	local i st l='iface="'$SRV_IF'",upstream="db"'
 	BRK_HEAD="[agent]"$'\n'"metrics = 127.0.0.1:$MPORT"$'\n\n' attach_breaker ||
 		{ not_ok "attach with an upstream and metrics"; return 1; }
 	for i in 1 2 3 4; do call 10.201.0.1 "$UP_PORT" >/dev/null; done
 	wait_state db open
 	call 10.201.0.1 "$UP_PORT" >/dev/null # refused by the circuit
 	# The page is built each round: wait for the one after the rejection.
-	for j in $(seq 50); do
+	for i in $(seq 50); do
 		scrape >"$LS_TMP/page"
 		[ "$(sample "loadshed_breaker_rejected_total{$l,where=\"connect\"}")" = 1 ] && break
 		sleep 0.1
@@ -374,7 +478,7 @@ test_dead_agent_leaves_circuits_closed() {
 }
 
 require_root
-require_cmds jq nsenter ip python3 curl promtool
+require_cmds jq nsenter ip python3 curl promtool iptables bpftool
 suite_setup testbed_up "bk$$"
 run_test "a refusing upstream opens the circuit, which recovers (IPv4)" \
 	test_refused_upstream_opens_and_recovers 10.201.0.1
@@ -388,6 +492,11 @@ run_test "a forged or retransmitted answer ends no call" test_forged_or_old_answ
 run_test "a reload keeps each upstream's state, window and counters" \
 	test_reload_keeps_state_window_and_counters
 run_test "an unused half-open permit goes back" test_unused_trial_permits_go_back
+run_test "a connect timeout is one failed call" test_connect_timeout_is_one_failed_call
+run_test "a reset from the upstream is a failure" test_upstream_reset_is_a_failure
+run_test "a time-based window forgets old calls" test_time_based_window_forgets_old_calls
+run_test "failed trial connects open the circuit again" test_failed_trial_connects_open_again
+run_test "detach removes every breaker pin and link" test_detach_removes_every_pin_and_link
 run_test "the metrics' breaker families match breaker status" test_metrics_match_breaker_status
 run_test "a dead agent leaves every circuit closed" test_dead_agent_leaves_circuits_closed
 tap_done
