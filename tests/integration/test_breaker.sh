@@ -477,6 +477,21 @@ test_dead_agent_leaves_circuits_closed() {
 	check_eq "with the agent dead, calls flow" "$(call 10.201.0.1 "$UP_PORT")" ok
 }
 
+# An agent killed and started again resumes each circuit where it was.
+test_restarted_agent_resumes() {
+	local i pid
+	attach_breaker || { not_ok "attach with an upstream"; return 1; }
+	for i in 1 2 3 4; do call 10.201.0.1 "$UP_PORT" >/dev/null; done
+	wait_state db open
+	pid=$(ls_srv -j status "$SRV_IF" | jq -r .agent.pid)
+	kill -KILL "$pid"
+	bg_srv "$LOADSHED" agent "$SRV_IF"
+	check_eq "still open under the new agent" "$(up db state) $(up db to_open)" "open 1"
+	wait_state db half_open 5
+	check_eq "which moves it to half open after the wait, counting on" \
+		"$(up db state) $(up db to_open) $(up db to_half_open) $(up db calls)" "half_open 1 1 4"
+}
+
 require_root
 require_cmds jq nsenter ip python3 curl promtool iptables bpftool
 suite_setup testbed_up "bk$$"
@@ -498,5 +513,6 @@ run_test "a time-based window forgets old calls" test_time_based_window_forgets_
 run_test "failed trial connects open the circuit again" test_failed_trial_connects_open_again
 run_test "detach removes every breaker pin and link" test_detach_removes_every_pin_and_link
 run_test "the metrics' breaker families match breaker status" test_metrics_match_breaker_status
+run_test "a restarted agent resumes each circuit" test_restarted_agent_resumes
 run_test "a dead agent leaves every circuit closed" test_dead_agent_leaves_circuits_closed
 tap_done
