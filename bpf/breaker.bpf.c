@@ -173,12 +173,19 @@ static __always_inline int call_permitted(__u32 up, __u64 now, __u32 *gen)
 	state = effective_state(c, now);
 	if (state == LS_BRK_CLOSED)
 		return PERMITTED;
-	if (state == LS_BRK_HALF_OPEN && __sync_fetch_and_add(&c->permits, -1) > 0) {
+	if (state != LS_BRK_HALF_OPEN)
+		return 0;
+	if (__sync_fetch_and_add(&c->permits, -1) > 0) {
 		st = stats_of(up);
 		if (st)
 			st->trials++;
 		return TRIAL_TAKEN;
 	}
+	/*
+	 * None left: give back what was taken, so that refused calls leave the
+	 * count at 0 (2^31 of them would otherwise wrap it around to permits).
+	 */
+	__sync_fetch_and_add(&c->permits, 1);
 	return 0;
 }
 

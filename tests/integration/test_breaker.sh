@@ -148,6 +148,11 @@ in_cg() { nsenter --net="/run/netns/$CLI_NS" sh -c 'echo $$ >"$0/cgroup.procs" &
 call() { in_cg python3 "$LS_TMP/client.py" "$@"; }
 call_outside() { nsenter --net="/run/netns/$CLI_NS" python3 "$LS_TMP/client.py" "$@"; }
 
+# ctl_permits INDEX: brk_ctl's raw permits (BTF-typed) of upstream INDEX.
+ctl_permits() {
+	in_srv bpftool -j map lookup pinned "$(pin_dir "$SRV_IF")/brk_ctl" key "$1" 0 0 0 |
+		jq .formatted.value.permits
+}
 up() { ls_srv -j breaker "$SRV_IF" status | jq -r ".upstreams[] | select(.name == \"$1\") | .$2"; }
 
 # wait_state NAME STATE [SECONDS]
@@ -214,6 +219,9 @@ test_refused_upstream_opens_and_recovers() {
 	check_eq "exactly 2 trial calls pass, the third fails fast" "$r" \
 		"connected connected ECONNREFUSED"
 	check_eq "2 trials counted" "$(up db trials)" 2
+	# Refused attempts leave the count at 0: were each to take it lower, 2^31
+	# of them would wrap it around to permits.
+	check_eq "brk_ctl's permits at 0, not below" "$(ctl_permits 0)" 0
 	check_eq "still half open while the trials are outstanding" "$(up db state)" half_open
 	touch "$LS_TMP/go1" "$LS_TMP/go2"
 	wait_for_line "$LS_TMP/trial1" '^ok' 5
