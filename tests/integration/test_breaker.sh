@@ -80,10 +80,13 @@ write_forger() {
 import socket, struct, sys
 
 ifname, up_ip, up_port = sys.argv[1], sys.argv[2], int(sys.argv[3])
+v6 = ":" in up_ip
+fam = socket.AF_INET6 if v6 else socket.AF_INET
+up_bin = socket.inet_pton(fam, up_ip)
 sniff = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(3))
 sniff.bind((ifname, 0))
 sniff.settimeout(10)
-raw = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_TCP)
+raw = socket.socket(fam, socket.SOCK_RAW, socket.IPPROTO_TCP)
 raw.bind((up_ip, 0))
 
 
@@ -100,27 +103,32 @@ def segment():
     """The next TCP segment of the upstream's port: (from_upstream, peer, seq, ack, flags, payload)."""
     while True:
         f = sniff.recv(65536)
-        if len(f) < 34 or f[12:14] != b"\x08\x00" or f[23] != 6:
-            continue
-        ihl = (f[14] & 0xF) * 4
-        tot = struct.unpack("!H", f[16:18])[0]
-        src, dst = socket.inet_ntoa(f[26:30]), socket.inet_ntoa(f[30:34])
-        t = f[14 + ihl:]
+        if v6:
+            if len(f) < 54 or f[12:14] != b"\x86\xdd" or f[20] != 6:
+                continue
+            src, dst, t = f[22:38], f[38:54], f[54:]
+            end = 54 + struct.unpack("!H", f[18:20])[0]
+        else:
+            if len(f) < 34 or f[12:14] != b"\x08\x00" or f[23] != 6:
+                continue
+            src, dst, t = f[26:30], f[30:34], f[14 + (f[14] & 0xF) * 4:]
+            end = 14 + struct.unpack("!H", f[16:18])[0]
         sport, dport, seq, ack, off, flags = struct.unpack("!HHIIBB", t[:14])
-        payload = f[14 + ihl + (off >> 4) * 4:14 + tot]
-        if src == up_ip and sport == up_port:
+        payload = t[(off >> 4) * 4:len(t) - (len(f) - end)]
+        if src == up_bin and sport == up_port:
             return True, (dst, dport), seq, ack, flags, payload
-        if dst == up_ip and dport == up_port:
+        if dst == up_bin and dport == up_port:
             return False, (src, sport), seq, ack, flags, payload
 
 
 def forge(peer, seq, ack, payload):
     hdr = struct.pack("!HHIIBBHHH", up_port, peer[1], seq & 0xFFFFFFFF, ack & 0xFFFFFFFF,
                       5 << 4, 0x18, 65535, 0, 0)
-    pseudo = socket.inet_aton(up_ip) + socket.inet_aton(peer[0]) + struct.pack(
-        "!BBH", 0, 6, len(hdr) + len(payload))
+    n = len(hdr) + len(payload)
+    pseudo = up_bin + peer[0] + (struct.pack("!IxxxB", n, 6) if v6 else struct.pack("!BBH", 0, 6, n))
     c = csum(pseudo + hdr + payload)
-    raw.sendto(hdr[:16] + struct.pack("!H", c) + hdr[18:] + payload, (peer[0], 0))
+    raw.sendto(hdr[:16] + struct.pack("!H", c) + hdr[18:] + payload,
+               (socket.inet_ntop(fam, peer[0]), 0))
 
 
 def wait(from_up, want_payload, flags=None):
@@ -457,15 +465,15 @@ test_metrics_match_breaker_status() {
 # retransmitted segment with a payload must not end a call as answered
 # (it would hide a slow upstream and keep its circuit closed).
 test_forged_or_old_answer_ends_no_call() {
-	local out=$LS_TMP/pooled.out forger=$LS_TMP/forger.out
+	local host=$1 out=$LS_TMP/pooled.out forger=$LS_TMP/forger.out
 	attach_breaker || { not_ok "attach with an upstream"; return 1; }
 	write_forger
 	# Every answer after 1 s: slow (slow_call_duration_threshold 300ms).
-	bg_srv python3 "$LS_TMP/server.py" 10.201.0.1 "$UP_PORT" 1
-	bg_srv python3 "$LS_TMP/forge.py" "$SRV_IF" 10.201.0.1 "$UP_PORT" >"$forger"
+	bg_srv python3 "$LS_TMP/server.py" "$host" "$UP_PORT" 1
+	bg_srv python3 "$LS_TMP/forge.py" "$SRV_IF" "$host" "$UP_PORT" >"$forger"
 	sleep 0.3
 	touch "$LS_TMP/go" # two requests back to back on one connection
-	call 10.201.0.1 "$UP_PORT" "$LS_TMP/go" >"$out"
+	call "$host" "$UP_PORT" "$LS_TMP/go" >"$out"
 	check_eq "both requests answered" "$(tail -1 "$out")" ok
 	check_eq "a forged segment and a copy of an old answer were sent" \
 		"$(tr '\n' ' ' <"$forger")" "forged1 forged2 "
@@ -511,7 +519,10 @@ run_test "a slow upstream opens the circuit by its slow-call rate" \
 	test_slow_upstream_opens_by_slow_call_rate
 run_test "an open circuit refuses the next request of a pooled connection" \
 	test_open_circuit_refuses_a_pooled_request
-run_test "a forged or retransmitted answer ends no call" test_forged_or_old_answer_ends_no_call
+run_test "a forged or retransmitted answer ends no call (IPv4)" \
+	test_forged_or_old_answer_ends_no_call 10.201.0.1
+run_test "a forged or retransmitted answer ends no call (IPv6)" \
+	test_forged_or_old_answer_ends_no_call fd00:201::1
 run_test "a reload keeps each upstream's state, window and counters" \
 	test_reload_keeps_state_window_and_counters
 run_test "an unused half-open permit goes back" test_unused_trial_permits_go_back
