@@ -228,6 +228,7 @@ static __always_inline int connect_common(struct bpf_sock_addr *ctx, const __u8 
 {
 	struct ls_brk_stats *st;
 	struct ls_brk_sock *s;
+	struct ls_brk_ctl *c;
 	__u32 gen = 0;
 	int up, verdict;
 	__u64 now;
@@ -237,22 +238,27 @@ static __always_inline int connect_common(struct bpf_sock_addr *ctx, const __u8 
 	up = upstream_of(addr, bpf_ntohs((__u16)ctx->user_port));
 	if (up < 0)
 		return 1;
+	/* Only the upstream's callers: processes of its cgroup or of one below it. */
+	c = bpf_map_lookup_elem(&brk_ctl, &(__u32){up});
+	if (!c || bpf_get_current_ancestor_cgroup_id(c->cgroup_level) != c->cgroup_id)
+		return 1;
 	now = bpf_ktime_get_ns();
 	verdict = call_permitted(up, now, &gen);
-	if (verdict == TRIAL_TAKEN) {
-		/*
-		 * A trial permit taken here belongs to this connection's first
-		 * request; ls_brk_release gives it back if none comes.
-		 */
+	if (verdict) {
+		/* sockops times and counts only the connects this program saw as calls. */
 		s = bpf_sk_storage_get(&brk_socks, ctx->sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
 		if (s) {
-			s->trial = 1;
-			s->gen = gen;
+			s->caller = 1;
 			s->up = up;
+			/*
+			 * A trial permit taken here belongs to this connection's first
+			 * request; ls_brk_release gives it back if none comes.
+			 */
+			s->trial = verdict == TRIAL_TAKEN;
+			s->gen = gen;
 		}
-	}
-	if (verdict)
 		return 1;
+	}
 	st = stats_of(up);
 	if (st)
 		st->rejected_connect++;
@@ -450,17 +456,15 @@ int ls_brk_sockops(struct bpf_sock_ops *skops)
 	struct ls_brk_stats *st;
 	struct ls_brk_sock *s;
 	__u64 cookie;
-	int up;
 
 	switch (skops->op) {
 	case BPF_SOCK_OPS_TCP_CONNECT_CB:
-		up = peer_upstream(skops);
-		if (up < 0 || !skops->sk)
+		/* A call only if the connect program saw it as one (the caller's cgroup). */
+		if (!skops->sk)
 			return 1;
-		s = bpf_sk_storage_get(&brk_socks, skops->sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
-		if (!s)
+		s = bpf_sk_storage_get(&brk_socks, skops->sk, 0, 0);
+		if (!s || !s->caller || peer_upstream(skops) != s->up)
 			return 1;
-		s->up = up;
 		s->phase = LS_BRK_CONNECTING;
 		s->syn_rtos = 0;
 		s->start_ns = bpf_ktime_get_ns();

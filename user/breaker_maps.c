@@ -88,6 +88,47 @@ static int fill_dests(int fd, const struct ls_upstreams *u)
 	return 0;
 }
 
+/* The level of a cgroup path relative to the mount: its names ("" and "/" are 0). */
+static uint32_t cgroup_level(const char *rel)
+{
+	uint32_t n = 0;
+
+	for (const char *p = rel; *p;) {
+		while (*p == '/')
+			p++;
+		if (!*p)
+			break;
+		n++;
+		p += strcspn(p, "/");
+	}
+	return n;
+}
+
+/*
+ * Whether a is b or a cgroup above it (each written relative to the mount;
+ * "." and ".." are refused by the config): then b's processes already run
+ * the programs attached to a, which must not run twice for them.
+ */
+static bool cgroup_holds(const char *a, const char *b)
+{
+	for (;;) {
+		size_t na, nb;
+
+		while (*a == '/')
+			a++;
+		while (*b == '/')
+			b++;
+		if (!*a)
+			return true;
+		na = strcspn(a, "/");
+		nb = strcspn(b, "/");
+		if (na != nb || strncmp(a, b, na))
+			return false;
+		a += na;
+		b += nb;
+	}
+}
+
 static int fill_upstreams(struct breaker_bpf *s, const struct ls_upstreams *u, const char *mnt)
 {
 	int ctl = bpf_map__fd(s->maps.brk_ctl), meta = bpf_map__fd(s->maps.brk_meta);
@@ -118,6 +159,8 @@ static int fill_upstreams(struct breaker_bpf *s, const struct ls_upstreams *u, c
 		if (stat(path, &st))
 			return -errno;
 		m.cgroup_id = st.st_ino;
+		v.cgroup_id = st.st_ino;
+		v.cgroup_level = cgroup_level(c->cgroup);
 		if (bpf_map_update_elem(ctl, &i, &v, BPF_ANY) ||
 		    bpf_map_update_elem(meta, &i, &m, BPF_ANY))
 			return -errno;
@@ -334,13 +377,18 @@ static int breaker_load(const char *dir, const struct ls_config *cfg, const stru
 		snprintf(err, errlen, "upstreams: attaching sk_msg: %s", strerror(-rc));
 		goto out;
 	}
-	/* One set of links per distinct cgroup. */
+	/*
+	 * One set of links on each topmost cgroup: the programs are inherited
+	 * below, and check each upstream's own cgroup at connect.
+	 */
 	for (uint32_t i = 0; i < u->nr && !rc; i++) {
-		bool seen = false;
+		bool held = false;
 
-		for (uint32_t j = 0; j < i; j++)
-			seen |= !strcmp(u->up[j].cgroup, u->up[i].cgroup);
-		if (seen)
+		for (uint32_t j = 0; j < u->nr; j++)
+			if (j != i && cgroup_holds(u->up[j].cgroup, u->up[i].cgroup) &&
+			    (j < i || !cgroup_holds(u->up[i].cgroup, u->up[j].cgroup)))
+				held = true;
+		if (held)
 			continue;
 		snprintf(path, sizeof(path), "%s/%s", mnt, u->up[i].cgroup);
 		rc = attach_cgroup(s, dir, path, i);

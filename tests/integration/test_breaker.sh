@@ -178,6 +178,10 @@ attach_breaker() {
 	CG_DIR=$(cg_mount)/ls-brk-$$
 	mkdir -p "$CG_DIR" || return 1
 	defer rmdir "$CG_DIR"
+	if [ -n "${BRK_SUBCG:-}" ]; then
+		mkdir -p "$CG_DIR/$BRK_SUBCG" || return 1
+		defer rmdir "$CG_DIR/$BRK_SUBCG"
+	fi
 	cat >"$LS_TMP/brk.conf" <<EOF
 ${BRK_HEAD:-}[service web]
 listen = *:8080
@@ -191,6 +195,7 @@ failure_rate_threshold = 50%
 slow_call_duration_threshold = 300ms
 wait_duration_in_open_state = 2s
 permitted_number_of_calls_in_half_open_state = 2
+${BRK_TAIL:-}
 EOF
 	ls_attach "$SRV_IF" --config "$LS_TMP/brk.conf" >/dev/null
 }
@@ -340,6 +345,25 @@ test_unused_trial_permits_go_back() {
 		"ok ok"
 	wait_state db closed
 	check_eq "and close the circuit" "$(up db state)" closed
+}
+
+# Each upstream applies to the processes of its own cgroup (and of the
+# cgroups below it), once: with db on the test cgroup and inner on a cgroup
+# inside it, a caller in the inner cgroup calling db counts one call, and a
+# caller outside the inner cgroup calling inner's upstream is not its caller.
+test_each_upstream_applies_to_its_cgroup_only() {
+	local inner_port=$((UP_PORT + 2))
+	BRK_SUBCG=inner BRK_TAIL="[upstream inner]
+dest = 10.201.0.1:$inner_port
+cgroup = /ls-brk-$$/inner
+minimum_number_of_calls = 1" attach_breaker || { not_ok "attach with nested upstreams"; return 1; }
+	check_eq "a caller in the inner cgroup calls db: refused" \
+		"$(nsenter --net="/run/netns/$CLI_NS" sh -c 'echo $$ >"$0/cgroup.procs" && exec "$@"' \
+			"$CG_DIR/inner" python3 "$LS_TMP/client.py" 10.201.0.1 "$UP_PORT")" ECONNREFUSED
+	check_eq "counted once, as db's" "$(up db calls) $(up db refused)" "1 1"
+	check_eq "a caller of db's cgroup calls inner's upstream" \
+		"$(call 10.201.0.1 "$inner_port")" ECONNREFUSED
+	check_eq "which is not inner's call" "$(up inner calls) $(up inner state)" "0 closed"
 }
 
 # A connect whose SYNs go unanswered is one failed call, at the third SYN
@@ -526,6 +550,7 @@ run_test "a forged or retransmitted answer ends no call (IPv6)" \
 run_test "a reload keeps each upstream's state, window and counters" \
 	test_reload_keeps_state_window_and_counters
 run_test "an unused half-open permit goes back" test_unused_trial_permits_go_back
+run_test "each upstream applies to its own cgroup, once" test_each_upstream_applies_to_its_cgroup_only
 run_test "a connect timeout is one failed call" test_connect_timeout_is_one_failed_call
 run_test "a reset from the upstream is a failure" test_upstream_reset_is_a_failure
 run_test "a time-based window forgets old calls" test_time_based_window_forgets_old_calls
