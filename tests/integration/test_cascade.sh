@@ -127,7 +127,7 @@ EOF
 }
 
 test_breaker_mode_is_detected() {
-	local rc conf=$LS_TMP/breaker.conf
+	local rc cg_dir conf=$LS_TMP/breaker.conf
 	write_stub
 	cascade_breaker_conf "$conf" /loadshed-cascade-test
 	check "the breaker config names the upstream and the cgroup" \
@@ -145,6 +145,12 @@ test_breaker_mode_is_detected() {
 	check_eq "another failure is a failure (1), not 'not available'" "$rc" 1
 
 	# The real loadshed, on the testbed: available, or not and nothing attached.
+	# Its upstream's cgroup must exist: one of this run's.
+	cg_dir=$(awk '{ for (i = 1; i < NF; i++) if ($i == "-") { if ($(i+1) == "cgroup2") print $5; break } }' \
+		/proc/self/mountinfo | head -1)/ls-cascade-$$
+	mkdir -p "$cg_dir" || return 1
+	defer rmdir "$cg_dir"
+	cascade_breaker_conf "$conf" "/ls-cascade-$$"
 	testbed_up || return 1
 	_register detach "$SRV_IF" "$SRV_NS"
 	rc=0
