@@ -351,16 +351,23 @@ test_unused_trial_permits_go_back() {
 # cgroups below it), once: with db on the test cgroup and inner on a cgroup
 # inside it, a caller in the inner cgroup calling db counts one call, and a
 # caller outside the inner cgroup calling inner's upstream is not its caller.
+in_inner() { nsenter --net="/run/netns/$CLI_NS" sh -c 'echo $$ >"$0/cgroup.procs" && exec "$@"' "$CG_DIR/inner" "$@"; }
+
 test_each_upstream_applies_to_its_cgroup_only() {
-	local inner_port=$((UP_PORT + 2))
+	local i inner_port=$((UP_PORT + 2))
 	BRK_SUBCG=inner BRK_TAIL="[upstream inner]
 dest = 10.201.0.1:$inner_port
 cgroup = /ls-brk-$$/inner
 minimum_number_of_calls = 1" attach_breaker || { not_ok "attach with nested upstreams"; return 1; }
 	check_eq "a caller in the inner cgroup calls db: refused" \
-		"$(nsenter --net="/run/netns/$CLI_NS" sh -c 'echo $$ >"$0/cgroup.procs" && exec "$@"' \
-			"$CG_DIR/inner" python3 "$LS_TMP/client.py" 10.201.0.1 "$UP_PORT")" ECONNREFUSED
+		"$(in_inner python3 "$LS_TMP/client.py" 10.201.0.1 "$UP_PORT")" ECONNREFUSED
 	check_eq "counted once, as db's" "$(up db calls) $(up db refused)" "1 1"
+	for i in 2 3 4; do in_inner python3 "$LS_TMP/client.py" 10.201.0.1 "$UP_PORT" >/dev/null; done
+	wait_state db open
+	wait_state db half_open 5
+	in_inner python3 "$LS_TMP/client.py" 10.201.0.1 "$UP_PORT" >/dev/null
+	check_eq "a half-open call from the inner cgroup takes one permit" \
+		"$(up db trials) $(up db half_open_permits_left)" "1 1"
 	check_eq "a caller of db's cgroup calls inner's upstream" \
 		"$(call 10.201.0.1 "$inner_port")" ECONNREFUSED
 	check_eq "which is not inner's call" "$(up inner calls) $(up inner state)" "0 closed"
