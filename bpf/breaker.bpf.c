@@ -8,16 +8,19 @@
  *    permit or fails the same way.
  *  - sockops: times connects (TCP_CONNECT to ACTIVE_ESTABLISHED), counts
  *    refused and timed-out connects (STATE, RTO), puts each established
- *    connection to an upstream in brk_conns, and ends a call at the first
- *    byte back (PARSE_HDR_OPT: every segment received), or as a failure
+ *    connection to an upstream in brk_conns, and ends a call as a failure
  *    at a reset or a close without an answer.
+ *  - cgroup_skb/ingress: ends a call at the first byte back, when the
+ *    segment brings the byte TCP expects next (not a forgery, not a
+ *    retransmission).
  *  - sk_msg on brk_conns: the first send of a new request starts a call,
  *    or fails at once (EACCES, sk_msg's only error) while the circuit is
  *    open.
  * A separate object from the interface's dataplane: it shares only
  * ls_state (the agent's heartbeat), whose pinned map the loader reuses.
- * Every hook runs under the socket's lock, so a connection's storage
- * needs no atomics; the counters are per-CPU.
+ * Every hook but ingress runs under the socket's lock; ingress and the
+ * close callback end a request by a compare-and-swap of its phase. The
+ * counters are per-CPU.
  */
 #include <linux/bpf.h>
 #include <linux/errno.h>
@@ -151,24 +154,38 @@ static __always_inline __u32 effective_state(struct ls_brk_ctl *c, __u64 now)
 	return st;
 }
 
-/* Whether a new call may start: closed, or half-open with a permit left. */
-static __always_inline int call_permitted(__u32 up, __u64 now)
+#define PERMITTED   1
+#define TRIAL_TAKEN 2
+
+/*
+ * Whether a new call may start: closed (PERMITTED), or half-open with a
+ * permit left (TRIAL_TAKEN, *gen the state's generation); 0: refused.
+ */
+static __always_inline int call_permitted(__u32 up, __u64 now, __u32 *gen)
 {
 	struct ls_brk_ctl *c = bpf_map_lookup_elem(&brk_ctl, &up);
 	struct ls_brk_stats *st;
 	__u32 state;
 
 	if (!c)
-		return 1;
+		return PERMITTED;
+	*gen = READ_ONCE(c->gen);
 	state = effective_state(c, now);
 	if (state == LS_BRK_CLOSED)
-		return 1;
-	if (state == LS_BRK_HALF_OPEN && __sync_fetch_and_add(&c->permits, -1) > 0) {
+		return PERMITTED;
+	if (state != LS_BRK_HALF_OPEN)
+		return 0;
+	if (__sync_fetch_and_add(&c->permits, -1) > 0) {
 		st = stats_of(up);
 		if (st)
 			st->trials++;
-		return 1;
+		return TRIAL_TAKEN;
 	}
+	/*
+	 * None left: give back what was taken, so that refused calls leave the
+	 * count at 0 (2^31 of them would otherwise wrap it around to permits).
+	 */
+	__sync_fetch_and_add(&c->permits, 1);
 	return 0;
 }
 
@@ -211,23 +228,34 @@ static __always_inline int connect_common(struct bpf_sock_addr *ctx, const __u8 
 {
 	struct ls_brk_stats *st;
 	struct ls_brk_sock *s;
+	struct ls_brk_ctl *c;
+	__u32 gen = 0;
+	int up, verdict;
 	__u64 now;
-	int up;
 
 	if (ctx->type != 1 /* SOCK_STREAM */)
 		return 1;
 	up = upstream_of(addr, bpf_ntohs((__u16)ctx->user_port));
 	if (up < 0)
 		return 1;
+	/* Only the upstream's callers: processes of its cgroup or of one below it. */
+	c = bpf_map_lookup_elem(&brk_ctl, &(__u32){up});
+	if (!c || bpf_get_current_ancestor_cgroup_id(c->cgroup_level) != c->cgroup_id)
+		return 1;
 	now = bpf_ktime_get_ns();
-	if (call_permitted(up, now)) {
-		struct ls_brk_ctl *c = bpf_map_lookup_elem(&brk_ctl, &(__u32){up});
-
-		/* A trial permit taken here belongs to this connection's first request. */
-		if (c && effective_state(c, now) == LS_BRK_HALF_OPEN) {
-			s = bpf_sk_storage_get(&brk_socks, ctx->sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
-			if (s)
-				s->trial = 1;
+	verdict = call_permitted(up, now, &gen);
+	if (verdict) {
+		/* sockops times and counts only the connects this program saw as calls. */
+		s = bpf_sk_storage_get(&brk_socks, ctx->sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+		if (s) {
+			s->caller = 1;
+			s->up = up;
+			/*
+			 * A trial permit taken here belongs to this connection's first
+			 * request; ls_brk_release gives it back if none comes.
+			 */
+			s->trial = verdict == TRIAL_TAKEN;
+			s->gen = gen;
 		}
 		return 1;
 	}
@@ -274,6 +302,46 @@ static __always_inline int peer_upstream(struct bpf_sock_ops *skops)
 	return upstream_of((const __u8 *)a, port);
 }
 
+/* Sequence arithmetic, as TCP's before()/after(). */
+static __always_inline int seq_before(__u32 a, __u32 b)
+{
+	return (__s32)(a - b) < 0;
+}
+
+/*
+ * An ACK's slack below snd_una that a genuine answer may carry (its ACK
+ * older than one that arrived first, reordered): 1 MiB.
+ */
+#define ACK_SLACK (1u << 20)
+
+/*
+ * Whether a segment of payload plen at seq, acknowledging ack, brings the
+ * next byte TCP expects: seq <= rcv_nxt < seq + plen. This program runs
+ * before TCP validates the segment, so without it any forged segment with a
+ * payload, or a retransmission of an answer already read, would end the
+ * call. Off-path, a forger has to hit rcv_nxt within plen bytes and an ACK
+ * TCP would accept; on-path, it sees both (what it can still do: §15.2).
+ */
+static __always_inline int brings_next_byte(struct bpf_sock *sk, __u32 seq, __u32 ack, __u32 plen)
+{
+	struct bpf_tcp_sock *tp = bpf_tcp_sock(sk);
+	__u32 rcv_nxt, snd_nxt, snd_una;
+
+	if (!tp)
+		return 0;
+	rcv_nxt = tp->rcv_nxt;
+	snd_nxt = tp->snd_nxt;
+	snd_una = tp->snd_una;
+	if (seq_before(rcv_nxt, seq) || !seq_before(rcv_nxt, seq + plen))
+		return 0;
+	/* TCP drops an ACK of data not sent yet, and one older than its window. */
+	return !seq_before(snd_nxt, ack) && !seq_before(ack, snd_una - ACK_SLACK);
+}
+
+#define TCP_FLAG_SYN 0x02
+#define TCP_FLAG_RST 0x04
+#define TCP_FLAG_ACK 0x10
+
 /*
  * A segment received, in the caller's cgroup: the first byte back after a
  * request ends the call. This runs in softirq without the socket's lock,
@@ -284,8 +352,8 @@ int ls_brk_ingress(struct __sk_buff *skb)
 {
 	struct bpf_sock *sk = skb->sk;
 	struct ls_brk_sock *s;
-	__u32 ip_len, len = skb->len;
-	__u8 b[1];
+	__u32 ip_len, hdr_len, seq, ack, len = skb->len;
+	__u8 b[1], th[14];
 
 	if (!sk)
 		return 1;
@@ -303,9 +371,17 @@ int ls_brk_ingress(struct __sk_buff *skb)
 	} else {
 		ip_len = 40; /* no extension headers on a connection's segments here */
 	}
-	if (bpf_skb_load_bytes(skb, ip_len + 12, b, 1))
+	if (bpf_skb_load_bytes(skb, ip_len, th, sizeof(th)))
 		return 1;
-	if (len <= ip_len + (__u32)(b[0] >> 4) * 4)
+	hdr_len = ip_len + (__u32)(th[12] >> 4) * 4;
+	if (len <= hdr_len)
+		return 1;
+	/* Only what TCP would take as data: an ACK, neither a SYN nor a RST. */
+	if ((th[13] & (TCP_FLAG_ACK | TCP_FLAG_SYN | TCP_FLAG_RST)) != TCP_FLAG_ACK)
+		return 1;
+	__builtin_memcpy(&seq, &th[4], 4);
+	__builtin_memcpy(&ack, &th[8], 4);
+	if (!brings_next_byte(sk, bpf_ntohl(seq), bpf_ntohl(ack), len - hdr_len))
 		return 1;
 	if (__sync_val_compare_and_swap(&s->phase, LS_BRK_REQUEST, LS_BRK_IDLE) == LS_BRK_REQUEST)
 		call_done(s, bpf_ktime_get_ns(), 0);
@@ -380,17 +456,15 @@ int ls_brk_sockops(struct bpf_sock_ops *skops)
 	struct ls_brk_stats *st;
 	struct ls_brk_sock *s;
 	__u64 cookie;
-	int up;
 
 	switch (skops->op) {
 	case BPF_SOCK_OPS_TCP_CONNECT_CB:
-		up = peer_upstream(skops);
-		if (up < 0 || !skops->sk)
+		/* A call only if the connect program saw it as one (the caller's cgroup). */
+		if (!skops->sk)
 			return 1;
-		s = bpf_sk_storage_get(&brk_socks, skops->sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
-		if (!s)
+		s = bpf_sk_storage_get(&brk_socks, skops->sk, 0, 0);
+		if (!s || !s->caller || peer_upstream(skops) != s->up)
 			return 1;
-		s->up = up;
 		s->phase = LS_BRK_CONNECTING;
 		s->syn_rtos = 0;
 		s->start_ns = bpf_ktime_get_ns();
@@ -441,6 +515,7 @@ int ls_brk_send(struct sk_msg_md *msg)
 {
 	struct ls_brk_stats *st;
 	struct ls_brk_sock *s;
+	__u32 gen;
 	__u64 now;
 
 	if (!msg->sk)
@@ -451,7 +526,7 @@ int ls_brk_send(struct sk_msg_md *msg)
 	now = bpf_ktime_get_ns();
 	if (s->trial) {
 		s->trial = 0;
-	} else if (!call_permitted(s->up, now)) {
+	} else if (!call_permitted(s->up, now, &gen)) {
 		st = stats_of(s->up);
 		if (st)
 			st->rejected_send++;
@@ -460,6 +535,34 @@ int ls_brk_send(struct sk_msg_md *msg)
 	s->start_ns = now;
 	WRITE_ONCE(s->phase, LS_BRK_REQUEST);
 	return SK_PASS;
+}
+
+/*
+ * A socket of the caller's cgroup released (closed by its process). A
+ * trial permit its connection took and never used — the connect failed
+ * before TCP sent a SYN (no route), or the connection is closed without a
+ * request — goes back, so that a half-open circuit does not wait forever
+ * for trial calls that will never be made. Only to the half-open state it
+ * was taken from (same gen): a later one has permits of its own.
+ */
+SEC("cgroup/sock_release")
+int ls_brk_release(struct bpf_sock *sk)
+{
+	struct ls_brk_sock *s;
+	struct ls_brk_ctl *c;
+	__u32 up;
+
+	if (sk->protocol != IPPROTO_TCP)
+		return 1;
+	s = bpf_sk_storage_get(&brk_socks, sk, 0, 0);
+	if (!s || !s->trial || (s->phase && s->phase != LS_BRK_IDLE))
+		return 1;
+	s->trial = 0;
+	up = s->up;
+	c = bpf_map_lookup_elem(&brk_ctl, &up);
+	if (c && READ_ONCE(c->gen) == s->gen && READ_ONCE(c->state) == LS_BRK_HALF_OPEN)
+		__sync_fetch_and_add(&c->permits, 1);
+	return 1;
 }
 
 char LICENSE[] SEC("license") = "GPL";

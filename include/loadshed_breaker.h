@@ -71,6 +71,10 @@ struct ls_brk_ctl {
 	__s32 permits; /* HALF_OPEN: trial calls still allowed; taken atomically */
 	__u64 slow_ns; /* slow_call_duration_threshold */
 	__u32 active;  /* 1: a configured upstream */
+	__u32 gen;     /* bumped at every write of state: whose permits a socket holds */
+	/* The callers' cgroup: a connect is the upstream's when its ancestor at level is it. */
+	__u64 cgroup_id;
+	__u32 cgroup_level;
 	__u32 pad;
 };
 
@@ -102,8 +106,10 @@ struct ls_brk_sock {
 	__u32 phase;	/* enum ls_brk_phase; 32 bits for compare-and-swap */
 	__u8 up;
 	__u8 syn_rtos;
-	__u8 trial; /* holds a half-open permit its first request uses */
-	__u8 pad;
+	__u8 trial;  /* holds a half-open permit its first request uses */
+	__u8 caller; /* its connect was a call of upstream up, from up's cgroup */
+	__u32 gen;   /* brk_ctl's gen when the permit was taken */
+	__u32 pad2;
 };
 
 /*
@@ -130,9 +136,9 @@ struct ls_upstream_meta {
 };
 
 _Static_assert(sizeof(struct ls_brk_dest) == 4 + 8 * LS_BRK_DEST_WAYS, "ls_brk_dest");
-_Static_assert(sizeof(struct ls_brk_ctl) == 24, "ls_brk_ctl");
+_Static_assert(sizeof(struct ls_brk_ctl) == 40, "ls_brk_ctl");
 _Static_assert(sizeof(struct ls_brk_stats) == 11 * 8, "ls_brk_stats: u64 counters only");
-_Static_assert(sizeof(struct ls_brk_sock) == 16, "ls_brk_sock");
+_Static_assert(sizeof(struct ls_brk_sock) == 24, "ls_brk_sock");
 _Static_assert(sizeof(struct ls_upstream_meta) == 32 + 8 * 4 + 8 * 8 + 128, "ls_upstream_meta");
 
 #endif /* LS_LOADSHED_BREAKER_H */

@@ -44,6 +44,7 @@ const char *ls_brk_state_name(uint32_t state)
 static void window_clear(struct ls_brk *b)
 {
 	b->ring_head = b->ring_len = 0;
+	b->expired_sec = 0;
 	if (b->buckets)
 		memset(b->buckets, 0, b->conf.window_size * sizeof(*b->buckets));
 	b->window = (struct ls_brk_counts){0};
@@ -121,6 +122,10 @@ static void counts_add(struct ls_brk_counts *n, unsigned int out, int sign)
 /* Buckets older than the window leave it: the last window_size seconds, this one included. */
 static void buckets_expire(struct ls_brk *b, uint64_t sec)
 {
+	/* Once a second: per outcome it would cost window_size (up to 3600) each. */
+	if (sec == b->expired_sec)
+		return;
+	b->expired_sec = sec;
 	for (uint32_t i = 0; i < b->conf.window_size; i++) {
 		struct ls_brk_bucket *k = &b->buckets[i];
 
@@ -231,6 +236,10 @@ enum ls_brk_state ls_brk_record(struct ls_brk *b, uint64_t now_ns, uint64_t call
 		else
 			out = OUT_FAILED;
 		record_one(b, now_ns, out);
+		/* Opened: the rest started before, nothing to decide (and 2^64 of them is no loop).
+		 */
+		if (b->state == LS_BRK_OPEN)
+			break;
 	}
 	return b->state;
 }

@@ -62,6 +62,7 @@ struct ls_brk {
 	uint32_t ring_head, ring_len;
 	/* time-based: a bucket per second */
 	struct ls_brk_bucket *buckets;
+	uint64_t expired_sec;	     /* the second buckets were last expired at */
 	struct ls_brk_counts window; /* sums of the ring or of the live buckets */
 	struct ls_brk_counts trials; /* HALF_OPEN */
 	uint64_t to_open, to_half_open, to_closed;

@@ -92,6 +92,10 @@ static int upstream_round(struct ls_brk_agent *a, const struct ls_brk_maps *m, u
 		if (rc)
 			return rc;
 	}
+	/* Counters that went back (maps made anew) are history, not 2^64 outcomes. */
+	if (cur.calls < a->prev[i].calls || cur.failures < a->prev[i].failures ||
+	    cur.slow < a->prev[i].slow)
+		a->prev[i] = cur;
 	before = b->state;
 	/* The operator wrote another state (loadshed breaker open/close): adopt it. */
 	if (ctl.state != b->state && ctl.state <= LS_BRK_HALF_OPEN)
@@ -112,6 +116,7 @@ static int upstream_round(struct ls_brk_agent *a, const struct ls_brk_maps *m, u
 	if (b->state != ctl.state || b->state != before) {
 		ctl.state = b->state;
 		ctl.permits = b->state == LS_BRK_HALF_OPEN ? (int32_t)meta.half_open_permits : 0;
+		ctl.gen++; /* permits held from before are no longer this state's */
 		if (bpf_map_update_elem(m->ctl, &i, &ctl, BPF_ANY))
 			return -errno;
 		pr_info("upstream %s: %s", meta.name, ls_brk_state_name(b->state));
@@ -126,18 +131,53 @@ static int upstream_round(struct ls_brk_agent *a, const struct ls_brk_maps *m, u
 	return 0;
 }
 
+/*
+ * A reload may give an upstream another index: its state machine (and its
+ * window) follows its name and settings there; one no upstream has any more
+ * is freed.
+ */
+static void follow_reindexing(struct ls_brk_agent *a, const struct ls_brk_maps *m)
+{
+	struct ls_brk_agent next = {0};
+	bool taken[LS_MAX_UPSTREAMS] = {0};
+
+	for (uint32_t i = 0; i < LS_MAX_UPSTREAMS; i++) {
+		struct ls_upstream_meta meta;
+
+		if (bpf_map_lookup_elem(m->meta, &i, &meta) || !meta.active)
+			continue;
+		for (uint32_t j = 0; j < LS_MAX_UPSTREAMS; j++) {
+			if (!a->live[j] || taken[j] || !same_upstream(&a->conf[j], &meta))
+				continue;
+			next.brk[i] = a->brk[j];
+			next.conf[i] = a->conf[j];
+			next.prev[i] = a->prev[j];
+			next.live[i] = true;
+			taken[j] = true;
+			break;
+		}
+	}
+	for (uint32_t j = 0; j < LS_MAX_UPSTREAMS; j++)
+		if (a->live[j] && !taken[j])
+			ls_brk_free(&a->brk[j]);
+	*a = next;
+}
+
 int ls_brk_agent_round(struct ls_brk_agent *a, const char *dir, uint64_t now_ns)
 {
 	struct ls_brk_maps m;
 	int rc, first = 0;
 
+	/*
+	 * No breaker: detached, or between a reload's unpinning and pinning;
+	 * the state machines wait for the pins (a reload keeps them by name).
+	 */
 	rc = ls_brk_maps_open(dir, &m);
-	if (rc == -ENOENT) {
-		ls_brk_agent_free(a);
+	if (rc == -ENOENT)
 		return 0;
-	}
 	if (rc)
 		return rc;
+	follow_reindexing(a, &m);
 	for (uint32_t i = 0; i < LS_MAX_UPSTREAMS; i++) {
 		rc = upstream_round(a, &m, i, now_ns);
 		if (rc && !first)

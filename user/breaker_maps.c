@@ -88,6 +88,47 @@ static int fill_dests(int fd, const struct ls_upstreams *u)
 	return 0;
 }
 
+/* The level of a cgroup path relative to the mount: its names ("" and "/" are 0). */
+static uint32_t cgroup_level(const char *rel)
+{
+	uint32_t n = 0;
+
+	for (const char *p = rel; *p;) {
+		while (*p == '/')
+			p++;
+		if (!*p)
+			break;
+		n++;
+		p += strcspn(p, "/");
+	}
+	return n;
+}
+
+/*
+ * Whether a is b or a cgroup above it (each written relative to the mount;
+ * "." and ".." are refused by the config): then b's processes already run
+ * the programs attached to a, which must not run twice for them.
+ */
+static bool cgroup_holds(const char *a, const char *b)
+{
+	for (;;) {
+		size_t na, nb;
+
+		while (*a == '/')
+			a++;
+		while (*b == '/')
+			b++;
+		if (!*a)
+			return true;
+		na = strcspn(a, "/");
+		nb = strcspn(b, "/");
+		if (na != nb || strncmp(a, b, na))
+			return false;
+		a += na;
+		b += nb;
+	}
+}
+
 static int fill_upstreams(struct breaker_bpf *s, const struct ls_upstreams *u, const char *mnt)
 {
 	int ctl = bpf_map__fd(s->maps.brk_ctl), meta = bpf_map__fd(s->maps.brk_meta);
@@ -118,6 +159,8 @@ static int fill_upstreams(struct breaker_bpf *s, const struct ls_upstreams *u, c
 		if (stat(path, &st))
 			return -errno;
 		m.cgroup_id = st.st_ino;
+		v.cgroup_id = st.st_ino;
+		v.cgroup_level = cgroup_level(c->cgroup);
 		if (bpf_map_update_elem(ctl, &i, &v, BPF_ANY) ||
 		    bpf_map_update_elem(meta, &i, &m, BPF_ANY))
 			return -errno;
@@ -128,8 +171,9 @@ static int fill_upstreams(struct breaker_bpf *s, const struct ls_upstreams *u, c
 static int attach_cgroup(struct breaker_bpf *s, const char *dir, const char *cgpath, uint32_t n)
 {
 	struct bpf_program *progs[] = {s->progs.ls_brk_connect4, s->progs.ls_brk_connect6,
-				       s->progs.ls_brk_sockops, s->progs.ls_brk_ingress};
-	const char *names[] = {"connect4", "connect6", "sockops", "ingress"};
+				       s->progs.ls_brk_sockops, s->progs.ls_brk_ingress,
+				       s->progs.ls_brk_release};
+	const char *names[] = {"connect4", "connect6", "sockops", "ingress", "release"};
 	int cg = open(cgpath, O_RDONLY | O_DIRECTORY | O_CLOEXEC), err = 0;
 
 	if (cg < 0)
@@ -152,7 +196,118 @@ static int attach_cgroup(struct breaker_bpf *s, const char *dir, const char *cgp
 	return err;
 }
 
-int ls_breaker_attach(const char *dir, const struct ls_config *cfg, char *err, size_t errlen)
+int ls_breaker_check(const struct ls_config *cfg, char *err, size_t errlen)
+{
+	const struct ls_upstreams *u = &cfg->upstreams;
+	char mnt[256], path[512];
+	struct stat st;
+	int rc;
+
+	if (!u->nr)
+		return 0;
+	rc = ls_cgroup2_mount(mnt, sizeof(mnt));
+	if (rc) {
+		snprintf(err, errlen, "upstreams: no cgroup2 hierarchy is mounted");
+		return rc;
+	}
+	for (uint32_t i = 0; i < u->nr; i++) {
+		snprintf(path, sizeof(path), "%s/%s", mnt, u->up[i].cgroup);
+		rc = stat(path, &st) ? -errno : !S_ISDIR(st.st_mode) ? -ENOTDIR : 0;
+		if (rc) {
+			snprintf(err, errlen, "[upstream %s] cgroup: %s: %s", u->up[i].name, path,
+				 strerror(-rc));
+			return rc;
+		}
+	}
+	return 0;
+}
+
+/*
+ * What a reload carries over from the breaker it replaces, by upstream
+ * name: state, mode, transitions, half-open permits and the per-CPU
+ * counters and histogram as they are.
+ */
+struct brk_saved {
+	struct ls_upstream_meta meta[LS_MAX_UPSTREAMS];
+	struct ls_brk_ctl ctl[LS_MAX_UPSTREAMS];
+	void *stats[LS_MAX_UPSTREAMS], *latency[LS_MAX_UPSTREAMS];
+};
+
+static void saved_free(struct brk_saved *sv)
+{
+	for (int i = 0; i < LS_MAX_UPSTREAMS; i++) {
+		free(sv->stats[i]);
+		free(sv->latency[i]);
+	}
+	free(sv);
+}
+
+/* The breaker pinned in dir, or NULL without one (or when it cannot be read). */
+static struct brk_saved *breaker_save(const char *dir)
+{
+	int ncpu = libbpf_num_possible_cpus();
+	struct brk_saved *sv;
+	struct ls_brk_maps m;
+
+	if (ncpu <= 0 || ls_brk_maps_open(dir, &m))
+		return NULL;
+	sv = calloc(1, sizeof(*sv));
+	for (uint32_t i = 0; sv && i < LS_MAX_UPSTREAMS; i++) {
+		if (bpf_map_lookup_elem(m.meta, &i, &sv->meta[i]) || !sv->meta[i].active)
+			continue;
+		sv->stats[i] = calloc((size_t)ncpu, sizeof(struct ls_brk_stats));
+		sv->latency[i] = calloc((size_t)ncpu, sizeof(struct ls_latency_hist));
+		if (!sv->stats[i] || !sv->latency[i] ||
+		    bpf_map_lookup_elem(m.ctl, &i, &sv->ctl[i]) ||
+		    bpf_map_lookup_elem(m.stats, &i, sv->stats[i]) ||
+		    bpf_map_lookup_elem(m.latency, &i, sv->latency[i]))
+			sv->meta[i].active = 0;
+	}
+	ls_brk_maps_close(&m);
+	return sv;
+}
+
+/* Puts back into the new maps what sv kept of each upstream that has the same name. */
+static int breaker_restore(struct breaker_bpf *s, const struct ls_upstreams *u,
+			   const struct brk_saved *sv)
+{
+	int ctl = bpf_map__fd(s->maps.brk_ctl), meta = bpf_map__fd(s->maps.brk_meta);
+
+	for (uint32_t i = 0; i < u->nr; i++) {
+		struct ls_upstream_meta m;
+		struct ls_brk_ctl c;
+		uint32_t j;
+
+		for (j = 0; j < LS_MAX_UPSTREAMS; j++)
+			if (sv->meta[j].active && !strcmp(sv->meta[j].name, u->up[i].name))
+				break;
+		if (j == LS_MAX_UPSTREAMS)
+			continue;
+		if (bpf_map_lookup_elem(meta, &i, &m) || bpf_map_lookup_elem(ctl, &i, &c))
+			return -errno;
+		m.mode = sv->meta[j].mode;
+		m.to_open = sv->meta[j].to_open;
+		m.to_half_open = sv->meta[j].to_half_open;
+		m.to_closed = sv->meta[j].to_closed;
+		m.state_since_ns = sv->meta[j].state_since_ns;
+		c.state = sv->ctl[j].state;
+		/* Trials in flight keep their permits; no more than the new setting allows. */
+		c.permits = sv->ctl[j].permits < (int32_t)m.half_open_permits
+				    ? sv->ctl[j].permits
+				    : (int32_t)m.half_open_permits;
+		if (bpf_map_update_elem(meta, &i, &m, BPF_ANY) ||
+		    bpf_map_update_elem(ctl, &i, &c, BPF_ANY) ||
+		    bpf_map_update_elem(bpf_map__fd(s->maps.brk_stats), &i, sv->stats[j],
+					BPF_ANY) ||
+		    bpf_map_update_elem(bpf_map__fd(s->maps.brk_latency), &i, sv->latency[j],
+					BPF_ANY))
+			return -errno;
+	}
+	return 0;
+}
+
+static int breaker_load(const char *dir, const struct ls_config *cfg, const struct brk_saved *sv,
+			char *err, size_t errlen)
 {
 	const struct ls_upstreams *u = &cfg->upstreams;
 	struct bpf_map *pinned[7];
@@ -162,6 +317,9 @@ int ls_breaker_attach(const char *dir, const struct ls_config *cfg, char *err, s
 
 	if (!u->nr)
 		return 0;
+	rc = ls_breaker_check(cfg, err, errlen);
+	if (rc)
+		return rc;
 	rc = ls_cgroup2_mount(mnt, sizeof(mnt));
 	if (rc) {
 		snprintf(err, errlen, "upstreams: no cgroup2 hierarchy is mounted");
@@ -179,17 +337,9 @@ int ls_breaker_attach(const char *dir, const struct ls_config *cfg, char *err, s
 	pinned[4] = s->maps.brk_meta;
 	pinned[5] = s->maps.brk_socks;
 	pinned[6] = s->maps.brk_conns;
-	rc = 0;
-	for (size_t i = 0; i < 7 && !rc; i++) {
-		/* brk_dests pinned as .../brk_dests: the map's name already says brk_. */
-		rc = snprintf(path, sizeof(path), "%s/%s", dir, bpf_map__name(pinned[i])) < 0
-			     ? -EINVAL
-			     : bpf_map__set_pin_path(pinned[i], path);
-	}
 	snprintf(path, sizeof(path), "%s/state", dir);
 	state_fd = bpf_obj_get(path);
-	if (!rc && state_fd < 0)
-		rc = -errno;
+	rc = state_fd < 0 ? -errno : 0;
 	if (!rc)
 		rc = bpf_map__reuse_fd(s->maps.ls_state, state_fd);
 	if (!rc)
@@ -204,19 +354,41 @@ int ls_breaker_attach(const char *dir, const struct ls_config *cfg, char *err, s
 			 strerror(-rc));
 		goto out;
 	}
+	if (sv) {
+		rc = breaker_restore(s, u, sv);
+		if (rc) {
+			snprintf(err, errlen, "upstreams: keeping their states: %s", strerror(-rc));
+			goto out;
+		}
+	}
+	/* Pinned once filled: the agent never sees a breaker half made. */
+	for (size_t i = 0; i < 7 && !rc; i++) {
+		/* brk_dests pinned as .../brk_dests: the map's name already says brk_. */
+		snprintf(path, sizeof(path), "%s/%s", dir, bpf_map__name(pinned[i]));
+		rc = bpf_map__pin(pinned[i], path);
+	}
+	if (rc) {
+		snprintf(err, errlen, "upstreams: pinning the breaker's maps: %s", strerror(-rc));
+		goto out;
+	}
 	if (bpf_prog_attach(bpf_program__fd(s->progs.ls_brk_send), bpf_map__fd(s->maps.brk_conns),
 			    BPF_SK_MSG_VERDICT, 0)) {
 		rc = -errno;
 		snprintf(err, errlen, "upstreams: attaching sk_msg: %s", strerror(-rc));
 		goto out;
 	}
-	/* One set of links per distinct cgroup. */
+	/*
+	 * One set of links on each topmost cgroup: the programs are inherited
+	 * below, and check each upstream's own cgroup at connect.
+	 */
 	for (uint32_t i = 0; i < u->nr && !rc; i++) {
-		bool seen = false;
+		bool held = false;
 
-		for (uint32_t j = 0; j < i; j++)
-			seen |= !strcmp(u->up[j].cgroup, u->up[i].cgroup);
-		if (seen)
+		for (uint32_t j = 0; j < u->nr; j++)
+			if (j != i && cgroup_holds(u->up[j].cgroup, u->up[i].cgroup) &&
+			    (j < i || !cgroup_holds(u->up[i].cgroup, u->up[j].cgroup)))
+				held = true;
+		if (held)
 			continue;
 		snprintf(path, sizeof(path), "%s/%s", mnt, u->up[i].cgroup);
 		rc = attach_cgroup(s, dir, path, i);
@@ -257,10 +429,25 @@ void ls_breaker_detach(const char *dir)
 		closedir(d);
 }
 
+int ls_breaker_attach(const char *dir, const struct ls_config *cfg, char *err, size_t errlen)
+{
+	return breaker_load(dir, cfg, NULL, err, errlen);
+}
+
 int ls_breaker_apply(const char *dir, const struct ls_config *cfg, char *err, size_t errlen)
 {
+	struct brk_saved *sv;
+	int rc;
+
+	rc = ls_breaker_check(cfg, err, errlen);
+	if (rc)
+		return rc;
+	sv = breaker_save(dir);
 	ls_breaker_detach(dir);
-	return ls_breaker_attach(dir, cfg, err, errlen);
+	rc = breaker_load(dir, cfg, sv, err, errlen);
+	if (sv)
+		saved_free(sv);
+	return rc;
 }
 
 static int open_pin(const char *dir, const char *name)

@@ -27,8 +27,14 @@ struct ls_brk_maps {
 int ls_breaker_attach(const char *dir, const struct ls_config *cfg, char *err, size_t errlen);
 /* Detaches and unpins the breaker of the attachment in dir; idempotent. */
 void ls_breaker_detach(const char *dir);
-/* A reload: the breaker made again for cfg (states and counters start anew). */
+/*
+ * A reload: the breaker made again for cfg; an upstream whose name it had
+ * keeps its state, mode, transitions, permits and counters (and the agent
+ * its window, when its settings are the same).
+ */
 int ls_breaker_apply(const char *dir, const struct ls_config *cfg, char *err, size_t errlen);
+/* Whether cfg's upstreams can be attached: their cgroups exist. Changes nothing. */
+int ls_breaker_check(const struct ls_config *cfg, char *err, size_t errlen);
 
 /* Opens the pinned maps: 0, -ENOENT without a breaker, or another -errno. */
 int ls_brk_maps_open(const char *dir, struct ls_brk_maps *m);

@@ -207,6 +207,7 @@ static int set_mode(const struct ls_call *call, uint32_t mode)
 		/* The dataplane enforces it now; the agent counts the transition. */
 		ctl.state = mode == LS_BRK_FORCED_OPEN ? LS_BRK_OPEN : LS_BRK_CLOSED;
 		ctl.permits = 0;
+		ctl.gen++;
 		rc = bpf_map_update_elem(m.ctl, &i, &ctl, BPF_ANY) ? -errno : 0;
 	}
 	ls_brk_maps_close(&m);

@@ -32,6 +32,7 @@
 #include "demand.h"
 #include "log.h"
 #include "metrics.h"
+#include "metrics_breaker.h"
 
 /* A growable text buffer; on allocation failure it stops growing and says so. */
 struct sbuf {
@@ -576,6 +577,16 @@ static void iface_counter(struct ls_metrics *m, struct sbuf *b, const char *name
 	sb_printf(b, "%s{iface=\"%s\"} %llu\n", name, m->iface, (unsigned long long)v);
 }
 
+/* The outbound circuit breakers' families (metrics_breaker.c), when there are upstreams. */
+static void breaker_families(struct ls_metrics *m, struct sbuf *b)
+{
+	char *text = ls_metrics_breaker(m->ifname, m->iface);
+
+	if (text)
+		sb_printf(b, "%s", text);
+	free(text);
+}
+
 static void build_page(struct ls_metrics *m, struct sbuf *b, const struct ls_agent_meta *am,
 		       uint64_t flows)
 {
@@ -656,6 +667,7 @@ static void build_page(struct ls_metrics *m, struct sbuf *b, const struct ls_age
 		      "First fragments of TCP to a service, dropped.", is.fragments_dropped);
 	iface_counter(m, b, "loadshed_undecidable_total",
 		      "IPv6 packets that could not be decided, dropped.", is.undecidable);
+	breaker_families(m, b);
 }
 
 void ls_metrics_round(struct ls_metrics *m, const struct ls_agent_meta *am,

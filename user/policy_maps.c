@@ -195,6 +195,10 @@ int ls_policy_apply_locked(const struct ls_maps *m, const char *ifname, const st
 	struct ls_state st = {};
 	int rc;
 
+	/* A reload that fails changes nothing: the breaker's cgroups are checked first. */
+	rc = ls_breaker_check(cfg, err, errlen);
+	if (rc)
+		return rc;
 	rc = ls_read_state(m, &st);
 	if (!rc) {
 		read_all_meta(m, prev);

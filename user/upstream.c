@@ -86,7 +86,7 @@ static int parse_port_range(char *v, uint16_t *lo, uint16_t *hi)
 /* ADDR[/LEN]:PORT[-PORT] or [ADDR6[/LEN]]:PORT[-PORT] */
 static int parse_dest(const struct up_ctx *x, char *item, struct ls_upstream_dest *d)
 {
-	char *addr = item, *port;
+	char *addr = item, *port, shown[512];
 	bool masked;
 
 	if (*item == '[') {
@@ -106,8 +106,12 @@ static int parse_dest(const struct up_ctx *x, char *item, struct ls_upstream_des
 	}
 	if (ls_parse_prefix(addr, &d->pfx, &masked))
 		return bad(x, "'%s' is not an address or prefix", addr);
+	/* IPv4 is kept IPv4-mapped: [::ffff:A.B.C.D] would silently be A.B.C.D. */
+	if (*item == '[' && ls_addr_is_v4_mapped(d->pfx.addr) && d->pfx.len_bits >= 96)
+		return bad(x, "'%s' is an IPv4-mapped address: write the IPv4 address", addr);
+	strcpy(shown, port); /* parse_port_range cuts it at the dash */
 	if (parse_port_range(port, &d->port_lo, &d->port_hi))
-		return bad(x, "'%s' is not a port or a range LO-HI in 1..65535", port);
+		return bad(x, "'%s' is not a port or a range LO-HI in 1..65535", shown);
 	return 0;
 }
 

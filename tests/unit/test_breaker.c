@@ -250,6 +250,24 @@ static void time_window_counts_the_last_seconds(void **state)
 	ls_brk_free(&b);
 }
 
+/* Outcomes after the one that opens the circuit decide nothing: 2^40 of them cost no more. */
+static void a_huge_batch_stops_where_it_opens(void **state)
+{
+	struct ls_brk_conf c = small();
+	struct ls_brk b;
+
+	(void)state;
+	make(&b, &c);
+	assert_int_equal(ls_brk_record(&b, 2 * S_NS, 1ull << 40, 1ull << 40, 0), LS_BRK_OPEN);
+	assert_int_equal(b.to_open, 1);
+	ls_brk_free(&b);
+	c.time_based = true;
+	c.window_size = 3600;
+	make(&b, &c);
+	assert_int_equal(ls_brk_record(&b, 2 * S_NS, 1ull << 40, 1ull << 40, 0), LS_BRK_OPEN);
+	ls_brk_free(&b);
+}
+
 static void operator_transition_starts_an_empty_window(void **state)
 {
 	struct ls_brk_conf c = small();
@@ -302,6 +320,7 @@ int main(void)
 		cmocka_unit_test(half_open_reopens_after_its_max_wait),
 		cmocka_unit_test(half_open_waits_for_every_trial_without_max_wait),
 		cmocka_unit_test(time_window_counts_the_last_seconds),
+		cmocka_unit_test(a_huge_batch_stops_where_it_opens),
 		cmocka_unit_test(operator_transition_starts_an_empty_window),
 		cmocka_unit_test(bad_settings_are_refused),
 	};
