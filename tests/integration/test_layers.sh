@@ -15,7 +15,7 @@ declare -A LAYER=(
 	[replay]=2 [config]=2 [upstream]=2
 	[policy]=3 [maps]=3 [sockdiag]=3
 	[pins]=4 [service]=4
-	[policy_maps]=5 [attach]=5 [agent]=5 [metrics]=5 [breaker_maps]=5 [breaker_agent]=5
+	[policy_maps]=5 [attach]=5 [agent]=5 [metrics]=5 [metrics_breaker]=5 [breaker_maps]=5 [breaker_agent]=5
 	[cli]=6
 	[commands]=7
 	[main]=8
