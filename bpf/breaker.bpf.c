@@ -29,6 +29,7 @@
 #include <bpf/bpf_endian.h>
 #include "loadshed.h"
 #include "loadshed_breaker.h"
+#include "hist.h"
 
 #define READ_ONCE(x)	 (*(const volatile typeof(x) *)&(x))
 #define WRITE_ONCE(x, v) (*(volatile typeof(x) *)&(x) = (v))
@@ -192,17 +193,9 @@ static __always_inline int call_permitted(__u32 up, __u64 now, __u32 *gen)
 static __always_inline void hist_add(__u32 up, __u64 ns)
 {
 	struct ls_latency_hist *h = bpf_map_lookup_elem(&brk_latency, &up);
-	__u32 b = ls_hist_bucket(ns);
 
-	if (!h || b >= LS_HIST_BUCKETS)
-		return;
-	h->count++;
-	h->sum_ns += ns;
-	if (!h->min_ns || ns < h->min_ns)
-		h->min_ns = ns;
-	if (ns > h->max_ns)
-		h->max_ns = ns;
-	h->buckets[b]++;
+	if (h)
+		ls_hist_add(h, ns);
 }
 
 /* A call's outcome: its duration decides slow, against the upstream's threshold. */

@@ -17,26 +17,10 @@
 #include <linux/pkt_cls.h>
 #include "parse.h"
 #include "flow.h"
+#include "hist.h"
 
 /* Enough for Ethernet, two tags, IPv6 with extension headers and TCP. */
 #define LS_PULL_LEN 256
-
-static __always_inline void ls_hist_add(struct ls_latency_hist *h, __u64 ns)
-{
-	__u32 b;
-
-	h->count++;
-	h->sum_ns += ns;
-	if (!h->min_ns || ns < h->min_ns)
-		h->min_ns = ns;
-	if (ns > h->max_ns)
-		h->max_ns = ns;
-	b = ls_hist_bucket(ns);
-	/* The compiler knows b is in range; the verifier must be shown. */
-	barrier_var(b);
-	if (b < LS_HIST_BUCKETS)
-		h->buckets[b]++;
-}
 
 /*
  * A request's latency into its class's histogram, and into its service's

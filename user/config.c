@@ -422,6 +422,30 @@ static int set_log_change(struct set_ctx *x, const char *v)
 }
 
 /*
+ * The host of a HOST:PORT (the colon already cut): an IPv6 address is in
+ * brackets, which are taken off in place; one without is refused.
+ */
+static int unbracket(const struct set_ctx *x, char **host)
+{
+	char *h = *host;
+	size_t n = strlen(h);
+
+	if (h[0] != '[') {
+		if (strchr(h, ':'))
+			return bad(x, "an IPv6 address goes in brackets: [ADDR]:PORT");
+		return 0;
+	}
+	if (n < 3 || h[n - 1] != ']')
+		return bad(x, "'%s' is not an [IPv6] address", h);
+	h[n - 1] = '\0';
+	h++;
+	if (!strchr(h, ':'))
+		return bad(x, "'%s' in brackets is not an IPv6 address", h);
+	*host = h;
+	return 0;
+}
+
+/*
  * Where the agent serves metrics. The address is always written: a bare
  * port would listen on every address, and that must be asked for (*:PORT,
  * 0.0.0.0:PORT or [::]:PORT). Numeric only: a name resolved at each reload
@@ -456,18 +480,8 @@ static int set_metrics(struct set_ctx *x, const char *v)
 		*out = m;
 		return 0;
 	}
-	if (host[0] == '[') {
-		size_t n = strlen(host);
-
-		if (n < 3 || host[n - 1] != ']')
-			return bad(x, "'%s' is not an [IPv6] address", host);
-		host[n - 1] = '\0';
-		host++;
-		if (!strchr(host, ':'))
-			return bad(x, "'%s' in brackets is not an IPv6 address", host);
-	} else if (strchr(host, ':')) {
-		return bad(x, "an IPv6 address goes in brackets: [ADDR]:PORT");
-	}
+	if (unbracket(x, &host))
+		return -EINVAL;
 	if (ls_parse_addr(host, m.addr, &v4))
 		return bad(x,
 			   "'%s' is not a numeric IPv4 or IPv6 address (or * for every "
@@ -505,18 +519,8 @@ static int parse_listen(const struct set_ctx *x, char *item, struct ls_listen_co
 	} else {
 		*colon = '\0';
 		port = colon + 1;
-		if (host[0] == '[') {
-			size_t n = strlen(host);
-
-			if (n < 3 || host[n - 1] != ']')
-				return bad(x, "'%s' is not an [IPv6] address", host);
-			host[n - 1] = '\0';
-			host++;
-			if (!strchr(host, ':'))
-				return bad(x, "'%s' in brackets is not an IPv6 address", host);
-		} else if (strchr(host, ':')) {
-			return bad(x, "an IPv6 address goes in brackets: [ADDR]:PORT");
-		}
+		if (unbracket(x, &host))
+			return -EINVAL;
 	}
 	if (parse_port(port, &l->port))
 		return bad(x, "'%s' is not a port (1..65535)", port);

@@ -163,6 +163,17 @@ ctl_permits() {
 }
 up() { ls_srv -j breaker "$SRV_IF" status | jq -r ".upstreams[] | select(.name == \"$1\") | .$2"; }
 
+# wait_gone PID: up to 5 s for PID to exit (a zombie has exited: its locks are gone).
+wait_gone() {
+	local i
+	for i in $(seq 100); do
+		[ -d "/proc/$1" ] && ! grep -q '^State:.*Z' "/proc/$1/status" 2>/dev/null || return 0
+		sleep 0.05
+	done
+	: "$i"
+	return 1
+}
+
 # wait_state NAME STATE [SECONDS]
 wait_state() {
 	local i
@@ -532,6 +543,8 @@ test_restarted_agent_resumes() {
 	wait_state db open
 	pid=$(ls_srv -j status "$SRV_IF" | jq -r .agent.pid)
 	kill -KILL "$pid"
+	# Its lock goes with it: a new agent started before then refuses to run.
+	check "the killed agent is gone" wait_gone "$pid"
 	bg_srv "$LOADSHED" agent "$SRV_IF"
 	check_eq "still open under the new agent" "$(up db state) $(up db to_open)" "open 1"
 	wait_state db half_open 5
