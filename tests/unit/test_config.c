@@ -14,47 +14,11 @@
 #include "algo.h"
 #include "config.h"
 #include "service.h"
+#include "config_fixture.h"
 
 #define SVC_WEB "[service web]\nlisten = *:8080\n"
 /* The same, with gradient2 named (the default algorithm is delay). */
 #define SVC_G2 SVC_WEB "algorithm = gradient2\n"
-
-static char err[1024];
-
-/* Loads text that must be valid; fails the test with the error otherwise. */
-static struct ls_config *load_ok(const char *text)
-{
-	struct ls_config *c = NULL;
-	int rc = ls_config_load_string(text, "t.conf", &c, err, sizeof(err));
-
-	if (rc)
-		fail_msg("unexpected error %d: %s", rc, err);
-	assert_non_null(c);
-	return c;
-}
-
-/* Loads text that must be rejected with exactly the message want. */
-static void load_fails(const char *text, const char *want)
-{
-	struct ls_config *c = NULL;
-	int rc = ls_config_load_string(text, "t.conf", &c, err, sizeof(err));
-
-	assert_int_equal(rc, -EINVAL);
-	assert_null(c);
-	assert_string_equal(err, want);
-}
-
-/* Loads text that must be rejected with an error starting with want. */
-static void load_fails_with(const char *text, const char *want)
-{
-	struct ls_config *c = NULL;
-	int rc = ls_config_load_string(text, "t.conf", &c, err, sizeof(err));
-
-	assert_int_equal(rc, -EINVAL);
-	assert_null(c);
-	if (strncmp(err, want, strlen(want)))
-		fail_msg("error '%s' does not start with '%s'", err, want);
-}
 
 static void rtt_is_the_mean_or_a_percentile(void **state)
 {

@@ -12,33 +12,9 @@
 
 #include "config.h"
 #include "upstream.h"
+#include "config_fixture.h"
 
 #define SVC "[service web]\nlisten = *:8080\n"
-
-static char err[1024];
-
-static struct ls_config *load_ok(const char *text)
-{
-	struct ls_config *c = NULL;
-	int rc = ls_config_load_string(text, "t.conf", &c, err, sizeof(err));
-
-	if (rc)
-		fail_msg("unexpected error %d: %s", rc, err);
-	assert_non_null(c);
-	return c;
-}
-
-/* text must be refused with an error starting with want. */
-static void load_fails_with(const char *text, const char *want)
-{
-	struct ls_config *c = NULL;
-	int rc = ls_config_load_string(text, "t.conf", &c, err, sizeof(err));
-
-	assert_int_equal(rc, -EINVAL);
-	assert_null(c);
-	if (strncmp(err, want, strlen(want)))
-		fail_msg("error '%s' does not start with '%s'", err, want);
-}
 
 static void defaults_are_resilience4js(void **state)
 {
