@@ -781,7 +781,7 @@ int ls_agent_run(const char *ifname, int (*reload)(const char *ifname))
 				pr_info("%s: %s changed: reloading", ifname, am.config_path);
 			ls_notify_reloading();
 			if (reload && reload(ifname))
-				pr_warn("%s: reload failed; the running policy stays", ifname);
+				pr_warn("%s: reload failed", ifname);
 			if (hup) /* follow on from the content SIGHUP loaded */
 				ls_confwatch_close(&ag->watch);
 			if (ready)

@@ -224,8 +224,17 @@ int ls_policy_apply(const char *ifname, const struct ls_config *cfg, char *err, 
 	if (rc)
 		return rc;
 	rc = ls_policy_apply_locked(&a.maps, ifname, cfg, err, errlen);
-	if (!rc)
-		rc = ls_breaker_apply(a.dir, cfg, err, errlen);
+	if (!rc) {
+		char why[512];
+
+		rc = ls_breaker_apply(a.dir, cfg, why, sizeof(why));
+		if (rc)
+			snprintf(err, errlen,
+				 "%s: the policy is in force, but its breaker could not be made "
+				 "(every "
+				 "upstream call passes): %s",
+				 ifname, why);
+	}
 	ls_attachment_close(&a);
 	return rc;
 }
