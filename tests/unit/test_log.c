@@ -93,7 +93,8 @@ static void format_is_prefix_message_newline(void **state)
 	buf[len] = 0;
 	fclose(f);
 	snprintf(want + 5000, sizeof(want) - 5000, "\n");
-	assert_true(!strncmp(buf, "loadshed: error: a b 1\nloadshed: info: c\nloadshed: warning: ", 60));
+	assert_true(!strncmp(buf,
+			     "loadshed: error: a b 1\nloadshed: info: c\nloadshed: warning: ", 60));
 	assert_string_equal(buf + 60, want);
 	ls_log_level = LS_LOG_WARN;
 }
