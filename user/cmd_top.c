@@ -5,7 +5,9 @@
  * held only while reading, so the agent's rounds go on) and shows per
  * service and class the rates admitted and shed per second (counter deltas
  * over the measured interval), in-flight against the limit and the p50/p99
- * latency of the interval's samples (histogram deltas).
+ * latency of the interval's samples (histogram deltas). Each frame walks
+ * the flow table under the attachment's lock, so DELAY is at least 0.1 s:
+ * a watcher cannot hold the lock most of the time.
  *
  * On a terminal it draws on the alternate screen, reads keys without echo
  * (q quits) and restores the terminal on every way out: q, Ctrl-C,
@@ -33,7 +35,7 @@
 #include "output.h"
 
 #define TOP_DELAY_DEFAULT_S 1.0
-#define TOP_DELAY_MIN_S	    0.01
+#define TOP_DELAY_MIN_S	    0.1
 #define TOP_DELAY_MAX_S	    3600.0
 #define TOP_COUNT_MAX	    1000000000UL
 

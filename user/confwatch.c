@@ -15,6 +15,14 @@
  * touch, or a rewrite with the same bytes reloads nothing. A periodic read
  * covers what inotify cannot see (a directory that did not exist yet, an
  * overflowed queue).
+ *
+ * A writer may not be done when its events stop: one that rewrites the file
+ * in place can pause between two writes for longer than a round, and the
+ * text so far may well validate. So a content is taken only when (a) no
+ * writer has the file open for writing as far as the events tell (an
+ * IN_MODIFY of its name with no IN_CLOSE_WRITE after it), unless the
+ * periodic read is due, and (b) two reads a call apart found the same
+ * bytes.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -39,13 +47,18 @@
 
 struct ls_confwatch {
 	char path[PATH_MAX];
-	char real_dir[PATH_MAX]; /* the directory the path resolved to at the last read */
-	int fd;			 /* inotify, non-blocking */
-	int wd_dir;		 /* the directory of the path as given; -1: none */
-	int wd_real;		 /* real_dir, when it is another one; -1: none */
-	uint64_t hash;		 /* of the content seen: FNV-1a over the bytes and the size */
+	char real_dir[PATH_MAX];      /* the directory the path resolved to at the last read */
+	int fd;			      /* inotify, non-blocking */
+	int wd_dir;		      /* the directory of the path as given; -1: none */
+	int wd_real;		      /* real_dir, when it is another one; -1: none */
+	char base[NAME_MAX + 1];      /* the file's name in the directory as given */
+	char real_base[NAME_MAX + 1]; /* and in real_dir */
+	uint64_t hash;		      /* of the content seen: FNV-1a over the bytes and the size */
+	uint64_t candidate;	      /* a new content read once, taken if read again */
 	uint64_t next_read_ns;
-	bool dirty; /* an event came: read once the directories are quiet */
+	bool dirty;   /* an event came: read once the directories are quiet */
+	bool writing; /* the file was modified and not closed since */
+	bool pending; /* candidate holds a content to read again */
 };
 
 /* FNV-1a, 64 bits: the content's identity for "did it change". */
@@ -98,6 +111,15 @@ static void dir_of(const char *path, char *out, size_t len)
 	snprintf(out, len, "%s", dirname(tmp));
 }
 
+/* basename() of a copy of path into out. */
+static void base_of(const char *path, char *out, size_t len)
+{
+	char tmp[PATH_MAX];
+
+	snprintf(tmp, sizeof(tmp), "%s", path);
+	snprintf(out, len, "%s", basename(tmp));
+}
+
 /*
  * Watches the directory of the path as given and the one it resolves to
  * now: both are watched again if they went (a deleted ..2026_… directory,
@@ -111,10 +133,12 @@ static void watch_dirs(struct ls_confwatch *w)
 		dir_of(w->path, dir, sizeof(dir));
 		w->wd_dir = add_watch(w, dir);
 	}
-	if (realpath(w->path, real))
+	if (realpath(w->path, real)) {
 		dir_of(real, dir, sizeof(dir));
-	else
+		base_of(real, w->real_base, sizeof(w->real_base));
+	} else {
 		dir[0] = 0;
+	}
 	if (!strcmp(dir, w->real_dir) && (w->wd_real >= 0 || !dir[0]))
 		return;
 	if (w->wd_real >= 0 && w->wd_real != w->wd_dir)
@@ -145,6 +169,15 @@ static bool drain(struct ls_confwatch *w)
 				if (ev->wd == w->wd_real)
 					w->wd_real = -1;
 			}
+			/* The file, by either name: is a writer in the middle of it? */
+			if (ev->len &&
+			    (!strcmp(ev->name, w->base) || !strcmp(ev->name, w->real_base))) {
+				if (ev->mask & IN_MODIFY)
+					w->writing = true;
+				if (ev->mask &
+				    (IN_CLOSE_WRITE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO))
+					w->writing = false;
+			}
 			any = true;
 			p += sizeof(*ev) + ev->len;
 		}
@@ -167,6 +200,7 @@ int ls_confwatch_open(struct ls_confwatch **out, const char *path)
 		pr_warn("%s: inotify: %s; read every %llu s instead", path, strerror(errno),
 			LS_CONFWATCH_PERIOD_NS / 1000000000ull);
 	snprintf(w->path, sizeof(w->path), "%s", path);
+	base_of(w->path, w->base, sizeof(w->base));
 	w->wd_dir = w->wd_real = -1;
 	watch_dirs(w);
 	w->hash = content_hash(w->path);
@@ -184,17 +218,29 @@ int ls_confwatch_check(struct ls_confwatch *w, uint64_t now_ns)
 	bool events = drain(w);
 	uint64_t h;
 
-	/* A writer may not be done: look at the next call, unless the period is up. */
+	/*
+	 * A writer may not be done: look at the next quiet call once it closed
+	 * the file, unless the period is up.
+	 */
 	if (events)
 		w->dirty = true;
-	if (now_ns < w->next_read_ns && (events || !w->dirty))
+	if (now_ns < w->next_read_ns && (events || w->writing || (!w->dirty && !w->pending)))
 		return 0;
 	w->dirty = false;
 	w->next_read_ns = now_ns + LS_CONFWATCH_PERIOD_NS;
 	watch_dirs(w);
 	h = content_hash(w->path);
-	if (h == w->hash)
+	if (h == w->hash) {
+		w->pending = false;
 		return 0;
+	}
+	/* New bytes: taken when the next read finds them again. */
+	if (!w->pending || h != w->candidate) {
+		w->pending = true;
+		w->candidate = h;
+		return 0;
+	}
+	w->pending = false;
 	w->hash = h;
 	return 1;
 }

@@ -29,9 +29,11 @@ const char *ls_confwatch_path(const struct ls_confwatch *w);
  * Non-blocking, called every agent round at now_ns (CLOCK_MONOTONIC):
  * returns 1 when the file's content differs from the last content seen
  * (which it now is), 0 when not or not yet. The file is read once its
- * directories have had no event for one call (a writer is done), and every
- * LS_CONFWATCH_PERIOD_NS regardless. A file that cannot be read is a
- * content of its own: its going away is a change, and so is its return.
+ * directories have had no event for one call and no writer holds it
+ * modified and not closed, and every LS_CONFWATCH_PERIOD_NS regardless; new
+ * bytes count once two reads a call apart found them. A file that cannot be
+ * read is a content of its own: its going away is a change, and so is its
+ * return.
  */
 int ls_confwatch_check(struct ls_confwatch *w, uint64_t now_ns);
 

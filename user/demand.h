@@ -64,14 +64,17 @@ double ls_demand_offered_per_s(const struct ls_demand *d);
 
 /*
  * Per second, smoothed: L x admitted / in-flight. NaN when unknown (nothing
- * admitted and nothing in flight: an idle service); 0 when the service
- * holds work and completes none.
+ * admitted and nothing in flight: an idle service); +Inf when work is
+ * admitted but in-flight averages ~0 (each unit completes too fast to be
+ * seen in flight: no bound measurable); 0 when the service holds work and
+ * completes none.
  */
 double ls_demand_capacity_per_s(const struct ls_demand *d);
 
 /*
- * offered / capacity: 0 when nothing is offered, +Inf when work is offered
- * and the capacity is 0 or unknown (all of it shed, none served).
+ * offered / capacity: 0 when nothing is offered, and when capacity is +Inf;
+ * +Inf when work is offered and the capacity is 0 or unknown (all of it
+ * shed, none served).
  */
 double ls_demand_ratio(const struct ls_demand *d);
 

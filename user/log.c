@@ -9,17 +9,39 @@ enum ls_log_level ls_log_level = LS_LOG_WARN;
 
 static const char *const level_names[] = {"error", "warning", "info", "debug"};
 
+/*
+ * One line is one write: the metrics thread (libmicrohttpd's messages) and
+ * the control loop log at once, and stderr is unbuffered, so a line written
+ * in pieces could be cut by another. A line longer than the buffer is
+ * written in pieces under the stream's lock instead.
+ */
 void ls_log(enum ls_log_level level, const char *fmt, ...)
 {
+	char line[2048];
 	va_list ap;
+	int p, n;
 
 	if (level > ls_log_level)
 		return;
-	fprintf(stderr, "loadshed: %s: ", level_names[level]);
+	p = snprintf(line, sizeof(line), "loadshed: %s: ", level_names[level]);
+	va_start(ap, fmt);
+	n = vsnprintf(line + p, sizeof(line) - (size_t)p, fmt, ap);
+	va_end(ap);
+	if (n >= 0 && (size_t)p + (size_t)n + 1 < sizeof(line)) {
+		line[p + n] = '\n';
+		line[p + n + 1] = 0;
+		fputs(line, stderr);
+		return;
+	}
+	flockfile(stderr);
+	fputs("loadshed: ", stderr);
+	fputs(level_names[level], stderr);
+	fputs(": ", stderr);
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
 	fputc('\n', stderr);
+	funlockfile(stderr);
 }
 
 static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)

@@ -645,7 +645,8 @@ static void build_page(struct ls_metrics *m, struct sbuf *b, const struct ls_age
 		    v_offered);
 	per_service(m, b, "loadshed_capacity_per_second",
 		    "Work per second the service completes at L in flight (L x admitted / "
-		    "in-flight), smoothed over 5 s; NaN when idle.",
+		    "in-flight), smoothed over 5 s; NaN when idle, +Inf when work is admitted "
+		    "and in-flight is ~0.",
 		    v_capacity);
 	family(b, "loadshed_flows", "gauge", "Tracked flows in the flow table, at the last sweep.");
 	sb_printf(b, "loadshed_flows{iface=\"%s\"} %llu\n", m->iface, (unsigned long long)flows);

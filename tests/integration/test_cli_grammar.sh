@@ -62,6 +62,8 @@ t_json_errors() {
 	jerr 2 top "$NOIF" extra
 	jerr 2 top "$NOIF" -n 0
 	jerr 2 top "$NOIF" -d nan
+	jerr 2 top "$NOIF" -d 0.05 # each frame holds the lock for a flow-table walk: at least 0.1 s
+	jerr 1 top "$NOIF" -n 1 -d 0.1
 	jerr 1 top "$NOIF" -n 1
 	jerr 2 list extra
 	jerr 2 limit "$NOIF"

@@ -82,6 +82,39 @@ t_invalid_change_is_refused() {
 	check "the next valid file is applied (limit 15)" wait_limit 15
 }
 
+# A writer that rewrites the file in place and pauses between two writes for
+# much longer than a round: the first half (limit = 5, the second half adds
+# "0") validates, and must never be applied — only the whole file (limit 50).
+t_half_written_file_is_not_applied() {
+	local text half seen=""
+	conf 10 >"$LS_TMP/web.conf"
+	attach_watched "$LS_TMP/web.conf"
+	text=$(conf 50)
+	half=${text%0}
+	n=$(grep -c "changed: reloading" "$LS_TMP/agent.log")
+	# 1.5 s between the halves: 15 rounds of 100 ms, 7 times the two the agent waits.
+	{
+		printf '%s' "$half"
+		sleep 1.5
+		printf '0\n'
+	} >"$LS_TMP/web.conf" &
+	local writer=$!
+	while kill -0 "$writer" 2>/dev/null; do
+		seen+=" $(limit)"
+		sleep 0.05
+	done
+	wait "$writer"
+	check "the whole file is applied (limit 50)" wait_limit 50
+	seen+=" $(limit)"
+	check "the half file's limit 5 was never applied" bash -c "! grep -qw 5 <<<'$seen'"
+	check_eq "the file was reloaded once" "$(grep -c "changed: reloading" "$LS_TMP/agent.log")" \
+		$((n + 1))
+	# What it would have done: the half file is a valid policy of limit 5.
+	printf '%s\n' "$half" >"$LS_TMP/half.conf"
+	check "the half file on its own validates" ls_srv policy "$SRV_IF" reload "$LS_TMP/half.conf"
+	check_eq "and sets limit 5" "$(limit)" 5
+}
+
 # kubelet_update DIR NAME TEXT: what the kubelet does to a ConfigMap volume.
 kubelet_update() {
 	local dir=$1 new old
@@ -150,6 +183,7 @@ require_cmds jq nsenter ip
 suite_setup testbed_up "cw$$"
 run_test "a valid change of the file is applied" t_valid_change_is_applied
 run_test "an invalid change is logged and changes nothing" t_invalid_change_is_refused
+run_test "a file written in two parts is applied whole, never half" t_half_written_file_is_not_applied
 run_test "a ConfigMap's symlink swap is followed" t_configmap_swap_is_followed
 run_test "attach keeps the config path as given, not its realpath" t_attach_keeps_the_path_given
 run_test "watch_config = false: only SIGHUP and policy reload apply the file" t_watch_config_false_is_not_followed

@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # The fleet files, without a cluster (none runs here): the Kubernetes
 # manifests' structure (kinds, hostNetwork, capabilities as the systemd
-# unit's when it exists, the bpffs and ConfigMap mounts, the metrics port,
+# unit's, the bpffs and ConfigMap mounts, the metrics port,
 # the probe, the interface from the environment), the ConfigMap's
 # loadshed.conf accepted by loadshed's own parser, the HPA and its adapter
 # rule, and the Grafana dashboard: valid JSON whose queries name only the
-# metrics (and labels) loadshed exports — those of user/metrics.c too when
-# that file exists. Needs neither root nor a cluster.
+# metrics (and labels) loadshed exports — those user/metrics.c and
+# user/metrics_breaker.c emit too. Needs neither root nor a cluster.
 set -u
 # shellcheck source=tests/lib.sh disable=SC1091
 . "$(dirname "$0")/../lib.sh"
@@ -60,13 +60,15 @@ check("every other capability dropped, not privileged",
       sc.get("capabilities", {}).get("drop") == ["ALL"] and not sc.get("privileged"), str(sc))
 try:
     text = open(unit).read()
+except OSError as e:
+    text = None
+    check("the systemd unit is there to compare with", False, str(e))
+if text is not None:
     m = re.search(r"^CapabilityBoundingSet=(.*)$", text, re.M) or \
         re.search(r"^AmbientCapabilities=(.*)$", text, re.M)
     unit_caps = sorted(w[4:] if w.startswith("CAP_") else w for w in m.group(1).split()) if m else None
     check("the capabilities are the systemd unit's", unit_caps == caps,
           "unit %s, DaemonSet %s" % (unit_caps, caps))
-except FileNotFoundError:
-    print("# no %s yet: the capabilities are checked against the fixed list only" % unit)
 vols = {v["name"]: v for v in pod["volumes"]}
 mounts = {m["mountPath"]: m for m in c["volumeMounts"]}
 bpf = mounts.get("/sys/fs/bpf")
@@ -129,7 +131,8 @@ EOF
 }
 
 t_dashboard() {
-	py_checks "$DEPLOY/grafana/loadshed.json" "$LS_ROOT/user/metrics.c" <<'EOF'
+	py_checks "$DEPLOY/grafana/loadshed.json" "$LS_ROOT/user/metrics.c" \
+		"$LS_ROOT/user/metrics_breaker.c" <<'EOF'
 import json, re, sys
 def check(name, cond, why=""):
     print(("ok " if cond else "not_ok ") + name + ("" if cond else "\t" + why))
@@ -192,17 +195,20 @@ check("p50 and p99 come from histogram_quantile over the buckets",
       and all("loadshed_latency_seconds_bucket" in e for e in q), str(q))
 ids = [p["id"] for p in dash["panels"]]
 check("panel ids are unique", len(ids) == len(set(ids)), str(ids))
-# When the exporter exists, the names must be its names too (a histogram's
-# _bucket series from its base name).
-try:
-    src = open(sys.argv[2]).read()
-except FileNotFoundError:
-    print("# no user/metrics.c yet: checked against the fixed list only")
-    sys.exit(0)
+# The names must be the exporter's names too (a histogram's _bucket series
+# from its base name): user/metrics.c and user/metrics_breaker.c.
+src = ""
+for f in sys.argv[2:]:
+    try:
+        src += open(f).read()
+    except OSError as e:
+        check("the exporter's source %s is there" % f, False, str(e))
+        sys.exit(0)
 emitted = set(re.findall(r"loadshed_[a-z0-9_]+", src))
 missing = sorted(n for n in names
                  if n not in emitted and re.sub(r"_(bucket|sum|count)$", "", n) not in emitted)
-check("every metric the dashboard uses is one user/metrics.c exports", not missing, str(missing))
+check("every metric the dashboard uses is one user/metrics.c or user/metrics_breaker.c exports",
+      not missing, str(missing))
 EOF
 }
 

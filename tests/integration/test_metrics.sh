@@ -63,12 +63,29 @@ wait_listening() {
 	return 1
 }
 
+# wait_rounds N: up to 10 s for the agent's heartbeat to be written anew N
+# times (its age falls), i.e. for N more rounds to have run.
+wait_rounds() {
+	local i age last="" beats=0
+	for i in $(seq 200); do
+		age=$(ls_srv -j status "$SRV_IF" | jq -r '.agent.heartbeat_age_ms // empty')
+		if [ -n "$age" ] && [ -n "$last" ] && [ "$age" -lt "$last" ]; then
+			beats=$((beats + 1))
+			[ "$beats" -ge "$1" ] && return 0
+		fi
+		last=$age
+		sleep 0.05
+	done
+	: "$i"
+	return 1
+}
+
 test_metrics_are_off_by_default() {
 	local pid
 	write_conf "$LS_TMP/off.conf" "interval = 100ms"
 	check "attach without a metrics address" ls_attach "$SRV_IF" --config "$LS_TMP/off.conf"
 	pid=$(agent_pid)
-	sleep 0.5
+	check "the agent has run rounds since (its heartbeat was written twice)" wait_rounds 2
 	check_eq "the agent listens on nothing" "$(listeners "$pid" | wc -l)" 0
 	check "its pid is a live agent" kill -0 "$pid"
 }

@@ -152,6 +152,22 @@ static void round_length_does_not_change_the_signal(void **state)
 	assert_near(ls_demand_ratio(&fast.d), ls_demand_ratio(&slow.d), 0.02);
 }
 
+/*
+ * Work admitted and nothing ever seen in flight (each unit done within a
+ * round): capacity has no measurable bound, +Inf, and the ratio is the fill
+ * of the limit, 0 — not NaN.
+ */
+static void work_never_in_flight_has_infinite_capacity_and_ratio_zero(void **state)
+{
+	struct run r = {.now_ns = 1000 * S};
+
+	(void)state;
+	run_for(&r, 30, 100 * MS, 500, 500, 0, 20);
+	assert_true(isinf(ls_demand_capacity_per_s(&r.d)) && ls_demand_capacity_per_s(&r.d) > 0);
+	assert_true(ls_demand_ratio(&r.d) == 0);
+	assert_near(ls_demand_offered_per_s(&r.d), 500, 0.01);
+}
+
 /* All work shed and none completing (a hung service, L full): +Inf, not a finite guess. */
 static void nothing_served_is_infinite(void **state)
 {
@@ -209,6 +225,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(idle_service_has_ratio_zero_and_unknown_capacity),
+		cmocka_unit_test(work_never_in_flight_has_infinite_capacity_and_ratio_zero),
 		cmocka_unit_test(overload_while_shedding_is_offered_over_served),
 		cmocka_unit_test(underload_is_the_fill_of_the_limit),
 		cmocka_unit_test(first_sample_is_a_baseline),
