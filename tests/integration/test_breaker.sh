@@ -585,6 +585,79 @@ restart_agent() {
 	return 1
 }
 
+# wait_permits N: up to 5 s for half_open_permits_left to be N.
+wait_permits() {
+	local i
+	for i in $(seq 100); do
+		[ "$(up db half_open_permits_left)" = "$1" ] && return 0
+		sleep 0.05
+	done
+	: "$i"
+	return 1
+}
+
+# half_open_with_trials_held N: the circuit of db opened by 4 refused calls,
+# then half open with a server, and N trial connections that hold their
+# permits (trialI.out; they send once goI exists).
+half_open_with_trials_held() {
+	local i
+	for i in 1 2 3 4; do call 10.201.0.1 "$UP_PORT" >/dev/null; done
+	wait_state db open || { not_ok "4 refused calls open the circuit"; return 1; }
+	start_server 10.201.0.1 "$UP_PORT"
+	wait_state db half_open 5 || { not_ok "half open after the wait"; return 1; }
+	for i in $(seq "$1"); do
+		in_cg python3 "$LS_TMP/client.py" 10.201.0.1 "$UP_PORT" "$LS_TMP/go$i" first \
+			>"$LS_TMP/trial$i.out" &
+		track_pid $!
+		wait_for_line "$LS_TMP/trial$i.out" 'connected\|^E' 5
+	done
+}
+
+# The trials of a half-open phase live in the agent's memory: an agent
+# restarted while the permits are held by connections that never send
+# starts a fresh phase (all permits, no trials) rather than refuse every
+# call forever.
+test_restarted_agent_in_half_open_starts_a_fresh_phase() {
+	attach_breaker || { not_ok "attach with an upstream"; return 1; }
+	half_open_with_trials_held 2 || return 1
+	check_eq "both permits held" "$(up db half_open_permits_left) $(ctl_permits 0)" "0 0"
+	restart_agent || return 1
+	check "the new agent gives a fresh phase all its permits" wait_permits 2
+	check_eq "still half open" "$(up db state)" half_open
+	check_eq "new trial calls pass" "$(call 10.201.0.1 "$UP_PORT") $(call 10.201.0.1 "$UP_PORT")" \
+		"ok ok"
+	wait_state db closed
+	check_eq "and close the circuit" "$(up db state)" closed
+	touch "$LS_TMP/go1" "$LS_TMP/go2"
+	wait_for_line "$LS_TMP/trial1.out" '^ok\|^E' 5
+	check_eq "an old trial connection's request passes the closed circuit" \
+		"$(tail -1 "$LS_TMP/trial1.out")" ok
+}
+
+# A reload gives the held permits' sockets a socket storage the new breaker
+# does not see: they can neither give them back nor end a trial. A reload
+# in half open starts a fresh phase: all permits, and the agent counts its
+# trials from 0.
+test_reload_in_half_open_starts_a_fresh_phase() {
+	attach_breaker || { not_ok "attach with an upstream"; return 1; }
+	half_open_with_trials_held 1 || return 1
+	check_eq "one trial answered" "$(call 10.201.0.1 "$UP_PORT")" ok
+	agent_rounds || not_ok "the agent runs its rounds"
+	check_eq "half open, both permits taken" \
+		"$(up db state) $(up db half_open_permits_left)" "half_open 0"
+	check "reload" ls_srv policy "$SRV_IF" reload "$LS_TMP/brk.conf"
+	check_eq "half open with all its permits" \
+		"$(up db state) $(up db half_open_permits_left)" "half_open 2"
+	check_eq "a trial of the fresh phase" "$(call 10.201.0.1 "$UP_PORT")" ok
+	agent_rounds || not_ok "the agent runs its rounds"
+	check_eq "one trial of two: still half open" "$(up db state)" half_open
+	check_eq "the second" "$(call 10.201.0.1 "$UP_PORT")" ok
+	wait_state db closed
+	check_eq "closes the circuit" "$(up db state)" closed
+	touch "$LS_TMP/go1"
+	wait_for_line "$LS_TMP/trial1.out" '^ok\|^E' 5
+}
+
 # An agent killed and started again resumes each circuit where it was.
 test_restarted_agent_resumes() {
 	local i
@@ -626,5 +699,8 @@ run_test "failed trial connects open the circuit again" test_failed_trial_connec
 run_test "detach removes every breaker pin and link" test_detach_removes_every_pin_and_link
 run_test "the metrics' breaker families match breaker status" test_metrics_match_breaker_status
 run_test "a restarted agent resumes each circuit" test_restarted_agent_resumes
+run_test "a restarted agent in half open starts a fresh phase" \
+	test_restarted_agent_in_half_open_starts_a_fresh_phase
+run_test "a reload in half open starts a fresh phase" test_reload_in_half_open_starts_a_fresh_phase
 run_test "a dead agent leaves every circuit closed" test_dead_agent_leaves_circuits_closed
 tap_done
