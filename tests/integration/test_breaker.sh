@@ -658,6 +658,20 @@ test_reload_in_half_open_starts_a_fresh_phase() {
 	wait_for_line "$LS_TMP/trial1.out" '^ok\|^E' 5
 }
 
+# A permit taken at connect is only good in the half-open phase it came
+# from: the connection's first request after the circuit opened again is
+# refused.
+test_trial_permit_of_an_ended_phase_is_refused() {
+	attach_breaker || { not_ok "attach with an upstream"; return 1; }
+	half_open_with_trials_held 1 || return 1
+	check_eq "the trial connected" "$(head -1 "$LS_TMP/trial1.out")" connected
+	ls_srv breaker "$SRV_IF" open db
+	touch "$LS_TMP/go1"
+	wait_for_line "$LS_TMP/trial1.out" '^ok\|^E' 5
+	check_eq "its first request, the circuit open, fails at once" \
+		"$(tail -1 "$LS_TMP/trial1.out") $(up db rejected_send)" "EACCES 1"
+}
+
 # An agent killed and started again resumes each circuit where it was.
 test_restarted_agent_resumes() {
 	local i
@@ -698,6 +712,8 @@ run_test "a time-based window forgets old calls" test_time_based_window_forgets_
 run_test "failed trial connects open the circuit again" test_failed_trial_connects_open_again
 run_test "detach removes every breaker pin and link" test_detach_removes_every_pin_and_link
 run_test "the metrics' breaker families match breaker status" test_metrics_match_breaker_status
+run_test "a trial permit of an ended half-open phase is refused" \
+	test_trial_permit_of_an_ended_phase_is_refused
 run_test "a restarted agent resumes each circuit" test_restarted_agent_resumes
 run_test "a restarted agent in half open starts a fresh phase" \
 	test_restarted_agent_in_half_open_starts_a_fresh_phase
