@@ -381,6 +381,8 @@ int ls_brk_ingress(struct __sk_buff *skb)
 	return 1;
 }
 
+enum { REFUSED, CONNECT_TIMEOUT, RESET, NO_ANSWER };
+
 static __always_inline void count(__u32 up, int what)
 {
 	struct ls_brk_stats *st = stats_of(up);
@@ -388,22 +390,20 @@ static __always_inline void count(__u32 up, int what)
 	if (!st)
 		return;
 	switch (what) {
-	case 0:
+	case REFUSED:
 		st->refused++;
 		break;
-	case 1:
+	case CONNECT_TIMEOUT:
 		st->connect_timeouts++;
 		break;
-	case 2:
+	case RESET:
 		st->resets++;
 		break;
-	case 3:
+	case NO_ANSWER:
 		st->no_answer++;
 		break;
 	}
 }
-
-enum { REFUSED, CONNECT_TIMEOUT, RESET, NO_ANSWER };
 
 static __always_inline void on_state(struct bpf_sock_ops *skops, struct ls_brk_sock *s)
 {

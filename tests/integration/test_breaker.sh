@@ -498,6 +498,15 @@ test_detach_removes_every_pin_and_link() {
 	check_eq "no program left on the test cgroup" "$(bpftool cgroup show "$CG_DIR" | grep -c ls_brk)" 0
 }
 
+# Without upstreams, status says so on a line of its own.
+test_status_without_upstreams() {
+	printf '[service web]\nlisten = *:8080\n' >"$LS_TMP/plain.conf"
+	ls_attach "$SRV_IF" --config "$LS_TMP/plain.conf" >/dev/null ||
+		{ not_ok "attach without upstreams"; return 1; }
+	check_eq "breaker status ends its line" "$(ls_srv breaker "$SRV_IF" status | od -An -c | tr -s ' ')" \
+		"$(printf '%s: 0 upstreams\n' "$SRV_IF" | od -An -c | tr -s ' ')"
+}
+
 MPORT=9102
 scrape() { in_srv curl -s -m 5 "http://127.0.0.1:$MPORT/metrics"; }
 # sample NAME{LABELS}: its value on the last page scraped to $LS_TMP/page.
@@ -711,6 +720,7 @@ run_test "a reset from the upstream is a failure" test_upstream_reset_is_a_failu
 run_test "a time-based window forgets old calls" test_time_based_window_forgets_old_calls
 run_test "failed trial connects open the circuit again" test_failed_trial_connects_open_again
 run_test "detach removes every breaker pin and link" test_detach_removes_every_pin_and_link
+run_test "breaker status without upstreams ends its line" test_status_without_upstreams
 run_test "the metrics' breaker families match breaker status" test_metrics_match_breaker_status
 run_test "a trial permit of an ended half-open phase is refused" \
 	test_trial_permit_of_an_ended_phase_is_refused
