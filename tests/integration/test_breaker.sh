@@ -4,7 +4,7 @@
 # server namespace; the breaker is attached to that cgroup only. Each way a
 # call fails (refused, timed out — about 7 s —, reset, slow), both windows,
 # half-open permits, forged segments, reload, detach and the metrics.
-# About 75 s. Needs root, iptables, bpftool, promtool.
+# About 90 s. Needs root, iptables, bpftool, promtool.
 set -u
 # shellcheck source=tests/lib.sh disable=SC1091
 . "$(dirname "$0")/../lib.sh"
