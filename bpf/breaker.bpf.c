@@ -381,6 +381,8 @@ int ls_brk_ingress(struct __sk_buff *skb)
 	return 1;
 }
 
+enum { REFUSED, CONNECT_TIMEOUT, RESET, NO_ANSWER };
+
 static __always_inline void count(__u32 up, int what)
 {
 	struct ls_brk_stats *st = stats_of(up);
@@ -388,22 +390,20 @@ static __always_inline void count(__u32 up, int what)
 	if (!st)
 		return;
 	switch (what) {
-	case 0:
+	case REFUSED:
 		st->refused++;
 		break;
-	case 1:
+	case CONNECT_TIMEOUT:
 		st->connect_timeouts++;
 		break;
-	case 2:
+	case RESET:
 		st->resets++;
 		break;
-	case 3:
+	case NO_ANSWER:
 		st->no_answer++;
 		break;
 	}
 }
-
-enum { REFUSED, CONNECT_TIMEOUT, RESET, NO_ANSWER };
 
 static __always_inline void on_state(struct bpf_sock_ops *skops, struct ls_brk_sock *s)
 {
@@ -509,6 +509,7 @@ int ls_brk_send(struct sk_msg_md *msg)
 	struct ls_brk_stats *st;
 	struct ls_brk_sock *s;
 	__u32 gen;
+	int trial;
 	__u64 now;
 
 	if (!msg->sk)
@@ -517,9 +518,20 @@ int ls_brk_send(struct sk_msg_md *msg)
 	if (!s || s->phase != LS_BRK_IDLE)
 		return SK_PASS;
 	now = bpf_ktime_get_ns();
-	if (s->trial) {
+	trial = s->trial;
+	if (trial) {
+		struct ls_brk_ctl *c = bpf_map_lookup_elem(&brk_ctl, &(__u32){s->up});
+
+		/*
+		 * The permit taken at connect is only good in the half-open phase
+		 * it came from: once the circuit moved on (open, closed, or a
+		 * fresh half-open phase), this request asks again.
+		 */
 		s->trial = 0;
-	} else if (!call_permitted(s->up, now, &gen)) {
+		trial = c && READ_ONCE(c->gen) == s->gen &&
+			effective_state(c, now) == LS_BRK_HALF_OPEN;
+	}
+	if (!trial && !call_permitted(s->up, now, &gen)) {
 		st = stats_of(s->up);
 		if (st)
 			st->rejected_send++;

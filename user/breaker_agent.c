@@ -74,6 +74,7 @@ static int upstream_round(struct ls_brk_agent *a, const struct ls_brk_maps *m, u
 	struct ls_brk_ctl ctl;
 	struct ls_brk *b = &a->brk[i];
 	uint32_t before;
+	bool fresh = false;
 	int rc;
 
 	if (bpf_map_lookup_elem(m->meta, &i, &meta) || bpf_map_lookup_elem(m->ctl, &i, &ctl))
@@ -91,7 +92,20 @@ static int upstream_round(struct ls_brk_agent *a, const struct ls_brk_maps *m, u
 		rc = start(a, i, &meta, &ctl, &cur, now);
 		if (rc)
 			return rc;
+		/*
+		 * Resumed half open: the trials of the phase it was in are lost
+		 * (they lived in the memory of the agent before, or ended while
+		 * none ran), so that phase could never end. A fresh one: all
+		 * permits, a new gen (permits held from before do not come back
+		 * into it), no trials.
+		 */
+		fresh = b->state == LS_BRK_HALF_OPEN;
+	} else if (ctl.gen != a->gen[i] && ctl.state == LS_BRK_HALF_OPEN &&
+		   b->state == LS_BRK_HALF_OPEN) {
+		/* A reload started a fresh half-open phase (breaker_restore): no trials yet. */
+		b->trials = (struct ls_brk_counts){0};
 	}
+	a->gen[i] = ctl.gen;
 	/* Counters that went back (maps made anew) are history, not 2^64 outcomes. */
 	if (cur.calls < a->prev[i].calls || cur.failures < a->prev[i].failures ||
 	    cur.slow < a->prev[i].slow)
@@ -110,16 +124,18 @@ static int upstream_round(struct ls_brk_agent *a, const struct ls_brk_maps *m, u
 		ls_brk_tick(b, now);
 	}
 	a->prev[i] = cur;
-	if (b->state == ctl.state && b->state == before && meta.to_open == b->to_open &&
+	if (!fresh && b->state == ctl.state && b->state == before && meta.to_open == b->to_open &&
 	    meta.to_half_open == b->to_half_open && meta.to_closed == b->to_closed)
 		return 0;
-	if (b->state != ctl.state || b->state != before) {
+	if (fresh || b->state != ctl.state || b->state != before) {
 		ctl.state = b->state;
 		ctl.permits = b->state == LS_BRK_HALF_OPEN ? (int32_t)meta.half_open_permits : 0;
 		ctl.gen++; /* permits held from before are no longer this state's */
 		if (bpf_map_update_elem(m->ctl, &i, &ctl, BPF_ANY))
 			return -errno;
-		pr_info("upstream %s: %s", meta.name, ls_brk_state_name(b->state));
+		a->gen[i] = ctl.gen;
+		pr_info("upstream %s: %s%s", meta.name, ls_brk_state_name(b->state),
+			fresh && b->state == LS_BRK_HALF_OPEN ? " (a fresh half-open phase)" : "");
 	}
 	meta.to_open = b->to_open;
 	meta.to_half_open = b->to_half_open;
@@ -152,6 +168,7 @@ static void follow_reindexing(struct ls_brk_agent *a, const struct ls_brk_maps *
 			next.brk[i] = a->brk[j];
 			next.conf[i] = a->conf[j];
 			next.prev[i] = a->prev[j];
+			next.gen[i] = a->gen[j];
 			next.live[i] = true;
 			taken[j] = true;
 			break;

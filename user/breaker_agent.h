@@ -16,6 +16,7 @@ struct ls_brk_agent {
 	struct ls_brk brk[LS_MAX_UPSTREAMS];
 	struct ls_upstream_meta conf[LS_MAX_UPSTREAMS]; /* what brk[i] was made from */
 	struct ls_brk_stats prev[LS_MAX_UPSTREAMS];
+	uint32_t gen[LS_MAX_UPSTREAMS]; /* brk_ctl's gen as this agent last read or wrote it */
 	bool live[LS_MAX_UPSTREAMS];
 };
 

@@ -224,8 +224,8 @@ int ls_breaker_check(const struct ls_config *cfg, char *err, size_t errlen)
 
 /*
  * What a reload carries over from the breaker it replaces, by upstream
- * name: state, mode, transitions, half-open permits and the per-CPU
- * counters and histogram as they are.
+ * name: state, mode, transitions and the per-CPU counters and histogram
+ * as they are; a half-open state starts a fresh phase (breaker_restore).
  */
 struct brk_saved {
 	struct ls_upstream_meta meta[LS_MAX_UPSTREAMS];
@@ -291,10 +291,14 @@ static int breaker_restore(struct breaker_bpf *s, const struct ls_upstreams *u,
 		m.to_closed = sv->meta[j].to_closed;
 		m.state_since_ns = sv->meta[j].state_since_ns;
 		c.state = sv->ctl[j].state;
-		/* Trials in flight keep their permits; no more than the new setting allows. */
-		c.permits = sv->ctl[j].permits < (int32_t)m.half_open_permits
-				    ? sv->ctl[j].permits
-				    : (int32_t)m.half_open_permits;
+		/*
+		 * Half open: a fresh phase, all its permits. The sockets that held
+		 * the others keep the old socket storage, so they can neither give
+		 * them back nor end a trial here: the phase would wait for them
+		 * forever. A new gen tells the agent its trials start again.
+		 */
+		c.permits = c.state == LS_BRK_HALF_OPEN ? (int32_t)m.half_open_permits : 0;
+		c.gen = sv->ctl[j].gen + 1;
 		if (bpf_map_update_elem(meta, &i, &m, BPF_ANY) ||
 		    bpf_map_update_elem(ctl, &i, &c, BPF_ANY) ||
 		    bpf_map_update_elem(bpf_map__fd(s->maps.brk_stats), &i, sv->stats[j],

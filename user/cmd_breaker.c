@@ -155,7 +155,10 @@ static int run_show(const struct ls_call *call, bool brief)
 			       json_object_get_string(json_object_object_get(u, "mode")));
 		}
 	} else {
-		printf("%s: %zu upstreams", call->ifname, json_object_array_length(arr));
+		size_t n = json_object_array_length(arr);
+
+		/* The table starts with the newline that ends this line. */
+		printf("%s: %zu upstreams%s", call->ifname, n, n ? "" : "\n");
 		ls_breaker_print_text(arr);
 	}
 	json_object_put(arr);

@@ -4,7 +4,7 @@
 # server namespace; the breaker is attached to that cgroup only. Each way a
 # call fails (refused, timed out — about 7 s —, reset, slow), both windows,
 # half-open permits, forged segments, reload, detach and the metrics.
-# About 75 s. Needs root, iptables, bpftool, promtool.
+# About 90 s. Needs root, iptables, bpftool, promtool.
 set -u
 # shellcheck source=tests/lib.sh disable=SC1091
 . "$(dirname "$0")/../lib.sh"
@@ -52,6 +52,7 @@ reset_after = int(sys.argv[4]) if len(sys.argv) > 4 else -1
 fam = socket.AF_INET6 if ":" in sys.argv[1] else socket.AF_INET
 s = socket.socket(fam); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 s.bind((sys.argv[1], int(sys.argv[2]))); s.listen(64)
+print("listening", flush=True)
 def reset(c):
     c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)); c.close()
 def serve(c):
@@ -88,6 +89,7 @@ sniff.bind((ifname, 0))
 sniff.settimeout(10)
 raw = socket.socket(fam, socket.SOCK_RAW, socket.IPPROTO_TCP)
 raw.bind((up_ip, 0))
+print("ready", flush=True)
 
 
 def csum(b):
@@ -155,6 +157,39 @@ cg_mount() { awk '{ for (i = 1; i < NF; i++) if ($i == "-") { if ($(i+1) == "cgr
 in_cg() { nsenter --net="/run/netns/$CLI_NS" sh -c 'echo $$ >"$0/cgroup.procs" && exec "$@"' "$CG_DIR" "$@"; }
 call() { in_cg python3 "$LS_TMP/client.py" "$@"; }
 call_outside() { nsenter --net="/run/netns/$CLI_NS" python3 "$LS_TMP/client.py" "$@"; }
+
+# start_server ADDR PORT [DELAY_S] [RESET_AFTER]: server.py in the server
+# namespace, once it listens (a loaded machine may take seconds to start it).
+SRV_N=0
+start_server() {
+	local log=$LS_TMP/server$((SRV_N += 1)).out
+	bg_srv python3 "$LS_TMP/server.py" "$@" >"$log"
+	wait_for_line "$log" listening 10 || not_ok "server.py $* listens"
+}
+
+# hb: the agent's last heartbeat (the dataplane's clock).
+hb() {
+	bpftool -j map lookup pinned "$(pin_dir "$SRV_IF")/state" key 0 0 0 0 |
+		jq .formatted.value.heartbeat_ns
+}
+# agent_rounds: waits (up to 10 s) for two heartbeats after the current one:
+# the round that writes the second began after this call, so the agent has
+# seen every outcome counted before it.
+agent_rounds() {
+	local i n=0 h h0
+	h0=$(hb)
+	for i in $(seq 200); do
+		h=$(hb)
+		if [ "$h" != "$h0" ]; then
+			h0=$h
+			n=$((n + 1))
+			[ "$n" -ge 2 ] && return 0
+		fi
+		sleep 0.05
+	done
+	: "$i"
+	return 1
+}
 
 # ctl_permits INDEX: brk_ctl's raw permits (BTF-typed) of upstream INDEX.
 ctl_permits() {
@@ -229,7 +264,7 @@ test_refused_upstream_opens_and_recovers() {
 	# A process outside the test cgroup is never affected: it reaches the upstream.
 	call_outside "$host" "$UP_PORT" >/dev/null
 	check_eq "a caller outside the cgroup is not rejected" "$(up db rejected_connect)" 1
-	bg_srv python3 "$LS_TMP/server.py" "$host" "$UP_PORT"
+	start_server "$host" "$UP_PORT"
 	wait_state db half_open 5
 	check_eq "HALF_OPEN after wait_duration_in_open_state" "$(up db state)" half_open
 	# Two trials connect and hold their permits; the third call finds none left.
@@ -260,8 +295,7 @@ test_slow_upstream_opens_by_slow_call_rate() {
 	local i r
 	attach_breaker || { not_ok "attach with an upstream"; return 1; }
 	# Answers after 0.5 s, past slow_call_duration_threshold (300 ms).
-	bg_srv python3 "$LS_TMP/server.py" 10.201.0.1 "$UP_PORT" 0.5
-	sleep 0.3
+	start_server 10.201.0.1 "$UP_PORT" 0.5
 	for i in 1 2 3 4; do
 		r=$(call 10.201.0.1 "$UP_PORT")
 	done
@@ -277,8 +311,7 @@ test_slow_upstream_opens_by_slow_call_rate() {
 test_open_circuit_refuses_a_pooled_request() {
 	local out
 	attach_breaker || { not_ok "attach with an upstream"; return 1; }
-	bg_srv python3 "$LS_TMP/server.py" 10.201.0.1 "$UP_PORT"
-	sleep 0.3
+	start_server 10.201.0.1 "$UP_PORT"
 	out=$LS_TMP/pooled.out
 	in_cg python3 "$LS_TMP/client.py" 10.201.0.1 "$UP_PORT" "$LS_TMP/go" >"$out" &
 	track_pid $!
@@ -343,7 +376,7 @@ test_unused_trial_permits_go_back() {
 		{ not_ok "attach with an upstream"; return 1; }
 	for i in 1 2 3 4; do call 10.201.0.1 "$UP_PORT" >/dev/null; done
 	wait_state db open
-	bg_srv python3 "$LS_TMP/server.py" 10.201.0.1 "$UP_PORT"
+	start_server 10.201.0.1 "$UP_PORT"
 	wait_state db half_open 5
 	check_eq "half open with its 2 permits" "$(up db state) $(up db half_open_permits_left)" \
 		"half_open 2"
@@ -402,15 +435,13 @@ test_connect_timeout_is_one_failed_call() {
 test_upstream_reset_is_a_failure() {
 	local out=$LS_TMP/pooled.out i
 	attach_breaker || { not_ok "attach with an upstream"; return 1; }
-	bg_srv python3 "$LS_TMP/server.py" 10.201.0.1 "$UP_PORT" 0 0
-	sleep 0.3
+	start_server 10.201.0.1 "$UP_PORT" 0 0
 	check_eq "reset with the request outstanding" "$(call 10.201.0.1 "$UP_PORT")" ECONNRESET
 	check_eq "one failed call, a reset" \
 		"$(up db calls) $(up db failures) $(up db resets) $(up db no_answer)" "1 1 1 0"
-	bg_srv python3 "$LS_TMP/server.py" 10.201.0.1 $((UP_PORT + 1)) 0 1
+	start_server 10.201.0.1 $((UP_PORT + 1)) 0 1
 	sed -i "s/^dest = .*/&, 10.201.0.1:$((UP_PORT + 1))/" "$LS_TMP/brk.conf"
 	ls_srv policy "$SRV_IF" reload "$LS_TMP/brk.conf"
-	sleep 0.3
 	in_cg python3 "$LS_TMP/client.py" 10.201.0.1 $((UP_PORT + 1)) "$LS_TMP/go" >"$out" &
 	track_pid $!
 	wait_for_line "$out" held 5
@@ -432,7 +463,7 @@ test_time_based_window_forgets_old_calls() {
 	for i in 1 2; do call 10.201.0.1 "$UP_PORT" >/dev/null; done
 	sleep 3.2 # past the window: those two leave it
 	for i in 1 2; do call 10.201.0.1 "$UP_PORT" >/dev/null; done
-	sleep 0.5 # a few rounds of the agent
+	agent_rounds || not_ok "the agent runs its rounds"
 	check_eq "4 refused calls, 2 of them in the window: still closed" \
 		"$(up db calls) $(up db state)" "4 closed"
 	call 10.201.0.1 "$UP_PORT" >/dev/null
@@ -465,6 +496,15 @@ test_detach_removes_every_pin_and_link() {
 	check "detach" ls_srv detach "$SRV_IF"
 	check_eq "no brk_ pin left" "$(find "$dir" -maxdepth 1 -name 'brk_*' 2>/dev/null | wc -l)" 0
 	check_eq "no program left on the test cgroup" "$(bpftool cgroup show "$CG_DIR" | grep -c ls_brk)" 0
+}
+
+# Without upstreams, status says so on a line of its own.
+test_status_without_upstreams() {
+	printf '[service web]\nlisten = *:8080\n' >"$LS_TMP/plain.conf"
+	ls_attach "$SRV_IF" --config "$LS_TMP/plain.conf" >/dev/null ||
+		{ not_ok "attach without upstreams"; return 1; }
+	check_eq "breaker status ends its line" "$(ls_srv breaker "$SRV_IF" status | od -An -c | tr -s ' ')" \
+		"$(printf '%s: 0 upstreams\n' "$SRV_IF" | od -An -c | tr -s ' ')"
 }
 
 MPORT=9102
@@ -511,14 +551,14 @@ test_forged_or_old_answer_ends_no_call() {
 	attach_breaker || { not_ok "attach with an upstream"; return 1; }
 	write_forger
 	# Every answer after 1 s: slow (slow_call_duration_threshold 300ms).
-	bg_srv python3 "$LS_TMP/server.py" "$host" "$UP_PORT" 1
+	start_server "$host" "$UP_PORT" 1
 	bg_srv python3 "$LS_TMP/forge.py" "$SRV_IF" "$host" "$UP_PORT" >"$forger"
-	sleep 0.3
+	wait_for_line "$forger" ready 10 || not_ok "forge.py watches $SRV_IF"
 	touch "$LS_TMP/go" # two requests back to back on one connection
 	call "$host" "$UP_PORT" "$LS_TMP/go" >"$out"
 	check_eq "both requests answered" "$(tail -1 "$out")" ok
 	check_eq "a forged segment and a copy of an old answer were sent" \
-		"$(tr '\n' ' ' <"$forger")" "forged1 forged2 "
+		"$(grep forged "$forger" | tr '\n' ' ')" "forged1 forged2 "
 	check_eq "both calls end at their real, slow answer" \
 		"$(up db calls) $(up db failures) $(up db slow)" "2 0 2"
 }
@@ -526,26 +566,130 @@ test_forged_or_old_answer_ends_no_call() {
 test_dead_agent_leaves_circuits_closed() {
 	local pid
 	attach_breaker || { not_ok "attach with an upstream"; return 1; }
-	bg_srv python3 "$LS_TMP/server.py" 10.201.0.1 "$UP_PORT"
+	start_server 10.201.0.1 "$UP_PORT"
 	ls_srv breaker "$SRV_IF" open db
 	check_eq "open" "$(call 10.201.0.1 "$UP_PORT")" ECONNREFUSED
-	pid=$(ls_srv -j status "$SRV_IF" | jq -r ".agent.pid // .agent_pid")
+	pid=$(ls_srv -j status "$SRV_IF" | jq -r .agent.pid)
 	kill -KILL "$pid"
 	sleep 3.5 # fail_open_after, 3 s by default
 	check_eq "with the agent dead, calls flow" "$(call 10.201.0.1 "$UP_PORT")" ok
 }
 
+# restart_agent: kills the interface's agent, starts another once the
+# killed one is gone (its lock goes with it: a new agent started before then
+# refuses to run), and waits until the new one holds the lock (AGENT_PID).
+restart_agent() {
+	local i pid
+	pid=$(ls_srv -j status "$SRV_IF" | jq -r .agent.pid)
+	kill -KILL "$pid"
+	wait_gone "$pid" || { not_ok "the killed agent $pid is gone"; return 1; }
+	bg_srv "$LOADSHED" agent "$SRV_IF"
+	AGENT_PID=$!
+	for i in $(seq 100); do
+		[ "$(ls_srv -j status "$SRV_IF" | jq -r .agent.pid)" = "$AGENT_PID" ] && return 0
+		sleep 0.05
+	done
+	: "$i"
+	not_ok "the new agent $AGENT_PID runs"
+	return 1
+}
+
+# wait_permits N: up to 5 s for half_open_permits_left to be N.
+wait_permits() {
+	local i
+	for i in $(seq 100); do
+		[ "$(up db half_open_permits_left)" = "$1" ] && return 0
+		sleep 0.05
+	done
+	: "$i"
+	return 1
+}
+
+# half_open_with_trials_held N: the circuit of db opened by 4 refused calls,
+# then half open with a server, and N trial connections that hold their
+# permits (trialI.out; they send once goI exists).
+half_open_with_trials_held() {
+	local i
+	for i in 1 2 3 4; do call 10.201.0.1 "$UP_PORT" >/dev/null; done
+	wait_state db open || { not_ok "4 refused calls open the circuit"; return 1; }
+	start_server 10.201.0.1 "$UP_PORT"
+	wait_state db half_open 5 || { not_ok "half open after the wait"; return 1; }
+	for i in $(seq "$1"); do
+		in_cg python3 "$LS_TMP/client.py" 10.201.0.1 "$UP_PORT" "$LS_TMP/go$i" first \
+			>"$LS_TMP/trial$i.out" &
+		track_pid $!
+		wait_for_line "$LS_TMP/trial$i.out" 'connected\|^E' 5
+	done
+}
+
+# The trials of a half-open phase live in the agent's memory: an agent
+# restarted while the permits are held by connections that never send
+# starts a fresh phase (all permits, no trials) rather than refuse every
+# call forever.
+test_restarted_agent_in_half_open_starts_a_fresh_phase() {
+	attach_breaker || { not_ok "attach with an upstream"; return 1; }
+	half_open_with_trials_held 2 || return 1
+	check_eq "both permits held" "$(up db half_open_permits_left) $(ctl_permits 0)" "0 0"
+	restart_agent || return 1
+	check "the new agent gives a fresh phase all its permits" wait_permits 2
+	check_eq "still half open" "$(up db state)" half_open
+	check_eq "new trial calls pass" "$(call 10.201.0.1 "$UP_PORT") $(call 10.201.0.1 "$UP_PORT")" \
+		"ok ok"
+	wait_state db closed
+	check_eq "and close the circuit" "$(up db state)" closed
+	touch "$LS_TMP/go1" "$LS_TMP/go2"
+	wait_for_line "$LS_TMP/trial1.out" '^ok\|^E' 5
+	check_eq "an old trial connection's request passes the closed circuit" \
+		"$(tail -1 "$LS_TMP/trial1.out")" ok
+}
+
+# A reload gives the held permits' sockets a socket storage the new breaker
+# does not see: they can neither give them back nor end a trial. A reload
+# in half open starts a fresh phase: all permits, and the agent counts its
+# trials from 0.
+test_reload_in_half_open_starts_a_fresh_phase() {
+	attach_breaker || { not_ok "attach with an upstream"; return 1; }
+	half_open_with_trials_held 1 || return 1
+	check_eq "one trial answered" "$(call 10.201.0.1 "$UP_PORT")" ok
+	agent_rounds || not_ok "the agent runs its rounds"
+	check_eq "half open, both permits taken" \
+		"$(up db state) $(up db half_open_permits_left)" "half_open 0"
+	check "reload" ls_srv policy "$SRV_IF" reload "$LS_TMP/brk.conf"
+	check_eq "half open with all its permits" \
+		"$(up db state) $(up db half_open_permits_left)" "half_open 2"
+	check_eq "a trial of the fresh phase" "$(call 10.201.0.1 "$UP_PORT")" ok
+	agent_rounds || not_ok "the agent runs its rounds"
+	check_eq "one trial of two: still half open" "$(up db state)" half_open
+	check_eq "the second" "$(call 10.201.0.1 "$UP_PORT")" ok
+	wait_state db closed
+	check_eq "closes the circuit" "$(up db state)" closed
+	touch "$LS_TMP/go1"
+	wait_for_line "$LS_TMP/trial1.out" '^ok\|^E' 5
+}
+
+# A permit taken at connect is only good in the half-open phase it came
+# from: the connection's first request after the circuit opened again is
+# refused.
+test_trial_permit_of_an_ended_phase_is_refused() {
+	attach_breaker || { not_ok "attach with an upstream"; return 1; }
+	half_open_with_trials_held 1 || return 1
+	check_eq "the trial connected" "$(head -1 "$LS_TMP/trial1.out")" connected
+	ls_srv breaker "$SRV_IF" open db
+	touch "$LS_TMP/go1"
+	wait_for_line "$LS_TMP/trial1.out" '^ok\|^E' 5
+	check_eq "its first request, the circuit open, fails at once" \
+		"$(tail -1 "$LS_TMP/trial1.out") $(up db rejected_send)" "EACCES 1"
+}
+
 # An agent killed and started again resumes each circuit where it was.
 test_restarted_agent_resumes() {
-	local i pid
+	local i
 	attach_breaker || { not_ok "attach with an upstream"; return 1; }
 	for i in 1 2 3 4; do call 10.201.0.1 "$UP_PORT" >/dev/null; done
 	wait_state db open
-	pid=$(ls_srv -j status "$SRV_IF" | jq -r .agent.pid)
-	kill -KILL "$pid"
-	# Its lock goes with it: a new agent started before then refuses to run.
-	check "the killed agent is gone" wait_gone "$pid"
-	bg_srv "$LOADSHED" agent "$SRV_IF"
+	restart_agent || return 1
+	ok "a new agent runs"
+	agent_rounds || not_ok "the new agent runs its rounds"
 	check_eq "still open under the new agent" "$(up db state) $(up db to_open)" "open 1"
 	wait_state db half_open 5
 	check_eq "which moves it to half open after the wait, counting on" \
@@ -576,7 +720,13 @@ run_test "a reset from the upstream is a failure" test_upstream_reset_is_a_failu
 run_test "a time-based window forgets old calls" test_time_based_window_forgets_old_calls
 run_test "failed trial connects open the circuit again" test_failed_trial_connects_open_again
 run_test "detach removes every breaker pin and link" test_detach_removes_every_pin_and_link
+run_test "breaker status without upstreams ends its line" test_status_without_upstreams
 run_test "the metrics' breaker families match breaker status" test_metrics_match_breaker_status
+run_test "a trial permit of an ended half-open phase is refused" \
+	test_trial_permit_of_an_ended_phase_is_refused
 run_test "a restarted agent resumes each circuit" test_restarted_agent_resumes
+run_test "a restarted agent in half open starts a fresh phase" \
+	test_restarted_agent_in_half_open_starts_a_fresh_phase
+run_test "a reload in half open starts a fresh phase" test_reload_in_half_open_starts_a_fresh_phase
 run_test "a dead agent leaves every circuit closed" test_dead_agent_leaves_circuits_closed
 tap_done
