@@ -13,6 +13,7 @@
 #include "breaker.h"
 #include "breaker.skel.h"
 #include "breaker_maps.h"
+#include "maps.h"
 #include "config.h"
 #include "log.h"
 
@@ -494,63 +495,14 @@ void ls_brk_maps_close(struct ls_brk_maps *m)
 	}
 }
 
-static int sum_percpu(int fd, uint32_t key, uint64_t *out, size_t nr_u64)
-{
-	int ncpu = libbpf_num_possible_cpus();
-	uint64_t *vals;
-
-	if (ncpu <= 0)
-		return -EINVAL;
-	vals = calloc((size_t)ncpu, nr_u64 * sizeof(uint64_t));
-	if (!vals)
-		return -ENOMEM;
-	if (bpf_map_lookup_elem(fd, &key, vals)) {
-		int err = -errno;
-
-		free(vals);
-		return err;
-	}
-	memset(out, 0, nr_u64 * sizeof(uint64_t));
-	for (int c = 0; c < ncpu; c++)
-		for (size_t i = 0; i < nr_u64; i++)
-			out[i] += vals[(size_t)c * nr_u64 + i];
-	free(vals);
-	return 0;
-}
-
 int ls_brk_read_stats(const struct ls_brk_maps *m, uint32_t up, struct ls_brk_stats *out)
 {
-	return sum_percpu(m->stats, up, (uint64_t *)out, sizeof(*out) / 8);
+	return ls_map_sum_percpu(m->stats, up, (__u64 *)out, sizeof(*out) / sizeof(__u64));
 }
 
 int ls_brk_read_latency(const struct ls_brk_maps *m, uint32_t up, struct ls_latency_hist *out)
 {
-	int ncpu = libbpf_num_possible_cpus(), err = 0;
-	struct ls_latency_hist *vals;
-
-	if (ncpu <= 0)
-		return -EINVAL;
-	vals = calloc((size_t)ncpu, sizeof(*vals));
-	if (!vals)
-		return -ENOMEM;
-	if (bpf_map_lookup_elem(m->latency, &up, vals)) {
-		err = -errno;
-		goto out;
-	}
-	memset(out, 0, sizeof(*out));
-	for (int c = 0; c < ncpu; c++) {
-		out->count += vals[c].count;
-		out->sum_ns += vals[c].sum_ns;
-		if (vals[c].min_ns && (!out->min_ns || vals[c].min_ns < out->min_ns))
-			out->min_ns = vals[c].min_ns;
-		if (vals[c].max_ns > out->max_ns)
-			out->max_ns = vals[c].max_ns;
-		for (unsigned int b = 0; b < LS_HIST_BUCKETS; b++)
-			out->buckets[b] += vals[c].buckets[b];
-	}
-out:
-	free(vals);
-	return err;
+	return ls_map_read_hist(m->latency, up, out);
 }
 
 int ls_brk_find(const struct ls_brk_maps *m, const char *name, struct ls_upstream_meta *meta)

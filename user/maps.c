@@ -258,7 +258,7 @@ int ls_read_inflight(const struct ls_maps *m, uint32_t svc, struct ls_inflight *
  * Reads the per-CPU values of key and sums them as arrays of __u64. The
  * kernel hands out one slot per possible CPU, each rounded up to 8 bytes.
  */
-static int sum_percpu(int fd, uint32_t key, __u64 *out, size_t nr_u64)
+int ls_map_sum_percpu(int fd, uint32_t key, __u64 *out, size_t nr_u64)
 {
 	int ncpu = libbpf_num_possible_cpus();
 	__u64 *vals;
@@ -280,12 +280,12 @@ static int sum_percpu(int fd, uint32_t key, __u64 *out, size_t nr_u64)
 
 int ls_read_class_stats(const struct ls_maps *m, uint32_t idx, struct ls_class_stats *out)
 {
-	return sum_percpu(m->class_stats, idx, (__u64 *)out, sizeof(*out) / sizeof(__u64));
+	return ls_map_sum_percpu(m->class_stats, idx, (__u64 *)out, sizeof(*out) / sizeof(__u64));
 }
 
 int ls_read_iface_stats(const struct ls_maps *m, struct ls_iface_stats *out)
 {
-	return sum_percpu(m->iface_stats, 0, (__u64 *)out, sizeof(*out) / sizeof(__u64));
+	return ls_map_sum_percpu(m->iface_stats, 0, (__u64 *)out, sizeof(*out) / sizeof(__u64));
 }
 
 /* One histogram from per-CPU copies: min and max do not sum (least non-zero, greatest). */
@@ -334,9 +334,14 @@ static int read_percpu_hist(int fd, uint32_t key, size_t val_size, size_t hist_o
 	return err;
 }
 
+int ls_map_read_hist(int fd, uint32_t key, struct ls_latency_hist *out)
+{
+	return read_percpu_hist(fd, key, sizeof(struct ls_latency_hist), 0, out);
+}
+
 int ls_read_latency(const struct ls_maps *m, uint32_t idx, struct ls_latency_hist *out)
 {
-	return read_percpu_hist(m->latency, idx, sizeof(struct ls_latency_hist), 0, out);
+	return ls_map_read_hist(m->latency, idx, out);
 }
 
 int ls_probe_set(const struct ls_maps *m, uint32_t svc, uint64_t epoch_ns)

@@ -61,6 +61,12 @@ int ls_read_inflight(const struct ls_maps *m, uint32_t svc, struct ls_inflight *
 int ls_read_class_stats(const struct ls_maps *m, uint32_t idx, struct ls_class_stats *out);
 int ls_read_latency(const struct ls_maps *m, uint32_t idx, struct ls_latency_hist *out);
 /*
+ * Any per-CPU map's entry key summed over the CPUs: as nr_u64 counters, or
+ * as a struct ls_latency_hist (min and max taken, not summed).
+ */
+int ls_map_sum_percpu(int fd, uint32_t key, __u64 *out, size_t nr_u64);
+int ls_map_read_hist(int fd, uint32_t key, struct ls_latency_hist *out);
+/*
  * A service's probe (design §7.4): ls_probe_set starts one at epoch_ns (the
  * dataplane's clock) with an empty histogram on every CPU, or with 0 ends
  * it; ls_read_probe sums what the dataplane recorded since.
