@@ -136,6 +136,24 @@ int ls_parse_u32(const char *text, uint32_t *out)
 	return 0;
 }
 
+int ls_parse_bool(const char *text, bool *out)
+{
+	static const char *const yes[] = {"true", "yes", "on", "1"};
+	static const char *const no[] = {"false", "no", "off", "0"};
+
+	for (size_t i = 0; text && i < sizeof(yes) / sizeof(yes[0]); i++) {
+		if (!strcasecmp(text, yes[i])) {
+			*out = true;
+			return 0;
+		}
+		if (!strcasecmp(text, no[i])) {
+			*out = false;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
 int ls_parse_real(const char *text, double *out)
 {
 	double v;

@@ -222,6 +222,8 @@ char *ls_trim(char *s);
 int ls_parse_duration_ns(const char *text, uint64_t *out_ns);
 int ls_parse_u32(const char *text, uint32_t *out);
 int ls_parse_real(const char *text, double *out);
+/* true/yes/on/1 or false/no/off/0, any case. */
+int ls_parse_bool(const char *text, bool *out);
 
 /*
  * Netflix's ExpAvgMeasurement: the first `warmup` samples give their plain

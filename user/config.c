@@ -215,24 +215,6 @@ static bool class_name_ok(const char *s)
 	return name_ok(s, "_-");
 }
 
-static int parse_bool(const char *v, bool *out)
-{
-	static const char *const yes[] = {"true", "yes", "on", "1"};
-	static const char *const no[] = {"false", "no", "off", "0"};
-
-	for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++) {
-		if (!strcasecmp(v, yes[i])) {
-			*out = true;
-			return 0;
-		}
-		if (!strcasecmp(v, no[i])) {
-			*out = false;
-			return 0;
-		}
-	}
-	return -EINVAL;
-}
-
 static int parse_u32_range(const char *v, uint32_t lo, uint32_t hi, uint32_t *out)
 {
 	uint32_t n;
@@ -497,7 +479,7 @@ static int set_metrics(struct set_ctx *x, const char *v)
 
 static int set_watch_config(struct set_ctx *x, const char *v)
 {
-	if (parse_bool(v, &x->c->agent.watch_config))
+	if (ls_parse_bool(v, &x->c->agent.watch_config))
 		return bad(x, "'%s' is not true or false", v);
 	return 0;
 }
@@ -671,7 +653,7 @@ static int set_max_limit(struct set_ctx *x, const char *v)
 
 static int set_shadow(struct set_ctx *x, const char *v)
 {
-	if (parse_bool(v, &x->svc->shadow))
+	if (ls_parse_bool(v, &x->svc->shadow))
 		return bad(x, "'%s' is not true or false", v);
 	return 0;
 }

@@ -24,11 +24,10 @@
 #include <string.h>
 
 #include "algo.h"
+#include "clock.h"
 #include "upstream.h"
 
-#define NS_PER_MS	1000000ull
-#define NS_PER_S	1000000000ull
-#define MAX_DURATION_NS (24 * 3600 * NS_PER_S)
+#define MAX_DURATION_NS (24 * 3600 * LS_NS_PER_S)
 
 struct up_ctx {
 	struct ls_upstream_conf *u;
@@ -51,16 +50,11 @@ static int __attribute__((format(printf, 2, 3))) bad(const struct up_ctx *x, con
 
 static int parse_u32(const char *v, uint32_t lo, uint32_t hi, uint32_t *out)
 {
-	char *end;
-	unsigned long n;
+	uint32_t n;
 
-	if (*v < '0' || *v > '9')
+	if (ls_parse_u32(v, &n) || n < lo || n > hi)
 		return -EINVAL;
-	errno = 0;
-	n = strtoul(v, &end, 10);
-	if (errno || *end || n < lo || n > hi)
-		return -EINVAL;
-	*out = (uint32_t)n;
+	*out = n;
 	return 0;
 }
 
@@ -233,19 +227,19 @@ static int parse_duration(const struct up_ctx *x, const char *v, uint64_t lo, ui
 		return bad(x, "'%s' is not a duration with a unit (ns, us, ms, s, m)", v);
 	if (ns < lo || ns > MAX_DURATION_NS)
 		return bad(x, "%s is out of range (%llums..24h)", v,
-			   (unsigned long long)(lo / NS_PER_MS));
+			   (unsigned long long)(lo / LS_NS_PER_MS));
 	*out = ns;
 	return 0;
 }
 
 static int set_slow_duration(struct up_ctx *x, const char *v)
 {
-	return parse_duration(x, v, 1 * NS_PER_MS, &x->u->brk.slow_ns);
+	return parse_duration(x, v, 1 * LS_NS_PER_MS, &x->u->brk.slow_ns);
 }
 
 static int set_open_wait(struct up_ctx *x, const char *v)
 {
-	return parse_duration(x, v, 1 * NS_PER_MS, &x->u->brk.open_wait_ns);
+	return parse_duration(x, v, 1 * LS_NS_PER_MS, &x->u->brk.open_wait_ns);
 }
 
 static int set_half_open_permits(struct up_ctx *x, const char *v)
@@ -262,7 +256,9 @@ static int set_half_open_max_wait(struct up_ctx *x, const char *v)
 
 static int set_automatic(struct up_ctx *x, const char *v)
 {
-	if (!strcmp(v, "true") || !strcmp(v, "yes") || !strcmp(v, "on") || !strcmp(v, "1"))
+	bool on;
+
+	if (!ls_parse_bool(v, &on) && on)
 		return 0;
 	return bad(x, "the agent's round moves OPEN to HALF_OPEN itself: only true is possible");
 }
