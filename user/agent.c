@@ -585,7 +585,7 @@ static int agent_open(struct agent *ag, const char *ifname)
 	}
 	err = ring_buffer__add(ag->aborts, ag->maps.suspects, on_suspect, ag);
 	if (!err)
-		err = ls_metrics_new(ifname, &ag->maps, ag->tick_fd, &ag->metrics);
+		err = ls_metrics_new(ifname, ag->dir, &ag->maps, ag->tick_fd, &ag->metrics);
 	if (err)
 		goto fail;
 	return 0;

@@ -130,6 +130,7 @@ struct svc_read {
 struct ls_metrics {
 	char iface[64]; /* escaped */
 	const char *ifname;
+	const char *dir; /* the pin directory */
 	const struct ls_maps *maps;
 	int tick_fd;
 	struct MHD_Daemon *daemon;
@@ -147,7 +148,7 @@ struct ls_metrics {
 	struct svc_read svc[LS_MAX_SERVICES];
 };
 
-int ls_metrics_new(const char *ifname, const struct ls_maps *maps, int tick_fd,
+int ls_metrics_new(const char *ifname, const char *dir, const struct ls_maps *maps, int tick_fd,
 		   struct ls_metrics **out)
 {
 	struct ls_metrics *m = calloc(1, sizeof(*m));
@@ -155,6 +156,7 @@ int ls_metrics_new(const char *ifname, const struct ls_maps *maps, int tick_fd,
 	if (!m)
 		return -ENOMEM;
 	m->ifname = ifname;
+	m->dir = dir;
 	escape_label(ifname, m->iface, sizeof(m->iface));
 	m->maps = maps;
 	m->tick_fd = tick_fd;
@@ -580,7 +582,7 @@ static void iface_counter(struct ls_metrics *m, struct sbuf *b, const char *name
 /* The outbound circuit breakers' families (metrics_breaker.c), when there are upstreams. */
 static void breaker_families(struct ls_metrics *m, struct sbuf *b)
 {
-	char *text = ls_metrics_breaker(m->ifname, m->iface);
+	char *text = ls_metrics_breaker(m->dir, m->iface);
 
 	if (text)
 		sb_printf(b, "%s", text);

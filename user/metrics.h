@@ -33,9 +33,10 @@ struct ls_metrics;
 
 /*
  * The metrics of ifname, read from maps (and the tick program tick_fd, for
- * the dataplane's clock). Nothing listens until a round asks. 0 or -ENOMEM.
+ * the dataplane's clock; the breaker's pins in dir). Nothing listens until a
+ * round asks. 0 or -ENOMEM.
  */
-int ls_metrics_new(const char *ifname, const struct ls_maps *maps, int tick_fd,
+int ls_metrics_new(const char *ifname, const char *dir, const struct ls_maps *maps, int tick_fd,
 		   struct ls_metrics **out);
 
 /* Stops the endpoint (waits for its thread) and frees; *m is NULLed. */

@@ -14,7 +14,6 @@
 #include "breaker.h"
 #include "breaker_maps.h"
 #include "metrics_breaker.h"
-#include "pins.h"
 
 struct up_read {
 	struct ls_upstream_meta meta;
@@ -84,16 +83,16 @@ static void write_families(FILE *f, const char *iface, const struct up_read *up,
 	}
 }
 
-char *ls_metrics_breaker(const char *ifname, const char *iface_label)
+char *ls_metrics_breaker(const char *dir, const char *iface_label)
 {
 	struct up_read up[LS_MAX_UPSTREAMS];
 	struct ls_brk_maps m;
-	char dir[256], *text = NULL;
+	char *text = NULL;
 	uint32_t nr = 0;
 	size_t len = 0;
 	FILE *f;
 
-	if (ls_pin_dir(ifname, dir, sizeof(dir)) || ls_brk_maps_open(dir, &m))
+	if (ls_brk_maps_open(dir, &m))
 		return NULL;
 	for (uint32_t i = 0; i < LS_MAX_UPSTREAMS; i++) {
 		struct up_read *u = &up[nr];

@@ -4,10 +4,10 @@
 #define LS_METRICS_BREAKER_H
 
 /*
- * The loadshed_breaker_* families of ifname's upstreams, labelled
+ * The loadshed_breaker_* families of the upstreams pinned in dir, labelled
  * iface=iface_label (escaped), as a malloc'd string; NULL without a
  * breaker (or when it cannot be read).
  */
-char *ls_metrics_breaker(const char *ifname, const char *iface_label);
+char *ls_metrics_breaker(const char *dir, const char *iface_label);
 
 #endif /* LS_METRICS_BREAKER_H */
