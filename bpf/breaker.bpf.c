@@ -159,12 +159,12 @@ static __always_inline __u32 effective_state(struct ls_brk_ctl *c, __u64 now)
 #define TRIAL_TAKEN 2
 
 /*
- * Whether a new call may start: closed (PERMITTED), or half-open with a
- * permit left (TRIAL_TAKEN, *gen the state's generation); 0: refused.
+ * Whether a new call to up, whose control entry is c (NULL: none), may
+ * start: closed (PERMITTED), or half-open with a permit left (TRIAL_TAKEN,
+ * *gen the state's generation); 0: refused.
  */
-static __always_inline int call_permitted(__u32 up, __u64 now, __u32 *gen)
+static __always_inline int call_permitted(struct ls_brk_ctl *c, __u32 up, __u64 now, __u32 *gen)
 {
-	struct ls_brk_ctl *c = bpf_map_lookup_elem(&brk_ctl, &up);
 	struct ls_brk_stats *st;
 	__u32 state;
 
@@ -236,7 +236,7 @@ static __always_inline int connect_common(struct bpf_sock_addr *ctx, const __u8 
 	if (!c || bpf_get_current_ancestor_cgroup_id(c->cgroup_level) != c->cgroup_id)
 		return 1;
 	now = bpf_ktime_get_ns();
-	verdict = call_permitted(up, now, &gen);
+	verdict = call_permitted(c, up, now, &gen);
 	if (verdict) {
 		/* sockops times and counts only the connects this program saw as calls. */
 		s = bpf_sk_storage_get(&brk_socks, ctx->sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
@@ -508,6 +508,7 @@ int ls_brk_send(struct sk_msg_md *msg)
 {
 	struct ls_brk_stats *st;
 	struct ls_brk_sock *s;
+	struct ls_brk_ctl *c;
 	__u32 gen;
 	int trial;
 	__u64 now;
@@ -518,10 +519,9 @@ int ls_brk_send(struct sk_msg_md *msg)
 	if (!s || s->phase != LS_BRK_IDLE)
 		return SK_PASS;
 	now = bpf_ktime_get_ns();
+	c = bpf_map_lookup_elem(&brk_ctl, &(__u32){s->up});
 	trial = s->trial;
 	if (trial) {
-		struct ls_brk_ctl *c = bpf_map_lookup_elem(&brk_ctl, &(__u32){s->up});
-
 		/*
 		 * The permit taken at connect is only good in the half-open phase
 		 * it came from: once the circuit moved on (open, closed, or a
@@ -531,7 +531,7 @@ int ls_brk_send(struct sk_msg_md *msg)
 		trial = c && READ_ONCE(c->gen) == s->gen &&
 			effective_state(c, now) == LS_BRK_HALF_OPEN;
 	}
-	if (!trial && !call_permitted(s->up, now, &gen)) {
+	if (!trial && !call_permitted(c, s->up, now, &gen)) {
 		st = stats_of(s->up);
 		if (st)
 			st->rejected_send++;
