@@ -78,8 +78,8 @@
 # Writes to DIR (default results/scenario/SCENARIO-PROTECTION):
 #   loadgen.csv, loadgen.json   the load generator's per-second rows and totals
 #   samples.csv                 10 Hz: t_s,limit,inflight,high_inflight,low_inflight,
-#                               shed,queue_len,busy_workers,flows (limit: loadshed's, or
-#                               the static cap of iptables)
+#                               shed,queue_len,busy_workers,flows,high_guarantee (limit:
+#                               loadshed's, or the static cap of iptables)
 #   summary.json                the numbers the demo and bench tables are made of; among
 #                               them the server's queue (queue_len: accepted, waiting for
 #                               a worker) per second, its median second (server_queue),
@@ -743,9 +743,9 @@ awk -F'\t' -v t0="$T0_MS" -v lim="$STATIC_LIMIT" -v att="${ATTACHED_MS:-0}" 'BEG
 		[ ($f[0] | tonumber), (if $s then $s.limit else ($f[1] | if . == "" then null else tonumber end) end),
 		  $s.inflight, cls("high").inflight, cls("low").inflight,
 		  (if $s then ([$s.classes[]?.shed] | add) else null end),
-		  $sv.queue_len, $sv.busy_workers, $ls.flows ]
+		  $sv.queue_len, $sv.busy_workers, $ls.flows, cls("high").guarantee ]
 		| map(if . == null then "" else tostring end) | join(",")' |
-	{ echo "t_s,limit,inflight,high_inflight,low_inflight,shed,queue_len,busy_workers,flows"; sort -t, -k1,1g; } \
+	{ echo "t_s,limit,inflight,high_inflight,low_inflight,shed,queue_len,busy_workers,flows,high_guarantee"; sort -t, -k1,1g; } \
 		>"$OUT/samples.csv"
 
 # Per-second success of all classes: ok / outcomes (in the second they happened).

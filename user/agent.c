@@ -38,6 +38,7 @@
 #include "algo.h"
 #include "clock.h"
 #include "confwatch.h"
+#include "demand.h"
 #include "hist.h"
 #include "log.h"
 #include "maps.h"
@@ -59,7 +60,16 @@ struct svc_ctl {
 	int32_t max_inflight; /* over the open window's rounds */
 	uint64_t last_rtt_ns; /* of the last window fed to the algorithm */
 	uint32_t written;     /* the limit written last round */
+	/*
+	 * Each class's work offered, admitted and in flight, averaged over
+	 * LS_COVER_FAST_NS and over LS_DEMAND_TAU_NS: its load, whose bursts
+	 * its guarantee covers (svc_load).
+	 */
+	struct ls_demand fast[LS_MAX_CLASSES], slow[LS_MAX_CLASSES];
 };
+
+/* A rise in a class's load shows in its cover within about this long. */
+#define LS_COVER_FAST_NS (500 * LS_NS_PER_MS)
 
 struct agent {
 	const char *ifname;
@@ -253,6 +263,37 @@ static bool svc_probe(struct agent *ag, uint32_t svc, const struct ls_service_me
 	}
 }
 
+/*
+ * Feeds each class's counters and in-flight count to its averages and puts
+ * its load in out: the larger of the fast and the slow reading of each
+ * measure, so that a rise shows at once and a fall only when it lasts (a
+ * class whose counters cannot be read has none: it gets its share).
+ */
+static void svc_load(struct agent *ag, uint32_t svc, const struct ls_service_meta *meta,
+		     uint64_t now_ns, struct ls_class_load *out)
+{
+	struct svc_ctl *c = &ag->svc[svc];
+	uint32_t n = meta->nr_classes < LS_MAX_CLASSES ? meta->nr_classes : LS_MAX_CLASSES;
+
+	for (uint32_t cls = 0; cls < n; cls++) {
+		struct ls_class_stats st;
+		struct ls_demand_sample d = {.now_ns = now_ns};
+
+		out[cls] = (struct ls_class_load){0};
+		if (ls_read_class_stats(&ag->maps, ls_class_index(svc, cls), &st))
+			continue;
+		ls_demand_counts(&st, meta->admit, &d.offered, &d.admitted);
+		d.inflight = atomic_load((_Atomic int32_t *)&ag->inflight[svc].cls[cls]);
+		c->fast[cls].tau_ns = LS_COVER_FAST_NS;
+		ls_demand_update(&c->fast[cls], &d);
+		ls_demand_update(&c->slow[cls], &d);
+		out[cls].demand =
+			fmax(ls_demand_inflight(&c->fast[cls]), ls_demand_inflight(&c->slow[cls]));
+		out[cls].jitter =
+			fmax(ls_demand_jitter(&c->fast[cls]), ls_demand_jitter(&c->slow[cls]));
+	}
+}
+
 /* One round of one service: sample, algorithm, limits. 0 or a negative errno, logged. */
 static int svc_round(struct agent *ag, uint32_t svc, uint64_t now_ns)
 {
@@ -262,6 +303,7 @@ static int svc_round(struct agent *ag, uint32_t svc, uint64_t now_ns)
 	struct ls_inflight *inf = &ag->inflight[svc];
 	struct ls_limits lim = {};
 	uint32_t old, limit, quantile_ppm;
+	struct ls_class_load load[LS_MAX_CLASSES] = {};
 	int32_t now_inflight;
 	double quantile;
 	int err;
@@ -299,6 +341,7 @@ static int svc_round(struct agent *ag, uint32_t svc, uint64_t now_ns)
 		svc_histogram(ag, svc, &c->prev);
 	}
 
+	svc_load(ag, svc, &meta, now_ns, load);
 	now_inflight = atomic_load((_Atomic int32_t *)&inf->total);
 	if (now_inflight > c->max_inflight)
 		c->max_inflight = now_inflight;
@@ -344,12 +387,14 @@ static int svc_round(struct agent *ag, uint32_t svc, uint64_t now_ns)
 			meta.name, old, c->limit, c->last_rtt_ns / 1e6,
 			ls_algo_baseline_rtt_ns(c->algo) / 1e6);
 	/*
-	 * Written every round: a policy reload may have changed the shares.
-	 * While a probe runs the guarantees are those of the pinned limit too:
+	 * Written every round: a policy reload may have changed the shares,
+	 * and the classes' demand moves their cover. While a probe runs the
+	 * guarantees are the shares of the pinned limit, with no cover:
 	 * guaranteed load during a probe would be measured as no-load latency.
 	 */
 	c->written = limit;
-	err = ls_service_write_limits(&ag->maps, svc, limit, &meta);
+	err = ls_service_write_limits(&ag->maps, svc, limit, &meta,
+				      ls_algo_probing(c->algo, NULL) ? NULL : load);
 	if (err)
 		pr_err("service %s: writing limit %u: %s; the dataplane keeps enforcing the last "
 		       "one written",
@@ -537,8 +582,9 @@ static void agent_end_probes(struct agent *ag)
 		ls_probe_set(&ag->maps, s, 0);
 		if (ls_read_meta(&ag->maps, s, &meta) || !meta.in_use || strcmp(meta.name, c->name))
 			continue;
-		err = ls_service_write_limits(
-			&ag->maps, s, meta.pinned_limit ? meta.pinned_limit : c->limit, &meta);
+		err = ls_service_write_limits(&ag->maps, s,
+					      meta.pinned_limit ? meta.pinned_limit : c->limit,
+					      &meta, NULL);
 		if (err)
 			pr_warn("service %s: ending its probe: %s", meta.name, strerror(-err));
 		else

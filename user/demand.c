@@ -28,6 +28,8 @@ void ls_demand_update(struct ls_demand *d, const struct ls_demand_sample *s)
 {
 	double dt, w;
 
+	double inflight = s->inflight > 0 ? s->inflight : 0, step;
+
 	if (!d->primed || s->now_ns <= d->last_ns || s->offered < d->offered ||
 	    s->admitted < d->admitted) {
 		bool was = d->primed;
@@ -36,19 +38,24 @@ void ls_demand_update(struct ls_demand *d, const struct ls_demand_sample *s)
 		d->last_ns = s->now_ns;
 		d->offered = s->offered;
 		d->admitted = s->admitted;
+		d->last_inflight = inflight;
 		if (!was) {
-			d->inflight = s->inflight;
+			d->inflight = inflight;
 			d->limit = s->limit;
 		}
 		return;
 	}
 	dt = (double)(s->now_ns - d->last_ns) / 1e9;
 	/* Exact for any round length: a late round weighs what its time weighs. */
-	w = 1.0 - exp(-(double)(s->now_ns - d->last_ns) / (double)LS_DEMAND_TAU_NS);
+	w = 1.0 - exp(-(double)(s->now_ns - d->last_ns) /
+		      (double)(d->tau_ns ? d->tau_ns : LS_DEMAND_TAU_NS));
+	step = inflight - d->last_inflight;
 	d->offered_per_s = ewma(d->offered_per_s, (double)(s->offered - d->offered) / dt, w);
 	d->admitted_per_s = ewma(d->admitted_per_s, (double)(s->admitted - d->admitted) / dt, w);
-	d->inflight = ewma(d->inflight, s->inflight > 0 ? s->inflight : 0, w);
+	d->inflight = ewma(d->inflight, inflight, w);
+	d->jitter = ewma(d->jitter, step * step / 2, w);
 	d->limit = ewma(d->limit, s->limit, w);
+	d->last_inflight = inflight;
 	d->last_ns = s->now_ns;
 	d->offered = s->offered;
 	d->admitted = s->admitted;
@@ -75,4 +82,18 @@ double ls_demand_ratio(const struct ls_demand *d)
 	if (isnan(cap) || cap < LS_DEMAND_EPSILON)
 		return INFINITY;
 	return d->offered_per_s / cap;
+}
+
+double ls_demand_inflight(const struct ls_demand *d)
+{
+	if (d->offered_per_s < LS_DEMAND_EPSILON)
+		return d->inflight;
+	if (d->admitted_per_s < LS_DEMAND_EPSILON)
+		return INFINITY;
+	return d->inflight * d->offered_per_s / d->admitted_per_s;
+}
+
+double ls_demand_jitter(const struct ls_demand *d)
+{
+	return sqrt(d->jitter);
 }

@@ -33,11 +33,14 @@ struct ls_demand_sample {
 };
 
 struct ls_demand {
-	bool primed; /* a first sample taken: the counters' baseline */
+	uint64_t tau_ns; /* the averages' time constant; 0: LS_DEMAND_TAU_NS */
+	bool primed;	 /* a first sample taken: the counters' baseline */
 	uint64_t last_ns;
 	uint64_t offered, admitted;
-	/* Exponentially weighted averages over LS_DEMAND_TAU_NS. */
+	double last_inflight; /* the last sample's */
+	/* Exponentially weighted averages over tau_ns. */
 	double offered_per_s, admitted_per_s, inflight, limit;
+	double jitter; /* of half the squared change of in-flight between samples */
 };
 
 /*
@@ -77,5 +80,22 @@ double ls_demand_capacity_per_s(const struct ls_demand *d);
  * shed, none served).
  */
 double ls_demand_ratio(const struct ls_demand *d);
+
+/*
+ * How much in-flight moves from one sample to the next: the square root of
+ * the average of half its squared change (the Allan deviation). For
+ * samples further apart than the work lasts it is in-flight's standard
+ * deviation; a slow trend or a step counts only in the sample it happens.
+ */
+double ls_demand_jitter(const struct ls_demand *d);
+
+/*
+ * The in-flight count the work offered would hold, smoothed: in-flight x
+ * offered / admitted (each unit offered would stay as long as the admitted
+ * ones do). What is in flight when nothing new is offered (long-lived
+ * connections, or none); +Inf when work is offered and none admitted (how
+ * long it would stay is unknown).
+ */
+double ls_demand_inflight(const struct ls_demand *d);
 
 #endif

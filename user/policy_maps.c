@@ -139,7 +139,7 @@ int ls_policy_activate(const struct ls_maps *m, const struct ls_policy_image *im
 					!meta->pinned_limit
 				? lim.limit
 				: ls_service_initial_limit(meta);
-		err = ls_service_write_limits(m, s, limit, meta);
+		err = ls_service_write_limits(m, s, limit, meta, NULL);
 		if (!err && bpf_map_update_elem(m->config, &s, meta, BPF_ANY))
 			err = -errno;
 		if (err)

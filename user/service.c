@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 #include <bpf/bpf.h>
@@ -45,24 +46,51 @@ static uint32_t guarantee_of(uint32_t limit, uint32_t share_ppm)
 	return g ? (uint32_t)g : 1;
 }
 
-void ls_service_limits(uint32_t limit, const struct ls_service_meta *meta, struct ls_limits *out)
+/*
+ * The share's guarantee g, or the cover of a class's bursts when its demand
+ * fits the share (service.h).
+ */
+static uint32_t cover_of(uint32_t g, uint32_t limit, uint32_t share_ppm,
+			 const struct ls_class_load *load)
+{
+	double share = (double)limit * share_ppm / LS_PPM, cover, cap;
+
+	if (!share_ppm || !(load->demand > 0) || load->demand > share || !(load->jitter >= 0))
+		return g;
+	cover = floor(load->demand + LS_COVER_SIGMAS * load->jitter);
+	cap = ceil(share + LS_COVER_SIGMAS * sqrt(share));
+	if (cover > cap)
+		cover = cap;
+	if (cover <= g)
+		return g;
+	return cover >= (double)UINT32_MAX ? UINT32_MAX : (uint32_t)cover;
+}
+
+void ls_service_limits(uint32_t limit, const struct ls_service_meta *meta,
+		       const struct ls_class_load *load, struct ls_limits *out)
 {
 	uint32_t n = meta->nr_classes < LS_MAX_CLASSES ? meta->nr_classes : LS_MAX_CLASSES;
 
 	memset(out, 0, sizeof(*out));
 	out->limit = limit;
-	for (uint32_t c = 0; c < n; c++)
-		out->guarantee[c] = meta->classes[c].pinned_guarantee
-					    ? meta->classes[c].pinned_guarantee
-					    : guarantee_of(limit, meta->classes[c].share_ppm);
+	for (uint32_t c = 0; c < n; c++) {
+		const struct ls_class_meta *cm = &meta->classes[c];
+		uint32_t g = guarantee_of(limit, cm->share_ppm);
+
+		if (cm->pinned_guarantee)
+			g = cm->pinned_guarantee;
+		else if (load)
+			g = cover_of(g, limit, cm->share_ppm, &load[c]);
+		out->guarantee[c] = g;
+	}
 }
 
 int ls_service_write_limits(const struct ls_maps *m, uint32_t svc, uint32_t limit,
-			    const struct ls_service_meta *meta)
+			    const struct ls_service_meta *meta, const struct ls_class_load *load)
 {
 	struct ls_limits l;
 
-	ls_service_limits(limit, meta, &l);
+	ls_service_limits(limit, meta, load, &l);
 	return bpf_map_update_elem(m->limits, &svc, &l, BPF_ANY) ? -errno : 0;
 }
 
@@ -77,7 +105,7 @@ int ls_service_update(const struct ls_maps *m, uint32_t svc, const struct ls_ser
 	if (err)
 		return err;
 	return ls_service_write_limits(m, svc, meta->pinned_limit ? meta->pinned_limit : lim.limit,
-				       meta);
+				       meta, NULL);
 }
 
 int ls_service_set_shadow(const struct ls_maps *m, uint32_t svc, bool on)

@@ -29,16 +29,36 @@ int ls_service_find(const struct ls_maps *m, const char *name, struct ls_service
 /* The slot of a service's class by name, or -ENOENT. */
 int ls_service_class(const struct ls_service_meta *meta, const char *name);
 
+/* Deviations of a class's in-flight count its guarantee covers (design.md §4.3). */
+#define LS_COVER_SIGMAS 3.5
+
+/*
+ * A class's load as the agent measures it (ls_demand): the in-flight count
+ * its offered work would hold (ls_demand_inflight) and how much its
+ * in-flight count moves from round to round (ls_demand_jitter).
+ */
+struct ls_class_load {
+	double demand;
+	double jitter;
+};
+
 /*
  * The limits map value for limit L: guarantee[c] = max(1, ceil(L * share))
  * for a class with a share, 0 for a class without (and for unused slots);
  * a guarantee the operator pinned replaces the share's.
+ *
+ * load (NULL: none known) covers bursts: a class with a share whose demand
+ * d fits it (0 < d <= L * share) is guaranteed floor(d + LS_COVER_SIGMAS *
+ * jitter) when that is more, at most ceil(L * share + LS_COVER_SIGMAS *
+ * sqrt(L * share)) (what a Poisson stream filling the share would need).
+ * A class whose demand exceeds its share gets the share.
  */
-void ls_service_limits(uint32_t limit, const struct ls_service_meta *meta, struct ls_limits *out);
+void ls_service_limits(uint32_t limit, const struct ls_service_meta *meta,
+		       const struct ls_class_load *load, struct ls_limits *out);
 
-/* Writes L and the class guarantees of service svc. */
+/* Writes L and the class guarantees of service svc (load: as above). */
 int ls_service_write_limits(const struct ls_maps *m, uint32_t svc, uint32_t limit,
-			    const struct ls_service_meta *meta);
+			    const struct ls_service_meta *meta, const struct ls_class_load *load);
 
 /*
  * Writes a changed record of service svc, then its limits: the pinned L

@@ -138,6 +138,50 @@ EOF
 test_envoy_probes_the_no_load_latency() { probing_algorithm envoy; }
 test_delay_probes_the_no_load_latency() { probing_algorithm delay; }
 
+# A class within its share has its bursts covered: with L pinned at 20 and a
+# 50 % share (10), short requests at 300/s hold about 6 in flight, moving by
+# a few each round, and its guarantee rises above 10 (at most the cap,
+# ceil(10 + 3.5 sqrt(10)) = 22). At 1600/s, twice the server's capacity, its
+# demand exceeds the share and the guarantee is the share again.
+test_guarantee_covers_the_bursts_of_a_class_within_its_share() {
+	local load start within over
+	cat >"$LS_TMP/cover.conf" <<EOF
+[agent]
+interval = 100ms
+
+[service web]
+listen = *:$PORT
+limit = 20
+
+[class web.hi]
+share = 50%
+action = reset
+match = src 10.201.0.2/32
+EOF
+	bg_srv "$LS_TOOLS/ls-server" --listen 10.201.0.1:$PORT --workers $WORKERS \
+		--service-ms $SERVICE_MS --admin 10.201.0.1:9090 >"$LS_TMP/server.log" 2>&1
+	wait_for_line "$LS_TMP/server.log" listening 10 || { not_ok "server starts"; return 1; }
+	check "attach with a pinned limit of 20 and the agent" \
+		ls_attach "$SRV_IF" --config "$LS_TMP/cover.conf"
+	bg_cli "$LS_TOOLS/ls-loadgen" --duration 14 --seed 5 \
+		--class name=hi,src=10.201.0.2,target=10.201.0.1:$PORT,rate=300@0,1600@7,deadline_ms=2000 \
+		>"$LS_TMP/load.out" 2>&1
+	load=$!
+	start=$SECONDS
+	while [ $((SECONDS - start)) -lt 14 ]; do
+		echo "$((SECONDS - start)) $(status_field '.services[0].classes[] | select(.name == "hi") | .guarantee')"
+		sleep 0.25
+	done >"$LS_TMP/guarantees"
+	wait "$load"
+	within=$(awk '$1 >= 2 && $1 < 7 && $2 > m { m = $2 } END { print m + 0 }' "$LS_TMP/guarantees")
+	over=$(awk '$1 >= 11 && $1 < 14 { print $2 }' "$LS_TMP/guarantees" | sort -u | tr '\n' ' ')
+	echo "# guarantee within the share: at most $within; over it: $over"
+	check_cmp "within its share the class's bursts are covered: guarantee above the share's 10" \
+		"$within" -gt 10
+	check_cmp "and no more than the cap of a Poisson stream filling the share (22)" "$within" -le 22
+	check_eq "over its share the class is guaranteed its share: 10" "$over" "10 "
+}
+
 # Live algorithm change: the agent takes it at its next round, from the current limit.
 test_live_algorithm_change() {
 	attach_agent
@@ -188,6 +232,8 @@ suite_setup testbed_up "ag$$"
 run_test "the limit follows the server's capacity" test_limit_follows_the_servers_capacity
 run_test "envoy probes the no-load latency" test_envoy_probes_the_no_load_latency
 run_test "delay probes the no-load latency" test_delay_probes_the_no_load_latency
+run_test "a guarantee covers the bursts of a class within its share" \
+	test_guarantee_covers_the_bursts_of_a_class_within_its_share
 run_test "a live algorithm change takes effect" test_live_algorithm_change
 run_test "SIGHUP reloads the config" test_sighup_reloads_the_config
 run_test "a second agent is refused" test_second_agent_is_refused

@@ -195,6 +195,70 @@ static void shadow_mode_shows_inflight_over_the_limit(void **state)
  * expired, abandoned; `deferred` counts every retransmission of a deferred
  * request, which is offered once, when it starts, expires or is abandoned.
  */
+/*
+ * A class's demand in flight: what it holds scaled by offered over admitted
+ * (the shed work would stay as long); what it holds when nothing new comes;
+ * +Inf when none is admitted.
+ */
+static void demand_in_flight_scales_what_is_held_by_offered_over_admitted(void **state)
+{
+	struct run r = {.now_ns = 1000 * S};
+
+	(void)state;
+	run_for(&r, 1, 100 * MS, 0, 0, 0, 20);
+	assert_true(ls_demand_inflight(&r.d) == 0);
+	/* Long-lived connections, nothing new: what they hold. */
+	run_for(&r, 60, 100 * MS, 0, 0, 3, 20);
+	assert_near(ls_demand_inflight(&r.d), 3, 0.02);
+	/* 300 offered, 100 admitted, 8 held: the offered work would hold 24. */
+	run_for(&r, 60, 100 * MS, 300, 100, 8, 20);
+	assert_near(ls_demand_inflight(&r.d), 24, 0.02);
+	/* Nothing shed: what it holds. */
+	run_for(&r, 60, 100 * MS, 100, 100, 13, 20);
+	assert_near(ls_demand_inflight(&r.d), 13, 0.02);
+	/* Offered and none admitted: unknown how long it would stay. */
+	run_for(&r, 120, 100 * MS, 100, 0, 0, 20);
+	assert_true(isinf(ls_demand_inflight(&r.d)));
+}
+
+/*
+ * Jitter: in-flight alternating between 10 and 16 moves by 6 each sample,
+ * an Allan deviation of sqrt(36 / 2) = 4.24 (its standard deviation is 3);
+ * a held count has none, and a step counts in its own sample only.
+ */
+static void jitter_is_the_change_between_samples(void **state)
+{
+	struct ls_demand d = {0};
+	uint64_t now = 1000 * S;
+
+	(void)state;
+	for (int i = 0; i < 600; i++) {
+		struct ls_demand_sample s = {.now_ns = now += 100 * MS,
+					     .inflight = i % 2 ? 16 : 10};
+
+		ls_demand_update(&d, &s);
+	}
+	assert_near(ls_demand_jitter(&d), sqrt(18), 0.02);
+	assert_near(d.inflight, 13, 0.05);
+	for (int i = 0; i < 600; i++) {
+		struct ls_demand_sample s = {.now_ns = now += 100 * MS, .inflight = 40};
+
+		ls_demand_update(&d, &s);
+	}
+	assert_true(ls_demand_jitter(&d) < 0.05); /* e^-6 of the 4.24 and of the step */
+	/* A shorter time constant forgets faster: after 1 s at a step of 20. */
+	struct ls_demand fast = {.tau_ns = 500 * MS}, slow = {0};
+	for (int i = 0; i < 20; i++) {
+		struct ls_demand_sample s = {.now_ns = now += 100 * MS,
+					     .inflight = i < 10 ? 0 : 20};
+
+		ls_demand_update(&fast, &s);
+		ls_demand_update(&slow, &s);
+	}
+	assert_near(fast.inflight, 20 * (1 - exp(-2)), 0.02);
+	assert_near(slow.inflight, 20 * (1 - exp(-0.2)), 0.02);
+}
+
 static void counts_take_the_service_unit_and_unique_attempts(void **state)
 {
 	struct ls_class_stats s = {
@@ -234,6 +298,8 @@ int main(void)
 		cmocka_unit_test(round_length_does_not_change_the_signal),
 		cmocka_unit_test(nothing_served_is_infinite),
 		cmocka_unit_test(shadow_mode_shows_inflight_over_the_limit),
+		cmocka_unit_test(demand_in_flight_scales_what_is_held_by_offered_over_admitted),
+		cmocka_unit_test(jitter_is_the_change_between_samples),
 		cmocka_unit_test(counts_take_the_service_unit_and_unique_attempts),
 	};
 

@@ -2,6 +2,7 @@
 /* A validated config compiled into map entries, and the class guarantees. */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -366,7 +367,7 @@ static void guarantee_is_ceil_of_limit_times_share_and_at_least_one(void **state
 	m.classes[5].share_ppm = 1000000;
 	m.classes[6].share_ppm = 500000; /* past nr_classes: ignored */
 
-	ls_service_limits(100, &m, &l);
+	ls_service_limits(100, &m, NULL, &l);
 	assert_int_equal(l.limit, 100);
 	assert_int_equal(l.guarantee[0], 20);
 	assert_int_equal(l.guarantee[1], 0);
@@ -377,16 +378,16 @@ static void guarantee_is_ceil_of_limit_times_share_and_at_least_one(void **state
 	for (int c = 6; c < LS_MAX_CLASSES; c++)
 		assert_int_equal(l.guarantee[c], 0);
 
-	ls_service_limits(3, &m, &l);
+	ls_service_limits(3, &m, NULL, &l);
 	assert_int_equal(l.guarantee[0], 1); /* 0.6 -> 1 */
 	assert_int_equal(l.guarantee[2], 1); /* 0.999999 -> 1 */
 	assert_int_equal(l.guarantee[4], 1);
 
-	ls_service_limits(1000000, &m, &l);
+	ls_service_limits(1000000, &m, NULL, &l);
 	assert_int_equal(l.guarantee[2], 333333);
 	assert_int_equal(l.guarantee[3], 1);
 
-	ls_service_limits(UINT32_MAX, &m, &l);
+	ls_service_limits(UINT32_MAX, &m, NULL, &l);
 	assert_int_equal(l.guarantee[5], UINT32_MAX);
 	assert_int_equal(l.guarantee[4], 429496730u); /* ceil(429496729.5) */
 }
@@ -401,9 +402,90 @@ static void guarantees_ignore_a_corrupt_class_count(void **state)
 	m.nr_classes = 1000;
 	for (int c = 0; c < LS_MAX_CLASSES; c++)
 		m.classes[c].share_ppm = 10000;
-	ls_service_limits(200, &m, &l);
+	ls_service_limits(200, &m, NULL, &l);
 	for (int c = 0; c < LS_MAX_CLASSES; c++)
 		assert_int_equal(l.guarantee[c], 2);
+}
+
+/*
+ * A class whose demand d fits its share is guaranteed its bursts too:
+ * floor(d + 3.5 jitter) when that is more than the share's, at most
+ * ceil(share + 3.5 sqrt(share)); one whose demand exceeds its share, a
+ * class without a share and a pinned guarantee are unchanged; no load known
+ * (NULL, 0, NaN, +Inf) is the share.
+ */
+static void guarantees_cover_the_bursts_of_a_demand_within_the_share(void **state)
+{
+	struct ls_service_meta m;
+	struct ls_limits l;
+	struct ls_class_load d[LS_MAX_CLASSES] = {};
+
+	(void)state;
+	memset(&m, 0, sizeof(m));
+	m.nr_classes = 6;
+	m.classes[0].share_ppm = 1000000; /* 100 %: the bench's high class */
+	m.classes[1].share_ppm = 0;	  /* no share: no guarantee, no cover */
+	m.classes[2].share_ppm = 500000;
+	m.classes[3].share_ppm = 500000;
+	m.classes[4].share_ppm = 500000;
+	m.classes[4].pinned_guarantee = 7;
+	m.classes[5].share_ppm = 250000;
+
+	/* Poisson-like: jitter sqrt(d). 13 + 3.5 * 3.606 = 25.6; cap 20 + 15.65 = 36 */
+	d[0] = (struct ls_class_load){13, sqrt(13)};
+	d[1] = (struct ls_class_load){5, 3};	/* no share */
+	d[2] = (struct ls_class_load){10.5, 3}; /* over its share of 10: the share */
+	d[3] = (struct ls_class_load){1, 1};	/* 1 + 3.5 under the share's 10 */
+	d[4] = (struct ls_class_load){1, 3};	/* pinned */
+	d[5] = (struct ls_class_load){4, 2};	/* 4 + 7 = 11 over the share's 5; cap 13 */
+	ls_service_limits(20, &m, d, &l);
+	assert_int_equal(l.limit, 20);
+	assert_int_equal(l.guarantee[0], 25);
+	assert_int_equal(l.guarantee[1], 0);
+	assert_int_equal(l.guarantee[2], 10);
+	assert_int_equal(l.guarantee[3], 10);
+	assert_int_equal(l.guarantee[4], 7);
+	assert_int_equal(l.guarantee[5], 11);
+
+	/* Bursts larger than a Poisson stream filling the share: the cap. */
+	d[5] = (struct ls_class_load){4, 10};
+	ls_service_limits(20, &m, d, &l);
+	assert_int_equal(l.guarantee[5], 13); /* ceil(5 + 3.5 * sqrt(5) = 12.8) */
+
+	/* The bench's 4 workers x 100 ms: L 5, the high class holds 3. */
+	d[0] = (struct ls_class_load){3, sqrt(3)}; /* 3 + 6.06 */
+	ls_service_limits(5, &m, d, &l);
+	assert_int_equal(l.guarantee[0], 9);
+	/* Exactly the share still fits. */
+	d[0] = (struct ls_class_load){5, sqrt(5)}; /* 5 + 7.8 */
+	ls_service_limits(5, &m, d, &l);
+	assert_int_equal(l.guarantee[0], 12);
+	/* Long-lived connections that do not move: the share, whatever it holds. */
+	d[0] = (struct ls_class_load){5, 0};
+	ls_service_limits(5, &m, d, &l);
+	assert_int_equal(l.guarantee[0], 5);
+	d[0] = (struct ls_class_load){2, 0};
+	ls_service_limits(5, &m, d, &l);
+	assert_int_equal(l.guarantee[0], 5);
+
+	/* Unknown or absent load: the share's guarantee, as with NULL. */
+	d[0] = (struct ls_class_load){NAN, 1};
+	d[5] = (struct ls_class_load){INFINITY, 1};
+	d[3] = (struct ls_class_load){2, NAN};
+	ls_service_limits(20, &m, d, &l);
+	assert_int_equal(l.guarantee[0], 20);
+	assert_int_equal(l.guarantee[3], 10);
+	assert_int_equal(l.guarantee[5], 5);
+	d[0] = (struct ls_class_load){0, 5};
+	ls_service_limits(20, &m, d, &l);
+	assert_int_equal(l.guarantee[0], 20);
+	ls_service_limits(20, &m, NULL, &l);
+	assert_int_equal(l.guarantee[0], 20);
+
+	/* No overflow at the top of the range. */
+	d[0] = (struct ls_class_load){4294967295.0, 1e9};
+	ls_service_limits(UINT32_MAX, &m, d, &l);
+	assert_int_equal(l.guarantee[0], UINT32_MAX);
 }
 
 static void prefix_parser_maps_ipv4_and_checks_lengths(void **state)
@@ -607,6 +689,7 @@ int main(void)
 		cmocka_unit_test(compile_refuses_an_unvalidated_config_and_a_bad_gen),
 		cmocka_unit_test(guarantee_is_ceil_of_limit_times_share_and_at_least_one),
 		cmocka_unit_test(guarantees_ignore_a_corrupt_class_count),
+		cmocka_unit_test(guarantees_cover_the_bursts_of_a_demand_within_the_share),
 		cmocka_unit_test(prefix_parser_maps_ipv4_and_checks_lengths),
 		cmocka_unit_test(prefix_contains_is_about_bits_not_bytes),
 		cmocka_unit_test(v4_mapped_address_has_the_ffff_marker),
