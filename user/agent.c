@@ -265,9 +265,10 @@ static bool svc_probe(struct agent *ag, uint32_t svc, const struct ls_service_me
 
 /*
  * Feeds each class's counters and in-flight count to its averages and puts
- * its load in out: the larger of the fast and the slow reading of each
- * measure, so that a rise shows at once and a fall only when it lasts (a
- * class whose counters cannot be read has none: it gets its share).
+ * its load in out (service.h): its demand over seconds, and its bursts from
+ * the larger of the fast and the slow reading of each measure, so that a
+ * rise shows at once and a fall only when it lasts (a class whose counters
+ * cannot be read has none: it gets its share).
  */
 static void svc_load(struct agent *ag, uint32_t svc, const struct ls_service_meta *meta,
 		     uint64_t now_ns, struct ls_class_load *out)
@@ -287,10 +288,10 @@ static void svc_load(struct agent *ag, uint32_t svc, const struct ls_service_met
 		c->fast[cls].tau_ns = LS_COVER_FAST_NS;
 		ls_demand_update(&c->fast[cls], &d);
 		ls_demand_update(&c->slow[cls], &d);
-		out[cls].demand =
-			fmax(ls_demand_inflight(&c->fast[cls]), ls_demand_inflight(&c->slow[cls]));
-		out[cls].jitter =
-			fmax(ls_demand_jitter(&c->fast[cls]), ls_demand_jitter(&c->slow[cls]));
+		out[cls].demand = ls_demand_inflight(&c->slow[cls]);
+		out[cls].bursts = fmax(out[cls].demand, ls_demand_inflight(&c->fast[cls])) +
+				  LS_COVER_SIGMAS * fmax(ls_demand_jitter(&c->fast[cls]),
+							 ls_demand_jitter(&c->slow[cls]));
 	}
 }
 

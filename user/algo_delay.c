@@ -23,7 +23,10 @@
  * well above the goal or well below s0 (two CUSUMs), or a limit that slid
  * under half of what the last probe set (Envoy's rule of a limit at its
  * minimum, generalised). A probe within a quarter of s0 is averaged with
- * it; one further off replaces it.
+ * it; one further off replaces it. An overload that comes onto a limit
+ * the service had not used is no slower service: the first alarm then
+ * steps the limit to where a probe would end, with no probe, and the law
+ * holds while the queue from before the step drains.
  */
 #include <errno.h>
 #include <math.h>
@@ -44,6 +47,11 @@
 #define DELAY_BELOW_ALARM 0.22314355131420976 /* ln 1.25 */
 #define DELAY_LOW_SHARE	  0.5
 #define DELAY_LOW_WINDOWS 5
+/*
+ * An alarm within this many windows of the limit's first use is the onset
+ * of an overload: the limit steps to the goal's, with no probe.
+ */
+#define DELAY_ONSET_WINDOWS 5
 /* Probes within this factor (ln) of s0 are averaged with it. */
 #define DELAY_SAME_S0 0.22314355131420976 /* ln 1.25 */
 /* The longest a probe waits for its samples. */
@@ -78,6 +86,9 @@ struct delay_state {
 	double below;		/* CUSUM of ln(s0 / rtt) while the limit is used */
 	double probed_estimate; /* what the last probe set; 0: none yet */
 	uint32_t low_windows;	/* consecutive windows at or below half of it */
+	uint32_t used_run;	/* consecutive windows that used the limit */
+	bool stepped;		/* stepped at an onset since the limit was last unused */
+	uint64_t hold_ns;	/* windows that start before this see the queue before a step */
 	bool probe_wanted;	/* s0 looks stale */
 	double saved_estimate;	/* the estimate when the running probe began */
 	uint64_t next_probe_ns; /* 0: none scheduled yet */
@@ -158,13 +169,45 @@ static double cusum(double sum, double x)
  * set. Latencies below s0 under a used limit mean it sped up (under load a
  * window never beats the no-load latency for long).
  */
-static void delay_check_stale(struct delay_state *d, double rtt, double goal, bool used)
+static void delay_check_stale(struct delay_state *d, const struct ls_algo_sample *s, double goal,
+			      double limit, bool used)
 {
+	double rtt = (double)s->rtt_ns;
 	double low = fmax(d->min_limit, DELAY_LOW_SHARE * d->probed_estimate);
 
-	d->above = cusum(d->above, log(rtt / goal));
+	d->used_run = used ? d->used_run + 1 : 0;
+	d->stepped = d->stepped && used;
+	/*
+	 * Work a guarantee admitted past the limit (the window's) queues as
+	 * well: above it the law's model (latency proportional to in-flight)
+	 * expects the goal times in-flight over the limit. Only latency
+	 * beyond that says anything of s0.
+	 */
+	d->above = cusum(d->above, log(rtt / (goal * fmax(1, s->inflight / limit))));
 	d->below = cusum(d->below, used ? log(d->s0_ns / rtt) : 0);
 	d->low_windows = (uint32_t)d->estimate <= low ? d->low_windows + 1 : 0;
+	if (d->above >= DELAY_ABOVE_ALARM && d->s0_probed && used && !d->stepped &&
+	    d->used_run <= DELAY_ONSET_WINDOWS && d->used_run < d->windows) {
+		/*
+		 * The latency rose as the load came onto a limit the service
+		 * had not used a few windows before: the queue of an overload
+		 * that began above the limit, not a slower service. The step a
+		 * probe would end with, without the probe: the limit that gives
+		 * the goal at this window's concurrency and latency. Should the
+		 * latency stay, the next alarm finds the limit used and probes.
+		 * Requests admitted before the step still wait in the old queue,
+		 * the last of them up to about twice this window's median: until
+		 * they are answered the windows say nothing of the new limit, and
+		 * the law holds. The step counts as a probe's for the rule of a
+		 * limit that slid under half of it.
+		 */
+		d->estimate = delay_bounded(d, d->last_inflight * goal / rtt);
+		d->probed_estimate = d->estimate;
+		d->stepped = true;
+		d->above = 0;
+		d->hold_ns = s->start_ns + 2 * s->rtt_ns;
+		return;
+	}
 	if (d->above >= DELAY_ABOVE_ALARM || d->below >= DELAY_BELOW_ALARM ||
 	    d->low_windows >= DELAY_LOW_WINDOWS)
 		d->probe_wanted = true;
@@ -175,7 +218,7 @@ static uint32_t delay_update(void *st, const struct ls_algo_sample *s)
 	struct delay_state *d = st;
 	double rtt = (double)s->rtt_ns;
 	bool used = delay_limit_used(d, s->inflight);
-	double goal, g, next;
+	double goal, g, next, limit;
 
 	if (!s->rtt_ns)
 		return (uint32_t)d->estimate;
@@ -186,7 +229,10 @@ static uint32_t delay_update(void *st, const struct ls_algo_sample *s)
 	if (!d->s0_probed && (!d->s0_ns || rtt < d->s0_ns))
 		d->s0_ns = rtt;
 
+	if (s->start_ns < d->hold_ns)
+		return (uint32_t)d->estimate; /* the queue before an onset's step */
 	goal = d->s0_ns + delay_target_ns(d);
+	limit = d->estimate;
 	g = clamp(goal / rtt, DELAY_GRADIENT_MIN, DELAY_GRADIENT_MAX);
 	/*
 	 * Growth needs a used limit, and a latency not clearly below s0 (by
@@ -198,7 +244,7 @@ static uint32_t delay_update(void *st, const struct ls_algo_sample *s)
 		d->estimate =
 			delay_bounded(d, (1 - d->smoothing) * d->estimate + d->smoothing * next);
 	}
-	delay_check_stale(d, rtt, goal, used);
+	delay_check_stale(d, s, goal, limit, used);
 	return (uint32_t)d->estimate;
 }
 

@@ -55,9 +55,9 @@ static uint32_t cover_of(uint32_t g, uint32_t limit, uint32_t share_ppm,
 {
 	double share = (double)limit * share_ppm / LS_PPM, cover, cap;
 
-	if (!share_ppm || !(load->demand > 0) || load->demand > share || !(load->jitter >= 0))
+	if (!share_ppm || !(load->demand > 0) || load->demand > share || !(load->bursts >= 0))
 		return g;
-	cover = floor(load->demand + LS_COVER_SIGMAS * load->jitter);
+	cover = floor(load->bursts);
 	cap = ceil(share + LS_COVER_SIGMAS * sqrt(share));
 	if (cover > cap)
 		cover = cap;

@@ -33,13 +33,15 @@ int ls_service_class(const struct ls_service_meta *meta, const char *name);
 #define LS_COVER_SIGMAS 3.5
 
 /*
- * A class's load as the agent measures it (ls_demand): the in-flight count
- * its offered work would hold (ls_demand_inflight) and how much its
- * in-flight count moves from round to round (ls_demand_jitter).
+ * A class's load as the agent measures it (agent.c, svc_load): its demand,
+ * the in-flight count its offered work would hold (ls_demand_inflight,
+ * averaged over seconds), and the count its bursts reach (demand plus
+ * LS_COVER_SIGMAS times how much its in-flight count moves from round to
+ * round, ls_demand_jitter, the larger of a fast and a slow reading).
  */
 struct ls_class_load {
 	double demand;
-	double jitter;
+	double bursts;
 };
 
 /*
@@ -48,10 +50,10 @@ struct ls_class_load {
  * a guarantee the operator pinned replaces the share's.
  *
  * load (NULL: none known) covers bursts: a class with a share whose demand
- * d fits it (0 < d <= L * share) is guaranteed floor(d + LS_COVER_SIGMAS *
- * jitter) when that is more, at most ceil(L * share + LS_COVER_SIGMAS *
- * sqrt(L * share)) (what a Poisson stream filling the share would need).
- * A class whose demand exceeds its share gets the share.
+ * fits it (0 < demand <= L * share) is guaranteed floor(bursts) when that
+ * is more, at most ceil(L * share + LS_COVER_SIGMAS * sqrt(L * share))
+ * (what a Poisson stream filling the share would need). A class whose
+ * demand exceeds its share gets the share.
  */
 void ls_service_limits(uint32_t limit, const struct ls_service_meta *meta,
 		       const struct ls_class_load *load, struct ls_limits *out);

@@ -389,18 +389,92 @@ static void latency_far_above_the_goal_asks_for_a_probe(void **state)
 	(void)state;
 	a = make_probed("probe_interval=0s", 10 * MS_NS, 20, 10 * MS_NS);
 	goal = 1.25 * ls_algo_baseline_rtt_ns(a);
+	/* In flight at the limit: the service's own latency, not a guarantee's queue. */
 	for (i = 0; i < 10; i++) {
-		feed(a, (uint64_t)(1.08 * goal), 40);
+		feed(a, (uint64_t)(1.08 * goal), ls_algo_limit(a));
 		assert_false(ls_algo_probe_due(a, T0_NS));
 	}
-	feed(a, (uint64_t)(1.5 * goal), 40);
-	feed(a, (uint64_t)(1.5 * goal), 40);
+	feed(a, (uint64_t)(1.5 * goal), ls_algo_limit(a));
+	feed(a, (uint64_t)(1.5 * goal), ls_algo_limit(a));
 	assert_false(ls_algo_probe_due(a, T0_NS));
-	feed(a, (uint64_t)(1.5 * goal), 40);
+	feed(a, (uint64_t)(1.5 * goal), ls_algo_limit(a));
 	assert_true(ls_algo_probe_due(a, T0_NS));
 
 	a = make_probed("probe_interval=0s", 10 * MS_NS, 20, 10 * MS_NS);
 	feed(a, (uint64_t)(2.21 * 1.25 * ls_algo_baseline_rtt_ns(a)), 20);
+	assert_true(ls_algo_probe_due(a, T0_NS));
+}
+
+/*
+ * Work guarantees admitted past the limit queues: twice the goal's latency
+ * with twice the limit in flight is what the law's model expects, and its
+ * CUSUM asks for no probe (the law cuts the limit meanwhile; 8 windows
+ * keep it above half of what the probe set, the other rule's alarm).
+ */
+static void a_guarantees_queue_past_the_limit_asks_for_no_probe(void **state)
+{
+	struct ls_algo *a;
+	double goal;
+	int i;
+
+	(void)state;
+	a = make_probed("probe_interval=0s", 10 * MS_NS, 20, 10 * MS_NS);
+	goal = 1.25 * ls_algo_baseline_rtt_ns(a);
+	for (i = 0; i < 8; i++) {
+		feed(a, (uint64_t)(2 * goal), 2 * ls_algo_limit(a) + 1);
+		assert_false(ls_algo_probe_due(a, T0_NS));
+	}
+}
+
+static uint32_t feed_at(struct ls_algo *algo, uint64_t start_ns, uint64_t rtt_ns, uint32_t inflight)
+{
+	struct ls_algo_sample s = {.start_ns = start_ns, .rtt_ns = rtt_ns, .inflight = inflight};
+
+	return ls_algo_update(algo, &s);
+}
+
+/*
+ * An overload that comes onto a limit the service did not use (a surge
+ * after a quiet spell, the limit left high): the first alarm steps the
+ * limit to inflight * goal / rtt with no probe, then the law holds for
+ * twice that window's latency (the old queue drains). Should the latency
+ * stay, the next alarm probes.
+ */
+static void an_overload_onto_an_unused_limit_steps_without_a_probe(void **state)
+{
+	struct ls_algo *a;
+	uint64_t t = T0_NS, rtt;
+	double goal;
+	uint32_t l;
+	int i;
+
+	(void)state;
+	a = make_probed("probe_interval=0s", 10 * MS_NS, 20, 10 * MS_NS);
+	goal = 1.25 * ls_algo_baseline_rtt_ns(a);
+	l = ls_algo_limit(a); /* 20 in flight x 12.5 / 10 ms, to the histogram's bucket */
+	assert_in_range(l, 22, 25);
+	for (i = 0; i < 10; i++) /* quiet: 3 in flight, no queue */
+		feed_at(a, t += ROUND_NS, 10 * MS_NS, 3);
+	assert_int_equal(ls_algo_limit(a), l);
+	rtt = (uint64_t)(3 * goal);
+	/* The surge: the limit full, 3x the goal. */
+	assert_int_equal(feed_at(a, t += ROUND_NS, rtt, l), l / 3);
+	assert_false(ls_algo_probe_due(a, t));
+	l /= 3;
+	/* The old queue, answered within twice that window's latency: the law holds. */
+	assert_int_equal(feed_at(a, t + rtt, 4 * rtt, l), l);
+	assert_int_equal(feed_at(a, t + 2 * rtt - 1, 4 * rtt, l), l);
+	assert_false(ls_algo_probe_due(a, t));
+	/* The latency stays at 3x the goal at the new limit: a slower service, probed. */
+	t += 2 * rtt;
+	feed_at(a, t, rtt, l);
+	assert_true(ls_algo_probe_due(a, t));
+
+	/* A limit used all along: the same alarm probes at once (the service slowed). */
+	a = make_probed("probe_interval=0s", 10 * MS_NS, 20, 10 * MS_NS);
+	for (i = 0; i < 10; i++)
+		feed(a, 12 * MS_NS, ls_algo_limit(a));
+	feed(a, (uint64_t)(3 * goal), ls_algo_limit(a));
 	assert_true(ls_algo_probe_due(a, T0_NS));
 }
 
@@ -943,6 +1017,10 @@ int main(void)
 		cmocka_unit_test_teardown(next_probe_time_does_not_wrap, teardown),
 		cmocka_unit_test_teardown(probe_timeout_is_bounded, teardown),
 		cmocka_unit_test_teardown(latency_far_above_the_goal_asks_for_a_probe, teardown),
+		cmocka_unit_test_teardown(a_guarantees_queue_past_the_limit_asks_for_no_probe,
+					  teardown),
+		cmocka_unit_test_teardown(an_overload_onto_an_unused_limit_steps_without_a_probe,
+					  teardown),
 		cmocka_unit_test_teardown(latency_far_below_s0_asks_for_a_probe_and_holds_the_limit,
 					  teardown),
 		cmocka_unit_test_teardown(

@@ -408,12 +408,18 @@ static void guarantees_ignore_a_corrupt_class_count(void **state)
 }
 
 /*
- * A class whose demand d fits its share is guaranteed its bursts too:
- * floor(d + 3.5 jitter) when that is more than the share's, at most
- * ceil(share + 3.5 sqrt(share)); one whose demand exceeds its share, a
- * class without a share and a pinned guarantee are unchanged; no load known
- * (NULL, 0, NaN, +Inf) is the share.
+ * A class whose demand d fits its share is guaranteed its bursts too (the
+ * agent gives d + 3.5 jitter): floor(bursts) when that is more than the
+ * share's, at most ceil(share + 3.5 sqrt(share)); one whose demand exceeds
+ * its share, a class without a share and a pinned guarantee are unchanged;
+ * no load known (NULL, 0, NaN, +Inf) is the share.
  */
+/* The bursts of demand d with a jitter j: d + 3.5 j. */
+static double cover(double d, double j)
+{
+	return d + LS_COVER_SIGMAS * j;
+}
+
 static void guarantees_cover_the_bursts_of_a_demand_within_the_share(void **state)
 {
 	struct ls_service_meta m;
@@ -432,12 +438,12 @@ static void guarantees_cover_the_bursts_of_a_demand_within_the_share(void **stat
 	m.classes[5].share_ppm = 250000;
 
 	/* Poisson-like: jitter sqrt(d). 13 + 3.5 * 3.606 = 25.6; cap 20 + 15.65 = 36 */
-	d[0] = (struct ls_class_load){13, sqrt(13)};
-	d[1] = (struct ls_class_load){5, 3};	/* no share */
-	d[2] = (struct ls_class_load){10.5, 3}; /* over its share of 10: the share */
-	d[3] = (struct ls_class_load){1, 1};	/* 1 + 3.5 under the share's 10 */
-	d[4] = (struct ls_class_load){1, 3};	/* pinned */
-	d[5] = (struct ls_class_load){4, 2};	/* 4 + 7 = 11 over the share's 5; cap 13 */
+	d[0] = (struct ls_class_load){13, cover(13, sqrt(13))};
+	d[1] = (struct ls_class_load){5, cover(5, 3)};	     /* no share */
+	d[2] = (struct ls_class_load){10.5, cover(10.5, 3)}; /* over its share of 10: the share */
+	d[3] = (struct ls_class_load){1, cover(1, 1)};	     /* 1 + 3.5 under the share's 10 */
+	d[4] = (struct ls_class_load){1, cover(1, 3)};	     /* pinned */
+	d[5] = (struct ls_class_load){4, cover(4, 2)}; /* 4 + 7 = 11 over the share's 5; cap 13 */
 	ls_service_limits(20, &m, d, &l);
 	assert_int_equal(l.limit, 20);
 	assert_int_equal(l.guarantee[0], 25);
@@ -448,42 +454,42 @@ static void guarantees_cover_the_bursts_of_a_demand_within_the_share(void **stat
 	assert_int_equal(l.guarantee[5], 11);
 
 	/* Bursts larger than a Poisson stream filling the share: the cap. */
-	d[5] = (struct ls_class_load){4, 10};
+	d[5] = (struct ls_class_load){4, cover(4, 10)};
 	ls_service_limits(20, &m, d, &l);
 	assert_int_equal(l.guarantee[5], 13); /* ceil(5 + 3.5 * sqrt(5) = 12.8) */
 
 	/* The bench's 4 workers x 100 ms: L 5, the high class holds 3. */
-	d[0] = (struct ls_class_load){3, sqrt(3)}; /* 3 + 6.06 */
+	d[0] = (struct ls_class_load){3, cover(3, sqrt(3))}; /* 3 + 6.06 */
 	ls_service_limits(5, &m, d, &l);
 	assert_int_equal(l.guarantee[0], 9);
 	/* Exactly the share still fits. */
-	d[0] = (struct ls_class_load){5, sqrt(5)}; /* 5 + 7.8 */
+	d[0] = (struct ls_class_load){5, cover(5, sqrt(5))}; /* 5 + 7.8 */
 	ls_service_limits(5, &m, d, &l);
 	assert_int_equal(l.guarantee[0], 12);
 	/* Long-lived connections that do not move: the share, whatever it holds. */
-	d[0] = (struct ls_class_load){5, 0};
+	d[0] = (struct ls_class_load){5, cover(5, 0)};
 	ls_service_limits(5, &m, d, &l);
 	assert_int_equal(l.guarantee[0], 5);
-	d[0] = (struct ls_class_load){2, 0};
+	d[0] = (struct ls_class_load){2, cover(2, 0)};
 	ls_service_limits(5, &m, d, &l);
 	assert_int_equal(l.guarantee[0], 5);
 
 	/* Unknown or absent load: the share's guarantee, as with NULL. */
-	d[0] = (struct ls_class_load){NAN, 1};
-	d[5] = (struct ls_class_load){INFINITY, 1};
-	d[3] = (struct ls_class_load){2, NAN};
+	d[0] = (struct ls_class_load){NAN, cover(NAN, 1)};
+	d[5] = (struct ls_class_load){INFINITY, cover(INFINITY, 1)};
+	d[3] = (struct ls_class_load){2, cover(2, NAN)};
 	ls_service_limits(20, &m, d, &l);
 	assert_int_equal(l.guarantee[0], 20);
 	assert_int_equal(l.guarantee[3], 10);
 	assert_int_equal(l.guarantee[5], 5);
-	d[0] = (struct ls_class_load){0, 5};
+	d[0] = (struct ls_class_load){0, cover(0, 5)};
 	ls_service_limits(20, &m, d, &l);
 	assert_int_equal(l.guarantee[0], 20);
 	ls_service_limits(20, &m, NULL, &l);
 	assert_int_equal(l.guarantee[0], 20);
 
 	/* No overflow at the top of the range. */
-	d[0] = (struct ls_class_load){4294967295.0, 1e9};
+	d[0] = (struct ls_class_load){4294967295.0, cover(4294967295.0, 1e9)};
 	ls_service_limits(UINT32_MAX, &m, d, &l);
 	assert_int_equal(l.guarantee[0], UINT32_MAX);
 }
