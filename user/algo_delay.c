@@ -15,8 +15,9 @@
  * lowest window latency seen): under a held queue every window's latency
  * is s0 plus the wait the limit allows, so any minimum of them would
  * follow the queue up, as gradient2's long average does. A probe pins L to
- * half the workers the last window kept busy (throughput * s0 = inflight *
- * s0 / rtt), so it sees no queue yet collects its samples fast, and ends
+ * three quarters of the workers the last window kept busy (throughput * s0
+ * = inflight * s0 / rtt), at most half of L, so it sees no queue yet
+ * collects its samples fast, and ends
  * with the limit that gives the goal at the last window's concurrency and
  * latency, inflight * goal / rtt. Probes come every `probe_interval` (plus
  * up to `probe_jitter` of it), and early when s0 looks stale: latencies
@@ -56,8 +57,10 @@
 #define DELAY_SAME_S0 0.22314355131420976 /* ln 1.25 */
 /* The longest a probe waits for its samples. */
 #define DELAY_PROBE_TIMEOUT_MAX_NS 3600e9
-/* The auto probe pins this share of the workers the last window kept busy. */
-#define DELAY_PROBE_SHARE 0.5
+/* The auto probe pins this share of the workers the last window kept busy, */
+#define DELAY_PROBE_SHARE 0.75
+/* and at most this share of the limit. */
+#define DELAY_PROBE_LIMIT_SHARE 0.5
 /* The gradient's bounds, as Envoy's. */
 #define DELAY_GRADIENT_MIN 0.5
 #define DELAY_GRADIENT_MAX 2.0
@@ -73,7 +76,7 @@ struct delay_state {
 	uint64_t probe_interval_ns; /* 0: only the probes s0's staleness asks for */
 	double probe_jitter;
 	uint32_t probe_samples;
-	uint32_t probe_limit; /* 0: half the busy workers */
+	uint32_t probe_limit; /* 0: 3/4 of the busy workers, at most half the limit */
 	uint32_t probe_seed;
 
 	double estimate;
@@ -118,7 +121,7 @@ static const struct ls_algo_param delay_params[] = {
 	{"probe_samples", NULL, LS_PARAM_UINT, offsetof(struct delay_state, probe_samples), "20", 1,
 	 100000, 0, "requests a probe measures"},
 	{"probe_limit", NULL, LS_PARAM_UINT, offsetof(struct delay_state, probe_limit), "0", 0,
-	 LS_MAX_LIMIT, 0, "limit while probing; 0: half the busy workers"},
+	 LS_MAX_LIMIT, 0, "limit while probing; 0: 3/4 of the busy workers, at most L/2"},
 	{"probe_seed", NULL, LS_PARAM_UINT, offsetof(struct delay_state, probe_seed), "1", 0,
 	 UINT32_MAX, 0, "seed of the probe jitter (deterministic)"},
 	{0},
@@ -262,11 +265,12 @@ static bool delay_probe_due(const void *st, uint64_t now_ns)
 }
 
 /*
- * The limit while probing: half the workers the last window kept busy,
- * inflight * s0 / rtt (the utilisation law: throughput times service
- * time), and at most half the limit. A server that slowed down looks to
- * have fewer busy workers, never more, so the probe stays below the
- * workers and sees no queue. The first probe, before s0 is known, pins
+ * The limit while probing: three quarters of the workers the last window
+ * kept busy, inflight * s0 / rtt (the utilisation law: throughput times
+ * service time), and at most half the limit. A server that slowed down
+ * looks to have fewer busy workers, never more, so the probe stays below
+ * the workers and sees no queue; one that sped up looks to have more, and
+ * half the limit bounds it. The first probe, before s0 is known, pins
  * min_limit as Envoy does.
  */
 static uint32_t delay_probe_pin(const struct delay_state *d)
@@ -278,7 +282,7 @@ static uint32_t delay_probe_pin(const struct delay_state *d)
 	if (!d->s0_probed || d->last_rtt_ns <= 0)
 		return d->min_limit;
 	busy = d->last_inflight * d->s0_ns / d->last_rtt_ns;
-	pin = floor(DELAY_PROBE_SHARE * fmin(busy, d->estimate));
+	pin = floor(fmin(DELAY_PROBE_SHARE * busy, DELAY_PROBE_LIMIT_SHARE * d->estimate));
 	return (uint32_t)clamp(pin, d->min_limit, d->max_limit);
 }
 

@@ -229,10 +229,12 @@ static void first_probe_pins_min_limit_and_measures_s0(void **state)
 }
 
 /*
- * Later probes pin half the workers the last window kept busy: in-flight
- * 40 at 12.5 ms with s0 = 10 ms keeps 32 busy, so 16.
+ * Later probes pin three quarters of the workers the last window kept busy,
+ * at most half the limit: in-flight 40 at 12.5 ms with s0 = 10 ms keeps 32
+ * busy, 24, but the limit is 41: 20. At 25 ms (the service slowed) 16 look
+ * busy: 12.
  */
-static void later_probe_pins_half_the_busy_workers(void **state)
+static void later_probe_pins_three_quarters_of_the_busy_workers(void **state)
 {
 	struct ls_algo_probe p;
 	struct ls_algo *a;
@@ -244,7 +246,13 @@ static void later_probe_pins_half_the_busy_workers(void **state)
 	assert_false(ls_algo_probe_due(a, T0_NS + ROUND_NS + S_NS - 1));
 	assert_int_equal(ls_algo_probe_step(a, T0_NS + ROUND_NS + S_NS, NULL), LS_PROBE_BEGAN);
 	assert_true(ls_algo_probing(a, &p));
-	assert_int_equal(p.pinned, 16);
+	assert_int_equal(p.pinned, 20);
+	a = make_probed("initial_limit=40,probe_interval=1s,probe_jitter=0", 12 * MS_NS, 40,
+			10 * MS_NS);
+	feed(a, (uint64_t)(ls_algo_baseline_rtt_ns(a) * 2.5), 40);
+	assert_int_equal(ls_algo_probe_step(a, T0_NS + ROUND_NS + S_NS, NULL), LS_PROBE_BEGAN);
+	assert_true(ls_algo_probing(a, &p));
+	assert_int_equal(p.pinned, 12);
 	/* probe_limit overrides it. */
 	a = make_probed("initial_limit=40,probe_interval=1s,probe_limit=7", 12 * MS_NS, 40,
 			10 * MS_NS);
@@ -1009,7 +1017,8 @@ int main(void)
 		cmocka_unit_test_teardown(zero_rtt_is_ignored, teardown),
 		cmocka_unit_test_teardown(window_and_probe_use_the_quantile_parameter, teardown),
 		cmocka_unit_test_teardown(first_probe_pins_min_limit_and_measures_s0, teardown),
-		cmocka_unit_test_teardown(later_probe_pins_half_the_busy_workers, teardown),
+		cmocka_unit_test_teardown(later_probe_pins_three_quarters_of_the_busy_workers,
+					  teardown),
 		cmocka_unit_test_teardown(probes_recur_with_seeded_jitter, teardown),
 		cmocka_unit_test_teardown(close_probes_are_averaged_a_far_one_replaces_s0,
 					  teardown),
