@@ -27,7 +27,8 @@
  * it; one further off replaces it. An overload that comes onto a limit
  * the service had not used is no slower service: the first alarm then
  * steps the limit to where a probe would end, with no probe, and the law
- * holds while the queue from before the step drains.
+ * holds while the queue from before the step drains; until a window comes
+ * back to the goal, further alarms probe.
  */
 #include <errno.h>
 #include <math.h>
@@ -90,7 +91,7 @@ struct delay_state {
 	double probed_estimate; /* what the last probe set; 0: none yet */
 	uint32_t low_windows;	/* consecutive windows at or below half of it */
 	uint32_t used_run;	/* consecutive windows that used the limit */
-	bool stepped;		/* stepped at an onset since the limit was last unused */
+	bool stepped;		/* stepped at an onset, no window at the goal since */
 	uint64_t hold_ns;	/* windows that start before this see the queue before a step */
 	bool probe_wanted;	/* s0 looks stale */
 	double saved_estimate;	/* the estimate when the running probe began */
@@ -179,7 +180,14 @@ static void delay_check_stale(struct delay_state *d, const struct ls_algo_sample
 	double low = fmax(d->min_limit, DELAY_LOW_SHARE * d->probed_estimate);
 
 	d->used_run = used ? d->used_run + 1 : 0;
-	d->stepped = d->stepped && used;
+	/*
+	 * A step proves right when a window comes back to the goal. Windows
+	 * that stay above it, used or not, keep the step: otherwise on/off
+	 * load onto a slower service would read each burst as an onset and
+	 * step again, on a stale s0, without ever probing.
+	 */
+	if (rtt <= goal)
+		d->stepped = false;
 	/*
 	 * Work a guarantee admitted past the limit (the window's) queues as
 	 * well: above it the law's model (latency proportional to in-flight)

@@ -63,7 +63,13 @@ static uint32_t cover_of(uint32_t g, uint32_t limit, uint32_t share_ppm,
 		cover = cap;
 	if (cover <= g)
 		return g;
-	return cover >= (double)UINT32_MAX ? UINT32_MAX : (uint32_t)cover;
+	return cover >= (double)INT32_MAX ? INT32_MAX : (uint32_t)cover;
+}
+
+/* The dataplane compares the s32 in-flight counts with L and guarantees as s32. */
+static uint32_t s32_range(uint32_t v)
+{
+	return v > INT32_MAX ? INT32_MAX : v;
 }
 
 void ls_service_limits(uint32_t limit, const struct ls_service_meta *meta,
@@ -72,7 +78,7 @@ void ls_service_limits(uint32_t limit, const struct ls_service_meta *meta,
 	uint32_t n = meta->nr_classes < LS_MAX_CLASSES ? meta->nr_classes : LS_MAX_CLASSES;
 
 	memset(out, 0, sizeof(*out));
-	out->limit = limit;
+	out->limit = s32_range(limit);
 	for (uint32_t c = 0; c < n; c++) {
 		const struct ls_class_meta *cm = &meta->classes[c];
 		uint32_t g = guarantee_of(limit, cm->share_ppm);
@@ -81,7 +87,7 @@ void ls_service_limits(uint32_t limit, const struct ls_service_meta *meta,
 			g = cm->pinned_guarantee;
 		else if (load)
 			g = cover_of(g, limit, cm->share_ppm, &load[c]);
-		out->guarantee[c] = g;
+		out->guarantee[c] = s32_range(g);
 	}
 }
 

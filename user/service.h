@@ -47,7 +47,9 @@ struct ls_class_load {
 /*
  * The limits map value for limit L: guarantee[c] = max(1, ceil(L * share))
  * for a class with a share, 0 for a class without (and for unused slots);
- * a guarantee the operator pinned replaces the share's.
+ * a guarantee the operator pinned replaces the share's. L and every
+ * guarantee are at most INT32_MAX (the dataplane compares them with s32
+ * in-flight counts: a larger one would read as negative, and refuse all).
  *
  * load (NULL: none known) covers bursts: a class with a share whose demand
  * fits it (0 < demand <= L * share) is guaranteed floor(bursts) when that

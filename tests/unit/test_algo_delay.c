@@ -487,6 +487,62 @@ static void an_overload_onto_an_unused_limit_steps_without_a_probe(void **state)
 }
 
 /*
+ * A service that slowed down under on/off load (bursts with a quiet window
+ * between them, or a client that pauses on purpose): every burst comes
+ * onto a limit that was unused a window before. Only one burst steps; the
+ * quiet windows, still slower than the goal, do not make the next one an
+ * onset again, and its alarm probes. Were every burst a step, s0 would
+ * stay stale and each step cut the limit under the workers until the next
+ * scheduled probe (none here).
+ */
+static void on_off_load_onto_a_slower_service_probes(void **state)
+{
+	struct ls_algo *a;
+	uint64_t t = T0_NS, slow = 20 * MS_NS;
+	bool probed = false;
+	double goal;
+	int i, steps = 0;
+
+	(void)state;
+	a = make_probed("probe_interval=0s", 10 * MS_NS, 20, 10 * MS_NS);
+	goal = 1.25 * ls_algo_baseline_rtt_ns(a);
+	for (i = 0; i < 6 && !probed; i++) {
+		uint32_t l;
+
+		feed_at(a, t += S_NS, slow, 1); /* quiet: no queue, twice s0 */
+		l = ls_algo_limit(a);
+		/* The law cuts by at most an eighth a window; a step by more. */
+		if (feed_at(a, t += S_NS, (uint64_t)(2.5 * goal), l) < 0.85 * l)
+			steps++;
+		probed = ls_algo_probe_due(a, t);
+	}
+	assert_true(probed);
+	assert_int_equal(steps, 1);
+}
+
+/* Latencies at the goal after a step: the next surge is an onset again. */
+static void a_step_that_brought_the_goal_back_steps_again(void **state)
+{
+	struct ls_algo *a;
+	uint64_t t = T0_NS;
+	double goal;
+	uint32_t l;
+	int i;
+
+	(void)state;
+	a = make_probed("probe_interval=0s", 10 * MS_NS, 20, 10 * MS_NS);
+	goal = 1.25 * ls_algo_baseline_rtt_ns(a);
+	for (i = 0; i < 2; i++) {
+		feed_at(a, t += S_NS, 10 * MS_NS, 1);
+		l = ls_algo_limit(a);
+		assert_true(feed_at(a, t += S_NS, (uint64_t)(3 * goal), l) < l);
+		assert_false(ls_algo_probe_due(a, t));
+		feed_at(a, t += S_NS, (uint64_t)goal, ls_algo_limit(a));
+		assert_false(ls_algo_probe_due(a, t));
+	}
+}
+
+/*
  * Latencies below s0 under a used limit ask for a probe when their CUSUM,
  * ln(s0 / rtt) less ln 1.1 per window, reaches ln 1.25: two windows at
  * 0.75 s0. Meanwhile the limit does not grow on them. Windows of an
@@ -1030,6 +1086,8 @@ int main(void)
 					  teardown),
 		cmocka_unit_test_teardown(an_overload_onto_an_unused_limit_steps_without_a_probe,
 					  teardown),
+		cmocka_unit_test_teardown(on_off_load_onto_a_slower_service_probes, teardown),
+		cmocka_unit_test_teardown(a_step_that_brought_the_goal_back_steps_again, teardown),
 		cmocka_unit_test_teardown(latency_far_below_s0_asks_for_a_probe_and_holds_the_limit,
 					  teardown),
 		cmocka_unit_test_teardown(

@@ -190,12 +190,6 @@ static void shadow_mode_shows_inflight_over_the_limit(void **state)
 }
 
 /*
- * Which counters are offered work. Connections: admitted and both sheds
- * (requests measured on them are not the unit). Requests: starts, aborted,
- * expired, abandoned; `deferred` counts every retransmission of a deferred
- * request, which is offered once, when it starts, expires or is abandoned.
- */
-/*
  * A class's demand in flight: what it holds scaled by offered over admitted
  * (the shed work would stay as long); what it holds when nothing new comes;
  * +Inf when none is admitted.
@@ -259,6 +253,59 @@ static void jitter_is_the_change_between_samples(void **state)
 	assert_near(slow.inflight, 20 * (1 - exp(-0.2)), 0.02);
 }
 
+/*
+ * The in-flight counters are s32 and briefly negative when a slot is given
+ * back before the take is seen: a negative count is none, in the average
+ * and in the jitter (10 then -5 moves by 10, not 15). Counters that go back
+ * (a re-attach) restart the rates' baseline and add no step to the jitter.
+ */
+static void negative_in_flight_is_none_and_a_reset_adds_no_jitter(void **state)
+{
+	struct ls_demand d = {0};
+	uint64_t now = 1000 * S;
+
+	(void)state;
+	for (int i = 0; i < 600; i++) {
+		struct ls_demand_sample s = {.now_ns = now += 100 * MS,
+					     .inflight = i % 2 ? -5 : 10};
+
+		ls_demand_update(&d, &s);
+	}
+	assert_near(ls_demand_jitter(&d), sqrt(50), 0.02);
+	assert_near(d.inflight, 5, 0.05);
+	assert_true(ls_demand_inflight(&d) >= 0);
+
+	d = (struct ls_demand){0};
+	for (int i = 0; i < 100; i++) {
+		struct ls_demand_sample s = {.now_ns = now += 100 * MS,
+					     .offered = 1000 + 10 * i,
+					     .admitted = 1000 + 10 * i,
+					     .inflight = 4};
+
+		ls_demand_update(&d, &s);
+	}
+	/* Counters back to 0 and in-flight at 30 in the same sample: a new baseline. */
+	struct ls_demand_sample back = {.now_ns = now += 100 * MS, .inflight = 30};
+	double jitter = ls_demand_jitter(&d), rate = d.offered_per_s;
+
+	ls_demand_update(&d, &back);
+	assert_true(ls_demand_jitter(&d) == jitter);
+	assert_true(d.offered_per_s == rate);
+	/* The next sample measures from it: no step of 26 (4 to 30), no rate from the reset. */
+	back.now_ns = now += 100 * MS;
+	back.offered = back.admitted = 10;
+	ls_demand_update(&d, &back);
+	assert_true(ls_demand_jitter(&d) == 0);
+	assert_near(d.offered_per_s, rate, 0.05); /* on towards 100/s, as before */
+	assert_true(d.offered_per_s > rate);
+}
+
+/*
+ * Which counters are offered work. Connections: admitted and both sheds
+ * (requests measured on them are not the unit). Requests: starts, aborted,
+ * expired, abandoned; `deferred` counts every retransmission of a deferred
+ * request, which is offered once, when it starts, expires or is abandoned.
+ */
 static void counts_take_the_service_unit_and_unique_attempts(void **state)
 {
 	struct ls_class_stats s = {
@@ -300,6 +347,7 @@ int main(void)
 		cmocka_unit_test(shadow_mode_shows_inflight_over_the_limit),
 		cmocka_unit_test(demand_in_flight_scales_what_is_held_by_offered_over_admitted),
 		cmocka_unit_test(jitter_is_the_change_between_samples),
+		cmocka_unit_test(negative_in_flight_is_none_and_a_reset_adds_no_jitter),
 		cmocka_unit_test(counts_take_the_service_unit_and_unique_attempts),
 	};
 

@@ -387,9 +387,15 @@ static void guarantee_is_ceil_of_limit_times_share_and_at_least_one(void **state
 	assert_int_equal(l.guarantee[2], 333333);
 	assert_int_equal(l.guarantee[3], 1);
 
+	/* The dataplane reads L and guarantees as s32: none past INT32_MAX. */
 	ls_service_limits(UINT32_MAX, &m, NULL, &l);
-	assert_int_equal(l.guarantee[5], UINT32_MAX);
+	assert_int_equal(l.limit, INT32_MAX);
+	assert_int_equal(l.guarantee[5], INT32_MAX);
 	assert_int_equal(l.guarantee[4], 429496730u); /* ceil(429496729.5) */
+	m.classes[3].pinned_guarantee = UINT32_MAX;
+	ls_service_limits(100, &m, NULL, &l);
+	assert_int_equal(l.guarantee[3], INT32_MAX);
+	m.classes[3].pinned_guarantee = 0;
 }
 
 static void guarantees_ignore_a_corrupt_class_count(void **state)
@@ -491,7 +497,10 @@ static void guarantees_cover_the_bursts_of_a_demand_within_the_share(void **stat
 	/* No overflow at the top of the range. */
 	d[0] = (struct ls_class_load){4294967295.0, cover(4294967295.0, 1e9)};
 	ls_service_limits(UINT32_MAX, &m, d, &l);
-	assert_int_equal(l.guarantee[0], UINT32_MAX);
+	assert_int_equal(l.guarantee[0], INT32_MAX);
+	d[2] = (struct ls_class_load){1e9, cover(1e9, 1e9)}; /* share 2^31: cover past the range */
+	ls_service_limits(UINT32_MAX, &m, d, &l);
+	assert_int_equal(l.guarantee[2], INT32_MAX);
 }
 
 static void prefix_parser_maps_ipv4_and_checks_lengths(void **state)
