@@ -219,6 +219,22 @@ static void delay_check_stale(struct delay_state *d, const struct ls_algo_sample
 		d->hold_ns = s->start_ns + 2 * s->rtt_ns;
 		return;
 	}
+	if (d->above >= DELAY_ABOVE_ALARM && d->s0_probed && used) {
+		/*
+		 * The latency rose at a limit in use, past what the queue at
+		 * this in-flight count explains: the service slowed (or waits
+		 * on something shedding cannot shorten). At a held limit the
+		 * latency scales with the service time, so until the probe
+		 * measures it s0 scales by the latency over what the law
+		 * expected. The probe's pin counts the busy workers with it: with
+		 * the old s0 a doubled service time would hide half of them, and
+		 * the probe would pin a quarter of the workers and refuse the
+		 * guaranteed classes' work for its length.
+		 */
+		d->s0_ns *= rtt / (goal * fmax(1, s->inflight / limit));
+		d->probe_wanted = true;
+		return;
+	}
 	if (d->above >= DELAY_ABOVE_ALARM || d->below >= DELAY_BELOW_ALARM ||
 	    d->low_windows >= DELAY_LOW_WINDOWS)
 		d->probe_wanted = true;
