@@ -35,6 +35,12 @@ EOF
 	check "attach with the gradient2 agent" ls_attach "$SRV_IF" --config "$LS_TMP/agent.conf"
 }
 
+# The test's server: $WORKERS workers of $SERVICE_MS ms, its admin port on 9090.
+start_server() {
+	bg_srv "$LS_TOOLS/ls-server" --listen 10.201.0.1:$PORT --workers $WORKERS \
+		--service-ms $SERVICE_MS --admin 10.201.0.1:9090 >"$LS_TMP/server.log" 2>&1
+	wait_for_line "$LS_TMP/server.log" listening 10 || { not_ok "server starts"; return 1; }
+}
 status_field() { ls_srv -j status "$SRV_IF" | jq -r "$1"; }
 limit() { status_field '.services[0].limit'; }
 set_service_ms() { in_cli curl -s "http://10.201.0.1:9090/admin/service-ms?value=$1" >/dev/null; }
@@ -60,9 +66,7 @@ change_service_time() {
 
 test_limit_follows_the_servers_capacity() {
 	local load overload doubled recovered lat
-	bg_srv "$LS_TOOLS/ls-server" --listen 10.201.0.1:$PORT --workers $WORKERS \
-		--service-ms $SERVICE_MS --admin 10.201.0.1:9090 >"$LS_TMP/server.log" 2>&1
-	wait_for_line "$LS_TMP/server.log" listening 10 || { not_ok "server starts"; return 1; }
+	start_server || return 1
 	attach_agent
 
 	# 3 s at 40 % of capacity (the agent learns the no-load latency), then 3x.
@@ -106,9 +110,7 @@ share = 50%
 action = reset
 match = src 10.201.0.2/32
 EOF
-	bg_srv "$LS_TOOLS/ls-server" --listen 10.201.0.1:$PORT --workers $WORKERS \
-		--service-ms $SERVICE_MS --admin 10.201.0.1:9090 >"$LS_TMP/server.log" 2>&1
-	wait_for_line "$LS_TMP/server.log" listening 10 || { not_ok "server starts"; return 1; }
+	start_server || return 1
 	check "attach with $algo and its defaults, no agent" \
 		ls_attach "$SRV_IF" --config "$LS_TMP/probe.conf" --no-agent
 	bg_srv "$LOADSHED" -v agent "$SRV_IF" 2>"$log"
@@ -158,9 +160,7 @@ share = 50%
 action = reset
 match = src 10.201.0.2/32
 EOF
-	bg_srv "$LS_TOOLS/ls-server" --listen 10.201.0.1:$PORT --workers $WORKERS \
-		--service-ms $SERVICE_MS --admin 10.201.0.1:9090 >"$LS_TMP/server.log" 2>&1
-	wait_for_line "$LS_TMP/server.log" listening 10 || { not_ok "server starts"; return 1; }
+	start_server || return 1
 	check "attach with a pinned limit of 20 and the agent" \
 		ls_attach "$SRV_IF" --config "$LS_TMP/cover.conf"
 	bg_cli "$LS_TOOLS/ls-loadgen" --duration 14 --seed 5 \
