@@ -285,7 +285,7 @@ static void svc_load(struct agent *ag, uint32_t svc, const struct ls_service_met
 			continue;
 		ls_demand_counts(&st, meta->admit, &d.offered, &d.admitted);
 		d.inflight = atomic_load((_Atomic int32_t *)&ag->inflight[svc].cls[cls]);
-		c->fast[cls].tau_ns = LS_COVER_FAST_NS;
+		c->fast[cls].tau_ns = LS_COVER_FAST_NS; /* also after the slot was cleared */
 		ls_demand_update(&c->fast[cls], &d);
 		ls_demand_update(&c->slow[cls], &d);
 		out[cls].demand = ls_demand_inflight(&c->slow[cls]);

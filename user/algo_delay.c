@@ -17,18 +17,15 @@
  * follow the queue up, as gradient2's long average does. A probe pins L to
  * three quarters of the workers the last window kept busy (throughput * s0
  * = inflight * s0 / rtt), at most half of L, so it sees no queue yet
- * collects its samples fast, and ends
- * with the limit that gives the goal at the last window's concurrency and
- * latency, inflight * goal / rtt. Probes come every `probe_interval` (plus
- * up to `probe_jitter` of it), and early when s0 looks stale: latencies
- * well above the goal or well below s0 (two CUSUMs), or a limit that slid
- * under half of what the last probe set (Envoy's rule of a limit at its
- * minimum, generalised). A probe within a quarter of s0 is averaged with
- * it; one further off replaces it. An overload that comes onto a limit
- * the service had not used is no slower service: the first alarm then
- * steps the limit to where a probe would end, with no probe, and the law
- * holds while the queue from before the step drains; until a window comes
- * back to the goal, further alarms probe.
+ * collects its samples fast, and ends with the limit that gives the goal
+ * at the last window's concurrency and latency, inflight * goal / rtt. Probes come every
+ * `probe_interval` (plus up to `probe_jitter` of it), and early when s0 looks stale: latencies well
+ * above the goal or well below s0 (two CUSUMs), or a limit that slid under half of what the last
+ * probe set (Envoy's rule of a limit at its minimum, generalised). A probe within a quarter of s0
+ * is averaged with it; one further off replaces it. An overload that comes onto a limit the service
+ * had not used is no slower service: the first alarm then steps the limit to where a probe would
+ * end, with no probe, and the law holds while the queue from before the step drains; until a window
+ * comes back to the goal, further alarms probe.
  */
 #include <errno.h>
 #include <math.h>
@@ -178,6 +175,13 @@ static void delay_check_stale(struct delay_state *d, const struct ls_algo_sample
 {
 	double rtt = (double)s->rtt_ns;
 	double low = fmax(d->min_limit, DELAY_LOW_SHARE * d->probed_estimate);
+	/*
+	 * Work a guarantee admitted past the limit (the window's) queues as
+	 * well: above it the law's model (latency proportional to in-flight)
+	 * expects the goal times in-flight over the limit. Only latency
+	 * beyond that says anything of s0.
+	 */
+	double expect = goal * fmax(1, s->inflight / limit);
 
 	d->used_run = used ? d->used_run + 1 : 0;
 	/*
@@ -188,13 +192,7 @@ static void delay_check_stale(struct delay_state *d, const struct ls_algo_sample
 	 */
 	if (rtt <= goal)
 		d->stepped = false;
-	/*
-	 * Work a guarantee admitted past the limit (the window's) queues as
-	 * well: above it the law's model (latency proportional to in-flight)
-	 * expects the goal times in-flight over the limit. Only latency
-	 * beyond that says anything of s0.
-	 */
-	d->above = cusum(d->above, log(rtt / (goal * fmax(1, s->inflight / limit))));
+	d->above = cusum(d->above, log(rtt / expect));
 	d->below = cusum(d->below, used ? log(d->s0_ns / rtt) : 0);
 	d->low_windows = (uint32_t)d->estimate <= low ? d->low_windows + 1 : 0;
 	if (d->above >= DELAY_ABOVE_ALARM && d->s0_probed && used && !d->stepped &&
@@ -231,7 +229,7 @@ static void delay_check_stale(struct delay_state *d, const struct ls_algo_sample
 		 * the probe would pin a quarter of the workers and refuse the
 		 * guaranteed classes' work for its length.
 		 */
-		d->s0_ns *= rtt / (goal * fmax(1, s->inflight / limit));
+		d->s0_ns *= rtt / expect;
 		d->probe_wanted = true;
 		return;
 	}
