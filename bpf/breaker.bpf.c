@@ -29,7 +29,6 @@
 #include <bpf/bpf_endian.h>
 #include "loadshed.h"
 #include "loadshed_breaker.h"
-#include "hist.h"
 
 #define READ_ONCE(x)	 (*(const volatile typeof(x) *)&(x))
 #define WRITE_ONCE(x, v) (*(volatile typeof(x) *)&(x) = (v))

@@ -17,7 +17,6 @@
 #include <linux/pkt_cls.h>
 #include "parse.h"
 #include "flow.h"
-#include "hist.h"
 
 /* Enough for Ethernet, two tags, IPv6 with extension headers and TCP. */
 #define LS_PULL_LEN 256

@@ -609,6 +609,27 @@ static inline __u64 ls_hist_bucket_hi_us(__u32 idx)
 }
 
 /*
+ * One sample of ns into h, for the BPF programs (the caller owns h: a
+ * per-CPU or per-key value) and the agent's replays and tests alike.
+ */
+static inline void ls_hist_add(struct ls_latency_hist *h, __u64 ns)
+{
+	__u32 b = ls_hist_bucket(ns);
+
+	h->count++;
+	h->sum_ns += ns;
+	if (!h->min_ns || ns < h->min_ns)
+		h->min_ns = ns;
+	if (ns > h->max_ns)
+		h->max_ns = ns;
+#ifdef barrier_var
+	barrier_var(b); /* the compiler knows b is in range; the verifier must be shown */
+#endif
+	if (b < LS_HIST_BUCKETS)
+		h->buckets[b]++;
+}
+
+/*
  * Both sides compile these structs; a size that moves on one side only
  * would make them disagree silently. Any change here raises
  * LS_LAYOUT_VERSION.

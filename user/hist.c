@@ -52,20 +52,6 @@ void ls_hist_delta(const struct ls_latency_hist *a, const struct ls_latency_hist
 		out->max_ns = a->max_ns;
 }
 
-void ls_hist_add(struct ls_latency_hist *h, uint64_t ns)
-{
-	uint32_t b = ls_hist_bucket(ns);
-
-	h->count++;
-	h->sum_ns += ns;
-	if (!h->min_ns || ns < h->min_ns)
-		h->min_ns = ns;
-	if (ns > h->max_ns)
-		h->max_ns = ns;
-	if (b < LS_HIST_BUCKETS)
-		h->buckets[b]++;
-}
-
 uint64_t ls_hist_robust_mean_ns(const struct ls_latency_hist *h)
 {
 	uint64_t total = 0, out_n = 0, q1, q3, med, fence;

@@ -20,9 +20,6 @@ uint64_t ls_hist_quantile_ns(const struct ls_latency_hist *h, double q);
 void ls_hist_delta(const struct ls_latency_hist *a, const struct ls_latency_hist *b,
 		   struct ls_latency_hist *out);
 
-/* One sample into h, as the TC program records it. */
-void ls_hist_add(struct ls_latency_hist *h, uint64_t ns);
-
 /*
  * Outliers of a window: samples beyond both Tukey's outer fence, Q3 +
  * 3 (Q3 - Q1), and 4 times the median, as long as they are at most 1 in 20
