@@ -35,6 +35,23 @@ EOF
 	check "attach with the gradient2 agent" ls_attach "$SRV_IF" --config "$LS_TMP/agent.conf"
 }
 
+# hi_conf LINE: a config with LINE in [service web] and a class hi, a 50 % share, for 10.201.0.2.
+hi_conf() {
+	cat <<EOF
+[agent]
+interval = 100ms
+
+[service web]
+listen = *:$PORT
+$1
+
+[class web.hi]
+share = 50%
+action = reset
+match = src 10.201.0.2/32
+EOF
+}
+
 # The test's server: $WORKERS workers of $SERVICE_MS ms, its admin port on 9090.
 start_server() {
 	bg_srv "$LS_TOOLS/ls-server" --listen 10.201.0.1:$PORT --workers $WORKERS \
@@ -97,19 +114,7 @@ test_limit_follows_the_servers_capacity() {
 # overload the limit stays near the server's concurrency. $1: the algorithm.
 probing_algorithm() {
 	local algo=$1 load overload rtt log=$LS_TMP/probe-agent.log
-	cat >"$LS_TMP/probe.conf" <<EOF
-[agent]
-interval = 100ms
-
-[service web]
-listen = *:$PORT
-algorithm = $algo
-
-[class web.hi]
-share = 50%
-action = reset
-match = src 10.201.0.2/32
-EOF
+	hi_conf "algorithm = $algo" >"$LS_TMP/probe.conf"
 	start_server || return 1
 	check "attach with $algo and its defaults, no agent" \
 		ls_attach "$SRV_IF" --config "$LS_TMP/probe.conf" --no-agent
@@ -147,19 +152,7 @@ test_delay_probes_the_no_load_latency() { probing_algorithm delay; }
 # demand exceeds the share and the guarantee is the share again.
 test_guarantee_covers_the_bursts_of_a_class_within_its_share() {
 	local load start within over
-	cat >"$LS_TMP/cover.conf" <<EOF
-[agent]
-interval = 100ms
-
-[service web]
-listen = *:$PORT
-limit = 20
-
-[class web.hi]
-share = 50%
-action = reset
-match = src 10.201.0.2/32
-EOF
+	hi_conf "limit = 20" >"$LS_TMP/cover.conf"
 	start_server || return 1
 	check "attach with a pinned limit of 20 and the agent" \
 		ls_attach "$SRV_IF" --config "$LS_TMP/cover.conf"
