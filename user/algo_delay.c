@@ -7,7 +7,10 @@
  *   goal = s0 + T;  g = clamp(goal / rtt, 0.5, 2)
  *   e = (1 - smoothing) * e + smoothing * (e * g + (rtt < goal ? 1 : 0))
  *
- * with no growth while the service uses less than half its limit. rtt and
+ * with no growth while the service uses less than half its limit; such a
+ * limit decays, at no queue, towards twice the in-flight count plus one.
+ * A used limit at s0 grows by the whole step (a slow start) up to where
+ * the latency was last above the goal. rtt and
  * s0 are the same quantile (`quantile`, the median) of a window and of a
  * probe, so the spread of service times is never read as queueing.
  *
@@ -89,6 +92,7 @@ struct delay_state {
 	uint32_t low_windows;	/* consecutive windows at or below half of it */
 	uint32_t used_run;	/* consecutive windows that used the limit */
 	bool stepped;		/* stepped at an onset, no window at the goal since */
+	double queued_at;	/* the estimate at the last window above the goal; 0: none */
 	uint64_t hold_ns;	/* windows that start before this see the queue before a step */
 	bool probe_wanted;	/* s0 looks stale */
 	double saved_estimate;	/* the estimate when the running probe began */
@@ -194,7 +198,8 @@ static void delay_check_stale(struct delay_state *d, const struct ls_algo_sample
 		d->stepped = false;
 	d->above = cusum(d->above, log(rtt / expect));
 	d->below = cusum(d->below, used ? log(d->s0_ns / rtt) : 0);
-	d->low_windows = (uint32_t)d->estimate <= low ? d->low_windows + 1 : 0;
+	/* A limit that decayed under a light load (not used) is no slide. */
+	d->low_windows = used && (uint32_t)d->estimate <= low ? d->low_windows + 1 : 0;
 	if (d->above >= DELAY_ABOVE_ALARM && d->s0_probed && used && !d->stepped &&
 	    d->used_run <= DELAY_ONSET_WINDOWS && d->used_run < d->windows) {
 		/*
@@ -265,9 +270,33 @@ static uint32_t delay_update(void *st, const struct ls_algo_sample *s)
 	 * it would build the queue that hides it.
 	 */
 	if (g < 1 || (used && log(d->s0_ns / rtt) <= DELAY_CUSUM_SLACK)) {
+		/*
+		 * A used limit whose latency is s0 (within the slack) has
+		 * idle workers behind it: the step is taken whole, as a slow
+		 * start, up to the limit the latency was last above the goal
+		 * at (TCP's ssthresh), so that a window that happens to be
+		 * fast at a held limit does not jump it.
+		 */
+		bool slow_start = g > 1 && fabs(log(rtt / d->s0_ns)) <= DELAY_CUSUM_SLACK &&
+				  (!d->queued_at || d->estimate < d->queued_at);
+		double a = slow_start ? 1 : d->smoothing;
+
+		if (g < 1)
+			d->queued_at = d->estimate;
 		next = d->estimate * g + (rtt < goal ? 1 : 0);
-		d->estimate =
-			delay_bounded(d, (1 - d->smoothing) * d->estimate + d->smoothing * next);
+		if (slow_start && d->queued_at)
+			next = fmin(next, d->queued_at);
+		d->estimate = delay_bounded(d, (1 - a) * d->estimate + a * next);
+	} else if (!used) {
+		/*
+		 * A limit the service does not use, at no queue, decays
+		 * towards just over twice what it uses (TCP's congestion
+		 * window validation), where the same load leaves it unused:
+		 * a surge after a quiet spell comes onto a limit near the
+		 * workers, not onto the one an hour before.
+		 */
+		d->estimate = delay_bounded(
+			d, fmax(2.0 * s->inflight + 1, (1 - d->smoothing) * d->estimate));
 	}
 	delay_check_stale(d, s, goal, limit, used);
 	return (uint32_t)d->estimate;

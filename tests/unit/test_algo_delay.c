@@ -110,17 +110,19 @@ static void assert_near(double got, double want, double rel)
 /*
  * By hand, with s0 = 10 ms from the first window (no probe yet): goal =
  * s0 + 0.25 s0 = 12.5 ms; e moves a quarter of the way to e * g, plus 1
- * under the goal; g = clamp(goal / rtt, 0.5, 2).
+ * under the goal; g = clamp(goal / rtt, 0.5, 2). A used limit at s0
+ * (within a tenth) takes the step whole, a slow start, up to the estimate
+ * of the last window above the goal.
  */
 static void law_numbers_by_hand(void **state)
 {
 	struct ls_algo *a;
-	double e;
+	double e, q;
 
 	(void)state;
 	a = make_tested("initial_limit=20");
-	/* The first window sets s0 = 10 ms: rtt = s0 < goal, g = 1.25. */
-	e = 0.75 * 20 + 0.25 * (20 * 1.25 + 1);
+	/* The first window sets s0 = 10 ms: rtt = s0 < goal, g = 1.25, taken whole. */
+	e = 20 * 1.25 + 1;
 	assert_int_equal(feed(a, 10 * MS_NS, 20), (uint32_t)e);
 	assert_near(ls_algo_estimate(a), e, 1e-9);
 	/* 25 ms is twice the goal: g = 0.5, no +1. */
@@ -128,28 +130,76 @@ static void law_numbers_by_hand(void **state)
 	assert_int_equal(feed(a, 25 * MS_NS, 20), (uint32_t)e);
 	assert_near(ls_algo_estimate(a), e, 1e-9);
 	/* 100 ms: the gradient stays at its floor 0.5. */
+	q = e; /* the estimate at the last window above the goal */
 	e = 0.75 * e + 0.25 * e * 0.5;
 	assert_int_equal(feed(a, 100 * MS_NS, 20), (uint32_t)e);
-	/* 11 ms: g = 12.5 / 11, plus 1. */
-	e = 0.75 * e + 0.25 * (e * 12.5 / 11 + 1);
-	assert_int_equal(feed(a, 11 * MS_NS, 20), (uint32_t)e);
+	/* 12 ms: above s0 by more than a tenth, g = 12.5 / 12, plus 1, smoothed. */
+	e = 0.75 * e + 0.25 * (e * 12.5 / 12 + 1);
+	assert_int_equal(feed(a, 12 * MS_NS, 20), (uint32_t)e);
 	assert_near(ls_algo_estimate(a), e, 1e-9);
+	/*
+	 * 10.5 ms, used: within a tenth of s0, the step whole, but not past
+	 * where the latency was last above the goal.
+	 */
+	assert_true(e * 12.5 / 10.5 + 1 > q);
+	assert_int_equal(feed(a, 10500000, (uint32_t)e), (uint32_t)q);
+	assert_near(ls_algo_estimate(a), q, 1e-9);
+	/* At that limit, a fast window is smoothed. */
+	e = 0.75 * q + 0.25 * (q * 12.5 / 10.5 + 1);
+	assert_int_equal(feed(a, 10500000, (uint32_t)q), (uint32_t)e);
 }
 
-/* A service that uses less than half its limit may shrink it, never grow it. */
-static void unused_limit_does_not_grow(void **state)
+/*
+ * A service that uses less than half its limit never grows it; at no
+ * queue the limit decays by a quarter a window, not under twice the
+ * window's in-flight count plus one (where that load leaves it unused).
+ */
+static void unused_limit_decays_and_does_not_grow(void **state)
 {
 	struct ls_algo *a;
 	double e;
 
 	(void)state;
-	a = make_tested("initial_limit=20");
-	assert_int_equal(feed(a, 10 * MS_NS, 9), 20);
-	assert_int_equal(feed(a, 10 * MS_NS, 9), 20);
-	assert_true(feed(a, 50 * MS_NS, 9) < 20);
+	a = make_tested("initial_limit=40,min_limit=3");
+	assert_int_equal(feed(a, 10 * MS_NS, 9), 30); /* 40 x 0.75 */
+	assert_int_equal(feed(a, 10 * MS_NS, 9), 22); /* 30 x 0.75 = 22.5 */
+	assert_int_equal(feed(a, 10 * MS_NS, 9), 19); /* twice 9, plus 1 */
+	assert_int_equal(feed(a, 10 * MS_NS, 9), 19); /* the same load: it stays */
+	assert_int_equal(feed(a, 10 * MS_NS, 1), 14); /* 19 x 0.75 = 14.25 */
+	assert_int_equal(feed(a, 10 * MS_NS, 6), 13); /* twice 6, plus 1 */
+	assert_true(feed(a, 50 * MS_NS, 5) < 13);     /* above the goal: the law cuts */
 	e = ls_algo_estimate(a);
-	feed(a, 10 * MS_NS, 10); /* half the limit used: it grows */
+	feed(a, 11 * MS_NS, (uint32_t)ceil(e / 2)); /* half the limit used: it grows */
 	assert_true(ls_algo_estimate(a) > e);
+	a = make_tested("initial_limit=40,min_limit=30");
+	for (int i = 0; i < 5; i++)
+		feed(a, 10 * MS_NS, 1);
+	assert_int_equal(ls_algo_limit(a), 30); /* not under min_limit */
+}
+
+/*
+ * A flash crowd onto a limit an idle service let decay: at s0 the used
+ * limit takes the whole step, e * 1.25 + 1, window by window (nothing was
+ * ever above the goal, so nothing caps it), and is past 40 in six.
+ */
+static void a_decayed_limit_grows_back_by_whole_steps(void **state)
+{
+	struct ls_algo *a;
+	double e;
+	int i;
+
+	(void)state;
+	a = make_tested("initial_limit=20");
+	feed(a, 10 * MS_NS, 1); /* s0 = 10 ms */
+	for (i = 0; i < 20; i++)
+		feed(a, 10 * MS_NS, 4);
+	assert_int_equal(ls_algo_limit(a), 9); /* twice 4, plus 1 */
+	e = ls_algo_estimate(a);
+	for (i = 0; i < 6; i++) {
+		e = e * 1.25 + 1;
+		assert_int_equal(feed(a, 10 * MS_NS, ls_algo_limit(a)), (uint32_t)e);
+	}
+	assert_true(ls_algo_limit(a) > 40);
 }
 
 static void limit_stays_inside_its_bounds(void **state)
@@ -461,9 +511,10 @@ static void an_overload_onto_an_unused_limit_steps_without_a_probe(void **state)
 	goal = 1.25 * ls_algo_baseline_rtt_ns(a);
 	l = ls_algo_limit(a); /* 20 in flight x 12.5 / 10 ms, to the histogram's bucket */
 	assert_in_range(l, 22, 25);
-	for (i = 0; i < 10; i++) /* quiet: 3 in flight, no queue */
-		feed_at(a, t += ROUND_NS, 10 * MS_NS, 3);
-	assert_int_equal(ls_algo_limit(a), l);
+	for (i = 0; i < 10; i++) /* quiet: under half the limit in flight, no queue */
+		feed_at(a, t += ROUND_NS, 10 * MS_NS, (l - 1) / 2);
+	assert_int_equal(ls_algo_limit(a), (l - 1) / 2 * 2 + 1); /* decayed to twice that, +1 */
+	l = ls_algo_limit(a);
 	rtt = (uint64_t)(3 * goal);
 	/* The surge: the limit full, 3x the goal. */
 	assert_int_equal(feed_at(a, t += ROUND_NS, rtt, l), l / 3);
@@ -1068,7 +1119,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_teardown(law_numbers_by_hand, teardown),
-		cmocka_unit_test_teardown(unused_limit_does_not_grow, teardown),
+		cmocka_unit_test_teardown(unused_limit_decays_and_does_not_grow, teardown),
+		cmocka_unit_test_teardown(a_decayed_limit_grows_back_by_whole_steps, teardown),
 		cmocka_unit_test_teardown(limit_stays_inside_its_bounds, teardown),
 		cmocka_unit_test_teardown(zero_rtt_is_ignored, teardown),
 		cmocka_unit_test_teardown(window_and_probe_use_the_quantile_parameter, teardown),
