@@ -96,6 +96,8 @@
 # half capacity first, so the agent learns the unloaded latency as in a
 # service that ran before the overload; 0 for keepalive-attach, where nothing
 # is attached yet),
+# LOAD (unset: each scenario's own; a multiple of the capacity for the whole
+# run of unloaded, steady, slowdown or doubling),
 # HIGH_SHARE (100), LOW_SHARE (0), LS_ACTION (reset), FLOOD_PPS (50000; 0 for
 # synflood-full: as fast as the generator goes), FLOOD_THREADS (1; every CPU
 # for synflood-full), FLOODER (xdp: ls-xdpflood; raw: ls-synflood), LOADSHED
@@ -278,6 +280,22 @@ if [ "$SCENARIO" = doubling ] && [ "$SECONDS_RUN" -lt 12 ]; then
 	SECONDS_RUN=12
 fi
 OUT=${OUT:-$TB_ROOT/results/scenario/$SCENARIO-$PROTECTION}
+# LOAD: the whole run at this multiple of the capacity instead (unloaded,
+# steady, slowdown, doubling), e.g. the latency of a FIFO server that runs
+# the high class's share of the steady load and nothing else: LOAD=0.6 unloaded.
+if [ -n "${LOAD:-}" ]; then
+	case $SCENARIO in
+	unloaded | steady | slowdown | doubling) ;;
+	*)
+		echo "scenario: LOAD applies to unloaded, steady, slowdown and doubling" >&2
+		exit 2
+		;;
+	esac
+	if ! [[ $LOAD =~ ^[0-9]+(\.[0-9]+)?$ ]] || awk -v l="$LOAD" 'BEGIN { exit !(l <= 0 || l > 10) }'; then
+		echo "scenario: LOAD wants a multiple of the capacity in (0, 10]" >&2
+		exit 2
+	fi
+fi
 mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
 rm -f "$OUT"/{loadgen.csv,loadgen.json,samples.csv,samples.jsonl,summary.json,status-end.json} \
@@ -379,6 +397,8 @@ keepalive | keepalive-attach | wrk)
 	MODE="mode=keepalive,conns=$POOL,prewarm=1"
 	;;
 esac
+# LOAD (checked above): the whole run at this multiple of the capacity.
+if [ -n "${LOAD:-}" ]; then SCHED_TOTAL=("$LOAD@0"); fi
 # schedule SHARE: the class's rate schedule, SHARE of the total.
 schedule() {
 	local out="" item x t

@@ -44,6 +44,22 @@ class_shed() {
 		"$RUNS/loadshed/status-end.json" 2>/dev/null
 }
 
+# scenario.sh's LOAD is checked before the run makes anything.
+test_scenario_refuses_a_bad_load_before_anything() {
+	local load out
+	for load in 0 -1 abc 10.5 1e3; do
+		out="$LS_TMP/load-$load"
+		LOAD=$load "$ROOT/scripts/scenario.sh" unloaded none --id "$TB_ID" --out "$out" \
+			>"$LS_TMP/load.log" 2>&1
+		check_eq "LOAD=$load: scenario.sh exits 2" "$?" 2
+		check_cmp "LOAD=$load: said why" "$(grep -c 'LOAD wants' "$LS_TMP/load.log")" -ge 1
+		check_cmp "LOAD=$load: no output directory" "$([ -e "$out" ] && echo 1 || echo 0)" -eq 0
+	done
+	LOAD=1 "$ROOT/scripts/scenario.sh" surge none --id "$TB_ID" --out "$LS_TMP/load-surge" \
+		>"$LS_TMP/load.log" 2>&1
+	check_eq "LOAD with surge: exits 2" "$?" 2
+}
+
 test_unprotected_server_collapses() {
 	check_cmp "unprotected, the server collapses: high success under 50 %" \
 		"$(int "$(field none .high.ok_pct)")" -lt 50
@@ -89,4 +105,5 @@ run_test "loadshed keeps the high class succeeding" test_loadshed_keeps_the_high
 run_test "loadshed keeps goodput near capacity" test_loadshed_keeps_goodput_near_capacity
 run_test "loadshed sheds low far more than high" test_loadshed_sheds_low_far_more_than_high
 run_test "loadshed leaves nothing behind" test_loadshed_leaves_nothing_behind
+run_test "scenario.sh refuses a bad LOAD before anything" test_scenario_refuses_a_bad_load_before_anything
 tap_done
