@@ -69,10 +69,12 @@ $conf,
 "| algorithm | scenario | shape | high ok | low ok | goodput | high p99 / unloaded | queue / W | limit | settled: doubled / back | missed |",
 "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---|",
 "| *target* | | | *steady ≥ \(t_high_steady) %, doubling ≥ \(t_high_doubling) %* | | *steady ≥ \(t_goodput) %* | *steady ≤ \(t_p99_x)×* | *steady ≤ \(t_queue_per_worker)* | | *≤ \(t_settle_s) s / ≤ \(t_settle_back_s) s* | |",
-($algos[] as $al | ["steady", "doubling"][] as $sc | $shapes[] as $sh
+(($algos + (if ($a.reference // "") != "" then [$a.reference] else [] end))[] as $al
+ | ["steady", "doubling"][] as $sc | $shapes[] as $sh
  | named("\($sh)-\($sc)-\($al)") as $r
+ | (if $al == "tuned" then "*tuned by hand: fixed, L = ⌈1.25 W⌉*" else $al end) as $name
  | (named("\($sh)-unloaded-none").high.p99_ms // null) as $floor
- | if $r == null then [$al, $sc, $sh, "not run", "", "", "", "", "", "", ""] | row
+ | if $r == null then [$name, $sc, $sh, "not run", "", "", "", "", "", "", ""] | row
    else
    ($sc == "steady") as $st
    | ($r.high.ok_pct >= (if $st then t_high_steady else t_high_doubling end)) as $high_ok
@@ -86,7 +88,7 @@ $conf,
    | ($r.doubling.back.settle_s // null) as $sb
    | (if $st then null else ($sd != null and $sd <= t_settle_s) end) as $sd_ok
    | (if $st then null else ($sb != null and $sb <= t_settle_back_s) end) as $sb_ok
-   | [$al, $sc, $sh,
+   | [$name, $sc, $sh,
       miss($high_ok; $r.high.ok_pct | pct)
         + (if $st then "" else " (doubled: \($r.doubling.doubled.success.high.ok_pct // null | pct))" end),
       ($r.low.ok_pct | pct),
@@ -110,6 +112,7 @@ $conf,
 "- **limit**: loadshed's limit (`loadshed -j status`, sampled with the queue). steady: the median second; doubling: the median of the last 3 s of each phase (before → doubled → back).",
 "- **settled**: seconds from the change until the limit stays, to the end of the phase, within 15 % of that phase's final limit (and at least within 1: the limit is an integer); *never* when it does not, or when the limit still drifts over those last 3 s (its least-squares line moves by more than that band).",
 "- **high ok** of doubling: the whole run; in brackets the doubled third alone.",
+(if ($a.reference // "") != "" then "- **tuned by hand**: for reference, not a default — the `fixed` algorithm at L = ⌈1.25 W⌉, the limit the queueing-delay target aims at, set with the worker count a user does not know. Its misses are what the shape and the class mix leave to any limit." else empty end),
 "",
 "The limit, in-flight, goodput and high-class success over time:",
 "",

@@ -42,7 +42,10 @@
 # this loadshed knows: `loadshed replay --algo NAME` accepts them) steady
 # (3x capacity, ALGO_STEADY_S s, 15) and doubling (1.5x capacity, the service
 # time doubled for the middle third of ALGO_DOUBLING_S s, 21); each run after
-# 3 s of unmeasured warm-up at 0.5x. About 12 minutes for five algorithms.
+# 3 s of unmeasured warm-up at 0.5x. For reference, the same two runs with
+# a limit tuned by hand for the shape, `fixed` at ceil(1.25 x W) (what the
+# queueing-delay target aims at; REFERENCE=0 leaves them out). About 16
+# minutes for five algorithms and the reference.
 # The client veth keeps the kernel's checksum offload (the server side gets
 # CHECKSUM_PARTIAL segments, as from a container's peer) unless TB_TX_CSUM=off
 # (see testbed.sh) says it computes them, as a real NIC's sender. Writes DIR (default results/bench-algos)/
@@ -139,6 +142,7 @@ if [ "$ALGOS_RUN" = 1 ]; then
 		echo "steady_s=$ALGO_STEADY_S"
 		echo "doubling_s=$ALGO_DOUBLING_S"
 		echo "unloaded_s=$ALGO_UNLOADED_S"
+		[ "${REFERENCE:-1}" = 0 ] || echo "reference=tuned"
 		echo "tx_csum=${TB_TX_CSUM:-offload}"
 		# Anything a user would have to know: set only for experiments.
 		for v in LS_PARAMS LS_MIN_LIMIT LS_MAX_LIMIT LS_INITIAL_LIMIT; do
@@ -160,9 +164,16 @@ if [ "$ALGOS_RUN" = 1 ]; then
 			LS_ALGO=$a run doubling loadshed "$shape-doubling-$a" --seconds "$ALGO_DOUBLING_S" ||
 				echo "bench: $shape doubling with $a failed" >&2
 		done
+		if [ "${REFERENCE:-1}" != 0 ]; then
+			tuned="limit=$(((5 * WORKERS + 3) / 4))"
+			LS_ALGO=fixed LS_PARAMS=$tuned run steady loadshed "$shape-steady-tuned" \
+				--seconds "$ALGO_STEADY_S" || echo "bench: $shape steady tuned failed" >&2
+			LS_ALGO=fixed LS_PARAMS=$tuned run doubling loadshed "$shape-doubling-tuned" \
+				--seconds "$ALGO_DOUBLING_S" || echo "bench: $shape doubling tuned failed" >&2
+		fi
 		for s in steady doubling; do
 			args=()
-			for a in "${known[@]}"; do
+			for a in "${known[@]}" tuned; do
 				[ -f "$OUT/$shape-$s-$a/summary.json" ] && args+=("$a=$OUT/$shape-$s-$a")
 			done
 			[ ${#args[@]} -gt 0 ] || continue
