@@ -202,6 +202,34 @@ static void a_decayed_limit_grows_back_by_whole_steps(void **state)
 	assert_true(ls_algo_limit(a) > 40);
 }
 
+/*
+ * A window above the goal at a limit the service does not use (a slow
+ * request or two in a quiet spell) says nothing of where the latency rises
+ * with the limit: it cuts the limit, but does not cap the slow start of the
+ * flash crowd that comes next at the decayed limit, under the workers.
+ */
+static void an_unused_window_above_the_goal_does_not_cap_the_slow_start(void **state)
+{
+	struct ls_algo *a;
+	double e;
+	int i;
+
+	(void)state;
+	a = make_tested("initial_limit=20");
+	feed(a, 10 * MS_NS, 1); /* s0 = 10 ms */
+	for (i = 0; i < 20; i++)
+		feed(a, 10 * MS_NS, 4);
+	assert_int_equal(ls_algo_limit(a), 9);
+	feed(a, 30 * MS_NS, 4); /* above the goal, unused: g = 0.5 */
+	e = 0.75 * 9 + 0.25 * 9 * 0.5;
+	assert_near(ls_algo_estimate(a), e, 1e-9);
+	for (i = 0; i < 6; i++) {
+		e = e * 1.25 + 1;
+		assert_int_equal(feed(a, 10 * MS_NS, ls_algo_limit(a)), (uint32_t)e);
+	}
+	assert_true(ls_algo_limit(a) > 30);
+}
+
 static void limit_stays_inside_its_bounds(void **state)
 {
 	struct ls_algo *a;
@@ -1121,6 +1149,8 @@ int main(void)
 		cmocka_unit_test_teardown(law_numbers_by_hand, teardown),
 		cmocka_unit_test_teardown(unused_limit_decays_and_does_not_grow, teardown),
 		cmocka_unit_test_teardown(a_decayed_limit_grows_back_by_whole_steps, teardown),
+		cmocka_unit_test_teardown(
+			an_unused_window_above_the_goal_does_not_cap_the_slow_start, teardown),
 		cmocka_unit_test_teardown(limit_stays_inside_its_bounds, teardown),
 		cmocka_unit_test_teardown(zero_rtt_is_ignored, teardown),
 		cmocka_unit_test_teardown(window_and_probe_use_the_quantile_parameter, teardown),
