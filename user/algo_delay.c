@@ -10,7 +10,7 @@
  * with no growth while the service uses less than half its limit; such a
  * limit decays, at no queue, towards twice the in-flight count plus one.
  * A used limit at s0 grows by the whole step (a slow start) up to where
- * the latency was last above the goal. rtt and
+ * the latency was last above the goal at a used limit. rtt and
  * s0 are the same quantile (`quantile`, the median) of a window and of a
  * probe, so the spread of service times is never read as queueing.
  *
@@ -92,7 +92,7 @@ struct delay_state {
 	uint32_t low_windows;	/* consecutive windows at or below half of it */
 	uint32_t used_run;	/* consecutive windows that used the limit */
 	bool stepped;		/* stepped at an onset, no window at the goal since */
-	double queued_at;	/* the estimate at the last window above the goal; 0: none */
+	double queued_at;	/* the estimate at the last used window above the goal; 0: none */
 	uint64_t hold_ns;	/* windows that start before this see the queue before a step */
 	bool probe_wanted;	/* s0 looks stale */
 	double saved_estimate;	/* the estimate when the running probe began */
@@ -275,13 +275,14 @@ static uint32_t delay_update(void *st, const struct ls_algo_sample *s)
 		 * idle workers behind it: the step is taken whole, as a slow
 		 * start, up to the limit the latency was last above the goal
 		 * at (TCP's ssthresh), so that a window that happens to be
-		 * fast at a held limit does not jump it.
+		 * fast at a held limit does not jump it. Only a used limit
+		 * says where that is: a slow window of a quiet spell does not.
 		 */
 		bool slow_start = g > 1 && fabs(log(rtt / d->s0_ns)) <= DELAY_CUSUM_SLACK &&
 				  (!d->queued_at || d->estimate < d->queued_at);
 		double a = slow_start ? 1 : d->smoothing;
 
-		if (g < 1)
+		if (g < 1 && used)
 			d->queued_at = d->estimate;
 		next = d->estimate * g + (rtt < goal ? 1 : 0);
 		if (slow_start && d->queued_at)
