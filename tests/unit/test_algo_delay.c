@@ -71,6 +71,13 @@ static uint32_t feed(struct ls_algo *algo, uint64_t rtt_ns, uint32_t inflight)
 	return ls_algo_update(algo, &s);
 }
 
+static uint32_t feed_at(struct ls_algo *algo, uint64_t start_ns, uint64_t rtt_ns, uint32_t inflight)
+{
+	struct ls_algo_sample s = {.start_ns = start_ns, .rtt_ns = rtt_ns, .inflight = inflight};
+
+	return ls_algo_update(algo, &s);
+}
+
 /* A probe's samples: n requests of rtt_ns each. */
 static void probe_fill(struct ls_latency_hist *h, uint64_t rtt_ns, uint32_t n)
 {
@@ -228,6 +235,32 @@ static void an_unused_window_above_the_goal_does_not_cap_the_slow_start(void **s
 		assert_int_equal(feed(a, 10 * MS_NS, ls_algo_limit(a)), (uint32_t)e);
 	}
 	assert_true(ls_algo_limit(a) > 30);
+}
+
+/*
+ * The agent reads the in-flight count once a round: a burst of requests
+ * shorter than a round (16 of 40 ms each, every second, with no queue) is
+ * seen only in the windows whose round fell inside it, here one in three.
+ * The windows that missed it must not decay the limit under it: the floor
+ * of the decay is the largest in-flight count of the last 5 to 10 s.
+ */
+static void bursts_seen_in_some_windows_keep_the_limit_above_them(void **state)
+{
+	struct ls_algo *a;
+	uint64_t t = T0_NS;
+	int i;
+
+	(void)state;
+	a = make_probed("probe_interval=0s", 40 * MS_NS, 16, 40 * MS_NS);
+	assert_true(ls_algo_limit(a) >= 16);
+	for (i = 0; i < 30; i++) {
+		feed_at(a, t += S_NS, (uint64_t)ls_algo_baseline_rtt_ns(a), i % 3 ? 0 : 16);
+		assert_true(ls_algo_limit(a) >= 16);
+	}
+	/* Once no burst came for 10 s, it decays. */
+	for (i = 0; i < 20; i++)
+		feed_at(a, t += S_NS, (uint64_t)ls_algo_baseline_rtt_ns(a), 1);
+	assert_int_equal(ls_algo_limit(a), 3);
 }
 
 static void limit_stays_inside_its_bounds(void **state)
@@ -510,13 +543,6 @@ static void a_guarantees_queue_past_the_limit_asks_for_no_probe(void **state)
 		feed(a, (uint64_t)(2 * goal), 2 * ls_algo_limit(a) + 1);
 		assert_false(ls_algo_probe_due(a, T0_NS));
 	}
-}
-
-static uint32_t feed_at(struct ls_algo *algo, uint64_t start_ns, uint64_t rtt_ns, uint32_t inflight)
-{
-	struct ls_algo_sample s = {.start_ns = start_ns, .rtt_ns = rtt_ns, .inflight = inflight};
-
-	return ls_algo_update(algo, &s);
 }
 
 /*
@@ -1151,6 +1177,8 @@ int main(void)
 		cmocka_unit_test_teardown(a_decayed_limit_grows_back_by_whole_steps, teardown),
 		cmocka_unit_test_teardown(
 			an_unused_window_above_the_goal_does_not_cap_the_slow_start, teardown),
+		cmocka_unit_test_teardown(bursts_seen_in_some_windows_keep_the_limit_above_them,
+					  teardown),
 		cmocka_unit_test_teardown(limit_stays_inside_its_bounds, teardown),
 		cmocka_unit_test_teardown(zero_rtt_is_ignored, teardown),
 		cmocka_unit_test_teardown(window_and_probe_use_the_quantile_parameter, teardown),
