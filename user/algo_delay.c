@@ -8,7 +8,8 @@
  *   e = (1 - smoothing) * e + smoothing * (e * g + (rtt < goal ? 1 : 0))
  *
  * with no growth while the service uses less than half its limit; such a
- * limit decays, at no queue, towards twice the in-flight count plus one.
+ * limit decays, at no queue, towards twice the largest in-flight count of
+ * the last 5 to 10 s plus one.
  * A used limit at s0 grows by the whole step (a slow start) up to where
  * the latency was last above the goal at a used limit. rtt and
  * s0 are the same quantile (`quantile`, the median) of a window and of a
@@ -62,6 +63,13 @@
 #define DELAY_PROBE_SHARE 0.75
 /* and at most this share of the limit. */
 #define DELAY_PROBE_LIMIT_SHARE 0.5
+/*
+ * The in-flight count is read once a round, so a burst shorter than a round
+ * shows only in the windows whose round fell inside it: an unused limit
+ * decays no lower than twice the largest count of the windows of the last
+ * 5 to 10 s (two spans of this length).
+ */
+#define DELAY_PEAK_SPAN_NS 5000000000ull
 /* The gradient's bounds, as Envoy's. */
 #define DELAY_GRADIENT_MIN 0.5
 #define DELAY_GRADIENT_MAX 2.0
@@ -94,6 +102,8 @@ struct delay_state {
 	bool stepped;		/* stepped at an onset, no window at the goal since */
 	double queued_at;	/* the estimate at the last used window above the goal; 0: none */
 	uint64_t hold_ns;	/* windows that start before this see the queue before a step */
+	uint32_t peak[2];	/* the largest in-flight count of this span and the last */
+	uint64_t peak_ns;	/* when this span began */
 	bool probe_wanted;	/* s0 looks stale */
 	double saved_estimate;	/* the estimate when the running probe began */
 	uint64_t next_probe_ns; /* 0: none scheduled yet */
@@ -243,15 +253,32 @@ static void delay_check_stale(struct delay_state *d, const struct ls_algo_sample
 		d->probe_wanted = true;
 }
 
+/* The largest in-flight count of the windows of the last 5 to 10 s, this one's included. */
+static uint32_t delay_peak(struct delay_state *d, const struct ls_algo_sample *s)
+{
+	uint64_t since = s->start_ns - d->peak_ns; /* a clock gone back: a new span */
+
+	if (since >= DELAY_PEAK_SPAN_NS) {
+		d->peak[1] = since < 2 * DELAY_PEAK_SPAN_NS ? d->peak[0] : 0;
+		d->peak[0] = 0;
+		d->peak_ns = s->start_ns;
+	}
+	if (s->inflight > d->peak[0])
+		d->peak[0] = s->inflight;
+	return d->peak[0] > d->peak[1] ? d->peak[0] : d->peak[1];
+}
+
 static uint32_t delay_update(void *st, const struct ls_algo_sample *s)
 {
 	struct delay_state *d = st;
 	double rtt = (double)s->rtt_ns;
 	bool used = delay_limit_used(d, s->inflight);
 	double goal, g, next, limit;
+	uint32_t peak;
 
 	if (!s->rtt_ns)
 		return (uint32_t)d->estimate;
+	peak = delay_peak(d, s);
 	d->windows++;
 	d->last_rtt_ns = rtt;
 	d->last_inflight = s->inflight;
@@ -291,13 +318,15 @@ static uint32_t delay_update(void *st, const struct ls_algo_sample *s)
 	} else if (!used) {
 		/*
 		 * A limit the service does not use, at no queue, decays
-		 * towards just over twice what it uses (TCP's congestion
-		 * window validation), where the same load leaves it unused:
-		 * a surge after a quiet spell comes onto a limit near the
-		 * workers, not onto the one an hour before.
+		 * towards just over twice what it used in the last seconds
+		 * (TCP's congestion window validation), where the same load
+		 * leaves it unused: a surge after a quiet spell comes onto a
+		 * limit near the workers, not onto the one an hour before.
+		 * It never grows here.
 		 */
 		d->estimate = delay_bounded(
-			d, fmax(2.0 * s->inflight + 1, (1 - d->smoothing) * d->estimate));
+			d,
+			fmin(d->estimate, fmax(2.0 * peak + 1, (1 - d->smoothing) * d->estimate)));
 	}
 	delay_check_stale(d, s, goal, limit, used);
 	return (uint32_t)d->estimate;

@@ -159,24 +159,29 @@ static void law_numbers_by_hand(void **state)
 /*
  * A service that uses less than half its limit never grows it; at no
  * queue the limit decays by a quarter a window, not under twice the
- * window's in-flight count plus one (where that load leaves it unused).
+ * largest in-flight count of the last 5 to 10 s plus one (where that load
+ * leaves it unused).
  */
 static void unused_limit_decays_and_does_not_grow(void **state)
 {
 	struct ls_algo *a;
+	uint64_t t = T0_NS;
 	double e;
 
 	(void)state;
 	a = make_tested("initial_limit=40,min_limit=3");
-	assert_int_equal(feed(a, 10 * MS_NS, 9), 30); /* 40 x 0.75 */
-	assert_int_equal(feed(a, 10 * MS_NS, 9), 22); /* 30 x 0.75 = 22.5 */
-	assert_int_equal(feed(a, 10 * MS_NS, 9), 19); /* twice 9, plus 1 */
-	assert_int_equal(feed(a, 10 * MS_NS, 9), 19); /* the same load: it stays */
-	assert_int_equal(feed(a, 10 * MS_NS, 1), 14); /* 19 x 0.75 = 14.25 */
-	assert_int_equal(feed(a, 10 * MS_NS, 6), 13); /* twice 6, plus 1 */
-	assert_true(feed(a, 50 * MS_NS, 5) < 13);     /* above the goal: the law cuts */
+	assert_int_equal(feed_at(a, t, 10 * MS_NS, 9), 30);	    /* 40 x 0.75 */
+	assert_int_equal(feed_at(a, t += S_NS, 10 * MS_NS, 9), 22); /* 30 x 0.75 = 22.5 */
+	assert_int_equal(feed_at(a, t += S_NS, 10 * MS_NS, 9), 19); /* twice 9, plus 1 */
+	assert_int_equal(feed_at(a, t += S_NS, 10 * MS_NS, 9), 19); /* the same load: it stays */
+	assert_int_equal(feed_at(a, t += S_NS, 10 * MS_NS, 1), 19); /* 9 was seen 1 s ago */
+	t = T0_NS + 10 * S_NS; /* 10 s after the span that saw 9 began */
+	assert_int_equal(feed_at(a, t, 10 * MS_NS, 1), 14);	    /* 19 x 0.75 = 14.25 */
+	assert_int_equal(feed_at(a, t += S_NS, 10 * MS_NS, 6), 13); /* twice 6, plus 1 */
+	assert_true(feed_at(a, t += S_NS, 50 * MS_NS, 5) < 13); /* above the goal: the law cuts */
 	e = ls_algo_estimate(a);
-	feed(a, 11 * MS_NS, (uint32_t)ceil(e / 2)); /* half the limit used: it grows */
+	/* half the limit used: it grows */
+	feed_at(a, t += S_NS, 11 * MS_NS, (uint32_t)ceil(e / 2));
 	assert_true(ls_algo_estimate(a) > e);
 	a = make_tested("initial_limit=40,min_limit=30");
 	for (int i = 0; i < 5; i++)
