@@ -4,7 +4,8 @@
  * measured by probes; the limit is steered so that a window's latency is
  * s0 + T, T the waiting time allowed (`target`, or `target_ratio` * s0):
  *
- *   goal = s0 + T;  g = clamp(goal / rtt, 0.5, 2)
+ *   goal = s0 + T;  g = clamp(goal / rtt, 0.5, 2), and above the goal
+ *   g = clamp(min(1, goal * max(1, inflight / e) / rtt), 0.5, 2)
  *   e = (1 - smoothing) * e + smoothing * (e * g + (rtt < goal ? 1 : 0))
  *
  * with no growth while the service uses less than half its limit; such a
@@ -273,7 +274,7 @@ static uint32_t delay_update(void *st, const struct ls_algo_sample *s)
 	struct delay_state *d = st;
 	double rtt = (double)s->rtt_ns;
 	bool used = delay_limit_used(d, s->inflight);
-	double goal, g, next, limit;
+	double goal, g, next, limit, expect;
 	uint32_t peak;
 
 	if (!s->rtt_ns)
@@ -290,7 +291,15 @@ static uint32_t delay_update(void *st, const struct ls_algo_sample *s)
 		return (uint32_t)d->estimate; /* the queue before an onset's step */
 	goal = d->s0_ns + delay_target_ns(d);
 	limit = d->estimate;
-	g = clamp(goal / rtt, DELAY_GRADIENT_MIN, DELAY_GRADIENT_MAX);
+	/*
+	 * Above the goal, the latency L is judged by is what the law's model
+	 * expects at the window's in-flight count: work a guarantee admitted
+	 * past L queues as well, and cutting L would not shorten that queue
+	 * (it would only shut out the classes without a guarantee).
+	 */
+	expect = goal * fmax(1, s->inflight / limit);
+	g = clamp(rtt > goal ? fmin(1, expect / rtt) : goal / rtt, DELAY_GRADIENT_MIN,
+		  DELAY_GRADIENT_MAX);
 	/*
 	 * Growth needs a used limit, and a latency not clearly below s0 (by
 	 * more than the CUSUM's slack): that says s0 is stale, and growing on

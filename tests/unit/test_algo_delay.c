@@ -685,6 +685,30 @@ static void latency_far_below_s0_asks_for_a_probe_and_holds_the_limit(void **sta
 }
 
 /*
+ * Above the goal the law judges L by the latency its model expects at the
+ * window's in-flight count: twice L in flight (guaranteed work admitted
+ * past it) at twice the goal is L's goal, and L stays; at L in flight the
+ * same latency cuts it; half of it explained cuts by the rest.
+ */
+static void queueing_a_guarantee_admitted_past_the_limit_does_not_cut_it(void **state)
+{
+	struct ls_algo *a;
+	double goal, e;
+
+	(void)state;
+	a = make_probed("probe_interval=0s,initial_limit=20", 10 * MS_NS, 16, 10 * MS_NS);
+	goal = 1.25 * ls_algo_baseline_rtt_ns(a);
+	e = ls_algo_estimate(a);
+	feed(a, (uint64_t)(2 * goal), (uint32_t)(2 * e) + 1);
+	assert_near(ls_algo_estimate(a), e, 1e-9);
+	feed(a, (uint64_t)(2 * goal), (uint32_t)e);
+	assert_near(ls_algo_estimate(a), 0.75 * e + 0.25 * e * 0.5, 1e-6);
+	e = ls_algo_estimate(a);
+	feed(a, (uint64_t)(2 * goal), (uint32_t)ceil(1.5 * e));
+	assert_near(ls_algo_estimate(a), 0.75 * e + 0.25 * e * (ceil(1.5 * e) / e) / 2, 1e-6);
+}
+
+/*
  * A limit that slides to half of what the last probe set while latencies
  * stay a little above the goal (below the CUSUM's slack) asks for a probe
  * after 5 windows there; so does one at min_limit, Envoy's rule.
@@ -702,15 +726,15 @@ static void limit_at_half_of_the_probed_one_for_five_windows_asks_for_a_probe(vo
 	rtt = (uint64_t)(1.08 * 1.25 * ls_algo_baseline_rtt_ns(a));
 	for (i = 0; ls_algo_limit(a) > probed / 2; i++) {
 		assert_true(i < 200);
-		feed(a, rtt, 40);
+		feed(a, rtt, ls_algo_limit(a)); /* the limit full */
 		assert_false(ls_algo_probe_due(a, T0_NS) && ls_algo_limit(a) > probed / 2);
 	}
 	/* The window that went there was the first of 5. */
 	for (i = 2; i < 5; i++) {
-		feed(a, rtt, 40);
+		feed(a, rtt, ls_algo_limit(a));
 		assert_false(ls_algo_probe_due(a, T0_NS));
 	}
-	feed(a, rtt, 40);
+	feed(a, rtt, ls_algo_limit(a));
 	assert_true(ls_algo_probe_due(a, T0_NS));
 
 	a = make_probed("probe_interval=0s,initial_limit=3,min_limit=3", 10 * MS_NS, 3, 10 * MS_NS);
@@ -1205,6 +1229,8 @@ int main(void)
 		cmocka_unit_test_teardown(a_step_that_brought_the_goal_back_steps_again, teardown),
 		cmocka_unit_test_teardown(latency_far_below_s0_asks_for_a_probe_and_holds_the_limit,
 					  teardown),
+		cmocka_unit_test_teardown(
+			queueing_a_guarantee_admitted_past_the_limit_does_not_cut_it, teardown),
 		cmocka_unit_test_teardown(
 			limit_at_half_of_the_probed_one_for_five_windows_asks_for_a_probe,
 			teardown),
