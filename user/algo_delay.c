@@ -11,7 +11,7 @@
  * with no growth while the service uses less than half its limit; such a
  * limit decays, at no queue, towards twice the largest in-flight count of
  * the last 5 to 10 s plus one.
- * A used limit at s0 grows by the whole step (a slow start) up to where
+ * A limit the window filled at s0 grows by the whole step (a slow start) up to where
  * the latency was last above the goal at a used limit. rtt and
  * s0 are the same quantile (`quantile`, the median) of a window and of a
  * probe, so the spread of service times is never read as queueing.
@@ -307,14 +307,16 @@ static uint32_t delay_update(void *st, const struct ls_algo_sample *s)
 	 */
 	if (g < 1 || (used && log(d->s0_ns / rtt) <= DELAY_CUSUM_SLACK)) {
 		/*
-		 * A used limit whose latency is s0 (within the slack) has
-		 * idle workers behind it: the step is taken whole, as a slow
-		 * start, up to the limit the latency was last above the goal
+		 * A limit the window filled whose latency is s0 (within the
+		 * slack) has idle workers behind it: the step is taken whole,
+		 * as a slow start (only when the limit binds, as TCP grows
+		 * only a window it fills), up to the limit the latency was last above the goal
 		 * at (TCP's ssthresh), so that a window that happens to be
 		 * fast at a held limit does not jump it. Only a used limit
 		 * says where that is: a slow window of a quiet spell does not.
 		 */
 		bool slow_start = g > 1 && fabs(log(rtt / d->s0_ns)) <= DELAY_CUSUM_SLACK &&
+				  s->inflight >= (uint32_t)d->estimate &&
 				  (!d->queued_at || d->estimate < d->queued_at);
 		double a = slow_start ? 1 : d->smoothing;
 

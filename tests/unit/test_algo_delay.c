@@ -190,9 +190,10 @@ static void unused_limit_decays_and_does_not_grow(void **state)
 }
 
 /*
- * A flash crowd onto a limit an idle service let decay: at s0 the used
+ * A flash crowd onto a limit an idle service let decay: at s0 the filled
  * limit takes the whole step, e * 1.25 + 1, window by window (nothing was
- * ever above the goal, so nothing caps it), and is past 40 in six.
+ * ever above the goal, so nothing caps it), and is past 40 in six; a used
+ * one the window did not fill takes the smoothed step.
  */
 static void a_decayed_limit_grows_back_by_whole_steps(void **state)
 {
@@ -206,7 +207,10 @@ static void a_decayed_limit_grows_back_by_whole_steps(void **state)
 	for (i = 0; i < 20; i++)
 		feed(a, 10 * MS_NS, 4);
 	assert_int_equal(ls_algo_limit(a), 9); /* twice 4, plus 1 */
-	e = ls_algo_estimate(a);
+	/* Used but not filled (5 of 9): the smoothed step, as TCP grows only a full window. */
+	e = 0.75 * 9 + 0.25 * (9 * 1.25 + 1);
+	assert_int_equal(feed(a, 10 * MS_NS, 5), (uint32_t)e);
+	assert_near(ls_algo_estimate(a), e, 1e-9);
 	for (i = 0; i < 6; i++) {
 		e = e * 1.25 + 1;
 		assert_int_equal(feed(a, 10 * MS_NS, ls_algo_limit(a)), (uint32_t)e);
