@@ -195,26 +195,39 @@ static void unused_limit_decays_and_does_not_grow(void **state)
  * ever above the goal, so nothing caps it), and is past 40 in six; a used
  * one the window did not fill takes the smoothed step.
  */
+/* An instance whose s0 is 10 ms and whose limit decayed from 20 to 9 at 4 in flight. */
+static struct ls_algo *make_decayed(void)
+{
+	struct ls_algo *a = make_tested("initial_limit=20");
+
+	feed(a, 10 * MS_NS, 1); /* s0 = 10 ms */
+	for (int i = 0; i < 20; i++)
+		feed(a, 10 * MS_NS, 4);
+	assert_int_equal(ls_algo_limit(a), 9); /* twice 4, plus 1 */
+	return a;
+}
+
+/* Six windows at s0 with the limit full: six whole steps from e. */
+static void assert_six_whole_steps(struct ls_algo *a, double e)
+{
+	for (int i = 0; i < 6; i++) {
+		e = e * 1.25 + 1;
+		assert_int_equal(feed(a, 10 * MS_NS, ls_algo_limit(a)), (uint32_t)e);
+	}
+}
+
 static void a_decayed_limit_grows_back_by_whole_steps(void **state)
 {
 	struct ls_algo *a;
 	double e;
-	int i;
 
 	(void)state;
-	a = make_tested("initial_limit=20");
-	feed(a, 10 * MS_NS, 1); /* s0 = 10 ms */
-	for (i = 0; i < 20; i++)
-		feed(a, 10 * MS_NS, 4);
-	assert_int_equal(ls_algo_limit(a), 9); /* twice 4, plus 1 */
+	a = make_decayed();
 	/* Used but not filled (5 of 9): the smoothed step, as TCP grows only a full window. */
 	e = 0.75 * 9 + 0.25 * (9 * 1.25 + 1);
 	assert_int_equal(feed(a, 10 * MS_NS, 5), (uint32_t)e);
 	assert_near(ls_algo_estimate(a), e, 1e-9);
-	for (i = 0; i < 6; i++) {
-		e = e * 1.25 + 1;
-		assert_int_equal(feed(a, 10 * MS_NS, ls_algo_limit(a)), (uint32_t)e);
-	}
+	assert_six_whole_steps(a, e);
 	assert_true(ls_algo_limit(a) > 40);
 }
 
@@ -228,21 +241,13 @@ static void an_unused_window_above_the_goal_does_not_cap_the_slow_start(void **s
 {
 	struct ls_algo *a;
 	double e;
-	int i;
 
 	(void)state;
-	a = make_tested("initial_limit=20");
-	feed(a, 10 * MS_NS, 1); /* s0 = 10 ms */
-	for (i = 0; i < 20; i++)
-		feed(a, 10 * MS_NS, 4);
-	assert_int_equal(ls_algo_limit(a), 9);
+	a = make_decayed();
 	feed(a, 30 * MS_NS, 4); /* above the goal, unused: g = 0.5 */
 	e = 0.75 * 9 + 0.25 * 9 * 0.5;
 	assert_near(ls_algo_estimate(a), e, 1e-9);
-	for (i = 0; i < 6; i++) {
-		e = e * 1.25 + 1;
-		assert_int_equal(feed(a, 10 * MS_NS, ls_algo_limit(a)), (uint32_t)e);
-	}
+	assert_six_whole_steps(a, e);
 	assert_true(ls_algo_limit(a) > 30);
 }
 
