@@ -10,11 +10,11 @@
  *
  * with no growth while the service uses less than half its limit; such a
  * limit decays, at no queue, towards twice the largest in-flight count of
- * the last 5 to 10 s plus one.
- * A limit the window filled at s0 grows by the whole step (a slow start) up to where
- * the latency was last above the goal at a used limit. rtt and
- * s0 are the same quantile (`quantile`, the median) of a window and of a
- * probe, so the spread of service times is never read as queueing.
+ * the last 5 to 10 s plus one. A limit the window filled at s0 grows by
+ * the whole step (a slow start) up to where the latency was last above the
+ * goal at a used limit. rtt and s0 are the same quantile (`quantile`, the
+ * median) of a window and of a probe, so the spread of service times is
+ * never read as queueing.
  *
  * s0 comes only from probes once one has succeeded (before, it is the
  * lowest window latency seen): under a held queue every window's latency
@@ -186,17 +186,10 @@ static double cusum(double sum, double x)
  * window never beats the no-load latency for long).
  */
 static void delay_check_stale(struct delay_state *d, const struct ls_algo_sample *s, double goal,
-			      double limit, bool used)
+			      double expect, bool used)
 {
 	double rtt = (double)s->rtt_ns;
 	double low = fmax(d->min_limit, DELAY_LOW_SHARE * d->probed_estimate);
-	/*
-	 * Work a guarantee admitted past the limit (the window's) queues as
-	 * well: above it the law's model (latency proportional to in-flight)
-	 * expects the goal times in-flight over the limit. Only latency
-	 * beyond that says anything of s0.
-	 */
-	double expect = goal * fmax(1, s->inflight / limit);
 
 	d->used_run = used ? d->used_run + 1 : 0;
 	/*
@@ -274,7 +267,7 @@ static uint32_t delay_update(void *st, const struct ls_algo_sample *s)
 	struct delay_state *d = st;
 	double rtt = (double)s->rtt_ns;
 	bool used = delay_limit_used(d, s->inflight);
-	double goal, g, next, limit, expect;
+	double goal, g, next, expect;
 	uint32_t peak;
 
 	if (!s->rtt_ns)
@@ -290,14 +283,15 @@ static uint32_t delay_update(void *st, const struct ls_algo_sample *s)
 	if (s->start_ns < d->hold_ns)
 		return (uint32_t)d->estimate; /* the queue before an onset's step */
 	goal = d->s0_ns + delay_target_ns(d);
-	limit = d->estimate;
 	/*
-	 * Above the goal, the latency L is judged by is what the law's model
-	 * expects at the window's in-flight count: work a guarantee admitted
-	 * past L queues as well, and cutting L would not shorten that queue
-	 * (it would only shut out the classes without a guarantee).
+	 * Work a guarantee admitted past the limit queues as well: above it
+	 * the law's model (latency proportional to in-flight) expects the
+	 * goal times in-flight over the limit. Above the goal L is judged by
+	 * the latency beyond that (cutting L would not shorten that queue,
+	 * only shut out the classes without a guarantee), and only that
+	 * latency says anything of s0.
 	 */
-	expect = goal * fmax(1, s->inflight / limit);
+	expect = goal * fmax(1, s->inflight / d->estimate);
 	g = clamp(rtt > goal ? fmin(1, expect / rtt) : goal / rtt, DELAY_GRADIENT_MIN,
 		  DELAY_GRADIENT_MAX);
 	/*
@@ -310,10 +304,11 @@ static uint32_t delay_update(void *st, const struct ls_algo_sample *s)
 		 * A limit the window filled whose latency is s0 (within the
 		 * slack) has idle workers behind it: the step is taken whole,
 		 * as a slow start (only when the limit binds, as TCP grows
-		 * only a window it fills), up to the limit the latency was last above the goal
-		 * at (TCP's ssthresh), so that a window that happens to be
-		 * fast at a held limit does not jump it. Only a used limit
-		 * says where that is: a slow window of a quiet spell does not.
+		 * only a window it fills), up to the limit the latency was
+		 * last above the goal at (TCP's ssthresh), so that a window
+		 * that happens to be fast at a held limit does not jump it.
+		 * Only a used limit says where that is: a slow window of a
+		 * quiet spell does not.
 		 */
 		bool slow_start = g > 1 && fabs(log(rtt / d->s0_ns)) <= DELAY_CUSUM_SLACK &&
 				  s->inflight >= (uint32_t)d->estimate &&
@@ -339,7 +334,7 @@ static uint32_t delay_update(void *st, const struct ls_algo_sample *s)
 			d,
 			fmin(d->estimate, fmax(2.0 * peak + 1, (1 - d->smoothing) * d->estimate)));
 	}
-	delay_check_stale(d, s, goal, limit, used);
+	delay_check_stale(d, s, goal, expect, used);
 	return (uint32_t)d->estimate;
 }
 
