@@ -44,7 +44,7 @@
 # time doubled for the middle third of ALGO_DOUBLING_S s, 21); each run after
 # 3 s of unmeasured warm-up at 0.5x. For reference, the same two runs with
 # a limit tuned by hand for the shape, `fixed` at ceil(1.25 x W) (what the
-# queueing-delay target aims at; REFERENCE=0 leaves them out). About 16
+# queueing-delay target aims at; REFERENCE=0 leaves them out). About 15
 # minutes for five algorithms and the reference.
 # The client veth keeps the kernel's checksum offload (the server side gets
 # CHECKSUM_PARTIAL segments, as from a container's peer) unless TB_TX_CSUM=off
