@@ -105,6 +105,18 @@ static struct ls_algo *make_probed(const char *params, uint64_t rtt_ns, uint32_t
 	return a;
 }
 
+/*
+ * make_probed with no scheduled probes, a window of 10 ms at 20 in flight
+ * and a probe of 10 ms; *goal is its goal, 1.25 s0.
+ */
+static struct ls_algo *make_probed_at_10ms(double *goal)
+{
+	struct ls_algo *a = make_probed("probe_interval=0s", 10 * MS_NS, 20, 10 * MS_NS);
+
+	*goal = 1.25 * ls_algo_baseline_rtt_ns(a);
+	return a;
+}
+
 /* Within the histogram's resolution (an eighth of an octave). */
 static void assert_near(double got, double want, double rel)
 {
@@ -520,8 +532,7 @@ static void latency_far_above_the_goal_asks_for_a_probe(void **state)
 	int i;
 
 	(void)state;
-	a = make_probed("probe_interval=0s", 10 * MS_NS, 20, 10 * MS_NS);
-	goal = 1.25 * ls_algo_baseline_rtt_ns(a);
+	a = make_probed_at_10ms(&goal);
 	/* In flight at the limit: the service's own latency, not a guarantee's queue. */
 	for (i = 0; i < 10; i++) {
 		feed(a, (uint64_t)(1.08 * goal), ls_algo_limit(a));
@@ -551,8 +562,7 @@ static void a_guarantees_queue_past_the_limit_asks_for_no_probe(void **state)
 	int i;
 
 	(void)state;
-	a = make_probed("probe_interval=0s", 10 * MS_NS, 20, 10 * MS_NS);
-	goal = 1.25 * ls_algo_baseline_rtt_ns(a);
+	a = make_probed_at_10ms(&goal);
 	for (i = 0; i < 8; i++) {
 		feed(a, (uint64_t)(2 * goal), 2 * ls_algo_limit(a) + 1);
 		assert_false(ls_algo_probe_due(a, T0_NS));
@@ -575,8 +585,7 @@ static void an_overload_onto_an_unused_limit_steps_without_a_probe(void **state)
 	int i;
 
 	(void)state;
-	a = make_probed("probe_interval=0s", 10 * MS_NS, 20, 10 * MS_NS);
-	goal = 1.25 * ls_algo_baseline_rtt_ns(a);
+	a = make_probed_at_10ms(&goal);
 	l = ls_algo_limit(a); /* 20 in flight x 12.5 / 10 ms, to the histogram's bucket */
 	assert_in_range(l, 22, 25);
 	for (i = 0; i < 10; i++) /* quiet: under half the limit in flight, no queue */
@@ -623,8 +632,7 @@ static void on_off_load_onto_a_slower_service_probes(void **state)
 	int i, steps = 0;
 
 	(void)state;
-	a = make_probed("probe_interval=0s", 10 * MS_NS, 20, 10 * MS_NS);
-	goal = 1.25 * ls_algo_baseline_rtt_ns(a);
+	a = make_probed_at_10ms(&goal);
 	for (i = 0; i < 6 && !probed; i++) {
 		uint32_t l;
 
@@ -649,8 +657,7 @@ static void a_step_that_brought_the_goal_back_steps_again(void **state)
 	int i;
 
 	(void)state;
-	a = make_probed("probe_interval=0s", 10 * MS_NS, 20, 10 * MS_NS);
-	goal = 1.25 * ls_algo_baseline_rtt_ns(a);
+	a = make_probed_at_10ms(&goal);
 	for (i = 0; i < 2; i++) {
 		feed_at(a, t += S_NS, 10 * MS_NS, 1);
 		l = ls_algo_limit(a);

@@ -216,6 +216,20 @@ static void demand_in_flight_scales_what_is_held_by_offered_over_admitted(void *
 }
 
 /*
+ * 600 rounds of 100 ms from now, in-flight alternating between a (odd
+ * rounds) and b; returns the last round's time.
+ */
+static uint64_t alternate(struct ls_demand *d, uint64_t now, double a, double b)
+{
+	for (int i = 0; i < 600; i++) {
+		struct ls_demand_sample s = {.now_ns = now += 100 * MS, .inflight = i % 2 ? a : b};
+
+		ls_demand_update(d, &s);
+	}
+	return now;
+}
+
+/*
  * Jitter: in-flight alternating between 10 and 16 moves by 6 each sample,
  * an Allan deviation of sqrt(36 / 2) = 4.24 (its standard deviation is 3);
  * a held count has none, and a step counts in its own sample only.
@@ -226,12 +240,7 @@ static void jitter_is_the_change_between_samples(void **state)
 	uint64_t now = 1000 * S;
 
 	(void)state;
-	for (int i = 0; i < 600; i++) {
-		struct ls_demand_sample s = {.now_ns = now += 100 * MS,
-					     .inflight = i % 2 ? 16 : 10};
-
-		ls_demand_update(&d, &s);
-	}
+	now = alternate(&d, now, 16, 10);
 	assert_near(ls_demand_jitter(&d), sqrt(18), 0.02);
 	assert_near(d.inflight, 13, 0.05);
 	for (int i = 0; i < 600; i++) {
@@ -265,12 +274,7 @@ static void negative_in_flight_is_none_and_a_reset_adds_no_jitter(void **state)
 	uint64_t now = 1000 * S;
 
 	(void)state;
-	for (int i = 0; i < 600; i++) {
-		struct ls_demand_sample s = {.now_ns = now += 100 * MS,
-					     .inflight = i % 2 ? -5 : 10};
-
-		ls_demand_update(&d, &s);
-	}
+	now = alternate(&d, now, -5, 10);
 	assert_near(ls_demand_jitter(&d), sqrt(50), 0.02);
 	assert_near(d.inflight, 5, 0.05);
 	assert_true(ls_demand_inflight(&d) >= 0);
