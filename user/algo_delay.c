@@ -23,14 +23,17 @@
  * three quarters of the workers the last window kept busy (throughput * s0
  * = inflight * s0 / rtt), at most half of L, so it sees no queue yet
  * collects its samples fast, and ends with the limit that gives the goal
- * at the last window's concurrency and latency, inflight * goal / rtt. Probes come every
- * `probe_interval` (plus up to `probe_jitter` of it), and early when s0 looks stale: latencies well
- * above the goal or well below s0 (two CUSUMs), or a limit that slid under half of what the last
- * probe set (Envoy's rule of a limit at its minimum, generalised). A probe within a quarter of s0
- * is averaged with it; one further off replaces it. An overload that comes onto a limit the service
- * had not used is no slower service: the first alarm then steps the limit to where a probe would
- * end, with no probe, and the law holds while the queue from before the step drains; until a window
- * comes back to the goal, further alarms probe.
+ * at the last window's concurrency and latency, inflight * goal / rtt.
+ * Probes come every `probe_interval` (plus up to `probe_jitter` of it),
+ * and early when s0 looks stale: latencies well above the goal or well
+ * below s0 (two CUSUMs), or a limit that slid under half of what the last
+ * probe set (Envoy's rule of a limit at its minimum, generalised). A probe
+ * within a quarter of s0 is averaged with it; one further off replaces it.
+ * An overload that comes onto a limit the service had not used is no
+ * slower service: the first alarm then steps the limit to where a probe
+ * would end, with no probe, and the law holds while the queue from before
+ * the step drains; until a window comes back to the goal, further alarms
+ * probe.
  */
 #include <errno.h>
 #include <math.h>
