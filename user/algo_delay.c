@@ -11,10 +11,11 @@
  * with no growth while the service uses less than half its limit; such a
  * limit decays, at no queue, towards twice the largest in-flight count of
  * the last 5 to 10 s plus one. A limit the window filled at s0 grows by
- * the whole step (a slow start) up to where the latency was last above the
- * goal at a used limit. rtt and s0 are the same quantile (`quantile`, the
- * median) of a window and of a probe, so the spread of service times is
- * never read as queueing.
+ * the whole step (a slow start) up to where the law last cut a used limit
+ * (a latency above the goal that the in-flight count explains cuts
+ * nothing, and caps nothing). rtt and s0 are the same quantile
+ * (`quantile`, the median) of a window and of a probe, so the spread of
+ * service times is never read as queueing.
  *
  * s0 comes only from probes once one has succeeded (before, it is the
  * lowest window latency seen): under a held queue every window's latency
@@ -44,8 +45,9 @@
 #include "loadshed.h"
 
 /*
- * s0 looks stale (design §7.3.1): two CUSUMs of ln(rtt / goal) and, while the
- * limit is used, of ln(s0 / rtt), each less a slack of ln 1.1 per window,
+ * s0 looks stale (design §7.3.1): two CUSUMs of ln(rtt / expect), expect =
+ * goal * max(1, inflight / e), and, while the limit is used, of
+ * ln(s0 / rtt), each less a slack of ln 1.1 per window,
  * alarm at ln 2 and ln 1.25; or the limit stays at or below half of what
  * the last probe set (at least min_limit) for 5 windows, Envoy's rule.
  */
@@ -98,13 +100,13 @@ struct delay_state {
 	double last_rtt_ns;
 	uint32_t last_inflight;
 	uint64_t windows;
-	double above;		/* CUSUM of ln(rtt / goal) */
+	double above;		/* CUSUM of ln(rtt / expect) */
 	double below;		/* CUSUM of ln(s0 / rtt) while the limit is used */
 	double probed_estimate; /* what the last probe set; 0: none yet */
 	uint32_t low_windows;	/* consecutive windows at or below half of it */
 	uint32_t used_run;	/* consecutive windows that used the limit */
 	bool stepped;		/* stepped at an onset, no window at the goal since */
-	double queued_at;	/* the estimate at the last used window above the goal; 0: none */
+	double queued_at;	/* the estimate at the last cut of a used limit; 0: none */
 	uint64_t hold_ns;	/* windows that start before this see the queue before a step */
 	uint32_t peak[2];	/* the largest in-flight count of this span and the last */
 	uint64_t peak_ns;	/* when this span began */
@@ -307,11 +309,11 @@ static uint32_t delay_update(void *st, const struct ls_algo_sample *s)
 		 * A limit the window filled whose latency is s0 (within the
 		 * slack) has idle workers behind it: the step is taken whole,
 		 * as a slow start (only when the limit binds, as TCP grows
-		 * only a window it fills), up to the limit the latency was
-		 * last above the goal at (TCP's ssthresh), so that a window
-		 * that happens to be fast at a held limit does not jump it.
-		 * Only a used limit says where that is: a slow window of a
-		 * quiet spell does not.
+		 * only a window it fills), up to the limit the law last cut
+		 * (TCP's ssthresh), so that a window that happens to be fast
+		 * at a held limit does not jump it. Only a used limit says
+		 * where that is: a slow window of a quiet spell does not, nor
+		 * one whose latency the in-flight count explains (g = 1).
 		 */
 		bool slow_start = g > 1 && fabs(log(rtt / d->s0_ns)) <= DELAY_CUSUM_SLACK &&
 				  s->inflight >= (uint32_t)d->estimate &&
