@@ -58,6 +58,8 @@ struct svc_ctl {
 	struct ls_latency_hist prev; /* histogram at the start of the open window */
 	uint32_t limit;
 	int32_t max_inflight; /* over the open window's rounds */
+	double inflight_sum;  /* of the open window's readings, each at least 0 */
+	uint32_t inflight_reads;
 	uint64_t last_rtt_ns; /* of the last window fed to the algorithm */
 	uint32_t written;     /* the limit written last round */
 	/*
@@ -295,6 +297,14 @@ static void svc_load(struct agent *ag, uint32_t svc, const struct ls_service_met
 	}
 }
 
+/* A new window of in-flight readings, from this round's. */
+static void svc_window_restart(struct svc_ctl *c, int32_t now_inflight)
+{
+	c->max_inflight = now_inflight;
+	c->inflight_sum = now_inflight > 0 ? now_inflight : 0;
+	c->inflight_reads = 1;
+}
+
 /* One round of one service: sample, algorithm, limits. 0 or a negative errno, logged. */
 static int svc_round(struct agent *ag, uint32_t svc, uint64_t now_ns)
 {
@@ -346,6 +356,8 @@ static int svc_round(struct agent *ag, uint32_t svc, uint64_t now_ns)
 	now_inflight = atomic_load((_Atomic int32_t *)&inf->total);
 	if (now_inflight > c->max_inflight)
 		c->max_inflight = now_inflight;
+	c->inflight_sum += now_inflight > 0 ? now_inflight : 0;
+	c->inflight_reads++;
 	svc_histogram(ag, svc, &cur);
 	if (cur.count < c->prev.count) /* the counters were reset under us */
 		c->prev = cur;
@@ -354,7 +366,7 @@ static int svc_round(struct agent *ag, uint32_t svc, uint64_t now_ns)
 	if (svc_probe(ag, svc, &meta, now_ns)) {
 		/* Latencies under the limit before (or during) the probe: not this window's. */
 		c->prev = cur;
-		c->max_inflight = now_inflight;
+		svc_window_restart(c, now_inflight);
 		win.count = 0;
 	}
 	/* The algorithm's own quantile (envoy, delay), else the service's rtt statistic. */
@@ -366,6 +378,7 @@ static int svc_round(struct agent *ag, uint32_t svc, uint64_t now_ns)
 			.start_ns = now_ns,
 			.rtt_ns = ls_hist_window_rtt_ns(&win, quantile_ppm),
 			.inflight = c->max_inflight > 0 ? (uint32_t)c->max_inflight : 0,
+			.inflight_mean = c->inflight_sum / c->inflight_reads,
 			/*
 			 * Shedding is not a drop: Netflix's limiters give rejected
 			 * requests no sample at all, and counting them as drops
@@ -380,7 +393,7 @@ static int svc_round(struct agent *ag, uint32_t svc, uint64_t now_ns)
 			c->last_rtt_ns = s.rtt_ns;
 		}
 		c->prev = cur;
-		c->max_inflight = now_inflight;
+		svc_window_restart(c, now_inflight);
 	}
 	limit = meta.pinned_limit ? meta.pinned_limit : c->limit;
 	if (old && fabs((double)c->limit - old) > ag->log_change * old)

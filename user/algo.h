@@ -29,14 +29,24 @@
 /*
  * One observation, as Netflix's Limit.onSample(): when the request (or the
  * window) started, how long it took, how many were in flight when it was
- * admitted (itself included), and whether it was dropped or timed out.
+ * admitted (itself included), and whether it was dropped or timed out. A
+ * window's inflight is the largest count it saw (Netflix's), and
+ * inflight_mean the mean of its readings: the count that queues behind its
+ * latency (Little's law); 0 when not measured, and inflight stands for it.
  */
 struct ls_algo_sample {
 	uint64_t start_ns;
 	uint64_t rtt_ns;
 	uint32_t inflight;
+	double inflight_mean;
 	bool did_drop;
 };
+
+/* A sample's mean in-flight count: inflight_mean, or inflight without one. */
+static inline double ls_algo_sample_mean_inflight(const struct ls_algo_sample *s)
+{
+	return s->inflight_mean > 0 ? s->inflight_mean : (double)s->inflight;
+}
 
 enum ls_param_kind {
 	LS_PARAM_UINT,	   /* uint32_t, decimal */

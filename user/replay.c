@@ -115,6 +115,7 @@ struct replay {
 		uint64_t end_ns;	    /* the open interval ends here */
 		struct ls_latency_hist rtt; /* its samples, as the dataplane's histogram */
 		uint32_t max_inflight;
+		double sum_inflight; /* of its samples, for their mean */
 		bool did_drop;
 	} iv;
 	FILE *out;
@@ -173,6 +174,7 @@ static int interval_close(struct replay *r, uint64_t at_ns)
 	struct ls_algo_sample s = {
 		.start_ns = at_ns,
 		.inflight = r->iv.max_inflight,
+		.inflight_mean = r->iv.rtt.count ? r->iv.sum_inflight / r->iv.rtt.count : 0,
 		.did_drop = r->iv.did_drop,
 	};
 	bool fed = false;
@@ -181,6 +183,7 @@ static int interval_close(struct replay *r, uint64_t at_ns)
 		s.rtt_ns = interval_rtt_ns(r);
 		memset(&r->iv.rtt, 0, sizeof(r->iv.rtt));
 		r->iv.max_inflight = 0;
+		r->iv.sum_inflight = 0;
 		r->iv.did_drop = false;
 		if (s.rtt_ns >= LS_INTERVAL_MIN_RTT_NS) {
 			ls_algo_update(r->algo, &s);
@@ -207,6 +210,7 @@ static int interval_add(struct replay *r, const struct ls_algo_sample *s)
 	ls_hist_add(&r->iv.rtt, s->rtt_ns);
 	if (s->inflight > r->iv.max_inflight)
 		r->iv.max_inflight = s->inflight;
+	r->iv.sum_inflight += s->inflight;
 	r->iv.did_drop |= s->did_drop;
 	return ret;
 }

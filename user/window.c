@@ -21,6 +21,7 @@ struct ls_window {
 	uint64_t min_rtt_ns; /* UINT64_MAX while empty */
 	uint64_t sum_rtt_ns;
 	uint32_t max_inflight;
+	double sum_inflight;
 	uint32_t count;
 	bool did_drop;
 
@@ -64,6 +65,7 @@ static void window_reset(struct ls_window *win)
 	win->min_rtt_ns = UINT64_MAX;
 	win->sum_rtt_ns = 0;
 	win->max_inflight = 0;
+	win->sum_inflight = 0;
 	win->count = 0;
 	win->did_drop = false;
 }
@@ -132,6 +134,7 @@ static void window_collect(struct ls_window *win, const struct ls_algo_sample *s
 	win->sum_rtt_ns += s->rtt_ns;
 	if (s->inflight > win->max_inflight)
 		win->max_inflight = s->inflight;
+	win->sum_inflight += ls_algo_sample_mean_inflight(s);
 	win->did_drop |= s->did_drop;
 	if (win->rtts_ns)
 		win->rtts_ns[win->count % win->capacity] = s->rtt_ns;
@@ -181,6 +184,7 @@ bool ls_window_add(struct ls_window *win, const struct ls_algo_sample *s,
 		closed->start_ns = s->start_ns;
 		closed->rtt_ns = window_tracked_rtt_ns(win);
 		closed->inflight = win->max_inflight;
+		closed->inflight_mean = win->sum_inflight / win->count;
 		closed->did_drop = win->did_drop;
 	}
 	window_reset(win);

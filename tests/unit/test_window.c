@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /* Sample windows as Netflix's WindowedLimit forms them. */
 #include <errno.h>
+#include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -154,6 +155,8 @@ static void window_of_ten_feeds_integer_mean_max_inflight_and_drop(void **state)
 	assert_int_equal(closed.start_ns, 2 * S_NS);
 	assert_int_equal(closed.rtt_ns, (55 * MS_NS + 1) / 10); /* 5500000, truncated */
 	assert_int_equal(closed.inflight, 9);
+	/* The mean of the ten in-flight counts, 1 to 9 and the closing 3. */
+	assert_true(fabs(closed.inflight_mean - 4.8) < 1e-9);
 	assert_true(closed.did_drop);
 	ls_window_destroy(&win);
 }
