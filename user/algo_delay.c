@@ -10,7 +10,11 @@
  *
  * with no growth while the service uses less than half its limit; such a
  * limit decays, at no queue, towards twice the largest in-flight count of
- * the last 5 to 10 s plus one. A limit the window filled at s0 grows by
+ * the last 5 to 10 s plus one. inflight in g, and in the busy workers and
+ * the steps below, is the window's mean in-flight count, the one its
+ * latency queued behind (Little's law); whether the limit is used or
+ * filled, and the decay's peak, take its largest, so that a burst shorter
+ * than the window raises only those. A limit the window filled at s0 grows by
  * the whole step (a slow start) up to where the law last cut a used limit
  * (a latency above the goal that the in-flight count explains cuts
  * nothing, and caps nothing). rtt and s0 are the same quantile
@@ -98,7 +102,8 @@ struct delay_state {
 	double s0_ns;	/* the no-load latency; 0 before any window */
 	bool s0_probed; /* s0 comes from a probe, not from the windows */
 	double last_rtt_ns;
-	uint32_t last_inflight;
+	uint32_t last_inflight; /* the last window's largest in-flight count */
+	double last_mean;	/* and its mean */
 	uint64_t windows;
 	double above;		/* CUSUM of ln(rtt / expect) */
 	double below;		/* CUSUM of ln(s0 / rtt) while the limit is used */
@@ -224,7 +229,7 @@ static void delay_check_stale(struct delay_state *d, const struct ls_algo_sample
 		 * the law holds. The step counts as a probe's for the rule of a
 		 * limit that slid under half of it.
 		 */
-		d->estimate = delay_bounded(d, d->last_inflight * goal / rtt);
+		d->estimate = delay_bounded(d, d->last_mean * goal / rtt);
 		d->probed_estimate = d->estimate;
 		d->stepped = true;
 		d->above = 0;
@@ -281,6 +286,7 @@ static uint32_t delay_update(void *st, const struct ls_algo_sample *s)
 	d->windows++;
 	d->last_rtt_ns = rtt;
 	d->last_inflight = s->inflight;
+	d->last_mean = ls_algo_sample_mean_inflight(s);
 	/* Until a probe measures it, s0 is the lowest window latency seen. */
 	if (!d->s0_probed && (!d->s0_ns || rtt < d->s0_ns))
 		d->s0_ns = rtt;
@@ -296,7 +302,7 @@ static uint32_t delay_update(void *st, const struct ls_algo_sample *s)
 	 * only shut out the classes without a guarantee), and only that
 	 * latency says anything of s0.
 	 */
-	expect = goal * fmax(1, s->inflight / d->estimate);
+	expect = goal * fmax(1, d->last_mean / d->estimate);
 	g = clamp(rtt > goal ? fmin(1, expect / rtt) : goal / rtt, DELAY_GRADIENT_MIN,
 		  DELAY_GRADIENT_MAX);
 	/*
@@ -373,7 +379,7 @@ static uint32_t delay_probe_pin(const struct delay_state *d)
 		return d->probe_limit;
 	if (!d->s0_probed || d->last_rtt_ns <= 0)
 		return d->min_limit;
-	busy = d->last_inflight * d->s0_ns / d->last_rtt_ns;
+	busy = d->last_mean * d->s0_ns / d->last_rtt_ns;
 	pin = floor(fmin(DELAY_PROBE_SHARE * busy, DELAY_PROBE_LIMIT_SHARE * d->estimate));
 	return (uint32_t)clamp(pin, d->min_limit, d->max_limit);
 }
@@ -432,7 +438,7 @@ static double delay_limit_after_probe(const struct delay_state *d)
 
 	if (!delay_limit_used(d, d->last_inflight) || d->last_rtt_ns <= 0)
 		return d->estimate;
-	return d->last_inflight * goal / d->last_rtt_ns;
+	return d->last_mean * goal / d->last_rtt_ns;
 }
 
 /*

@@ -724,6 +724,52 @@ static void queueing_a_guarantee_admitted_past_the_limit_does_not_cut_it(void **
 	assert_near(ls_algo_estimate(a), 0.75 * e + 0.25 * e * (ceil(1.5 * e) / e) / 2, 1e-6);
 }
 
+static uint32_t feed_mean(struct ls_algo *algo, uint64_t rtt_ns, uint32_t inflight, double mean)
+{
+	struct ls_algo_sample s = {.rtt_ns = rtt_ns, .inflight = inflight, .inflight_mean = mean};
+
+	return ls_algo_update(algo, &s);
+}
+
+/*
+ * The latency queued behind the window's mean in-flight count, not its
+ * largest: a burst of three times L in one round of the window, its median
+ * latency twice the goal at L in flight the rest of the time, cuts L as a
+ * window at L does; the largest count alone (no mean) would hold it. A
+ * probe ends at the mean's limit, and its pin counts the mean's workers.
+ */
+static void a_burst_shorter_than_the_window_holds_no_limit(void **state)
+{
+	struct ls_algo_probe p;
+	struct ls_latency_hist h;
+	struct ls_algo *a;
+	double goal, e;
+
+	(void)state;
+	a = make_probed("probe_interval=0s,initial_limit=20", 10 * MS_NS, 16, 10 * MS_NS);
+	goal = 1.25 * ls_algo_baseline_rtt_ns(a);
+	e = ls_algo_estimate(a);
+	feed_mean(a, (uint64_t)(2 * goal), (uint32_t)(3 * e), e);
+	assert_near(ls_algo_estimate(a), 0.75 * e + 0.25 * e * 0.5, 1e-6);
+
+	/* The probe after a window of 40 at most, 20 on average, at 1.25 s0. */
+	a = make_tested("initial_limit=40,probe_interval=1s,probe_jitter=0");
+	feed_mean(a, 10 * MS_NS, 40, 20);
+	assert_int_equal(ls_algo_probe_step(a, T0_NS, NULL), LS_PROBE_BEGAN);
+	probe_fill(&h, 10 * MS_NS, 20);
+	assert_int_equal(ls_algo_probe_step(a, T0_NS + ROUND_NS, &h), LS_PROBE_ENDED);
+	goal = 1.25 * ls_algo_baseline_rtt_ns(a);
+	feed_mean(a, (uint64_t)goal, 40, 20);
+	e = ls_algo_estimate(a);
+	assert_int_equal(ls_algo_probe_step(a, T0_NS + ROUND_NS + S_NS, NULL), LS_PROBE_BEGAN);
+	assert_true(ls_algo_probing(a, &p));
+	/* 3/4 of the 20 x s0 / goal = 16 busy workers, under half the limit. */
+	assert_int_equal(p.pinned, (uint32_t)fmin(floor(0.75 * 20 / 1.25), floor(e / 2)));
+	probe_fill(&h, ls_algo_baseline_rtt_ns(a), 20);
+	assert_int_equal(ls_algo_probe_step(a, T0_NS + 2 * ROUND_NS + S_NS, &h), LS_PROBE_ENDED);
+	assert_near(ls_algo_estimate(a), 20 * goal / (uint64_t)goal, 0.01);
+}
+
 /*
  * A limit that slides to half of what the last probe set while latencies
  * stay a little above the goal (below the CUSUM's slack) asks for a probe
@@ -1247,6 +1293,7 @@ int main(void)
 					  teardown),
 		cmocka_unit_test_teardown(
 			queueing_a_guarantee_admitted_past_the_limit_does_not_cut_it, teardown),
+		cmocka_unit_test_teardown(a_burst_shorter_than_the_window_holds_no_limit, teardown),
 		cmocka_unit_test_teardown(
 			limit_at_half_of_the_probed_one_for_five_windows_asks_for_a_probe,
 			teardown),
