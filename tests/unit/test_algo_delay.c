@@ -700,9 +700,20 @@ static void latency_far_below_s0_asks_for_a_probe_and_holds_the_limit(void **sta
 	assert_true(ls_algo_estimate(a) > e);
 }
 
+/* Probed at 10 ms after a window of 16 in flight, no scheduled probes: its goal and estimate. */
+static struct ls_algo *make_probed_at_16(double *goal, double *e)
+{
+	struct ls_algo *a =
+		make_probed("probe_interval=0s,initial_limit=20", 10 * MS_NS, 16, 10 * MS_NS);
+
+	*goal = 1.25 * ls_algo_baseline_rtt_ns(a);
+	*e = ls_algo_estimate(a);
+	return a;
+}
+
 /*
  * Above the goal the law judges L by the latency its model expects at the
- * window's in-flight count: twice L in flight (guaranteed work admitted
+ * window's mean in-flight count: twice L in flight (guaranteed work admitted
  * past it) at twice the goal is L's goal, and L stays; at L in flight the
  * same latency cuts it; half of it explained cuts by the rest.
  */
@@ -712,9 +723,7 @@ static void queueing_a_guarantee_admitted_past_the_limit_does_not_cut_it(void **
 	double goal, e;
 
 	(void)state;
-	a = make_probed("probe_interval=0s,initial_limit=20", 10 * MS_NS, 16, 10 * MS_NS);
-	goal = 1.25 * ls_algo_baseline_rtt_ns(a);
-	e = ls_algo_estimate(a);
+	a = make_probed_at_16(&goal, &e);
 	feed(a, (uint64_t)(2 * goal), (uint32_t)(2 * e) + 1);
 	assert_near(ls_algo_estimate(a), e, 1e-9);
 	feed(a, (uint64_t)(2 * goal), (uint32_t)e);
@@ -746,9 +755,7 @@ static void a_burst_shorter_than_the_window_holds_no_limit(void **state)
 	double goal, e;
 
 	(void)state;
-	a = make_probed("probe_interval=0s,initial_limit=20", 10 * MS_NS, 16, 10 * MS_NS);
-	goal = 1.25 * ls_algo_baseline_rtt_ns(a);
-	e = ls_algo_estimate(a);
+	a = make_probed_at_16(&goal, &e);
 	feed_mean(a, (uint64_t)(2 * goal), (uint32_t)(3 * e), e);
 	assert_near(ls_algo_estimate(a), 0.75 * e + 0.25 * e * 0.5, 1e-6);
 
