@@ -740,6 +740,17 @@ static uint32_t feed_mean(struct ls_algo *algo, uint64_t rtt_ns, uint32_t inflig
 	return ls_algo_update(algo, &s);
 }
 
+static uint32_t feed_mean_at(struct ls_algo *algo, uint64_t start_ns, uint64_t rtt_ns,
+			     uint32_t inflight, double mean)
+{
+	struct ls_algo_sample s = {.start_ns = start_ns,
+				   .rtt_ns = rtt_ns,
+				   .inflight = inflight,
+				   .inflight_mean = mean};
+
+	return ls_algo_update(algo, &s);
+}
+
 /*
  * The latency queued behind the window's mean in-flight count, not its
  * largest: a burst of three times L in one round of the window, its median
@@ -775,6 +786,71 @@ static void a_burst_shorter_than_the_window_holds_no_limit(void **state)
 	probe_fill(&h, ls_algo_baseline_rtt_ns(a), 20);
 	assert_int_equal(ls_algo_probe_step(a, T0_NS + 2 * ROUND_NS + S_NS, &h), LS_PROBE_ENDED);
 	assert_near(ls_algo_estimate(a), 20 * goal / (uint64_t)goal, 0.01);
+}
+
+/*
+ * A service idle most of a window and busy in a burst of it: the window's
+ * latencies are the burst's, queued behind its count, while the mean of
+ * the rounds' readings is mostly the idle spell's. A probe after bursts
+ * that filled L at a median of s0 (half of them, at least, did not queue:
+ * at least L / 2 workers) leaves L at or above that, however long the
+ * pauses between the bursts were.
+ */
+static void a_probe_after_bursts_at_s0_keeps_the_limit_over_them(void **state)
+{
+	struct ls_latency_hist h;
+	struct ls_algo *a;
+	uint32_t l;
+
+	(void)state;
+	a = make_tested("initial_limit=40,probe_interval=1s,probe_jitter=0");
+	feed_mean(a, 10 * MS_NS, 40, 20);
+	assert_int_equal(ls_algo_probe_step(a, T0_NS, NULL), LS_PROBE_BEGAN);
+	probe_fill(&h, 10 * MS_NS, 20);
+	assert_int_equal(ls_algo_probe_step(a, T0_NS + ROUND_NS, &h), LS_PROBE_ENDED);
+	/* A burst of L in one round of the window's ten, idle the other nine. */
+	l = ls_algo_limit(a);
+	feed_mean(a, 10 * MS_NS, l, l / 10.0);
+	assert_int_equal(ls_algo_probe_step(a, T0_NS + ROUND_NS + S_NS, NULL), LS_PROBE_BEGAN);
+	probe_fill(&h, 10 * MS_NS, 20);
+	assert_int_equal(ls_algo_probe_step(a, T0_NS + 2 * ROUND_NS + S_NS, &h), LS_PROBE_ENDED);
+	print_message("# bursts of %u at s0, 1 round in 10: the probe left %u\n", l,
+		      ls_algo_limit(a));
+	assert_true(ls_algo_limit(a) >= l / 2);
+}
+
+/*
+ * An overload onto an unused limit in a burst after a pause: the onset's
+ * step is the same whether the window's other rounds were 2 or 9 (a client
+ * that pauses longer does not push the limit lower).
+ */
+static void an_onset_step_does_not_follow_the_pause_before_the_burst(void **state)
+{
+	uint32_t stepped[2];
+	uint64_t rtt;
+	double goal;
+	int k;
+
+	(void)state;
+	for (k = 0; k < 2; k++) {
+		struct ls_algo *a =
+			make_probed("probe_interval=0s,min_limit=1", 10 * MS_NS, 20, 10 * MS_NS);
+		uint64_t t = T0_NS;
+		uint32_t l;
+		int i;
+
+		goal = 1.25 * ls_algo_baseline_rtt_ns(a);
+
+		for (i = 0; i < 10; i++) /* quiet: under half the limit in flight */
+			feed_at(a, t += ROUND_NS, 10 * MS_NS, (ls_algo_limit(a) - 1) / 2);
+		l = ls_algo_limit(a);
+		rtt = (uint64_t)(3 * goal);
+		/* The burst fills L in the window's last round, of 3 or 10. */
+		stepped[k] = feed_mean_at(a, t += ROUND_NS, rtt, l, l / (k ? 10.0 : 3.0));
+		print_message("# burst of %u after a pause of %d rounds: stepped to %u\n", l,
+			      k ? 9 : 2, stepped[k]);
+	}
+	assert_int_equal(stepped[0], stepped[1]);
 }
 
 /*
@@ -1301,6 +1377,10 @@ int main(void)
 		cmocka_unit_test_teardown(
 			queueing_a_guarantee_admitted_past_the_limit_does_not_cut_it, teardown),
 		cmocka_unit_test_teardown(a_burst_shorter_than_the_window_holds_no_limit, teardown),
+		cmocka_unit_test_teardown(a_probe_after_bursts_at_s0_keeps_the_limit_over_them,
+					  teardown),
+		cmocka_unit_test_teardown(an_onset_step_does_not_follow_the_pause_before_the_burst,
+					  teardown),
 		cmocka_unit_test_teardown(
 			limit_at_half_of_the_probed_one_for_five_windows_asks_for_a_probe,
 			teardown),
