@@ -12,7 +12,8 @@
  * limit decays, at no queue, towards twice the largest in-flight count of
  * the last 5 to 10 s plus one. inflight in g, and in the busy workers and
  * the steps below, is the window's mean in-flight count, the one its
- * latency queued behind (Little's law); whether the limit is used or
+ * latency queued behind (Little's law; the steps at least half the
+ * largest, so that pauses do not pull them down); whether the limit is used or
  * filled, and the decay's peak, take its largest, so that a burst shorter
  * than the window raises only those. A limit the window filled at s0 grows by
  * the whole step (a slow start) up to where the law last cut a used limit
@@ -181,6 +182,19 @@ static bool delay_limit_used(const struct delay_state *d, uint32_t inflight)
 	return 2.0 * inflight >= d->estimate;
 }
 
+/*
+ * The in-flight count the steps that end a probe or an onset scale: the
+ * window's mean, and at least half its largest. A window idle most of its
+ * rounds has its latencies from its bursts, queued behind their count
+ * (a median at s0 says half of them, at least, found a free worker): from
+ * the mean alone the step would follow the pauses' length, a client's to
+ * choose, down to min_limit, below the workers the bursts kept busy.
+ */
+static double delay_step_inflight(const struct delay_state *d)
+{
+	return fmax(d->last_mean, d->last_inflight / 2.0);
+}
+
 /* One step of a CUSUM that looks for a positive drift of x beyond the slack. */
 static double cusum(double sum, double x)
 {
@@ -229,7 +243,7 @@ static void delay_check_stale(struct delay_state *d, const struct ls_algo_sample
 		 * the law holds. The step counts as a probe's for the rule of a
 		 * limit that slid under half of it.
 		 */
-		d->estimate = delay_bounded(d, d->last_mean * goal / rtt);
+		d->estimate = delay_bounded(d, delay_step_inflight(d) * goal / rtt);
 		d->probed_estimate = d->estimate;
 		d->stepped = true;
 		d->above = 0;
@@ -438,7 +452,7 @@ static double delay_limit_after_probe(const struct delay_state *d)
 
 	if (!delay_limit_used(d, d->last_inflight) || d->last_rtt_ns <= 0)
 		return d->estimate;
-	return d->last_mean * goal / d->last_rtt_ns;
+	return delay_step_inflight(d) * goal / d->last_rtt_ns;
 }
 
 /*
