@@ -58,8 +58,14 @@ struct svc_ctl {
 	struct ls_latency_hist prev; /* histogram at the start of the open window */
 	uint32_t limit;
 	int32_t max_inflight; /* over the open window's rounds */
-	double inflight_sum;  /* of the open window's readings, each at least 0 */
-	uint32_t inflight_reads;
+	/*
+	 * The open window's in-flight readings (each at least 0), each
+	 * weighted by the requests answered in its round, and those requests:
+	 * the count the window's latencies saw, whatever the idle rounds.
+	 */
+	double inflight_wsum;
+	uint64_t inflight_wn;
+	uint64_t round_count; /* the latency histogram's count at the last round */
 	uint64_t last_rtt_ns; /* of the last window fed to the algorithm */
 	uint32_t written;     /* the limit written last round */
 	/*
@@ -301,8 +307,8 @@ static void svc_load(struct agent *ag, uint32_t svc, const struct ls_service_met
 static void svc_window_restart(struct svc_ctl *c, int32_t now_inflight)
 {
 	c->max_inflight = now_inflight;
-	c->inflight_sum = now_inflight > 0 ? now_inflight : 0;
-	c->inflight_reads = 1;
+	c->inflight_wsum = 0;
+	c->inflight_wn = 0;
 }
 
 /* One round of one service: sample, algorithm, limits. 0 or a negative errno, logged. */
@@ -350,17 +356,23 @@ static int svc_round(struct agent *ag, uint32_t svc, uint64_t now_ns)
 			return err;
 		ls_probe_set(&ag->maps, svc, 0); /* a probe the last algorithm left running */
 		svc_histogram(ag, svc, &c->prev);
+		c->round_count = c->prev.count;
 	}
 
 	svc_load(ag, svc, &meta, now_ns, load);
 	now_inflight = atomic_load((_Atomic int32_t *)&inf->total);
 	if (now_inflight > c->max_inflight)
 		c->max_inflight = now_inflight;
-	c->inflight_sum += now_inflight > 0 ? now_inflight : 0;
-	c->inflight_reads++;
 	svc_histogram(ag, svc, &cur);
 	if (cur.count < c->prev.count) /* the counters were reset under us */
 		c->prev = cur;
+	if (cur.count > c->round_count) {
+		uint64_t answered = cur.count - c->round_count;
+
+		c->inflight_wsum += (now_inflight > 0 ? now_inflight : 0) * (double)answered;
+		c->inflight_wn += answered;
+	}
+	c->round_count = cur.count;
 	ls_hist_delta(&cur, &c->prev, &win);
 	old = c->limit;
 	if (svc_probe(ag, svc, &meta, now_ns)) {
@@ -378,7 +390,8 @@ static int svc_round(struct agent *ag, uint32_t svc, uint64_t now_ns)
 			.start_ns = now_ns,
 			.rtt_ns = ls_hist_window_rtt_ns(&win, quantile_ppm),
 			.inflight = c->max_inflight > 0 ? (uint32_t)c->max_inflight : 0,
-			.inflight_mean = c->inflight_sum / c->inflight_reads,
+			.inflight_mean =
+				c->inflight_wn ? c->inflight_wsum / (double)c->inflight_wn : 0,
 			/*
 			 * Shedding is not a drop: Netflix's limiters give rejected
 			 * requests no sample at all, and counting them as drops

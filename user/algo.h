@@ -31,8 +31,10 @@
  * window) started, how long it took, how many were in flight when it was
  * admitted (itself included), and whether it was dropped or timed out. A
  * window's inflight is the largest count it saw (Netflix's), and
- * inflight_mean the mean of its readings: the count that queues behind its
- * latency (Little's law); 0 when not measured, and inflight stands for it.
+ * inflight_mean the mean its requests saw (the agent weighs each round's
+ * reading by the requests answered in it): the count that queues behind
+ * its latency (Little's law); 0 when not measured, and inflight stands
+ * for it.
  */
 struct ls_algo_sample {
 	uint64_t start_ns;
