@@ -183,16 +183,18 @@ static bool delay_limit_used(const struct delay_state *d, uint32_t inflight)
 }
 
 /*
- * The in-flight count the steps that end a probe or an onset scale: the
- * window's mean, and at least half its largest. A window idle most of its
- * rounds has its latencies from its bursts, queued behind their count
- * (a median at s0 says half of them, at least, found a free worker): from
- * the mean alone the step would follow the pauses' length, a client's to
- * choose, down to min_limit, below the workers the bursts kept busy.
+ * The step that ends a probe or an onset: the limit that gives the goal at
+ * the last window's concurrency and latency, inflight * goal / rtt, with
+ * the window's mean in-flight count, and at least half its largest. A
+ * window idle most of its rounds has its latencies from its bursts, queued
+ * behind their count (a median at s0 says half of them, at least, found a
+ * free worker): from the mean alone the step would follow the pauses'
+ * length, a client's to choose, down to min_limit, below the workers the
+ * bursts kept busy.
  */
-static double delay_step_inflight(const struct delay_state *d)
+static double delay_goal_limit(const struct delay_state *d, double goal)
 {
-	return fmax(d->last_mean, d->last_inflight / 2.0);
+	return fmax(d->last_mean, d->last_inflight / 2.0) * goal / d->last_rtt_ns;
 }
 
 /* One step of a CUSUM that looks for a positive drift of x beyond the slack. */
@@ -243,7 +245,7 @@ static void delay_check_stale(struct delay_state *d, const struct ls_algo_sample
 		 * the law holds. The step counts as a probe's for the rule of a
 		 * limit that slid under half of it.
 		 */
-		d->estimate = delay_bounded(d, delay_step_inflight(d) * goal / rtt);
+		d->estimate = delay_bounded(d, delay_goal_limit(d, goal));
 		d->probed_estimate = d->estimate;
 		d->stepped = true;
 		d->above = 0;
@@ -452,7 +454,7 @@ static double delay_limit_after_probe(const struct delay_state *d)
 
 	if (!delay_limit_used(d, d->last_inflight) || d->last_rtt_ns <= 0)
 		return d->estimate;
-	return delay_step_inflight(d) * goal / d->last_rtt_ns;
+	return delay_goal_limit(d, goal);
 }
 
 /*
